@@ -1,0 +1,214 @@
+"""The Python API; the ``nc3d`` command is a thin layer over these functions.
+
+Meshes cross the API as :class:`~nc3d.mesh.Mesh`, ``trimesh.Trimesh`` or ``(vertices, faces)``;
+mesh sets as lists of ``(name, mesh)``; volumes as 3-D numpy arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import container as _container
+from .codecs.base import Codec, codec_names, get_codec
+from .errors import FormatError, InputError
+from .io import (
+    MESH_EXTENSIONS,
+    as_volume,
+    canonical_ply_size,
+    is_mesh_path,
+    is_volume_path,
+    load_mesh,
+    load_volume,
+)
+from .mesh import Mesh, as_mesh
+
+__all__ = ["compress", "decompress", "open", "info", "load_input", "Input", "EncodedFile", "DEFAULT_CODECS"]
+
+#: The codec used for each kind of input when none is named (first one registered wins).
+DEFAULT_CODECS = {"mesh": ("implicit", "ply-lzma"), "meshset": ("shapeset",), "volume": ("volume",)}
+
+
+@dataclass
+class Input:
+    """Data ready for a codec, with what it weighed before compression.
+
+    Attributes
+    ----------
+    kind : str
+        ``"mesh"``, ``"meshset"`` or ``"volume"``.
+    data : Mesh, list of (str, Mesh), or ndarray
+        The validated data.
+    input_bytes : int
+        Size of the input as given: the file(s) on disk, or for in-memory meshes the canonical
+        binary PLY, for in-memory volumes the raw array bytes.
+    canonical_bytes : int
+        Canonical binary PLY size (meshes and sets; raw bytes for volumes).
+    """
+
+    kind: str
+    data: Any
+    input_bytes: int
+    canonical_bytes: int
+
+
+def _mesh_sizes(meshes) -> int:
+    return sum(canonical_ply_size(len(m.vertices), len(m.faces)) for m in meshes)
+
+
+def _mesh_files_in(directory: Path) -> list[Path]:
+    files = sorted(p for p in directory.iterdir() if p.is_file() and is_mesh_path(p))
+    if not files:
+        raise InputError(f"{directory}: no mesh files ({', '.join(MESH_EXTENSIONS)}) in this folder")
+    return files
+
+
+def load_input(inputs) -> Input:
+    """Turn what a user passed (paths, meshes, arrays) into an :class:`Input`.
+
+    Parameters
+    ----------
+    inputs : path, Mesh, trimesh.Trimesh, (vertices, faces), ndarray, or a list
+        One mesh file or mesh → ``"mesh"``; a folder, or a list of several mesh files/meshes →
+        ``"meshset"``; a 3-D array or a volume file → ``"volume"``.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        path = Path(inputs)
+        if path.is_dir():
+            return load_input(_mesh_files_in(path))
+        if is_volume_path(path):
+            vol = load_volume(path)
+            return Input("volume", vol, path.stat().st_size, vol.nbytes)
+        mesh = load_mesh(path)
+        return Input("mesh", mesh, path.stat().st_size, _mesh_sizes([mesh]))
+    if isinstance(inputs, np.ndarray):
+        vol = as_volume(inputs)
+        return Input("volume", vol, vol.nbytes, vol.nbytes)
+    if isinstance(inputs, list) and not _looks_like_vf_pair(inputs):
+        if len(inputs) == 0:
+            raise InputError("no inputs given")
+        if len(inputs) == 1:
+            return load_input(inputs[0])
+        named, input_bytes = [], 0
+        for i, item in enumerate(inputs):
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                name, item = item
+            else:
+                name = Path(item).stem if isinstance(item, (str, os.PathLike)) else f"shape_{i:04d}"
+            one = load_input(item)
+            if one.kind != "mesh":
+                raise InputError(f"{name}: a set holds meshes only, got a {one.kind}")
+            named.append((name, one.data))
+            input_bytes += one.input_bytes
+        return Input("meshset", named, input_bytes, _mesh_sizes(m for _, m in named))
+    mesh = as_mesh(inputs)
+    size = _mesh_sizes([mesh])
+    return Input("mesh", mesh, size, size)
+
+
+def _looks_like_vf_pair(x) -> bool:
+    return len(x) == 2 and all(isinstance(a, np.ndarray) for a in x)
+
+
+def _resolve_codec(kind: str, codec: str | None) -> Codec:
+    if codec is None:
+        names = set(codec_names(kind))
+        for candidate in DEFAULT_CODECS[kind]:
+            if candidate in names:
+                return get_codec(candidate)
+        raise InputError(f"no codec for a {kind} is available yet")
+    c = get_codec(codec)
+    if c.kind != kind:
+        raise InputError(f"codec '{codec}' compresses a {c.kind}, but the input is a {kind}")
+    return c
+
+
+def compress(inputs, codec: str | None = None, **settings) -> bytes:
+    """Compress meshes or a volume into the bytes of a ``.nc3d`` file.
+
+    Parameters
+    ----------
+    inputs : see :func:`load_input`
+        A mesh, a set of meshes, or a volume (in memory or as paths).
+    codec : str, optional
+        Registry name (``nc3d.codecs.codec_names()``); the default depends on the input kind.
+    **settings
+        The codec's settings (its ``options``); unknown names raise :class:`InputError`.
+    """
+    data = inputs if isinstance(inputs, Input) else load_input(inputs)
+    return _resolve_codec(data.kind, codec).encode(data.data, **settings)
+
+
+def _codec_for(c: _container.Container) -> Codec:
+    try:
+        return get_codec(c.codec)
+    except InputError:
+        raise FormatError(f"file uses codec '{c.codec}', which this nc3d does not know") from None
+
+
+def decompress(blob: bytes):
+    """Decode the bytes of a ``.nc3d`` file: a :class:`Mesh`, a list of ``(name, Mesh)``, or a volume."""
+    c = _container.unpack(blob)
+    return _codec_for(c).decode_container(c)
+
+
+class EncodedFile:
+    """A parsed ``.nc3d`` file; nothing is decoded until asked.
+
+    Attributes
+    ----------
+    codec : str
+        Name of the codec that wrote it.
+    header : dict
+        Its JSON header.
+    container : nc3d.container.Container
+        All parts.
+    """
+
+    def __init__(self, container: _container.Container, codec: Codec, path: Path | None = None):
+        self.container = container
+        self.codec = container.codec
+        self.header = container.header
+        self.path = path
+        self._codec = codec
+
+    @property
+    def kind(self) -> str:
+        return self._codec.kind
+
+    def decode(self):
+        """The decoded data (as :func:`decompress`)."""
+        return self._codec.decode_container(self.container)
+
+    def __repr__(self) -> str:
+        return f"<nc3d file codec={self.codec!r} bytes={self.container.total_bytes}>"
+
+
+def open(path: str | os.PathLike) -> EncodedFile:  # noqa: A001 - mirrors builtins.open on purpose
+    """Open a ``.nc3d`` file for lazy access; codecs may return a richer object (``.sdf``)."""
+    c = _container.read_file(path)
+    handle = _codec_for(c).open(c)
+    handle.path = Path(path)
+    return handle
+
+
+def info(source) -> dict:
+    """What a ``.nc3d`` file holds: codec, format version, header and bytes per section.
+
+    Parameters
+    ----------
+    source : path or bytes
+    """
+    c = _container.unpack(bytes(source)) if isinstance(source, (bytes, bytearray)) else _container.read_file(source)
+    return {
+        "codec": c.codec,
+        "version": _container.FORMAT_VERSION,
+        "header": c.header,
+        "header_bytes": c.header_bytes,
+        "sections": c.section_sizes(),
+        "total_bytes": c.total_bytes,
+    }

@@ -1,0 +1,61 @@
+"""Lossless reference: the canonical binary PLY compressed with lzma (xz, preset 9e).
+
+It bounds what any lossy codec must beat to be worth its error, and it is the codec the
+foundation's tests and demo run through the container end to end.
+"""
+
+from __future__ import annotations
+
+import lzma
+
+from ..codecs.base import Codec, register
+from ..errors import FormatError
+from ..io.ply import canonical_ply_bytes, canonical_ply_size, parse_canonical_ply
+from ..mesh import as_mesh
+
+__all__ = ["PlyLzma", "decompress_bounded"]
+
+_MAX_INFLATION = 2000
+
+
+def decompress_bounded(data: bytes, expected: int, what: str) -> bytes:
+    """lzma-decompress ``data`` to exactly ``expected`` bytes, never inflating beyond that.
+
+    ``expected`` comes from an untrusted header, so it is also capped relative to the stream's
+    size: no honest mesh compresses 2000:1, and a decompression bomb is refused up front.
+    """
+    if expected > _MAX_INFLATION * len(data) + (1 << 20):
+        raise FormatError(f"{what}: header claims {expected} bytes from a {len(data)}-byte stream")
+    try:
+        d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        out = d.decompress(data, max_length=expected)
+    except lzma.LZMAError as exc:
+        raise FormatError(f"{what}: corrupt lzma stream ({exc})") from None
+    if len(out) != expected or not d.eof or d.unused_data:
+        raise FormatError(f"{what}: decompressed size does not match the header ({expected} bytes)")
+    return out
+
+
+@register
+class PlyLzma(Codec):
+    name = "ply-lzma"
+    kind = "mesh"
+    baseline = True
+    description = "lossless: canonical binary PLY (float32/int32) compressed with xz"
+
+    def encode_parts(self, data, **settings):
+        mesh = as_mesh(data)
+        raw = canonical_ply_bytes(mesh)
+        packed = lzma.compress(raw, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
+        header = {"vertices": len(mesh.vertices), "faces": len(mesh.faces)}
+        return header, {"ply.xz": packed}
+
+    def decode_parts(self, header, sections):
+        from ..container import header_get
+
+        nv = header_get(header, "vertices", int, min=1, max=1 << 28)
+        nf = header_get(header, "faces", int, min=1, max=1 << 28)
+        if "ply.xz" not in sections:
+            raise FormatError("missing section 'ply.xz'")
+        raw = decompress_bounded(sections["ply.xz"], canonical_ply_size(nv, nf), "section 'ply.xz'")
+        return parse_canonical_ply(raw)

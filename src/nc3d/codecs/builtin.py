@@ -1,0 +1,1 @@
+"""Imports every nc3d codec module so that each registers itself."""

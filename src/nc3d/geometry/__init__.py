@@ -1,0 +1,1 @@
+"""Geometry: the normalized frame, signed distances, sampling, marching cubes."""
