@@ -206,7 +206,7 @@ def info(source) -> dict:
     c = _container.unpack(bytes(source)) if isinstance(source, (bytes, bytearray)) else _container.read_file(source)
     return {
         "codec": c.codec,
-        "version": _container.FORMAT_VERSION,
+        "version": c.version,
         "header": c.header,
         "header_bytes": c.header_bytes,
         "sections": c.section_sizes(),

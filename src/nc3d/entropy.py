@@ -1,0 +1,596 @@
+"""Integer symbols <-> bytes, and uniform quantization of float arrays.
+
+Entropy coding uses ``constriction``'s ANS coder (``constriction.stream.stack.AnsCoder``) with a
+categorical model built from an integer frequency table that is stored in the byte string. The
+decoder rebuilds the model from those stored integers only (probabilities = counts / total,
+computed in float64), so decoding is deterministic and never depends on floats of the data.
+
+Symbol stream layout (version 1; "varint" is unsigned LEB128, little-endian base-128)::
+
+    u8      stream version (1)
+    varint  zigzag(offset): the smallest symbol, a signed 64-bit integer
+    varint  K: alphabet size (max - min + 1), 0 for an empty array, <= 2**20
+    varint  T: number of frequency-table tokens
+    T x varint  tokens; even t: one symbol with count t//2 + 1,
+                        odd t:  a run of t//2 + 1 symbols with count 0
+    varint  N: number of symbols (= sum of the counts), <= 2**28
+    rest    ANS compressed data, uint32 words, little-endian (none when K <= 1)
+
+The tokens expand to exactly K counts whose first and last are nonzero. A single distinct
+symbol carries no information and stores no ANS data at all.
+
+Array layout (:func:`compress_array`, version 1)::
+
+    u8 version (1) | u8 bits | f64 lo | f64 hi | symbol stream of the quantized values
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import FormatError, InputError
+
+__all__ = [
+    "MAX_ALPHABET",
+    "MAX_SYMBOLS",
+    "encode_symbols",
+    "decode_symbols",
+    "quantize_uniform",
+    "dequantize_uniform",
+    "compress_array",
+    "decompress_array",
+]
+
+#: Largest alphabet (max - min + 1) that :func:`encode_symbols` accepts.
+MAX_ALPHABET = 2**20
+#: Largest number of symbols in one stream.
+MAX_SYMBOLS = 2**28
+
+_STREAM_VERSION = 1
+_ARRAY_VERSION = 1
+_ARRAY_HEAD = struct.Struct("<BBdd")
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_MAX_TOKEN_BYTES = 5  # a token is < 2 * MAX_SYMBOLS < 2**35
+
+
+# ----------------------------------------------------------------------------------------------
+# constriction, imported lazily (only entropy coding needs it)
+# ----------------------------------------------------------------------------------------------
+
+
+def _constriction() -> Any:
+    try:
+        import constriction
+    except ImportError as exc:  # a core dependency: this is a broken install
+        raise ImportError(
+            "nc3d needs the 'constriction' package: pip install constriction"
+        ) from exc
+    return constriction
+
+
+def _model(counts: np.ndarray) -> Any:
+    """Categorical model over 0..K-1 from integer counts (K >= 2), identical on both ends."""
+    probabilities = counts.astype(np.float64) / float(int(counts.sum()))
+    return _constriction().stream.model.Categorical(probabilities, perfect=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# Varints
+# ----------------------------------------------------------------------------------------------
+
+
+def _varint(value: int) -> bytes:
+    """Unsigned LEB128 of one non-negative Python int."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _varints(values: np.ndarray) -> bytes:
+    """Unsigned LEB128 of each value, vectorized.
+
+    Parameters
+    ----------
+    values : (n,) uint64
+        Values to encode.
+
+    Returns
+    -------
+    bytes
+        The concatenated varints (1..10 bytes each).
+    """
+    v = np.asarray(values, dtype=np.uint64).ravel()
+    if v.size == 0:
+        return b""
+    lengths = np.ones(v.size, dtype=np.int64)
+    for k in range(1, 10):  # over byte positions, not elements
+        lengths += v >= np.uint64(1 << (7 * k))
+    owner = np.repeat(np.arange(v.size), lengths)
+    starts = np.cumsum(lengths) - lengths
+    j = np.arange(owner.size, dtype=np.int64) - starts[owner]
+    out = (v[owner] >> (7 * j).astype(np.uint64)) & np.uint64(0x7F)
+    out |= np.where(j < lengths[owner] - 1, np.uint64(0x80), np.uint64(0))
+    return out.astype(np.uint8).tobytes()
+
+
+def _read_varint(buf: np.ndarray, pos: int, what: str) -> tuple[int, int]:
+    """Read one varint (<= 10 bytes, < 2**64) at ``pos``; return (value, new position)."""
+    value = 0
+    for shift in range(0, 70, 7):  # at most 10 bytes
+        if pos >= buf.size:
+            raise FormatError(f"symbol stream is truncated inside {what}")
+        byte = int(buf[pos])
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            if value >= 2**64:
+                raise FormatError(f"symbol stream: {what} does not fit in 64 bits")
+            return value, pos
+    raise FormatError(f"symbol stream: {what} is longer than 10 bytes")
+
+
+def _read_varints(
+    buf: np.ndarray, pos: int, n: int, max_len: int, what: str
+) -> tuple[np.ndarray, int]:
+    """Read ``n`` varints of at most ``max_len`` bytes each, vectorized.
+
+    Parameters
+    ----------
+    buf : (m,) uint8
+        The stream.
+    pos : int
+        Where the first varint starts.
+    n : int
+        How many to read; the caller has checked ``n <= buf.size - pos``.
+    max_len : int
+        Longest varint accepted (<= 9, so values fit in uint64 without overflow).
+    what : str
+        Name used in error messages.
+
+    Returns
+    -------
+    values : (n,) uint64
+    pos : int
+        Position after the last varint.
+    """
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64), pos
+    window = buf[pos : pos + n * max_len]
+    ends = np.flatnonzero(window < 0x80)[:n]
+    if ends.size < n:
+        raise FormatError(f"symbol stream is truncated inside {what}")
+    lengths = np.diff(ends, prepend=-1)
+    if int(lengths.max()) > max_len:
+        raise FormatError(f"symbol stream: a varint in {what} is longer than {max_len} bytes")
+    used = window[: int(ends[-1]) + 1].astype(np.uint64)
+    starts = ends - lengths + 1
+    j = np.arange(used.size, dtype=np.int64) - np.repeat(starts, lengths)
+    parts = (used & np.uint64(0x7F)) << (7 * j).astype(np.uint64)
+    values = np.add.reduceat(parts, starts)
+    return values, pos + used.size
+
+
+# ----------------------------------------------------------------------------------------------
+# Symbols <-> bytes
+# ----------------------------------------------------------------------------------------------
+
+
+def _zigzag(value: int) -> int:
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def _unzigzag(value: int) -> int:
+    return value >> 1 if value % 2 == 0 else -((value + 1) >> 1)
+
+
+def _table_tokens(counts: np.ndarray) -> np.ndarray:
+    """Run-length tokens of a count table (see module docstring); (K,) int64 -> (T,) uint64."""
+    zero = counts == 0
+    starts_run = zero & ~np.concatenate(([False], zero[:-1]))
+    token_start = np.flatnonzero(~zero | starts_run)
+    token_len = np.diff(token_start, append=counts.size)
+    is_run = zero[token_start]
+    nonzero_token = 2 * (counts[token_start] - 1)
+    run_token = 2 * (token_len - 1) + 1
+    return np.where(is_run, run_token, nonzero_token).astype(np.uint64)
+
+
+def encode_symbols(symbols: np.ndarray) -> bytes:
+    """Entropy-code an integer array with its own stored frequency table.
+
+    Parameters
+    ----------
+    symbols : array_like of int, any shape
+        Signed or unsigned integers (flattened in C order). Values must fit in int64 and span
+        at most ``MAX_ALPHABET`` (2**20) consecutive integers (quantize first); at most
+        ``MAX_SYMBOLS`` (2**28) of them.
+
+    Returns
+    -------
+    bytes
+        Self-describing stream (see the module docstring); :func:`decode_symbols` returns the
+        flattened symbols as int64.
+
+    Raises
+    ------
+    InputError
+        Non-integer dtype, values outside int64, alphabet or length over the limits.
+    """
+    x = np.asarray(symbols)
+    if x.dtype.kind not in "iu":
+        raise InputError(f"symbols must be an integer array, not dtype {x.dtype}")
+    x = x.ravel(order="C")
+    n = int(x.size)
+    if n > MAX_SYMBOLS:
+        raise InputError(f"{n} symbols is more than the limit of {MAX_SYMBOLS}; split the array")
+    if n == 0:
+        return bytes([_STREAM_VERSION]) + _varint(0) + _varint(0) + _varint(0) + _varint(0)
+    lo, hi = int(x.min()), int(x.max())
+    if hi > _INT64_MAX:
+        raise InputError(f"symbol {hi} does not fit in int64")
+    k = hi - lo + 1
+    if k > MAX_ALPHABET:
+        raise InputError(
+            f"symbols span {k} values ({lo}..{hi}), more than the limit of {MAX_ALPHABET}; "
+            "quantize them first"
+        )
+    index = x.astype(np.int64) - np.int64(lo)  # 0..k-1, no overflow since k is small
+    counts = np.bincount(index, minlength=k).astype(np.int64)
+    tokens = _table_tokens(counts)
+    head = (
+        bytes([_STREAM_VERSION])
+        + _varint(_zigzag(lo))
+        + _varint(k)
+        + _varint(int(tokens.size))
+        + _varints(tokens)
+        + _varint(n)
+    )
+    if k == 1:
+        return head
+    coder = _constriction().stream.stack.AnsCoder()
+    coder.encode_reverse(index.astype(np.int32), _model(counts))
+    words = np.asarray(coder.get_compressed(), dtype=np.uint32)
+    return head + words.astype("<u4").tobytes()
+
+
+def _is_rust_panic(exc: BaseException) -> bool:
+    """Whether ``exc`` is pyo3's PanicException (a BaseException raised by Rust panics)."""
+    return type(exc).__name__ == "PanicException"
+
+
+def decode_symbols(data: bytes | bytearray | memoryview, count: int | None = None) -> np.ndarray:
+    """Decode a stream written by :func:`encode_symbols`.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        The stream (untrusted).
+    count : int, optional
+        Expected number of symbols. Give it whenever the caller knows the shape: it bounds
+        the output size before anything is decoded.
+
+    Returns
+    -------
+    (n,) int64
+        The symbols, flattened.
+
+    Raises
+    ------
+    FormatError
+        Any malformed, truncated or inconsistent stream (alphabet over 2**20, more than
+        2**28 symbols, ``n != count``, counts not matching the decoded symbols, ...). No other
+        exception escapes for any byte content.
+    InputError
+        ``count`` is not an int or None.
+    """
+    if count is not None and (isinstance(count, bool) or not isinstance(count, (int, np.integer))):
+        raise InputError(f"count must be an int or None, not {type(count).__name__}")
+    try:
+        buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+    except TypeError:
+        raise FormatError(f"symbol stream must be bytes, not {type(data).__name__}") from None
+
+    if buf.size == 0:
+        raise FormatError("symbol stream is empty")
+    if int(buf[0]) != _STREAM_VERSION:
+        raise FormatError(f"symbol stream version {int(buf[0])} is not supported")
+    pos = 1
+    zz, pos = _read_varint(buf, pos, "the symbol offset")
+    offset = _unzigzag(zz)
+    k, pos = _read_varint(buf, pos, "the alphabet size")
+    if k > MAX_ALPHABET:
+        raise FormatError(f"symbol stream: alphabet size {k} exceeds the limit of {MAX_ALPHABET}")
+    if k and offset + k - 1 > _INT64_MAX:
+        raise FormatError("symbol stream: symbol range does not fit in int64")
+    t, pos = _read_varint(buf, pos, "the table size")
+    if t > k:
+        raise FormatError(f"symbol stream: {t} table tokens for an alphabet of {k}")
+    if t > buf.size - pos:
+        raise FormatError(
+            f"symbol stream: table declares {t} entries but only {buf.size - pos} bytes remain"
+        )
+    tokens, pos = _read_varints(buf, pos, t, _MAX_TOKEN_BYTES, "the frequency table")
+    n, pos = _read_varint(buf, pos, "the symbol count")
+    if n > MAX_SYMBOLS:
+        raise FormatError(f"symbol stream declares {n} symbols; the limit is {MAX_SYMBOLS}")
+    if count is not None and n != int(count):
+        raise FormatError(f"symbol stream holds {n} symbols, expected {int(count)}")
+    rest = buf[pos:]
+
+    if n == 0 or k == 0:
+        if n or k or t or offset or rest.size:
+            raise FormatError("symbol stream: inconsistent empty stream")
+        return np.zeros(0, dtype=np.int64)
+
+    # Expand the run-length table, checking sizes before allocating.
+    if t == 0:
+        raise FormatError(f"symbol stream: empty frequency table for an alphabet of {k}")
+    is_run = (tokens & np.uint64(1)).astype(bool)
+    half = (tokens >> np.uint64(1)).astype(np.int64)  # < 2**34: safe
+    if int(half.max()) >= max(MAX_ALPHABET, MAX_SYMBOLS):
+        raise FormatError("symbol stream: frequency table entry out of range")
+    lengths = np.where(is_run, half + 1, 1)
+    if int(lengths.sum()) != k:
+        raise FormatError(
+            f"symbol stream: frequency table covers {int(lengths.sum())} symbols, expected {k}"
+        )
+    counts = np.repeat(np.where(is_run, 0, half + 1), lengths)
+    if counts[0] == 0 or counts[-1] == 0:
+        raise FormatError("symbol stream: frequency table must start and end with used symbols")
+    if int(counts.sum()) != n:
+        raise FormatError(
+            f"symbol stream: frequency table sums to {int(counts.sum())}, but {n} symbols declared"
+        )
+
+    if k == 1:
+        if rest.size:
+            raise FormatError("symbol stream: unexpected data after a single-symbol table")
+        return np.full(n, offset, dtype=np.int64)
+
+    if rest.size == 0 or rest.size % 4:
+        raise FormatError(
+            f"symbol stream: compressed data is {rest.size} bytes, not a positive multiple of 4"
+        )
+    words = rest.view("<u4").astype(np.uint32)
+    try:
+        coder = _constriction().stream.stack.AnsCoder(words)
+        decoded = np.asarray(coder.decode(_model(counts), n))
+        leftover = not coder.is_empty()
+    except (ValueError, KeyError, TypeError, AssertionError, RuntimeError, OverflowError) as exc:
+        raise FormatError(f"symbol stream is corrupt: {exc}") from None
+    except BaseException as exc:  # noqa: BLE001 - only Rust panics are converted
+        if _is_rust_panic(exc):
+            raise FormatError(f"symbol stream is corrupt: {exc}") from None
+        raise
+    if leftover:
+        raise FormatError("symbol stream is corrupt: unused compressed data after the symbols")
+    if decoded.shape != (n,) or decoded.dtype.kind not in "iu":
+        raise FormatError("symbol stream is corrupt: wrong number of symbols decoded")
+    if (
+        int(decoded.min()) < 0
+        or int(decoded.max()) >= k
+        or not np.array_equal(np.bincount(decoded, minlength=k), counts)
+    ):
+        raise FormatError("symbol stream is corrupt: symbols do not match the frequency table")
+    return decoded.astype(np.int64) + np.int64(offset)
+
+
+# ----------------------------------------------------------------------------------------------
+# Uniform quantization
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_bits(bits: Any) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 16:
+        raise InputError(f"bits must be an int in 1..16, got {bits!r}")
+    return int(bits)
+
+
+def _check_range(lo: Any, hi: Any) -> tuple[float, float]:
+    try:
+        lo_f, hi_f = float(lo), float(hi)
+    except (TypeError, ValueError):
+        raise InputError(f"lo and hi must be numbers, got {lo!r} and {hi!r}") from None
+    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
+        raise InputError(f"lo and hi must be finite, got {lo_f} and {hi_f}")
+    if lo_f > hi_f:
+        raise InputError(f"lo ({lo_f}) must not exceed hi ({hi_f})")
+    if not math.isfinite(hi_f - lo_f):
+        raise InputError(f"range {lo_f}..{hi_f} is too wide")
+    return lo_f, hi_f
+
+
+def quantize_uniform(
+    x: np.ndarray, bits: int, lo: float | None = None, hi: float | None = None
+) -> tuple[np.ndarray, float, float]:
+    """Map ``[lo, hi]`` uniformly onto the integers ``0 .. 2**bits - 1`` by rounding.
+
+    Parameters
+    ----------
+    x : array_like of float (or int), any shape
+        Finite values.
+    bits : int
+        1..16.
+    lo, hi : float, optional
+        The range; default the data's min and max (0 for an empty array). Values outside
+        are clipped to it.
+
+    Returns
+    -------
+    q : int64 array, shape of ``x``
+        Levels in ``0 .. 2**bits - 1`` (all 0 when ``lo == hi``).
+    lo, hi : float
+        The range used, to pass to :func:`dequantize_uniform`.
+
+    Raises
+    ------
+    InputError
+        ``bits`` outside 1..16, NaN/inf in ``x``, ``lo``/``hi`` not finite or ``lo > hi``.
+    """
+    bits = _check_bits(bits)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"x must be a real numeric array, not dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        raise InputError("x contains NaN or infinite values")
+    if lo is None:
+        lo = float(arr.min()) if arr.size else 0.0
+    if hi is None:
+        hi = float(arr.max()) if arr.size else float(lo)
+    lo_f, hi_f = _check_range(lo, hi)
+    levels = 2**bits - 1
+    span = hi_f - lo_f
+    if span == 0.0:
+        return np.zeros(arr.shape, dtype=np.int64), lo_f, hi_f
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = np.rint((arr - lo_f) / span * levels)  # not * (levels / span): subnormal spans
+    q = np.clip(scaled, 0, levels).astype(np.int64)
+    return q, lo_f, hi_f
+
+
+def dequantize_uniform(q: np.ndarray, bits: int, lo: float, hi: float) -> np.ndarray:
+    """Invert :func:`quantize_uniform`.
+
+    Parameters
+    ----------
+    q : array_like of int, any shape
+        Levels in ``0 .. 2**bits - 1``.
+    bits : int
+        1..16.
+    lo, hi : float
+        The range returned by :func:`quantize_uniform`.
+
+    Returns
+    -------
+    float32 array, shape of ``q``
+        ``lo + q * (hi - lo) / (2**bits - 1)``, clipped to ``[lo, hi]``; the error against the
+        quantized input is at most half a step (plus float32 rounding).
+
+    Raises
+    ------
+    InputError
+        Invalid ``bits``/``lo``/``hi``, non-integer ``q`` or levels out of range.
+    """
+    bits = _check_bits(bits)
+    lo_f, hi_f = _check_range(lo, hi)
+    levels_arr = np.asarray(q)
+    if levels_arr.dtype.kind not in "iu":
+        raise InputError(f"q must be an integer array, not dtype {levels_arr.dtype}")
+    levels = 2**bits - 1
+    if levels_arr.size and (int(levels_arr.min()) < 0 or int(levels_arr.max()) > levels):
+        raise InputError(f"q has levels outside 0..{levels}")
+    out = lo_f + (levels_arr.astype(np.float64) / levels) * (hi_f - lo_f)
+    return np.clip(out, lo_f, hi_f).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Float arrays <-> bytes
+# ----------------------------------------------------------------------------------------------
+
+
+def compress_array(x: np.ndarray, bits: int) -> bytes:
+    """Quantize a float array uniformly over its range and entropy-code it.
+
+    Parameters
+    ----------
+    x : array_like of float, any shape
+        Finite values within float32 range (flattened in C order; the shape is not stored).
+    bits : int
+        1..16 quantization bits.
+
+    Returns
+    -------
+    bytes
+        ``u8 version | u8 bits | f64 lo | f64 hi | symbol stream``. Decode with
+        :func:`decompress_array` and the original shape; the maximum absolute error is
+        ``(hi - lo) / (2**bits - 1) / 2`` plus float32 rounding.
+
+    Raises
+    ------
+    InputError
+        Invalid ``bits``, NaN/inf, values beyond float32 range, or too many elements.
+    """
+    bits = _check_bits(bits)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"x must be a real numeric array, not dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.size and not np.isfinite(arr).all():
+        raise InputError("x contains NaN or infinite values")
+    if arr.size and float(np.abs(arr).max()) > _FLOAT32_MAX:
+        raise InputError("x has values beyond the float32 range")
+    q, lo, hi = quantize_uniform(arr, bits)
+    return _ARRAY_HEAD.pack(_ARRAY_VERSION, bits, lo, hi) + encode_symbols(q)
+
+
+def decompress_array(
+    data: bytes | bytearray | memoryview, shape: int | Sequence[int]
+) -> np.ndarray:
+    """Decode an array written by :func:`compress_array`.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        The bytes (untrusted).
+    shape : int or sequence of int
+        Shape of the original array (usually read from a container header).
+
+    Returns
+    -------
+    float32 array of ``shape``
+
+    Raises
+    ------
+    FormatError
+        Truncated data, unknown version, bits outside 1..16, NaN/inf or reversed ``lo``/``hi``,
+        an invalid shape, element count not matching ``shape``, levels out of range, or a
+        corrupt symbol stream.
+    """
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        raise FormatError(f"invalid array shape {shape!r}") from None
+    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in dims):
+        raise FormatError(f"invalid array shape {shape!r}")
+    dims = tuple(int(d) for d in dims)
+    n = math.prod(dims)
+    if n > MAX_SYMBOLS:
+        raise FormatError(f"array shape {dims} has more than {MAX_SYMBOLS} elements")
+
+    try:
+        view = memoryview(data).cast("B")
+    except TypeError:
+        raise FormatError(f"array data must be bytes, not {type(data).__name__}") from None
+    if len(view) < _ARRAY_HEAD.size:
+        raise FormatError(f"array data is truncated ({len(view)} bytes)")
+    version, bits, lo, hi = _ARRAY_HEAD.unpack_from(view, 0)
+    if version != _ARRAY_VERSION:
+        raise FormatError(f"array data version {version} is not supported")
+    if not 1 <= bits <= 16:
+        raise FormatError(f"array data: bits = {bits} is outside 1..16")
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or not math.isfinite(hi - lo):
+        raise FormatError(f"array data: invalid range lo={lo}, hi={hi}")
+    if max(abs(lo), abs(hi)) > _FLOAT32_MAX:
+        raise FormatError(f"array data: range lo={lo}, hi={hi} exceeds float32")
+    q = decode_symbols(view[_ARRAY_HEAD.size :], count=n)
+    levels = 2**bits - 1
+    if q.size and (int(q.min()) < 0 or int(q.max()) > levels):
+        raise FormatError(f"array data: levels outside 0..{levels}")
+    if lo == hi and q.size and int(q.max()) != 0:
+        raise FormatError("array data: nonzero levels for an empty range")
+    return dequantize_uniform(q, bits, lo, hi).reshape(dims)
