@@ -178,3 +178,15 @@ def test_importance_sampling_concentrates_with_beta(sphere):
     assert (uniform < 0).mean() == pytest.approx(np.pi / 6, abs=0.03)
     assert np.abs(near).mean() < 0.03
     assert np.allclose(near, signed_distance_to_mesh(sample_importance(sphere, 4000, beta=60, seed=0)[0], sphere))
+
+
+def test_large_queries_are_reordered_but_answered_in_input_order(sphere):
+    import igl
+
+    p = np.random.default_rng(5).uniform(-1.5, 1.5, size=(50_000, 3))  # above the z-order threshold
+    d, face, closest = closest_points_on_mesh(p, sphere)
+    sq, face_ref, closest_ref = igl.point_mesh_squared_distance(p, sphere.vertices, sphere.faces)
+    assert np.allclose(d, np.sqrt(sq)) and np.array_equal(face, face_ref) and np.allclose(closest, closest_ref)
+    w = igl.fast_winding_number(sphere.vertices, sphere.faces, p)
+    assert np.allclose(winding_number(p, sphere), w)
+    assert np.allclose(signed_distance_to_mesh(p, sphere), np.where(w > 0.5, -1, 1) * np.sqrt(sq))

@@ -43,6 +43,45 @@ def _batches(n: int):
         yield slice(start, min(n, start + _BATCH))
 
 
+def _spread_bits(x: np.ndarray) -> np.ndarray:
+    """Spread the low 10 bits of ``x`` so that two zero bits separate each (Morton coding)."""
+    x = x.astype(np.uint64) & 0x3FF
+    x = (x | (x << 16)) & 0x030000FF
+    x = (x | (x << 8)) & 0x0300F00F
+    x = (x | (x << 4)) & 0x030C30C3
+    return (x | (x << 2)) & 0x09249249
+
+
+def _coherent_order(p: np.ndarray) -> np.ndarray | None:
+    """A permutation putting ``p (n, 3)`` in Morton (z-curve) order, or None when n is small.
+
+    libigl answers each query by walking a tree; consecutive queries that are close in space
+    touch the same nodes, so z-ordering the points first makes both queries about 2× faster
+    on a million random points (measured in benchmarks/bench_sdf.py).
+    """
+    if len(p) < 20_000:
+        return None
+    lo = p.min(axis=0)
+    span = float((p.max(axis=0) - lo).max()) or 1.0
+    q = ((p - lo) * (1023.0 / span)).astype(np.uint32)
+    code = _spread_bits(q[:, 0]) | (_spread_bits(q[:, 1]) << 1) | (_spread_bits(q[:, 2]) << 2)
+    return np.argsort(code, kind="stable")
+
+
+def _in_coherent_order(p: np.ndarray, query) -> tuple[np.ndarray, ...]:
+    """Run ``query(points) -> tuple of arrays`` over ``p`` in z-order, results in input order."""
+    order = _coherent_order(p)
+    if order is None:
+        return query(p)
+    results = query(np.ascontiguousarray(p[order]))
+    out = []
+    for r in results:
+        back = np.empty_like(r)
+        back[order] = r
+        out.append(back)
+    return tuple(out)
+
+
 def closest_points_on_mesh(points, mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact nearest point on the triangles for every query point.
 
@@ -65,16 +104,19 @@ def closest_points_on_mesh(points, mesh) -> tuple[np.ndarray, np.ndarray, np.nda
     import igl
 
     mesh = as_mesh(mesh)
-    p = _as_points(points)
-    dist = np.empty(len(p))
-    face = np.empty(len(p), dtype=np.int64)
-    closest = np.empty((len(p), 3))
-    for s in _batches(len(p)):
-        sq, idx, c = igl.point_mesh_squared_distance(p[s], mesh.vertices, mesh.faces)
-        dist[s] = np.sqrt(np.maximum(sq, 0.0))
-        face[s] = idx
-        closest[s] = c
-    return dist, face, closest
+
+    def query(p):
+        dist = np.empty(len(p))
+        face = np.empty(len(p), dtype=np.int64)
+        closest = np.empty((len(p), 3))
+        for s in _batches(len(p)):
+            sq, idx, c = igl.point_mesh_squared_distance(p[s], mesh.vertices, mesh.faces)
+            dist[s] = np.sqrt(np.maximum(sq, 0.0))
+            face[s] = idx
+            closest[s] = c
+        return dist, face, closest
+
+    return _in_coherent_order(_as_points(points), query)
 
 
 def unsigned_distance_to_mesh(points, mesh) -> np.ndarray:
@@ -90,11 +132,14 @@ def winding_number(points, mesh) -> np.ndarray:
     import igl
 
     mesh = as_mesh(mesh)
-    p = _as_points(points)
-    out = np.empty(len(p))
-    for s in _batches(len(p)):
-        out[s] = igl.fast_winding_number(mesh.vertices, mesh.faces, p[s])
-    return out
+
+    def query(p):
+        out = np.empty(len(p))
+        for s in _batches(len(p)):
+            out[s] = igl.fast_winding_number(mesh.vertices, mesh.faces, p[s])
+        return (out,)
+
+    return _in_coherent_order(_as_points(points), query)[0]
 
 
 def signed_distance_to_mesh(points, mesh: Mesh) -> np.ndarray:
@@ -113,7 +158,16 @@ def signed_distance_to_mesh(points, mesh: Mesh) -> np.ndarray:
         ``-d`` where the winding number exceeds 1/2, ``+d`` elsewhere, with ``d`` the exact
         distance to the nearest triangle (same units as the mesh).
     """
+    import igl
+
     mesh = as_mesh(mesh)
-    d = unsigned_distance_to_mesh(points, mesh)
-    w = winding_number(points, mesh)
-    return np.where(w > 0.5, -d, d)
+
+    def query(p):
+        out = np.empty(len(p))
+        for s in _batches(len(p)):
+            sq = igl.point_mesh_squared_distance(p[s], mesh.vertices, mesh.faces)[0]
+            w = igl.fast_winding_number(mesh.vertices, mesh.faces, p[s])
+            out[s] = np.where(w > 0.5, -1.0, 1.0) * np.sqrt(np.maximum(sq, 0.0))
+        return (out,)
+
+    return _in_coherent_order(_as_points(points), query)[0]
