@@ -27,6 +27,31 @@ def _console():
     return Console(stderr=True)
 
 
+class _progress:
+    """A rich progress bar on stderr fed by a codec's ``progress(phase, done, total)`` callback."""
+
+    def __init__(self, title: str):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn(f"{title}: {{task.description}}"), BarColumn(),
+                             TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                             TimeRemainingColumn(), console=_console(), transient=True)
+        self._tasks: dict[str, int] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase not in self._tasks:
+            self._tasks[phase] = self._bar.add_task(phase, total=total)
+        self._bar.update(self._tasks[phase], completed=done, total=total)
+
+    def __enter__(self):
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._bar.stop()
+        return False
+
+
 def _print_json(obj) -> None:
     def default(o):
         if hasattr(o, "item"):
@@ -73,8 +98,8 @@ def cmd_compress(args) -> int:
         if name not in {o.name for o in codec.options}:
             raise InputError(f"codec '{codec.name}' has no option --{name.replace('_', '-')}")
         settings[name] = value
-    with _console().status(f"compressing with {codec.name}…"):
-        blob = codec.encode(data.data, **settings)
+    with _progress(f"compressing with {codec.name}") as progress:
+        blob = codec.encode(data.data, progress=progress, **settings)
     from .container import write_bytes_atomic
 
     write_bytes_atomic(out, blob, force=args.force)
@@ -107,7 +132,12 @@ def cmd_decompress(args) -> int:
     t0 = time.perf_counter()
     handle = api.open(args.input)
     with _console().status(f"decoding {handle.codec}…"):
-        data = handle.decode()
+        if args.resolution is not None:
+            if not hasattr(handle, "mesh"):
+                raise InputError(f"--resolution applies to implicit files, not to codec '{handle.codec}'")
+            data = handle.mesh(resolution=args.resolution)
+        else:
+            data = handle.decode()
     if handle.kind == "mesh":
         outputs = [save_mesh(out, data, force=args.force)]
     elif handle.kind == "volume":
@@ -229,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="FILE")
     p.add_argument("-o", "--output", required=True, help="output file (.obj/.ply/.stl/.off/.glb, or .npy)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--resolution", type=int, default=None, help="marching-cubes grid for implicit files (default 256)")
 
     p = add("info", cmd_info, "show a .nc3d file's codec, settings and the bytes of each part")
     p.add_argument("input", metavar="FILE")

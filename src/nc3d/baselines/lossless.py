@@ -43,7 +43,7 @@ class PlyLzma(Codec):
     baseline = True
     description = "lossless: canonical binary PLY (float32/int32) compressed with xz"
 
-    def encode_parts(self, data, **settings):
+    def encode_parts(self, data, *, progress=None, **settings):
         mesh = as_mesh(data)
         raw = canonical_ply_bytes(mesh)
         packed = lzma.compress(raw, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)

@@ -93,9 +93,12 @@ class Codec:
     options: ClassVar[tuple[Option, ...]] = ()
 
     # -- the protocol ---------------------------------------------------------------------
-    def encode(self, data, **settings) -> bytes:
-        """Compress ``data`` into the bytes of a complete ``.nc3d`` file."""
-        header, sections = self.encode_parts(data, **self.resolve_settings(settings))
+    def encode(self, data, *, progress=None, **settings) -> bytes:
+        """Compress ``data`` into the bytes of a complete ``.nc3d`` file.
+
+        ``progress(phase: str, done: int, total: int)``, if given, is called as long work advances.
+        """
+        header, sections = self.encode_parts(data, progress=progress, **self.resolve_settings(settings))
         return _container.pack(_container.Container(self.name, header, sections))
 
     def decode(self, blob: bytes):
@@ -115,7 +118,7 @@ class Codec:
         return EncodedFile(c, self)
 
     # -- for subclasses ---------------------------------------------------------------------
-    def encode_parts(self, data, **settings) -> tuple[dict, dict[str, bytes]]:
+    def encode_parts(self, data, *, progress=None, **settings) -> tuple[dict, dict[str, bytes]]:
         raise NotImplementedError
 
     def decode_parts(self, header: dict, sections: dict[str, bytes]):

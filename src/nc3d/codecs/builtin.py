@@ -1,1 +1,3 @@
 """Imports every nc3d codec module so that each registers itself."""
+
+from . import implicit  # noqa: F401

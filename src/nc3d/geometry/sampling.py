@@ -8,7 +8,7 @@ from ..errors import InputError
 from ..mesh import Mesh, as_mesh
 from .sdf import signed_distance_to_mesh
 
-__all__ = ["sample_surface", "sample_importance", "face_normals"]
+__all__ = ["sample_surface", "sample_importance", "sample_near_surface", "face_normals"]
 
 
 def face_normals(mesh: Mesh) -> np.ndarray:
@@ -107,3 +107,54 @@ def sample_importance(
     w = np.exp(-beta * (a - a.min()))
     pick = rng.choice(len(pool), size=n, replace=True, p=w / w.sum())
     return pool[pick], sdf[pick]
+
+
+def sample_near_surface(
+    mesh,
+    n: int,
+    *,
+    beta: float = 30.0,
+    uniform_fraction: float = 0.1,
+    half_extent: float = 1.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw Davies' importance distribution directly instead of by rejection from a pool.
+
+    Near a locally flat surface, the density ``∝ exp(-beta |sdf|)`` is exactly "an area-uniform
+    surface point moved along its normal by a Laplace(0, 1/beta) distance". Sampling that way
+    costs one signed-distance query per sample instead of ``pool_factor`` of them, and every
+    sample is distinct (the pool method repeats its few near-surface points). A fraction of
+    uniform samples in the cube keeps the far field defined, which sphere tracing and marching
+    cubes rely on. The targets are exact signed distances (winding-number sign), so open and
+    messy meshes are handled as in :func:`sample_importance`.
+
+    Parameters
+    ----------
+    mesh : Mesh or (vertices, faces)
+        The shape, usually in the normalized frame.
+    n : int
+        Number of samples.
+    beta : float
+        Concentration, in 1/length units of the mesh (``1/beta`` is the mean offset).
+    uniform_fraction : float
+        Share of the samples drawn uniformly in ``[-half_extent, half_extent]^3``.
+    half_extent : float
+        Half side of the cube for the uniform share.
+    seed : int
+        Seed: the same seed gives the same samples.
+
+    Returns
+    -------
+    points : (n, 3) float64
+    sdf : (n,) float64
+        Signed distances (negative inside).
+    """
+    mesh = as_mesh(mesh)
+    if n <= 0 or not 0.0 <= uniform_fraction <= 1.0 or not (beta > 0 and np.isfinite(beta)):
+        raise InputError(f"need n > 0, 0 ≤ uniform_fraction ≤ 1, beta > 0; got {n}, {uniform_fraction}, {beta}")
+    rng = np.random.default_rng(seed)
+    n_uniform = int(round(n * uniform_fraction))
+    surface, normals, _ = sample_surface(mesh, n - n_uniform, seed=int(rng.integers(2**31)))
+    offsets = rng.laplace(0.0, 1.0 / beta, size=(len(surface), 1))
+    points = np.concatenate([surface + offsets * normals, rng.uniform(-half_extent, half_extent, (n_uniform, 3))])
+    return points, signed_distance_to_mesh(points, mesh)

@@ -1,0 +1,145 @@
+"""The ``implicit`` codec: one mesh → one small quantized, entropy-coded neural SDF.
+
+File layout (header + two sections):
+
+* header: ``architecture`` (layers, width, activation, encoding, frequencies), ``bits``,
+  ``frame`` (normalized ↔ original), ``surface_error`` (measured on the stored, quantized
+  weights), ``fit`` (the training settings, for the record);
+* ``steps``: one float32 quantization step per tensor;
+* ``weights``: all quantized weights, entropy-coded against their stored frequency table.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ...entropy import decode_symbols, encode_symbols
+from ...errors import FormatError
+from ...geometry.normalize import Frame, frame_of_mesh
+from ...mesh import Mesh, as_mesh
+from ...nn.mlp import Architecture, SdfMLP
+from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
+from ..base import Codec, Option, register
+from .fit import FitSettings, fit_sdf, surface_error
+from .shape import ImplicitShape
+
+__all__ = ["ImplicitCodec", "GROWTH_LADDER", "model_from_tensors", "encode_model", "decode_model"]
+
+#: Architectures tried in order by ``--target-error`` (paper App. A.2: grow until good enough).
+GROWTH_LADDER = ((4, 16), (6, 24), (8, 32), (8, 48), (8, 64), (10, 96), (12, 128))
+
+
+def model_from_tensors(arch: Architecture, tensors: list[np.ndarray]) -> SdfMLP:
+    """An :class:`SdfMLP` holding the given float tensors (storage order)."""
+    import torch
+
+    model = SdfMLP(arch)
+    with torch.no_grad():
+        for param, value in zip(model.tensors(), tensors):
+            param.copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+    return model.eval()
+
+
+def encode_model(model: SdfMLP, bits: int) -> tuple[dict[str, bytes], SdfMLP]:
+    """Quantize and entropy-code a model; also return the model as the decoder will see it."""
+    tensors = [t.detach().cpu().numpy() for t in model.tensors()]
+    q, steps = quantize_tensors(tensors, bits)
+    sections = {"steps": steps.astype("<f4").tobytes(), "weights": encode_symbols(q)}
+    decoded = dequantize_tensors(q, steps, model.arch.tensor_shapes(), bits)
+    return sections, model_from_tensors(model.arch, decoded)
+
+
+def decode_model(arch: Architecture, bits: int, sections: dict[str, bytes]) -> SdfMLP:
+    """Inverse of :func:`encode_model` over untrusted sections (:class:`FormatError`)."""
+    for name in ("steps", "weights"):
+        if name not in sections:
+            raise FormatError(f"implicit file: missing section '{name}'")
+    shapes = arch.tensor_shapes()
+    raw = sections["steps"]
+    if len(raw) != 4 * len(shapes):
+        raise FormatError(f"implicit file: section 'steps' has {len(raw)} bytes, expected {4 * len(shapes)}")
+    steps = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    q = decode_symbols(sections["weights"], count=arch.parameter_count)
+    return model_from_tensors(arch, dequantize_tensors(q, steps, shapes, bits))
+
+
+@register
+class ImplicitCodec(Codec):
+    name = "implicit"
+    kind = "mesh"
+    description = "one mesh → one small neural SDF (Davies et al.), quantized and entropy-coded"
+    _fit = FitSettings()
+    options = (
+        Option("layers", int, 8, "hidden layers of the MLP", low=1, high=64),
+        Option("width", int, 32, "hidden size of the MLP", low=1, high=1024),
+        Option("activation", str, "relu", "hidden activation", choices=("relu", "siren")),
+        Option("encoding", str, "none", "input encoding", choices=("none", "positional")),
+        Option("bits", int, _fit.bits, "bits per stored weight", low=2, high=16),
+        Option("samples", int, _fit.samples, "training points", low=1000, high=50_000_000),
+        Option("epochs", int, _fit.epochs, "training passes over the points", low=1, high=10_000),
+        Option("batch_size", int, _fit.batch_size, "points per training step", low=16, high=1 << 22),
+        Option("lr", float, _fit.lr, "peak learning rate (Adam, cosine decay)", low=1e-6, high=1.0),
+        Option("beta", float, _fit.beta, "importance-sampling concentration β", low=0.0, high=1e4),
+        Option("sampler", str, _fit.sampler, "how training points are drawn", choices=("surface", "pool")),
+        Option("qat_epochs", float, _fit.qat_epochs, "quantization-aware fine-tuning passes", low=0.0, high=1000.0),
+        Option("seed", int, _fit.seed, "random seed", low=0, high=2**31 - 1),
+        Option("device", str, _fit.device, "where to train", choices=("auto", "cpu", "cuda")),
+        Option("target_error", float, None, "grow the network until the surface error ≤ this (App. A.2)",
+               low=0.0, high=1.0),
+    )
+
+    def encode_parts(self, data, *, target_error=None, progress=None, **settings):
+        mesh = as_mesh(data)
+        frame = frame_of_mesh(mesh)
+        normalized = frame.normalize_mesh(mesh)
+        arch_keys = ("layers", "width", "activation", "encoding")
+        fit = FitSettings(**{k: v for k, v in settings.items() if k not in arch_keys})
+        base = Architecture(**{k: settings[k] for k in arch_keys})
+        if target_error is None:
+            candidates = [base]
+        else:  # grow: every ladder step not smaller than nothing, capped by the requested size
+            cap = base.parameter_count
+            candidates = [a for a in (Architecture(l, w, base.activation, base.encoding) for l, w in GROWTH_LADDER)
+                          if a.parameter_count <= cap] or [base]
+        tried = []
+        for arch in candidates:
+            t0 = time.perf_counter()
+            model, info = fit_sdf(normalized, arch, fit, progress=progress)
+            sections, stored = encode_model(model, fit.bits)
+            err = surface_error(stored, normalized)
+            tried.append({"layers": arch.layers, "width": arch.width, "surface_error": err,
+                          "seconds": round(time.perf_counter() - t0, 2)})
+            if target_error is None or err <= target_error:
+                break
+        header = {
+            "architecture": arch.to_dict(),
+            "bits": fit.bits,
+            "frame": frame.to_dict(),
+            "surface_error": err,
+            "fit": {k: v for k, v in fit.to_dict().items() if k != "device"} | {"seconds": info["train_seconds"]},
+        }
+        if target_error is not None:
+            header["target_error"] = {"target": target_error, "reached": err <= target_error, "tried": tried}
+        return header, sections
+
+    def open(self, c) -> ImplicitShape:
+        h = c.header
+        from ...container import header_get
+
+        arch = Architecture.from_dict(header_get(h, "architecture", dict))
+        bits = header_get(h, "bits", int, min=2, max=16)
+        quant_levels(bits)
+        frame = Frame.from_dict(header_get(h, "frame", dict))
+        return ImplicitShape(decode_model(arch, bits, c.sections), frame, h)
+
+    def decode_parts(self, header, sections) -> Mesh:
+        from ...container import Container
+
+        return self.open(Container(self.name, header, sections)).mesh()
+
+    def ladder(self, quick: bool = False) -> list[dict]:
+        if quick:
+            return [{"samples": 100_000, "epochs": 8}]
+        return [{"width": 16, "layers": 6}, {}, {"width": 48}, {"width": 64}]

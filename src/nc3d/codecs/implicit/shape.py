@@ -1,0 +1,85 @@
+"""A decoded weight-encoded neural implicit: query it, mesh it, render it, combine it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import InputError
+from ...geometry.marching import mesh_from_sdf
+from ...geometry.normalize import Frame
+from ...mesh import Mesh
+from ...nn.mlp import Architecture, SdfMLP
+from .fit import evaluate_mlp
+
+__all__ = ["ImplicitShape"]
+
+
+class ImplicitShape:
+    """One shape as a small MLP ``f`` in its normalized frame, seen in original coordinates.
+
+    Parameters
+    ----------
+    model : SdfMLP
+        The network (evaluated on the CPU unless moved).
+    frame : Frame
+        Original ↔ normalized similarity transform (identity for the paper's own files).
+    header : dict, optional
+        The file header it came from (architecture, bits, fit statistics, …).
+    """
+
+    codec = "implicit"
+    kind = "mesh"
+
+    def __init__(self, model: SdfMLP, frame: Frame, header: dict | None = None):
+        self.model = model.eval()
+        self.frame = frame
+        self.header = header or {}
+        self.path = None
+
+    @property
+    def architecture(self) -> Architecture:
+        return self.model.arch
+
+    # -- queries ---------------------------------------------------------------------------------
+    def sdf_normalized(self, points: np.ndarray) -> np.ndarray:
+        """``f`` at ``points (n, 3)`` in the normalized frame → ``(n,) float32`` normalized units."""
+        return evaluate_mlp(self.model, points)
+
+    def sdf(self, points):
+        """Signed distance at ``points (n, 3)`` in original coordinates, in original units.
+
+        Negative inside. Accepts a numpy array or a torch tensor and returns the same kind
+        (float32; a torch result is on the input's device, without gradient).
+        """
+        is_torch = type(points).__module__.startswith("torch")
+        p = points.detach().cpu().numpy() if is_torch else np.asarray(points)
+        if p.ndim != 2 or p.shape[1] != 3:
+            raise InputError(f"points must have shape (n, 3), got {tuple(p.shape)}")
+        if not np.all(np.isfinite(p)):
+            raise InputError("points contain NaN or infinite coordinates")
+        d = self.sdf_normalized(self.frame.to_normalized(p)) / np.float32(self.frame.scale)
+        if is_torch:
+            import torch
+
+            return torch.from_numpy(d).to(points.device)
+        return d
+
+    # -- surfaces --------------------------------------------------------------------------------
+    def mesh(self, resolution: int = 256) -> Mesh:
+        """Marching cubes of the zero level set on a ``resolution^3`` grid over the normalized
+        cube [-1, 1]^3, returned in original coordinates with faces pointing outward."""
+        return self.frame.denormalize_mesh(mesh_from_sdf(self.sdf_normalized, resolution))
+
+    def decode(self) -> Mesh:
+        """The mesh at the default resolution (what ``nc3d.decompress`` returns)."""
+        return self.mesh()
+
+    def render(self, **kwargs):
+        """Sphere-traced image, ``(h, w, 3) uint8``; see :func:`nc3d.render.render_sdf`."""
+        from ...render import render_sdf
+
+        return render_sdf(self.sdf_normalized, **kwargs)
+
+    def __repr__(self) -> str:
+        a = self.architecture
+        return f"<ImplicitShape {a.layers}×{a.width} {a.activation}, {a.parameter_count} parameters>"

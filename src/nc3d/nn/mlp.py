@@ -1,0 +1,159 @@
+"""The SDF multilayer perceptron of Davies et al.: N fully connected layers of width H.
+
+Default (the paper's): 8 hidden layers × 32, ReLU, tanh output — 7,553 parameters. Options
+from the paper's Appendix A.3: SIREN activations (Sitzmann et al.) and a NeRF-style
+positional encoding of the input.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from ..errors import FormatError, InputError
+
+__all__ = ["Architecture", "SdfMLP", "build_mlp"]
+
+#: SIREN's frequency factor ω0 (Sitzmann et al. 2020).
+SIREN_OMEGA = 30.0
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What fixes an :class:`SdfMLP`'s shape; stored in every implicit file's header.
+
+    Attributes
+    ----------
+    layers : int
+        Number of hidden layers (each ``width`` wide); the network has ``layers + 1`` linear maps.
+    width : int
+        Hidden size.
+    activation : str
+        ``"relu"`` or ``"siren"``.
+    encoding : str
+        ``"none"`` or ``"positional"`` (sin/cos of ``2^k π x`` for k < ``frequencies``).
+    frequencies : int
+        Octaves of the positional encoding (ignored for ``"none"``).
+    """
+
+    layers: int = 8
+    width: int = 32
+    activation: str = "relu"
+    encoding: str = "none"
+    frequencies: int = 6
+
+    #: Bounds a file may declare; they keep a hostile header from allocating without bound.
+    LIMITS = {"layers": (1, 64), "width": (1, 1024), "frequencies": (1, 16)}
+
+    def __post_init__(self):
+        for key, (lo, hi) in self.LIMITS.items():
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise InputError(f"architecture: {key} must be an integer in [{lo}, {hi}], got {v!r}")
+        if self.activation not in ("relu", "siren"):
+            raise InputError(f"architecture: activation must be relu or siren, got {self.activation!r}")
+        if self.encoding not in ("none", "positional"):
+            raise InputError(f"architecture: encoding must be none or positional, got {self.encoding!r}")
+
+    @property
+    def input_dim(self) -> int:
+        return 3 if self.encoding == "none" else 3 + 6 * self.frequencies
+
+    def tensor_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the parameters in storage order: W0 (out, in), b0 (out,), W1, b1, …"""
+        dims = [self.input_dim] + [self.width] * self.layers + [1]
+        shapes: list[tuple[int, ...]] = []
+        for i, o in zip(dims[:-1], dims[1:]):
+            shapes += [(o, i), (o,)]
+        return shapes
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(math.prod(s) for s in self.tensor_shapes())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d) -> Architecture:
+        """From an untrusted header value; :class:`FormatError` when malformed."""
+        if not isinstance(d, dict) or set(d) != set(cls.__dataclass_fields__):
+            raise FormatError(f"header 'architecture' must have exactly the keys {sorted(cls.__dataclass_fields__)}")
+        try:
+            return cls(**d)
+        except InputError as exc:
+            raise FormatError(str(exc)) from None
+
+
+def build_mlp(arch: Architecture):
+    """A freshly initialized :class:`SdfMLP` (torch is imported only here)."""
+    return SdfMLP(arch)
+
+
+def _torch_module_base():
+    import torch
+
+    return torch.nn.Module
+
+
+class SdfMLP(_torch_module_base()):
+    """``f(x) = tanh(W_L σ(… σ(W_0 γ(x) + b_0) …) + b_L)``, ``x`` in the normalized frame.
+
+    Parameters
+    ----------
+    arch : Architecture
+        Depth, width, activation, encoding.
+
+    Notes
+    -----
+    Input ``(n, 3) float32`` points, output ``(n,) float32`` signed distances in normalized units
+    (negative inside); tanh bounds them to (-1, 1), which covers every distance that matters
+    inside the [-1, 1]^3 cube near the surface.
+    """
+
+    def __init__(self, arch: Architecture):
+        import torch
+
+        super().__init__()
+        self.arch = arch
+        dims = [arch.input_dim] + [arch.width] * arch.layers + [1]
+        self.linears = torch.nn.ModuleList(torch.nn.Linear(i, o) for i, o in zip(dims[:-1], dims[1:]))
+        if arch.encoding == "positional":
+            self.register_buffer("freqs", (2.0 ** torch.arange(arch.frequencies)) * math.pi, persistent=False)
+        if arch.activation == "siren":
+            self._init_siren()
+
+    def _init_siren(self):
+        import torch
+
+        with torch.no_grad():
+            for k, lin in enumerate(self.linears):
+                fan_in = lin.in_features
+                bound = 1.0 / fan_in if k == 0 else math.sqrt(6.0 / fan_in) / SIREN_OMEGA
+                lin.weight.uniform_(-bound, bound)
+
+    def encode(self, x):
+        import torch
+
+        if self.arch.encoding == "none":
+            return x
+        xf = x[..., None] * self.freqs  # (n, 3, F)
+        return torch.cat([x, torch.sin(xf).flatten(-2), torch.cos(xf).flatten(-2)], dim=-1)
+
+    def forward(self, x, params=None):
+        """Evaluate at ``x (n, 3)``; ``params`` optionally replaces the weights (fake-quantized)."""
+        import torch
+
+        h = self.encode(x)
+        tensors = params if params is not None else [t for lin in self.linears for t in (lin.weight, lin.bias)]
+        last = len(self.linears) - 1
+        for k in range(len(self.linears)):
+            h = torch.nn.functional.linear(h, tensors[2 * k], tensors[2 * k + 1])
+            if k == last:
+                break
+            h = torch.sin(SIREN_OMEGA * h) if self.arch.activation == "siren" else torch.relu(h)
+        return torch.tanh(h[..., 0])
+
+    def tensors(self):
+        """The parameters in storage order (see :meth:`Architecture.tensor_shapes`)."""
+        return [t for lin in self.linears for t in (lin.weight, lin.bias)]
