@@ -41,13 +41,14 @@ class Input:
     ----------
     kind : str
         ``"mesh"``, ``"meshset"`` or ``"volume"``.
-    data : Mesh, list of (str, Mesh), or ndarray
-        The validated data.
+    data : Mesh, list of (str, Mesh), ndarray, or ImplicitShape
+        The validated data (an ImplicitShape: an already trained network, kind ``"mesh"``).
     input_bytes : int
         Size of the input as given: the file(s) on disk, or for in-memory meshes the canonical
         binary PLY, for in-memory volumes the raw array bytes.
     canonical_bytes : int
-        Canonical binary PLY size (meshes and sets; raw bytes for volumes).
+        Canonical binary PLY size (meshes and sets; raw bytes for volumes; the float32 weights
+        for an already trained network read from a Keras ``.h5`` file).
     """
 
     kind: str
@@ -74,12 +75,24 @@ def load_input(inputs) -> Input:
     ----------
     inputs : path, Mesh, trimesh.Trimesh, (vertices, faces), ndarray, or a list
         One mesh file or mesh → ``"mesh"``; a folder, or a list of several mesh files/meshes →
-        ``"meshset"``; a 3-D array or a volume file → ``"volume"``.
+        ``"meshset"``; a 3-D array or a volume file → ``"volume"``; a Keras ``.h5``/``.hdf5``
+        weight file → ``"mesh"`` whose data is an already trained
+        :class:`~nc3d.codecs.implicit.ImplicitShape` (only the implicit codec takes it).
     """
+    from .codecs.implicit.shape import ImplicitShape
+
+    if isinstance(inputs, ImplicitShape):  # a trained network in memory, e.g. nc3d.open("x.h5")
+        size = 4 * inputs.architecture.parameter_count
+        return Input("mesh", inputs, size, size)
     if isinstance(inputs, (str, os.PathLike)):
         path = Path(inputs)
         if path.is_dir():
             return load_input(_mesh_files_in(path))
+        if _is_keras_path(path):  # an already trained network (Davies et al.'s released files)
+            from .codecs.implicit.keras import load_keras_h5
+
+            shape = load_keras_h5(path)
+            return Input("mesh", shape, path.stat().st_size, 4 * shape.architecture.parameter_count)
         if is_volume_path(path):
             vol = load_volume(path)
             return Input("volume", vol, path.stat().st_size, vol.nbytes)
@@ -100,7 +113,9 @@ def load_input(inputs) -> Input:
             else:
                 name = Path(item).stem if isinstance(item, (str, os.PathLike)) else f"shape_{i:04d}"
             one = load_input(item)
-            if one.kind != "mesh":
+            if one.kind != "mesh" or not isinstance(one.data, Mesh):
+                if one.kind == "mesh":
+                    raise InputError(f"{name}: a set holds meshes only, got a trained network")
                 raise InputError(f"{name}: a set holds meshes only, got a {one.kind}")
             named.append((name, one.data))
             input_bytes += one.input_bytes
@@ -108,6 +123,10 @@ def load_input(inputs) -> Input:
     mesh = as_mesh(inputs)
     size = _mesh_sizes([mesh])
     return Input("mesh", mesh, size, size)
+
+
+def _is_keras_path(path) -> bool:
+    return Path(path).suffix.lower() in (".h5", ".hdf5")
 
 
 def _looks_like_vf_pair(x) -> bool:
@@ -189,7 +208,15 @@ class EncodedFile:
 
 
 def open(path: str | os.PathLike) -> EncodedFile:  # noqa: A001 - mirrors builtins.open on purpose
-    """Open a ``.nc3d`` file for lazy access; codecs may return a richer object (``.sdf``)."""
+    """Open a ``.nc3d`` file for lazy access; codecs may return a richer object (``.sdf``).
+
+    A Keras HDF5 weight file (``.h5``/``.hdf5``, Davies et al.'s released networks) opens as an
+    :class:`~nc3d.codecs.implicit.ImplicitShape` with the identity frame.
+    """
+    if _is_keras_path(path):
+        from .codecs.implicit.keras import load_keras_h5
+
+        return load_keras_h5(path)
     c = _container.read_file(path)
     handle = _codec_for(c).open(c)
     handle.path = Path(path)

@@ -84,7 +84,64 @@ def _codec_options() -> dict[str, tuple[Option, list[str]]]:
 
 
 # -- commands -----------------------------------------------------------------------------------
+def _folder_mode(args) -> bool:
+    """True for ``nc3d compress DIR -o OUTDIR --codec <single-mesh codec>`` (one file per mesh)."""
+    folder = len(args.inputs) == 1 and Path(args.inputs[0]).is_dir()
+    batch = folder and args.codec is not None and get_codec(args.codec).kind == "mesh"
+    if not batch and (args.jobs is not None or args.ray_address is not None):
+        raise InputError("--jobs and --ray-address apply to a folder compressed with a single-mesh codec "
+                         "(nc3d compress DIR -o OUTDIR --codec implicit)")
+    return batch
+
+
+def cmd_compress_folder(args) -> int:
+    """Folder mode: every mesh of ``DIR`` → ``OUTDIR/<stem>.nc3d`` (see :mod:`nc3d.batch`).
+
+    One JSON line per mesh on stdout, one progress bar over files on stderr. Exit code 0 when
+    every mesh was compressed or skipped (its output already there), 1 when any failed.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .batch import compress_folder, plan_folder
+
+    out = Path(args.output)
+    if out.suffix.lower() == ".nc3d" and not out.is_dir():
+        raise InputError(f"-o {out}: compressing a folder with '{args.codec}' writes one file per mesh; "
+                         "give a folder as the output")
+    codec = get_codec(args.codec)
+    own = {o.name for o in codec.options}
+    settings = {}
+    for name in _codec_options():
+        value = getattr(args, name)
+        if value is not None:
+            if name not in own:
+                raise InputError(f"codec '{codec.name}' has no option --{name.replace('_', '-')}")
+            settings[name] = value
+    t0 = time.perf_counter()
+    # JSON lines must stay on stdout: let rich re-route stdout only when it is a terminal.
+    bar = Progress(TextColumn(f"compressing with {codec.name}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total} files"), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=_console(), transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
+    task = bar.add_task("files", total=len(plan_folder(args.inputs[0], out)))
+
+    def on_result(result, done, total):
+        _print_json(result)
+        sys.stdout.flush()
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        results = compress_folder(args.inputs[0], out, codec=codec.name, settings=settings, jobs=args.jobs,
+                                  ray_address=args.ray_address, force=args.force, on_result=on_result)
+    failed = [r for r in results if "error" in r]
+    skipped = sum(1 for r in results if r.get("skipped"))
+    _console().print(f"{out}: {len(results) - len(failed) - skipped} compressed, {skipped} skipped (already there), "
+                     f"{len(failed)} failed, in {time.perf_counter() - t0:.1f} s")
+    return 1 if failed else 0
+
+
 def cmd_compress(args) -> int:
+    if _folder_mode(args):
+        return cmd_compress_folder(args)
     out = Path(args.output)
     _check_output(out, args.force)
     t0 = time.perf_counter()
@@ -124,6 +181,31 @@ def cmd_compress(args) -> int:
     return 0
 
 
+def _export_keras(args, handle, out: Path, t0: float) -> int:
+    """``nc3d decompress x.nc3d -o y.h5``: write an implicit file's network as Keras weights."""
+    from .codecs.implicit import ImplicitShape
+    from .codecs.implicit.keras import save_keras_h5
+
+    if not isinstance(handle, ImplicitShape):
+        raise InputError(
+            f"only implicit files can be written as Keras weights; {args.input} uses codec '{handle.codec}'"
+        )
+    if args.resolution is not None:
+        raise InputError("--resolution does not apply to a .h5 output: the network is written, not a mesh")
+    save_keras_h5(handle, out, force=args.force)
+    frame = handle.frame
+    moved = frame.scale != 1.0 or any(c != 0.0 for c in frame.center)
+    if moved:
+        _console().print(f"note: {out} holds the shape in its normalized frame; the original placement "
+                         f"(center {list(frame.center)}, scale {frame.scale:.6g}) is not stored in Keras files")
+    result = {"outputs": [str(out)], "seconds": time.perf_counter() - t0, "frame_dropped": moved}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"wrote {out} (Keras HDF5 weights) in {result['seconds']:.1f} s")
+    return 0
+
+
 def cmd_decompress(args) -> int:
     from .io import save_mesh, save_volume
 
@@ -131,6 +213,8 @@ def cmd_decompress(args) -> int:
     _check_output(out, args.force)
     t0 = time.perf_counter()
     handle = api.open(args.input)
+    if out.suffix.lower() in (".h5", ".hdf5"):  # the network itself, in the Keras layout
+        return _export_keras(args, handle, out, t0)
     with _console().status(f"decoding {handle.codec}…"):
         if args.resolution is not None:
             if not hasattr(handle, "mesh"):
@@ -229,6 +313,73 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _open_implicit(path: str, command: str, what: str):
+    """An implicit ``.nc3d`` file as a shape (``.sdf``, ``.frame``), or a one-line InputError."""
+    handle = api.open(path)
+    if not hasattr(handle, "sdf_normalized"):
+        raise InputError(f"{command}: {path} is a {handle.codec} file; only {what}")
+    return handle
+
+
+def cmd_render(args) -> int:
+    from .io import is_mesh_path, load_mesh
+    from .render import image_size, render_mesh, save_png
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".png":
+        raise InputError(f"render: the output must be a .png file, got {out}")
+    _check_output(out, args.force)
+    image_size(args.size)
+    t0 = time.perf_counter()
+    view = {"size": args.size, "azimuth": args.azimuth, "elevation": args.elevation}
+    if Path(args.input).suffix.lower() == ".nc3d":
+        image = _open_implicit(args.input, "render", "implicit files and meshes can be rendered").render(**view)
+    elif is_mesh_path(args.input):
+        image = render_mesh(load_mesh(args.input), **view)
+    else:
+        raise InputError(f"render: {args.input} is neither an implicit .nc3d file nor a mesh file")
+    save_png(out, image, force=args.force)
+    result = {"output": str(out), "seconds": time.perf_counter() - t0, "size": [image.shape[1], image.shape[0]]}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"wrote {out} ({image.shape[1]}×{image.shape[0]}) in {result['seconds']:.1f} s")
+    return 0
+
+
+def cmd_csg(args) -> int:
+    from .csg import csg
+    from .io import save_mesh
+    from .render import image_size, save_png
+
+    out = Path(args.output)
+    ext = out.suffix.lower()
+    if ext not in (".png", ".obj", ".ply", ".stl", ".off", ".glb"):
+        raise InputError(f"csg: the output must be .png (an image) or .obj/.ply/.stl/.off/.glb (a mesh), got {out}")
+    _check_output(out, args.force)
+    image_size(args.size)
+    t0 = time.perf_counter()
+    what = "implicit .nc3d files can be combined"
+    shape = csg(_open_implicit(args.a, "csg", what), _open_implicit(args.b, "csg", what), args.operation,
+                smooth=args.smooth)
+    result = {"output": str(out)}
+    with _console().status(f"{args.operation}…"):
+        if ext == ".png":
+            image = shape.render(size=args.size, azimuth=args.azimuth, elevation=args.elevation)
+            save_png(out, image, force=args.force)
+            result["size"] = [image.shape[1], image.shape[0]]
+        else:
+            mesh = shape.mesh(args.resolution)
+            save_mesh(out, mesh, force=args.force)
+            result.update(vertices=len(mesh.vertices), faces=len(mesh.faces))
+    result["seconds"] = time.perf_counter() - t0
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"wrote {out} in {result['seconds']:.1f} s")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -242,10 +393,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         return p
 
-    p = add("compress", cmd_compress, "compress a mesh, a set of meshes or a volume into a .nc3d file")
+    p = add("compress", cmd_compress, "compress a mesh, a set of meshes or a volume into a .nc3d file "
+            "(or each mesh of a folder into its own file: DIR -o OUTDIR --codec implicit)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="mesh file(s), a folder of meshes, or a volume")
-    p.add_argument("-o", "--output", required=True, help="the .nc3d file to write")
+    p.add_argument("-o", "--output", required=True,
+                   help="the .nc3d file to write (a folder when a folder is compressed with a single-mesh codec)")
     p.add_argument("--codec", help="codec name (see `nc3d codecs`); default by input kind")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="folder mode: worker processes, one torch thread each (default: one per core)")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="folder mode: run on Ray: 'local' (start one here), 'auto' (this cluster) or HOST:PORT")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     opts = p.add_argument_group("codec settings (each applies to the codecs named)")
     for name, (opt, users) in _codec_options().items():
@@ -257,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("decompress", cmd_decompress, "decode a .nc3d file back to a mesh or volume")
     p.add_argument("input", metavar="FILE")
-    p.add_argument("-o", "--output", required=True, help="output file (.obj/.ply/.stl/.off/.glb, or .npy)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (.obj/.ply/.stl/.off/.glb, .npy, "
+                        "or .h5: an implicit file's network as Keras weights)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--resolution", type=int, default=None, help="marching-cubes grid for implicit files (default 256)")
 
@@ -275,6 +434,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "compress, decode and evaluate the built-in sample data")
     p.add_argument("-o", "--output", default="demo-out", help="folder for the demo's outputs")
     p.add_argument("--force", action="store_true", help="overwrite outputs of an earlier demo")
+
+    def add_view(p):
+        p.add_argument("--size", type=int, default=512, help="image width and height in pixels (default 512)")
+        p.add_argument("--azimuth", type=float, default=30.0, help="camera azimuth in degrees (default 30)")
+        p.add_argument("--elevation", type=float, default=20.0, help="camera elevation in degrees (default 20)")
+        p.add_argument("--force", action="store_true", help="overwrite an existing output")
+
+    p = add("render", cmd_render, "render an implicit .nc3d file (sphere tracing) or a mesh file to a PNG")
+    p.add_argument("input", metavar="FILE", help="an implicit .nc3d file or a mesh file")
+    p.add_argument("-o", "--output", required=True, help="the .png file to write")
+    add_view(p)
+
+    p = add("csg", cmd_csg, "combine two implicit .nc3d files by union, intersection or difference")
+    p.add_argument("operation", choices=("union", "intersection", "difference"), metavar="OPERATION",
+                   help="union, intersection or difference (A minus B)")
+    p.add_argument("a", metavar="A", help="implicit .nc3d file")
+    p.add_argument("b", metavar="B", help="implicit .nc3d file")
+    p.add_argument("--smooth", type=float, default=0.0, help="blend radius in original units (default 0: hard)")
+    p.add_argument("-o", "--output", required=True, help="a .png image, or a mesh (.obj/.ply/.stl/.off/.glb)")
+    p.add_argument("--resolution", type=int, default=256, help="marching-cubes grid for mesh outputs (default 256)")
+    add_view(p)
     return parser
 
 

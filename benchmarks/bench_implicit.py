@@ -1,0 +1,109 @@
+"""The implicit codec on every mesh of ../shared/data/meshes with default settings (issue 3).
+
+Per mesh: wall time from loading the file to the .nc3d written, file size, surface error
+(mean |f(p)| over 10^5 points on the original surface, normalized frame, on the stored 8-bit
+weights), decode of a 256³ mesh (time) and its metrics against the original, and a 512×512
+render (time). One JSON line per mesh in --out (resumable: meshes already there are skipped).
+
+    .venv/bin/python benchmarks/bench_implicit.py --out benchmarks/results/implicit.jsonl
+    .venv/bin/python benchmarks/bench_implicit.py --out benchmarks/results/implicit.jsonl --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+
+
+def run_one(path: Path, workdir: Path) -> dict:
+    import nc3d
+    from nc3d.codecs.implicit.fit import surface_error
+    from nc3d.container import write_bytes_atomic
+    from nc3d.geometry.normalize import frame_of_mesh
+    from nc3d.io import canonical_ply_size, load_mesh
+    from nc3d.metrics import compare_meshes
+
+    out = workdir / f"{path.stem}.nc3d"
+    t0 = time.perf_counter()
+    mesh = load_mesh(path)
+    blob = nc3d.compress(mesh, codec="implicit")
+    write_bytes_atomic(out, blob, force=True)
+    t_compress = time.perf_counter() - t0
+    shape = nc3d.open(out)
+    normalized = frame_of_mesh(mesh).normalize_mesh(mesh)
+    err = surface_error(shape.model, normalized)  # independent seed from the one in the header
+    t1 = time.perf_counter()
+    decoded = shape.mesh(resolution=256)
+    t_decode = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    shape.render(size=512)
+    t_render = time.perf_counter() - t2
+    metrics = compare_meshes(mesh, decoded)
+    return {
+        "mesh": f"{path.parent.name}/{path.name}", "faces": len(mesh.faces), "bytes": len(blob),
+        "input_bytes": path.stat().st_size,
+        "ratio_ply": canonical_ply_size(len(mesh.vertices), len(mesh.faces)) / len(blob),
+        "compress_s": t_compress, "surface_error": err, "surface_error_header": nc3d.info(blob)["header"]["surface_error"],
+        "decode_256_s": t_decode, "render_512_s": t_render, **metrics,
+    }
+
+
+def report(rows: list[dict]) -> None:
+    err = np.array([r["surface_error"] for r in rows])
+    size = np.array([r["bytes"] for r in rows])
+    secs = np.array([r["compress_s"] for r in rows])
+    print(f"| mesh | faces | bytes | ratio (PLY) | compress s | surface err | CD-p2s | F@0.005 | F@0.01 | NC | decode 256³ s | render 512² s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in sorted(rows, key=lambda r: r["surface_error"]):
+        print(f"| {r['mesh']} | {r['faces']:,} | {r['bytes']:,} | {r['ratio_ply']:.0f} | {r['compress_s']:.1f} | "
+              f"{r['surface_error']:.4f} | {r['chamfer_p2s']:.4f} | {r['f_score_0.005']:.3f} | {r['f_score_0.01']:.3f} | "
+              f"{r['normal_consistency']:.3f} | {r['decode_256_s']:.1f} | {r['render_512_s']:.1f} |")
+    print(f"\n{len(rows)} meshes: surface error median {np.median(err):.4f}, {np.mean(err <= 0.003):.0%} ≤ 0.003, "
+          f"max {err.max():.4f}; bytes median {np.median(size):,.0f}, max {size.max():,}; compress s median "
+          f"{np.median(secs):.1f}, max {secs.max():.1f}; decode 256³ s max "
+          f"{max(r['decode_256_s'] for r in rows):.1f}; render 512² s max {max(r['render_512_s'] for r in rows):.1f}")
+    for key in ("chamfer", "chamfer_p2s", "f_score_0.005", "f_score_0.01", "normal_consistency", "hausdorff"):
+        print(f"  {key}: median {np.median([r[key] for r in rows]):.4g}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--out", required=True, help="JSON lines, appended (resumable)")
+    ap.add_argument("--workdir", default="/tmp/nc3d-bench-implicit")
+    ap.add_argument("--report", action="store_true", help="only print the table of what --out holds")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    if not args.report:
+        done = {r["mesh"] for r in rows}
+        work = Path(args.workdir)
+        work.mkdir(parents=True, exist_ok=True)
+        paths = sorted(p for p in Path(args.data).rglob("*") if p.suffix.lower() in {".obj", ".ply", ".stl", ".off"})
+        for path in paths:
+            key = f"{path.parent.name}/{path.name}"
+            if key in done:
+                continue
+            try:
+                row = run_one(path, work)
+            except Exception as exc:  # record and go on: one bad mesh must not stop the run
+                row = {"mesh": key, "error": f"{type(exc).__name__}: {exc}"}
+            print(json.dumps(row), flush=True)
+            with out.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            rows.append(row)
+    report([r for r in rows if "error" not in r])
+    for r in rows:
+        if "error" in r:
+            print(f"FAILED {r['mesh']}: {r['error']}")
+
+
+if __name__ == "__main__":
+    main()

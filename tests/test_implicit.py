@@ -1,0 +1,156 @@
+"""The implicit codec on small meshes with small settings: fit, encode, decode, query, mesh."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import nc3d
+from nc3d import FormatError, InputError
+from nc3d.cli import main
+from nc3d.codecs.implicit.codec import decode_model, encode_model
+from nc3d.container import Container, pack, unpack
+from nc3d.geometry.marching import marching_cubes_sdf, mesh_from_sdf
+from nc3d.geometry.normalize import frame_of_mesh
+from nc3d.metrics import compare_meshes
+from nc3d.nn.mlp import Architecture, SdfMLP
+from nc3d.nn.quant import dequantize_tensors, quantize_tensors
+
+SMALL = dict(samples=20_000, epochs=30, batch_size=1024, qat_epochs=2)
+
+
+@pytest.fixture(scope="module")
+def ellipsoid():
+    import trimesh
+
+    m = trimesh.creation.icosphere(subdivisions=4)
+    m.apply_scale((2.0, 1.0, 1.0))
+    m.apply_translation((10.0, -3.0, 5.0))  # far from the origin: the frame must undo it
+    return nc3d.as_mesh(m)
+
+
+@pytest.fixture(scope="module")
+def blob(ellipsoid):
+    return nc3d.compress(ellipsoid, codec="implicit", **SMALL)
+
+
+def test_parameter_count_is_the_papers():
+    assert Architecture().parameter_count == 7553
+    assert sum(p.numel() for p in SdfMLP(Architecture()).parameters()) == 7553
+
+
+def test_marching_cubes_faces_point_outward():
+    m = mesh_from_sdf(lambda p: np.linalg.norm(p, axis=1) - 0.5, 48)
+    assert m.signed_volume == pytest.approx(4 / 3 * np.pi * 0.125, rel=0.02)
+    with pytest.raises(InputError, match="no surface"):
+        marching_cubes_sdf(np.ones((8, 8, 8)))
+
+
+def test_round_trip_reconstructs_the_shape(ellipsoid, blob):
+    assert len(blob) < 9000
+    header = nc3d.info(blob)["header"]
+    assert header["architecture"]["layers"] == 8 and header["bits"] == 8
+    assert header["surface_error"] < 0.02
+    shape = nc3d.get_codec("implicit").open(unpack(blob))
+    # queries in original coordinates and units: the ellipsoid's semi-axes are (2, 1, 1) at (10, -3, 5)
+    probes = np.array([[10.0, -3.0, 5.0], [10.0, -3.0, 7.0], [13.0, -3.0, 5.0]])
+    d = shape.sdf(probes)
+    # true values -1, +1, +1; far from the surface the fit is loose (few samples there, by design)
+    assert d[0] < -0.3 and d[1] > 0.3 and d[2] > 0.3
+    surface = ellipsoid.vertices[:200]
+    assert np.abs(shape.sdf(surface)).mean() < 0.05
+    mesh = shape.mesh(resolution=64)
+    assert mesh.signed_volume > 0
+    m = compare_meshes(ellipsoid, mesh, n_samples=20_000)
+    assert m["chamfer_p2s"] < 0.02 and m["f_score_0.01"] > 0.5 and m["normal_consistency"] > 0.9
+
+
+def test_sdf_accepts_torch_and_numpy(blob):
+    shape = nc3d.get_codec("implicit").open(unpack(blob))
+    p = np.random.default_rng(0).normal(size=(100, 3)) + [10, -3, 5]
+    a = shape.sdf(p)
+    b = shape.sdf(torch.from_numpy(p))
+    assert isinstance(a, np.ndarray) and isinstance(b, torch.Tensor)
+    assert np.allclose(a, b.numpy())
+    with pytest.raises(InputError):
+        shape.sdf(np.zeros((3, 2)))
+
+
+def test_encoding_is_deterministic(ellipsoid, blob):
+    assert nc3d.compress(ellipsoid, codec="implicit", **SMALL) == blob
+
+
+def test_quantization_round_trip_and_bits():
+    rng = np.random.default_rng(0)
+    tensors = [rng.normal(size=(32, 3)), rng.normal(size=(32,)) * 0.1]
+    for bits in (4, 8, 12):
+        q, steps = quantize_tensors(tensors, bits)
+        assert np.abs(q).max() <= 2 ** (bits - 1) - 1
+        back = dequantize_tensors(q, steps, [t.shape for t in tensors], bits)
+        for t, b, s in zip(tensors, back, steps):
+            assert np.abs(t - b).max() <= s / 2 + 1e-6
+
+
+def test_fewer_bits_make_smaller_files(ellipsoid):
+    model = SdfMLP(Architecture())
+    sizes = {b: sum(len(v) for v in encode_model(model, b)[0].values()) for b in (4, 8)}
+    assert sizes[4] < 0.7 * sizes[8]
+
+
+def test_target_error_grows_until_reached(ellipsoid):
+    blob = nc3d.compress(ellipsoid, codec="implicit", target_error=1.0, **SMALL)
+    h = nc3d.info(blob)["header"]
+    # the first (smallest) network of the ladder already meets a loose target
+    assert h["target_error"]["reached"] and len(h["target_error"]["tried"]) == 1
+    assert h["architecture"]["width"] == 16
+    blob = nc3d.compress(ellipsoid, codec="implicit", target_error=1e-9, layers=6, width=24, **SMALL)
+    h = nc3d.info(blob)["header"]
+    assert not h["target_error"]["reached"]
+    assert [t["width"] for t in h["target_error"]["tried"]] == [16, 24]  # capped by --layers/--width
+
+
+def test_hostile_headers_are_format_errors(blob):
+    c = unpack(blob)
+    codec = nc3d.get_codec("implicit")
+    bad_headers = [
+        {**c.header, "architecture": {**c.header["architecture"], "width": 10**9}},
+        {**c.header, "architecture": {**c.header["architecture"], "layers": -1}},
+        {**c.header, "architecture": {**c.header["architecture"], "activation": "gelu"}},
+        {**c.header, "architecture": "8x32"},
+        {**c.header, "bits": 99},
+        {**c.header, "bits": True},
+        {**c.header, "frame": {"center": [0, 0, 0], "scale": -1}},
+        {k: v for k, v in c.header.items() if k != "frame"},
+    ]
+    for h in bad_headers:
+        with pytest.raises(FormatError):
+            codec.open(Container("implicit", h, c.sections))
+    with pytest.raises(FormatError):  # architecture claims more weights than stored
+        codec.open(Container("implicit", {**c.header, "architecture": {**c.header["architecture"], "width": 33}},
+                             c.sections))
+    with pytest.raises(FormatError):
+        codec.open(Container("implicit", c.header, {"weights": c.sections["weights"]}))
+    with pytest.raises(FormatError):
+        decode_model(Architecture(), 8, {"steps": b"\x00" * 72, "weights": c.sections["weights"]})
+
+
+def test_cli_compress_decompress_implicit(tmp_path, capsys, ellipsoid):
+    src = tmp_path / "ellipsoid.ply"
+    nc3d.io.save_mesh(src, ellipsoid)
+    out = tmp_path / "e.nc3d"
+    args = ["compress", str(src), "-o", str(out), "--json", "--samples", "20000", "--epochs", "30",
+            "--batch-size", "1024", "--qat-epochs", "2"]
+    assert main(args) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["codec"] == "implicit" and res["output_bytes"] == out.stat().st_size  # the default mesh codec
+    mesh_out = tmp_path / "e.obj"
+    assert main(["decompress", str(out), "-o", str(mesh_out), "--resolution", "48", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"] == [str(mesh_out)]
+    back = nc3d.io.load_mesh(mesh_out)
+    assert np.allclose(back.bounds, ellipsoid.bounds, atol=0.15)
+    assert main(["compress", str(src), "-o", str(out), "--codec", "ply-lzma", "--bits", "8", "--force"]) == 1
+    assert "no option --bits" in capsys.readouterr().err
+    assert nc3d.info(out)["codec"] == "implicit"  # the failed run left the existing file alone
