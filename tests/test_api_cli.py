@@ -156,13 +156,15 @@ def test_cli_codecs_lists_the_registry(capsys):
 
 
 def test_demo_runs_on_builtin_data(tmp_path, capsys):
-    code, stdout, _ = run(capsys, "demo", "-o", tmp_path / "demo", "--json")
+    code, stdout, _ = run(capsys, "demo", "-o", tmp_path / "demo", "--json", "--codecs", "ply-lzma,draco")
     assert code == 0
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     shapes = {r["shape"] for r in summary["rows"]}
     assert shapes == {p.name for p in sample_mesh_paths()}
     lossless = [r for r in summary["rows"] if r["codec"] == "ply-lzma"]
     assert all(r["chamfer_p2s"] < 1e-6 and r["ratio_ply"] > 1 for r in lossless)
+    draco = [r for r in summary["rows"] if r["codec"] == "draco"]
+    assert len(draco) == 3 and all(r["chamfer_p2s"] < 0.01 for r in draco)
     assert (tmp_path / "demo" / "spot.ply-lzma.nc3d").is_file()
 
 

@@ -58,8 +58,10 @@ def test_round_trip_reconstructs_the_shape(ellipsoid, blob):
     # queries in original coordinates and units: the ellipsoid's semi-axes are (2, 1, 1) at (10, -3, 5)
     probes = np.array([[10.0, -3.0, 5.0], [10.0, -3.0, 7.0], [13.0, -3.0, 5.0]])
     d = shape.sdf(probes)
-    # true values -1, +1, +1; far from the surface the fit is loose (few samples there, by design)
-    assert d[0] < -0.3 and d[1] > 0.3 and d[2] > 0.3
+    # true values -1, +1, +1; far from the surface only the sign is reliable (few samples there)
+    assert d[0] < 0 and d[1] > 0 and d[2] > 0
+    near = np.array([[10.0, -3.0, 6.05], [10.0, -3.0, 5.95], [12.05, -3.0, 5.0]])  # ±0.05 off the surface
+    assert np.allclose(shape.sdf(near), [0.05, -0.05, 0.05], atol=0.03)
     surface = ellipsoid.vertices[:200]
     assert np.abs(shape.sdf(surface)).mean() < 0.05
     mesh = shape.mesh(resolution=64)

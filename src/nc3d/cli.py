@@ -307,7 +307,8 @@ def cmd_codecs(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    result = run_demo(Path(args.output), force=args.force)
+    codecs = [c for c in args.codecs.split(",") if c] if args.codecs else None
+    result = run_demo(Path(args.output), force=args.force, codecs=codecs)
     if args.json:
         _print_json(result)
     return 0
@@ -434,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "compress, decode and evaluate the built-in sample data")
     p.add_argument("-o", "--output", default="demo-out", help="folder for the demo's outputs")
     p.add_argument("--force", action="store_true", help="overwrite outputs of an earlier demo")
+    p.add_argument("--codecs", default=None, help="comma-separated mesh codecs (default: all registered)")
 
     def add_view(p):
         p.add_argument("--size", type=int, default=512, help="image width and height in pixels (default 512)")

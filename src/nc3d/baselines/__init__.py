@@ -1,3 +1,7 @@
-"""Classical codecs in the nc3d codec protocol, so the benchmark treats them like ours."""
+"""Classical codecs in the nc3d codec protocol, so the benchmark treats them like ours.
 
-from . import lossless  # noqa: F401  (registers 'ply-lzma')
+Their optional dependencies (DracoPy, fast-simplification) are imported only when they encode
+or decode, so listing the codecs never fails for a missing extra.
+"""
+
+from . import draco, lossless, sdf_grid  # noqa: F401  (each registers its codecs)

@@ -1,8 +1,10 @@
 """Signed distance to a triangle mesh: exact distance, sign from the generalized winding number.
 
 Convention (DESIGN.md): **negative inside, positive outside**. Inside means a fast generalized
-winding number (Barill et al. 2018, via libigl) above 1/2, which gives soups, open,
-non-manifold and self-intersecting meshes a sensible sign. The distance itself is the exact
+winding number (Barill et al. 2018, via libigl) of magnitude above 1/2, which gives soups, open,
+non-manifold and self-intersecting meshes a sensible sign. The magnitude, not the value: a
+component whose faces all point inward (common in files from the wild, e.g.
+``trimesh/multibody.stl``) has winding number −1 inside and is still a solid. The distance itself is the exact
 Euclidean distance to the nearest triangle (libigl's AABB tree). libigl's own
 ``signed_distance`` in FAST_WINDING_NUMBER mode slightly rescales the distances, so the two
 parts are computed separately here. libigl parallelizes both queries over all cores.
@@ -178,8 +180,8 @@ def signed_distance_to_mesh(points, mesh: Mesh) -> np.ndarray:
     Returns
     -------
     sdf : (n,) float64
-        ``-d`` where the winding number exceeds 1/2, ``+d`` elsewhere, with ``d`` the exact
-        distance to the nearest triangle (same units as the mesh).
+        ``-d`` where the winding number's magnitude exceeds 1/2, ``+d`` elsewhere, with ``d``
+        the exact distance to the nearest triangle (same units as the mesh).
     """
     import igl
 
@@ -191,7 +193,7 @@ def signed_distance_to_mesh(points, mesh: Mesh) -> np.ndarray:
         for s in _batches(len(p)):
             sq = igl.point_mesh_squared_distance(p[s], mesh.vertices, mesh.faces)[0]
             w = igl.fast_winding_number(balanced.vertices, balanced.faces, p[s])
-            out[s] = np.where(w > 0.5, -1.0, 1.0) * np.sqrt(np.maximum(sq, 0.0))
+            out[s] = np.where(np.abs(w) > 0.5, -1.0, 1.0) * np.sqrt(np.maximum(sq, 0.0))
         return (out,)
 
     return _in_coherent_order(_as_points(points), query)[0]

@@ -40,7 +40,11 @@ class FitSettings:
     lr : float
         Peak Adam learning rate (cosine decay to ``lr / 100``).
     beta : float
-        Concentration of the importance distribution (1/normalized length).
+        Concentration of the importance distribution (1/normalized length). 100 by default,
+        not the paper's 30: on spot (2 cores, same budget) β = 30 / 100 / 250 / 500 gave surface
+        errors 0.0045 / 0.0032 / 0.0013 / 0.0002 but decoded Chamfer-p2s 0.0056 / 0.0061 /
+        0.016 / 0.024 — past ~100 the fit hugs the surface and loses the field around it
+        (spurious sheets), which the surface error cannot see. See BENCHMARKS.md.
     sampler : str
         ``"surface"``: the importance distribution drawn directly (surface point + Laplace
         offset along the normal, plus 10% uniform); ``"pool"``: Davies' rejection from a uniform
@@ -63,7 +67,7 @@ class FitSettings:
     epochs: int = 40
     batch_size: int = 4096
     lr: float = 2e-3
-    beta: float = 30.0
+    beta: float = 100.0
     sampler: str = "surface"
     qat_epochs: float = 4.0
     bits: int = 8
