@@ -74,7 +74,9 @@ def run_demo(out_dir: Path, *, force: bool = False, codecs: list[str] | None = N
             r["shape"], r["codec"], f"{r['bytes']:,}", f"{r['ratio_ply']:.1f}×", f"{r['chamfer_p2s']:.2e}",
             f"{r['f_score_0.01']:.3f}", f"{r['normal_consistency']:.3f}", f"{r['encode_s']:.1f}", f"{r['decode_s']:.1f}",
         )
-    Console().print(table)
+    import sys
+
+    Console(width=None if sys.stdout.isatty() else 150).print(table)
     print(f"volume sample: {summary['volume']['file']} {tuple(volume.shape)} {volume.dtype} "
           "(joins the demo with the volume codec)")
     print(f"outputs in {out_dir}/")

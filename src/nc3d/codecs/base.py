@@ -180,5 +180,5 @@ def codec_names(kind: str | None = None, *, baselines: bool | None = None) -> li
 def _load_builtin_codecs() -> None:
     # Importing the modules runs their @register decorators; optional dependencies are only
     # imported inside encode/decode, so this never fails for a missing extra.
+    from . import builtin  # noqa: F401  (nc3d's own codecs first: they lead listings and tables)
     from .. import baselines  # noqa: F401
-    from . import builtin  # noqa: F401
