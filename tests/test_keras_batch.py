@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 from pathlib import Path
 
@@ -121,16 +123,11 @@ def test_save_refuses_what_keras_cannot_express(tmp_path):
 
 def test_failed_save_leaves_nothing(keras_file, tmp_path, monkeypatch):
     shape = load_keras_h5(keras_file)
-    real = h5py.File
 
-    def broken(path, mode="r", *a, **kw):
-        if mode == "w":
-            f = real(path, mode, *a, **kw)
-            f.close()
-            raise OSError(28, "No space left on device")
-        return real(path, mode, *a, **kw)
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(h5py, "File", broken)
+    monkeypatch.setattr(os, "replace", full_disk)  # the last step of the atomic write fails
     with pytest.raises(InputError, match="No space"):
         save_keras_h5(shape, tmp_path / "full.h5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shape.h5"]

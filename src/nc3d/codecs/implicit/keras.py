@@ -22,12 +22,13 @@ files are. Only ReLU networks without input encoding can be exported.
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ...container import write_bytes_atomic
 from ...errors import InputError
 from ...geometry.normalize import Frame
 from ...nn.mlp import Architecture
@@ -195,12 +196,6 @@ def load_keras_h5(path: str | os.PathLike) -> ImplicitShape:
     return shape
 
 
-def _mode_for_new_file() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def save_keras_h5(shape: ImplicitShape, path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write a shape's network as a Keras HDF5 weight file (the layout :func:`load_keras_h5` reads).
 
@@ -240,37 +235,19 @@ def save_keras_h5(shape: ImplicitShape, path: str | os.PathLike, *, force: bool 
         )
     h5py = _h5py("writing Keras HDF5 weight files")
     target = Path(path)
-    if target.is_dir():
-        raise InputError(f"{target} is a directory")
-    if not target.parent.is_dir():
-        raise InputError(f"cannot write {target}: directory {target.parent} does not exist")
-    if target.exists() and not force:
+    if target.exists() and not force:  # checked before any work; write_bytes_atomic checks again
         raise InputError(f"{target} exists; use --force to overwrite")
     tensors = [t.detach().cpu().numpy().astype(np.float32) for t in shape.model.tensors()]
     names = ["dense"] + [f"dense_{i}" for i in range(1, len(tensors) // 2)]
-
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["layer_names"] = np.array([n.encode("utf-8") for n in names], dtype="S")
-            f.attrs["backend"] = b"tensorflow"
-            for k, name in enumerate(names):
-                group = f.create_group(name)
-                group.attrs["weight_names"] = np.array([f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()],
-                                                       dtype="S")
-                inner = group.create_group(name)
-                inner.create_dataset("kernel:0", data=np.ascontiguousarray(tensors[2 * k].T))
-                inner.create_dataset("bias:0", data=tensors[2 * k + 1])
-        os.chmod(tmp, _mode_for_new_file())
-        os.replace(tmp, target)
-        tmp = None
-    except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    return target
+    buffer = io.BytesIO()  # built in memory, then written by the one atomic writer of nc3d
+    with h5py.File(buffer, "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode("utf-8") for n in names], dtype="S")
+        f.attrs["backend"] = b"tensorflow"
+        for k, name in enumerate(names):
+            group = f.create_group(name)
+            group.attrs["weight_names"] = np.array([f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()],
+                                                   dtype="S")
+            inner = group.create_group(name)
+            inner.create_dataset("kernel:0", data=np.ascontiguousarray(tensors[2 * k].T))
+            inner.create_dataset("bias:0", data=tensors[2 * k + 1])
+    return write_bytes_atomic(target, buffer.getvalue(), force=force)
