@@ -68,3 +68,10 @@ def test_garbage_sections_are_format_errors(torus, name):
                 codec.decode_parts(c.header, {**c.sections, section: junk})
     with pytest.raises(FormatError):
         codec.decode_parts({**c.header, "faces": -1, "resolution": 10**6}, c.sections)
+
+
+def test_sdf_grid_refuses_huge_claims_before_allocating(torus):
+    codec = get_codec("sdf-grid")
+    c = nc3d.container.unpack(codec.encode(torus, resolution=16))
+    with pytest.raises(FormatError, match="cannot come from"):
+        codec.decode_parts({**c.header, "resolution": 512}, c.sections)

@@ -137,6 +137,9 @@ def test_hostile_headers_are_format_errors(blob):
         codec.open(Container("implicit", c.header, {"weights": c.sections["weights"]}))
     with pytest.raises(FormatError):
         decode_model(Architecture(), 8, {"steps": b"\x00" * 72, "weights": c.sections["weights"]})
+    huge = Architecture(layers=64, width=1024)  # 67M weights claimed over a few kB: refused up front
+    with pytest.raises(FormatError, match="declares"):
+        decode_model(huge, 8, {"steps": b"\x00" * (4 * len(huge.tensor_shapes())), "weights": c.sections["weights"]})
 
 
 def test_cli_compress_decompress_implicit(tmp_path, capsys, ellipsoid):

@@ -22,6 +22,10 @@ from ..nn.quant import quant_levels
 
 __all__ = ["SdfGrid"]
 
+#: Most grid values a file may declare per byte of its section (a truncated far field codes to
+#: ~0.01 bit a value; this leaves room and still refuses a 512³ claim over a few bytes).
+_MAX_CELLS_PER_BYTE = 1000
+
 
 @register
 class SdfGrid(Codec):
@@ -53,6 +57,8 @@ class SdfGrid(Codec):
         frame = Frame.from_dict(header_get(header, "frame", dict))
         if "grid" not in sections:
             raise FormatError("missing section 'grid'")
+        if k**3 > _MAX_CELLS_PER_BYTE * len(sections["grid"]) + (1 << 20):  # bound the allocation up front
+            raise FormatError(f"section 'grid': {k}³ values cannot come from {len(sections['grid'])} bytes")
         q = decode_symbols(sections["grid"], count=k**3)
         levels = quant_levels(bits)
         if np.abs(q).max() > levels:

@@ -25,6 +25,9 @@ from .shape import ImplicitShape
 
 __all__ = ["ImplicitCodec", "GROWTH_LADDER", "model_from_tensors", "encode_model", "decode_model"]
 
+#: Most weights a file may declare per byte of its entropy-coded weights section.
+_MAX_WEIGHTS_PER_BYTE = 64
+
 #: Architectures tried in order by ``--target-error`` (paper App. A.2: grow until good enough).
 GROWTH_LADDER = ((4, 16), (6, 24), (8, 32), (8, 48), (8, 64), (10, 96), (12, 128))
 
@@ -59,6 +62,11 @@ def decode_model(arch: Architecture, bits: int, sections: dict[str, bytes]) -> S
     if len(raw) != 4 * len(shapes):
         raise FormatError(f"implicit file: section 'steps' has {len(raw)} bytes, expected {4 * len(shapes)}")
     steps = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    # A hostile header could declare a huge network over a tiny section; real weights never
+    # take less than ~1 bit each, so refuse before allocating anything in proportion to it.
+    if arch.parameter_count > _MAX_WEIGHTS_PER_BYTE * len(sections["weights"]) + 4096:
+        raise FormatError(f"implicit file: the architecture declares {arch.parameter_count} weights but section "
+                          f"'weights' holds only {len(sections['weights'])} bytes")
     q = decode_symbols(sections["weights"], count=arch.parameter_count)
     return model_from_tensors(arch, dequantize_tensors(q, steps, shapes, bits))
 
