@@ -1,0 +1,192 @@
+"""TSDF-Def volumes (NeCGS §3.1): a truncated signed distance grid plus a deformation per grid point.
+
+A shape in the normalized frame becomes a ``(4, K, K, K)`` float32 volume over [-1, 1]³ (grid
+spacing ``h = 2 / (K - 1)``): channel 0 is ``TSDF = clip(sdf / (2h), -1, 1)`` (negative inside,
+truncated at two cells), channels 1–3 the deformation of each grid point in units of half a cell,
+in (-1, 1) (so a point never moves half a cell or more, and cells never fold). The surface is the
+deformable marching cubes (:func:`~nc3d.geometry.marching.deformable_marching_cubes`) of it.
+
+The paper fits the deformation through a GPU rasterizer (depth and silhouette images). On a CPU
+:func:`prepare_tsdf_def` uses a geometric objective instead: the distance of the DMC vertices to
+the mesh, the distance of mesh samples to the DMC surface, and a small deformation penalty,
+minimized over the near-surface TSDF values and the deformation with Adam.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..mesh import Mesh
+from .marching import deformable_marching_cubes, grid_points, mesh_from_tsdf_def
+
+__all__ = ["TsdfDefSettings", "tsdf_volume", "prepare_tsdf_def", "mesh_from_volume", "default_cache_dir",
+           "cached_tsdf_def"]
+
+#: Largest deformation as a fraction of the grid spacing (strictly below half a cell).
+DEFORM_LIMIT = 0.5
+
+
+@dataclass(frozen=True)
+class TsdfDefSettings:
+    """How a TSDF-Def volume is fitted.
+
+    Attributes
+    ----------
+    resolution : int
+        Grid points per axis ``K``.
+    steps : int
+        Adam steps (0: plain TSDF, no deformation).
+    lr : float
+        Adam learning rate (TSDF units and tanh-space deformation alike).
+    samples : int
+        Points sampled on the mesh for the mesh → surface term.
+    deform_weight : float
+        Weight of the mean squared deformation (half-cell units).
+    seed : int
+        Sampling seed.
+    """
+
+    resolution: int = 64
+    steps: int = 40
+    lr: float = 0.02
+    samples: int = 20_000
+    deform_weight: float = 0.01
+    seed: int = 0
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def tsdf_volume(mesh: Mesh, resolution: int) -> np.ndarray:
+    """``(K, K, K) float32`` plain TSDF of a normalized-frame mesh: ``clip(sdf / 2h, -1, 1)``."""
+    from .sdf import signed_distance_to_mesh
+
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or not 8 <= resolution <= 512:
+        raise InputError(f"resolution must be an integer in [8, 512], got {resolution!r}")
+    h = 2.0 / (resolution - 1)
+    sdf = signed_distance_to_mesh(grid_points(resolution), mesh)
+    return np.clip(sdf / (2 * h), -1.0, 1.0).astype(np.float32).reshape((resolution,) * 3)
+
+
+def mesh_from_volume(volume: np.ndarray) -> Mesh:
+    """The DMC surface of a ``(4, K, K, K)`` TSDF-Def volume, normalized frame."""
+    k = volume.shape[-1]
+    h = 2.0 / (k - 1)
+    tsdf = np.clip(volume[0], -1.0, 1.0)
+    deform = np.clip(np.moveaxis(volume[1:4], 0, -1), -0.99, 0.99) * (DEFORM_LIMIT * h)
+    return mesh_from_tsdf_def(tsdf, deform)
+
+
+def prepare_tsdf_def(mesh: Mesh, settings: TsdfDefSettings = TsdfDefSettings()) -> np.ndarray:
+    """Fit the TSDF-Def volume of a mesh already in the normalized frame.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        Normalized frame (inside [-1, 1]³).
+    settings : TsdfDefSettings
+
+    Returns
+    -------
+    volume : (4, K, K, K) float32
+        TSDF in [-1, 1], then the deformation (x, y, z) in half-cell units, in (-1, 1).
+    """
+    import igl
+    import torch
+
+    from .sampling import sample_surface
+    from .sdf import closest_points_on_mesh
+
+    k = settings.resolution
+    tsdf0 = tsdf_volume(mesh, k)
+    volume = np.zeros((4, k, k, k), np.float32)
+    volume[0] = tsdf0
+    if settings.steps == 0 or not (tsdf0.min() < 0 < tsdf0.max()):
+        return volume
+    h = 2.0 / (k - 1)
+    samples, _, _ = sample_surface(mesh, settings.samples, seed=settings.seed)
+    target = torch.from_numpy(samples.astype(np.float32))
+    near = torch.from_numpy(np.abs(tsdf0) < 1.0)
+    base = torch.from_numpy(tsdf0)
+    s_free = base.clone().requires_grad_(True)
+    raw = torch.zeros((k, k, k, 3), requires_grad=True)
+    opt = torch.optim.Adam([s_free, raw], lr=settings.lr)
+    best, best_loss = None, float("inf")
+    for step in range(settings.steps + 1):
+        s = torch.where(near, s_free.clamp(-1.0, 1.0), base)  # far cells keep their truncated value
+        unit = torch.tanh(raw)
+        if not (s.detach().min() < 0 < s.detach().max()):
+            break
+        verts, faces = deformable_marching_cubes(s, unit * (DEFORM_LIMIT * h))
+        v_np = verts.detach().numpy().astype(np.float64)
+        # surface → mesh: distance to the (fixed) closest points on the mesh
+        _, _, closest = closest_points_on_mesh(v_np, mesh)
+        to_mesh = (verts - torch.from_numpy(closest.astype(np.float32))).norm(dim=1)
+        # mesh → surface: closest point on the current DMC surface, fixed barycentric coordinates
+        _, face, c = igl.point_mesh_squared_distance(samples, v_np, faces)
+        tri = faces[face]
+        corners = (np.ascontiguousarray(v_np[tri[:, i]]) for i in range(3))
+        bary = igl.barycentric_coordinates(np.ascontiguousarray(c), *corners)
+        bary = torch.from_numpy(np.nan_to_num(np.asarray(bary), nan=1.0 / 3).astype(np.float32))
+        on_surface = (verts[torch.from_numpy(tri)] * bary[:, :, None]).sum(1)
+        to_surface = (on_surface - target).norm(dim=1)
+        geometric = 0.5 * (to_mesh.mean() + to_surface.mean()) / h
+        loss = geometric + settings.deform_weight * (unit[near] ** 2).mean()
+        if geometric.item() < best_loss:  # keep the best state seen (the last step may overshoot)
+            best_loss = geometric.item()
+            best = (s.detach().clone(), unit.detach().clone())
+        if step == settings.steps:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    if best is not None:
+        volume[0] = best[0].numpy()
+        volume[1:] = np.moveaxis(best[1].numpy(), -1, 0)
+    return volume
+
+
+def default_cache_dir() -> Path:
+    """``$NC3D_CACHE_DIR/tsdf-def``, else ``~/.cache/nc3d/tsdf-def``."""
+    root = os.environ.get("NC3D_CACHE_DIR")
+    return (Path(root) if root else Path.home() / ".cache" / "nc3d") / "tsdf-def"
+
+
+def cached_tsdf_def(mesh: Mesh, settings: TsdfDefSettings, cache_dir: Path | None) -> tuple[np.ndarray, bool]:
+    """:func:`prepare_tsdf_def` through a folder of ``.npz`` files keyed by mesh content and settings.
+
+    Returns the volume and whether it came from the cache. A missing, unreadable or
+    mismatched cache file is recomputed (never trusted blindly); writes are atomic.
+    """
+    from ..container import write_bytes_atomic
+
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
+    digest.update(settings.key().encode())
+    path = None if cache_dir is None else Path(cache_dir) / f"{digest.hexdigest()[:32]}.npz"
+    k = settings.resolution
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                volume = z["volume"]
+            if volume.shape == (4, k, k, k) and volume.dtype == np.float32 and np.isfinite(volume).all():
+                return volume, True
+        except (OSError, ValueError, KeyError):
+            pass
+    volume = prepare_tsdf_def(mesh, settings)
+    if path is not None:
+        import io
+
+        buf = io.BytesIO()
+        np.savez_compressed(buf, volume=volume)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, buf.getvalue(), force=True)
+    return volume, False

@@ -1,0 +1,103 @@
+"""Deformable marching cubes and TSDF-Def volumes (NeCGS §3.1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nc3d.errors import InputError
+from nc3d.geometry.marching import deformable_marching_cubes, grid_points, marching_cubes_sdf, mesh_from_tsdf_def
+from nc3d.geometry.normalize import frame_of_mesh
+from nc3d.geometry.tsdf import TsdfDefSettings, cached_tsdf_def, mesh_from_volume, prepare_tsdf_def
+from nc3d.io import load_mesh
+from nc3d.metrics import compare_meshes
+from nc3d.mesh import Mesh
+
+
+def _torus(r: int) -> np.ndarray:
+    p = grid_points(r).reshape(r, r, r, 3)
+    q = np.stack([np.linalg.norm(p[..., :2], axis=-1) - 0.5, p[..., 2]], -1)
+    return (np.linalg.norm(q, axis=-1) - 0.2).astype(np.float32)
+
+
+def test_dmc_without_deformation_is_skimage():
+    sdf = _torus(28)
+    ref = marching_cubes_sdf(sdf)
+    got = mesh_from_tsdf_def(sdf, np.zeros((*sdf.shape, 3), np.float32))
+    assert got.vertices.shape == ref.vertices.shape
+    assert np.abs(got.vertices - ref.vertices).max() < 1e-5
+    np.testing.assert_array_equal(got.faces, ref.faces)
+    assert got.area == pytest.approx(ref.area, rel=1e-5)
+    assert got.signed_volume > 0  # outward faces
+
+
+def test_dmc_vertex_exactly_on_a_grid_point():
+    sdf = grid_points(9).reshape(9, 9, 9, 3)[..., 0] - 0.25  # x = 0.25 is a grid plane: zeros there
+    mesh = mesh_from_tsdf_def(sdf)
+    assert np.isfinite(mesh.vertices).all()
+    assert np.abs(mesh.vertices[:, 0] - 0.25).max() < 1e-6
+
+
+def test_dmc_deformation_moves_vertices_and_gradients_flow():
+    sdf = torch.tensor(_torus(20), requires_grad=True)
+    shift = torch.zeros((20, 20, 20, 3))
+    shift[..., 2] = 0.01
+    shift.requires_grad_(True)
+    verts, faces = deformable_marching_cubes(sdf, shift)
+    base, _ = deformable_marching_cubes(sdf.detach())
+    assert torch.allclose(verts[:, 2] - base[:, 2], torch.full_like(base[:, 2], 0.01), atol=1e-5)
+    (verts ** 2).sum().backward()
+    assert sdf.grad is not None and sdf.grad.abs().sum() > 0
+    assert shift.grad is not None and shift.grad.abs().sum() > 0
+    # only grid points next to the surface get gradients
+    assert (sdf.grad != 0).sum() < sdf.numel() // 2
+
+
+def test_dmc_rejects_bad_grids():
+    with pytest.raises(InputError, match="no sign change"):
+        deformable_marching_cubes(np.ones((8, 8, 8), np.float32))
+    with pytest.raises(InputError, match="3-D grid"):
+        deformable_marching_cubes(np.ones((8, 8), np.float32))
+    with pytest.raises(InputError, match="deformation"):
+        deformable_marching_cubes(_torus(8), np.zeros((8, 8, 8, 2)))
+
+
+@pytest.fixture(scope="module")
+def spot() -> Mesh:
+    from pathlib import Path
+
+    import nc3d
+
+    m = load_mesh(Path(nc3d.__file__).parent / "data" / "meshes" / "spot.obj")
+    return frame_of_mesh(m).normalize_mesh(m)
+
+
+def test_tsdf_def_beats_plain_tsdf(spot):
+    torch.set_num_threads(1)
+    plain = prepare_tsdf_def(spot, TsdfDefSettings(resolution=24, steps=0))
+    fitted = prepare_tsdf_def(spot, TsdfDefSettings(resolution=24, steps=15, samples=5000))
+    assert plain.shape == fitted.shape == (4, 24, 24, 24)
+    assert np.abs(plain[1:]).max() == 0 and 0 < np.abs(fitted[1:]).max() < 1
+    assert np.abs(fitted[0]).max() <= 1
+    far = np.abs(plain[0]) >= 1
+    np.testing.assert_array_equal(fitted[0][far], plain[0][far])  # only near-surface values move
+    e_plain = compare_meshes(spot, mesh_from_volume(plain), n_samples=5000)["chamfer_p2s"]
+    e_fitted = compare_meshes(spot, mesh_from_volume(fitted), n_samples=5000)["chamfer_p2s"]
+    assert e_fitted < 0.8 * e_plain
+
+
+def test_tsdf_def_cache(spot, tmp_path):
+    s = TsdfDefSettings(resolution=16, steps=2, samples=1000)
+    a, hit_a = cached_tsdf_def(spot, s, tmp_path)
+    b, hit_b = cached_tsdf_def(spot, s, tmp_path)
+    assert (hit_a, hit_b) == (False, True)
+    np.testing.assert_array_equal(a, b)
+    files = list(tmp_path.glob("*.npz"))
+    assert len(files) == 1
+    files[0].write_bytes(b"garbage")  # a broken cache entry is recomputed, never trusted
+    c, hit_c = cached_tsdf_def(spot, s, tmp_path)
+    assert not hit_c
+    np.testing.assert_array_equal(a, c)
+    _, hit_d = cached_tsdf_def(spot, TsdfDefSettings(resolution=16, steps=3, samples=1000), tmp_path)
+    assert not hit_d  # other settings, other entry
