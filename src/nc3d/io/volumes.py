@@ -1,29 +1,73 @@
 """Reading and writing scalar volumes.
 
-Axis order is the array's own: a volume of shape ``(z, y, x)`` stays ``(z, y, x)`` — nothing
-is ever transposed on a save/load round trip. For now ``.npy``; the volume codec's issue adds
-raw, NIfTI, MetaImage, VTK image data and TIFF stacks here.
+Axis order: a volume is a numpy array of shape ``(z, y, x)`` with ``x`` varying fastest in
+memory (C order) — the layout of every format read here once its own convention is undone:
+
+* ``.npy``: the array as stored (never unpickled).
+* raw (``.raw``): headerless little-endian samples, ``x`` fastest. The shape and dtype come from
+  arguments (``shape=(z, y, x)``, ``dtype="uint16"``) or from the common file-name pattern
+  ``name_XxYxZ_dtype.raw`` (e.g. ``bonsai_256x256x256_uint8.raw``): note that the name lists
+  the sizes **x first**, while the array (and ``--shape``) is ``(z, y, x)``.
+* NIfTI (``.nii``, ``.nii.gz``; nibabel): NIfTI's first axis ``i`` is fastest on disk, so the
+  array is nibabel's ``(i, j, k)`` data transposed to ``(k, j, i)``.
+* MetaImage (``.mhd`` + ``.raw``/``.zraw``, ``.mha``), VTK XML image data (``.vti``) and legacy VTK
+  ``STRUCTURED_POINTS`` (``.vtk``): sizes are listed ``x y z``, ``x`` fastest → ``(z, y, x)``.
+* TIFF stacks (``.tif``, ``.tiff``; tifffile): one page per ``z`` slice.
+
+Nothing is transposed on a save/load round trip: ``load_volume(save_volume(p, v)) == v`` with
+the same shape and dtype for every writable format (``.npy``, ``.raw``, ``.nii``/``.nii.gz``,
+``.mhd``, ``.tif``). Sizes declared by a header are checked against :data:`MAX_VOXELS` and against
+the bytes present before anything is allocated.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
+import math
 import os
+import re
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .._optional import require
 from ..errors import InputError
 
-__all__ = ["VOLUME_EXTENSIONS", "is_volume_path", "load_volume", "save_volume", "as_volume"]
+__all__ = [
+    "VOLUME_EXTENSIONS",
+    "WRITABLE_VOLUME_EXTENSIONS",
+    "MAX_VOXELS",
+    "is_volume_path",
+    "volume_format",
+    "load_volume",
+    "save_volume",
+    "as_volume",
+    "raw_name",
+    "parse_raw_name",
+]
 
-VOLUME_EXTENSIONS = (".npy",)
+VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".mha", ".vti", ".vtk", ".tif", ".tiff")
+WRITABLE_VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".tif", ".tiff")
+#: Largest volume read or written, in voxels (2**30: 4 GiB of float32).
+MAX_VOXELS = 1 << 30
 _DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+_RAW_NAME = re.compile(r"_(\d+)x(\d+)x(\d+)_([a-z0-9]+)\.raw$", re.IGNORECASE)
+
+
+def volume_format(path: str | os.PathLike) -> str | None:
+    """The volume extension of ``path`` (``".nii.gz"`` counts as one), or None."""
+    name = Path(path).name.lower()
+    for ext in sorted(VOLUME_EXTENSIONS, key=len, reverse=True):
+        if name.endswith(ext):
+            return ext
+    return None
 
 
 def is_volume_path(path: str | os.PathLike) -> bool:
-    """True when ``path`` has one of :data:`VOLUME_EXTENSIONS`."""
-    return Path(path).suffix.lower() in VOLUME_EXTENSIONS
+    """True when ``path`` ends with one of :data:`VOLUME_EXTENSIONS`."""
+    return volume_format(path) is not None
 
 
 def as_volume(array, *, name: str = "volume") -> np.ndarray:
@@ -46,28 +90,251 @@ def as_volume(array, *, name: str = "volume") -> np.ndarray:
     return a
 
 
-def load_volume(path: str | os.PathLike) -> np.ndarray:
-    """Read a volume file (``.npy``; never unpickles) as a ``(z, y, x)`` array."""
+def check_dtype(dtype, what: str) -> np.dtype:
+    """A supported volume dtype from a name or dtype (native byte order); InputError otherwise."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _DTYPES:
+        raise InputError(f"{what}: unknown or unsupported dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
+    return dt
+
+
+def check_dims(dims, what: str) -> tuple[int, int, int]:
+    """Three positive sizes whose product is at most :data:`MAX_VOXELS`, checked before allocating."""
+    try:
+        dims = tuple(int(d) for d in dims)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: sizes must be integers, got {dims!r}") from None
+    if len(dims) != 3:
+        raise InputError(f"{what}: a volume needs 3 sizes, got {len(dims)}")
+    if min(dims) < 1:
+        raise InputError(f"{what}: sizes must be positive, got {dims} (an empty volume)")
+    if math.prod(dims) > MAX_VOXELS:
+        raise InputError(f"{what}: {dims} is {math.prod(dims)} voxels, more than the limit of {MAX_VOXELS}")
+    return dims
+
+
+def parse_raw_name(path: str | os.PathLike) -> tuple[tuple[int, int, int], np.dtype] | None:
+    """``(shape (z, y, x), dtype)`` from a name ``name_XxYxZ_dtype.raw``, or None if it has none."""
+    m = _RAW_NAME.search(Path(path).name)
+    if not m:
+        return None
+    x, y, z = (int(g) for g in m.groups()[:3])
+    return check_dims((z, y, x), str(path)), check_dtype(m.group(4).lower(), str(path))
+
+
+def raw_name(path: str | os.PathLike, volume: np.ndarray) -> Path:
+    """``path`` with the ``_XxYxZ_dtype.raw`` pattern for ``volume`` (kept if already right)."""
+    path = Path(path)
+    z, y, x = volume.shape
+    tag = f"_{x}x{y}x{z}_{volume.dtype.name}.raw"
+    stem = path.name[: -len(".raw")] if path.name.lower().endswith(".raw") else path.name
+    m = _RAW_NAME.search(path.name)
+    if m:
+        stem = path.name[: m.start()]
+    return path.with_name(stem + tag)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def samples_from_bytes(data, dims, dtype: np.dtype, what: str, *, big_endian: bool = False) -> np.ndarray:
+    """A ``(z, y, x)`` array (native byte order) from exactly ``prod(dims) * itemsize`` bytes."""
+    dims = check_dims(dims, what)
+    expected = math.prod(dims) * dtype.itemsize
+    if len(data) != expected:
+        raise InputError(
+            f"{what}: {len(data)} bytes of data, but {dims[::-1]} (x, y, z) {dtype.name} needs {expected}"
+        )
+    stored = dtype.newbyteorder(">" if big_endian else "<")
+    return np.frombuffer(data, dtype=stored).astype(dtype).reshape(dims)
+
+
+def inflate_exact(stream: bytes, expected: int, what: str) -> bytes:
+    """zlib-decompress to exactly ``expected`` bytes, never more (a bomb stops at the limit)."""
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(stream, expected)
+    except zlib.error as exc:
+        raise InputError(f"{what}: corrupt compressed data ({exc})") from None
+    if len(out) != expected or d.unconsumed_tail:
+        raise InputError(f"{what}: the compressed data do not hold the {expected} bytes the header declares")
+    return out
+
+
+def _load_raw(path: Path, shape, dtype) -> np.ndarray:
+    named = parse_raw_name(path)
+    if shape is None or dtype is None:
+        if named is None and (shape is None or dtype is None):
+            raise InputError(
+                f"{path}: a raw file needs its shape and dtype: give shape=(z, y, x) and dtype "
+                "(--shape Z,Y,X --dtype NAME) or name it name_XxYxZ_dtype.raw"
+            )
+        shape = named[0] if shape is None else shape
+        dtype = named[1] if dtype is None else dtype
+    dims = check_dims(shape, f"{path}: shape")
+    dt = check_dtype(dtype, str(path))
+    size = path.stat().st_size
+    if size != math.prod(dims) * dt.itemsize:
+        raise InputError(
+            f"{path}: the file has {size} bytes, but shape {dims} (z, y, x) of {dt.name} needs "
+            f"{math.prod(dims) * dt.itemsize}"
+        )
+    return samples_from_bytes(_read_bytes(path), dims, dt, str(path))
+
+
+def _load_nifti(path: Path) -> np.ndarray:
+    nib = require("nibabel", "reading NIfTI volumes")
+    try:
+        img = nib.load(str(path))
+        shape = tuple(int(s) for s in img.shape)
+        while len(shape) > 3 and shape[-1] == 1:  # trailing singleton time/component axes
+            shape = shape[:-1]
+        if len(shape) != 3:
+            raise InputError(f"{path}: a NIfTI volume must be 3-D, got shape {tuple(img.shape)}")
+        check_dims(shape, str(path))
+        data = np.asanyarray(img.dataobj)  # raw dtype unless the header asks for scaling
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, nib.filebasedimages.ImageFileError) as exc:
+        raise InputError(f"{path}: cannot read as NIfTI ({exc})") from None
+    return np.ascontiguousarray(data.reshape(shape).transpose(2, 1, 0))  # (i, j, k) -> (k, j, i)
+
+
+def _load_tiff(path: Path) -> np.ndarray:
+    tifffile = require("tifffile", "reading TIFF stacks")
+    try:
+        with tifffile.TiffFile(str(path)) as tif:
+            if not tif.series:
+                raise InputError(f"{path}: the TIFF file holds no images")
+            series = tif.series[0]
+            shape = tuple(int(s) for s in series.shape)
+            if len(shape) == 2:
+                shape = (1,) + shape
+            if len(shape) != 3:
+                raise InputError(f"{path}: a TIFF stack of scalar slices is (z, y, x), got shape {series.shape}")
+            check_dims(shape, str(path))
+            data = series.asarray()
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many types on bad files
+        raise InputError(f"{path}: cannot read as TIFF ({type(exc).__name__}: {exc})") from None
+    return data.reshape(shape)
+
+
+def load_volume(path: str | os.PathLike, *, shape=None, dtype=None) -> np.ndarray:
+    """Read a volume file as a ``(z, y, x)`` array (see the module notes for each format).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.npy``, ``.raw``, ``.nii``, ``.nii.gz``, ``.mhd``, ``.mha``, ``.vti``, ``.vtk``, ``.tif``.
+    shape : (z, y, x) ints, optional
+        Raw files only: the array shape (overrides the name pattern).
+    dtype : str or numpy dtype, optional
+        Raw files only: the sample type, little-endian (overrides the name pattern).
+
+    Returns
+    -------
+    (z, y, x) ndarray
+        Validated by :func:`as_volume` (3-D, non-empty, supported dtype, finite).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if path.suffix.lower() != ".npy":
-        raise InputError(f"{path}: unknown volume format '{path.suffix}'; nc3d reads .npy")
-    try:
-        a = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{path}: cannot read as .npy ({exc})") from None
+    fmt = volume_format(path)
+    if fmt is None:
+        raise InputError(
+            f"{path}: unknown volume format '{path.suffix}'; nc3d reads {', '.join(VOLUME_EXTENSIONS)}"
+        )
+    if (shape is not None or dtype is not None) and fmt != ".raw":
+        raise InputError(f"{path}: shape and dtype are only given for raw files; a {fmt} file states its own")
+    if fmt == ".npy":
+        try:
+            a = np.load(path, allow_pickle=False, mmap_mode="r")
+            if a.ndim == 3 and a.dtype.kind in "iuf":
+                check_dims(a.shape, str(path))  # before reading the samples in
+            a = np.array(a)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"{path}: cannot read as .npy ({exc})") from None
+    elif fmt == ".raw":
+        a = _load_raw(path, shape, dtype)
+    elif fmt in (".nii", ".nii.gz"):
+        a = _load_nifti(path)
+    elif fmt in (".tif", ".tiff"):
+        a = _load_tiff(path)
+    elif fmt in (".mhd", ".mha"):
+        from .metaimage import load_metaimage
+
+        a = load_metaimage(path)
+    else:  # .vti, .vtk
+        from .vtk_image import load_vtk_image
+
+        a = load_vtk_image(path)
     return as_volume(a, name=str(path))
 
 
+def _nifti_bytes(volume: np.ndarray, compress: bool) -> bytes:
+    nib = require("nibabel", "writing NIfTI volumes")
+    img = nib.Nifti1Image(np.ascontiguousarray(volume.transpose(2, 1, 0)), affine=np.eye(4))
+    img.header.set_data_dtype(volume.dtype)
+    raw = img.to_bytes()
+    return gzip.compress(raw, compresslevel=6, mtime=0) if compress else raw
+
+
+def _tiff_bytes(volume: np.ndarray) -> bytes:
+    tifffile = require("tifffile", "writing TIFF stacks")
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, volume, photometric="minisblack")
+    return buf.getvalue()
+
+
 def save_volume(path: str | os.PathLike, volume: np.ndarray, *, force: bool = False) -> Path:
-    """Write a volume as ``.npy`` atomically; an existing file is kept unless ``force``."""
+    """Write a volume atomically; an existing file is kept unless ``force``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.npy``, ``.raw``, ``.nii``, ``.nii.gz``, ``.mhd`` (+ a ``.raw`` data file beside it) or
+        ``.tif``/``.tiff``. A ``.raw`` name gets the ``_XxYxZ_dtype.raw`` pattern so it can be
+        read back without flags (``out.raw`` → ``out_64x64x32_uint8.raw``).
+    volume : (z, y, x) ndarray
+        A volume accepted by :func:`as_volume`; written as is (no transpose, dtype kept).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written (for ``.raw`` the name with its pattern; for ``.mhd`` the header).
+    """
     from ..container import write_bytes_atomic
 
     path = Path(path)
-    if path.suffix.lower() != ".npy":
-        raise InputError(f"{path}: volumes are written as .npy")
-    buf = io.BytesIO()
-    np.save(buf, as_volume(volume, name=str(path)), allow_pickle=False)
-    write_bytes_atomic(path, buf.getvalue(), force=force)
-    return path
+    fmt = volume_format(path)
+    if fmt not in WRITABLE_VOLUME_EXTENSIONS:
+        raise InputError(
+            f"{path}: cannot write a volume as '{fmt or path.suffix}'; use one of "
+            f"{', '.join(WRITABLE_VOLUME_EXTENSIONS)}"
+        )
+    v = np.ascontiguousarray(as_volume(volume, name=str(path)))
+    if fmt == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, v, allow_pickle=False)
+        data = buf.getvalue()
+    elif fmt == ".raw":
+        path = raw_name(path, v)
+        data = v.astype(v.dtype.newbyteorder("<"), copy=False).tobytes()
+    elif fmt in (".nii", ".nii.gz"):
+        data = _nifti_bytes(v, compress=fmt == ".nii.gz")
+    elif fmt == ".mhd":
+        from .metaimage import save_metaimage
+
+        return save_metaimage(path, v, force=force)
+    else:
+        data = _tiff_bytes(v)
+    return write_bytes_atomic(path, data, force=force)
