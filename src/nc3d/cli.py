@@ -314,6 +314,47 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    """Run (or resume) a benchmark into ``-o DIR`` and write its report; one JSON line per new row
+    with ``--json``. Exit code 0 even when rows failed: failures are results (see the report)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .bench import run_bench, write_report
+
+    codecs = [c.strip() for c in args.codecs.split(",") if c.strip()] if args.codecs else None
+    t0 = time.perf_counter()
+    bar = Progress(TextColumn("nc3d bench: {task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total} rows"), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=_console(), transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
+    task = bar.add_task("starting", total=None)
+
+    def on_row(row, done, total):
+        if args.json:
+            _print_json(row)
+            sys.stdout.flush()
+        bar.update(task, completed=done, total=total, description=f"{row['codec']} {row['input']}")
+
+    with bar:
+        rows = run_bench(args.input, args.output, codecs=codecs, quick=args.quick, jobs=args.jobs,
+                         samples=args.samples, pattern=args.pattern, retry_failed=args.retry_failed, on_row=on_row)
+    failed = sum(1 for r in rows if "error" in r)
+    report = None if args.no_report else write_report(args.output, budget=args.budget, render_input=args.render_input)
+    _console().print(f"{args.output}: {len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s"
+                     + (f"; report: {report}" if report else ""))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .bench import write_report
+
+    report = write_report(args.results, budget=args.budget, render_input=args.render_input)
+    if args.json:
+        _print_json({"report": str(report)})
+    else:
+        print(f"wrote {report}")
+    return 0
+
+
 def _open_implicit(path: str, command: str, what: str):
     """An implicit ``.nc3d`` file as a shape (``.sdf``, ``.frame``), or a one-line InputError."""
     handle = api.open(path)
@@ -436,6 +477,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="demo-out", help="folder for the demo's outputs")
     p.add_argument("--force", action="store_true", help="overwrite outputs of an earlier demo")
     p.add_argument("--codecs", default=None, help="comma-separated mesh codecs (default: all registered)")
+
+    p = add("bench", cmd_bench, "run every codec's ladder on a folder of meshes or volumes against the originals: "
+            "results.jsonl (resumable), plots and report.html")
+    p.add_argument("input", metavar="INPUT_DIR", help="a folder of meshes or of volumes (searched recursively)")
+    p.add_argument("-o", "--output", required=True, metavar="RESULTS_DIR", help="folder for results and the report")
+    p.add_argument("--codecs", default=None, help="comma-separated codec names (default: every codec for this data)")
+    p.add_argument("--quick", action="store_true", help="each codec's small ladder and 2·10⁴ surface samples")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument("--samples", type=int, default=None, help="surface samples per mesh for the metrics "
+                   "(default 100000, --quick 20000)")
+    p.add_argument("--pattern", default="*", help="glob of the input files to take (default: all)")
+    p.add_argument("--retry-failed", action="store_true", help="recompute rows that failed in an earlier run")
+    p.add_argument("--no-report", action="store_true", help="only the results, no report.html")
+    for q in (p, add("report", cmd_report, "write RESULTS_DIR/report.html from an nc3d bench results folder")):
+        if q is not p:
+            q.add_argument("results", metavar="RESULTS_DIR")
+        q.add_argument("--budget", type=float, default=None,
+                       help="bytes per input for the best-setting tables and the renders (default: the median "
+                            "size of the nc3d codecs at their default setting)")
+        q.add_argument("--render-input", default=None, help="the input to render (file name or relative path)")
 
     def add_view(p):
         p.add_argument("--size", type=int, default=512, help="image width and height in pixels (default 512)")
