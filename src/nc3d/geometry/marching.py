@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import InputError
 from ..mesh import Mesh
 
-__all__ = ["grid_points", "marching_cubes_sdf", "mesh_from_sdf", "deformable_marching_cubes", "mesh_from_tsdf_def"]
+__all__ = ["grid_points", "marching_cubes_sdf", "mesh_from_sdf", "deformable_marching_cubes", "mesh_from_tsdf_def", "check_resolution"]
 
 
 def grid_points(resolution: int, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
@@ -38,6 +38,8 @@ def marching_cubes_sdf(values: np.ndarray, lo: float = -1.0, hi: float = 1.0) ->
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 3 or min(values.shape) < 2:
         raise InputError(f"marching cubes needs a 3-D grid of at least 2³, got {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise InputError("the signed distance field has NaN or infinite values")
     if not (values.min() < 0 < values.max()):
         raise InputError("the signed distance field has no surface (no sign change) inside the cube")
     h = (hi - lo) / (values.shape[0] - 1)
@@ -52,8 +54,7 @@ def mesh_from_sdf(
     sdf: Callable[[np.ndarray], np.ndarray], resolution: int = 256, lo: float = -1.0, hi: float = 1.0
 ) -> Mesh:
     """Mesh the zero level set of ``sdf`` (a function of ``(n, 3)`` points) on a ``resolution^3`` grid."""
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or not 8 <= resolution <= 1024:
-        raise InputError(f"resolution must be an integer in [8, 1024], got {resolution!r}")
+    check_resolution(resolution)
     values = sdf(grid_points(resolution, lo, hi)).reshape(resolution, resolution, resolution)
     return marching_cubes_sdf(values, lo, hi)
 
@@ -156,3 +157,10 @@ def mesh_from_tsdf_def(tsdf: np.ndarray, deformation: np.ndarray | None = None, 
     with torch.no_grad():
         verts, faces = deformable_marching_cubes(tsdf, deformation, lo, hi)
     return Mesh(verts.cpu().numpy().astype(np.float64), faces)
+
+
+def check_resolution(resolution) -> int:
+    """``resolution`` if it is an int in [8, 1024] (grid points per axis), else :class:`InputError`."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or not 8 <= resolution <= 1024:
+        raise InputError(f"resolution must be an integer in [8, 1024], got {resolution!r}")
+    return resolution

@@ -17,6 +17,8 @@ import numpy as np
 from ..errors import FormatError, InputError
 from ..mesh import Mesh
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 __all__ = ["Frame", "NORMALIZED_HALF_EXTENT", "frame_of_points", "frame_of_mesh"]
 
 #: Largest half-extent of a shape in the normalized frame.
@@ -85,6 +87,9 @@ class Frame:
             raise FormatError("header 'frame' holds a value that is not a finite number")
         if not scale > 0:
             raise FormatError(f"header 'frame.scale' must be positive, got {scale}")
+        # the normalized cube must land on float32-representable original coordinates
+        if not 2.0 / scale + max(abs(c) for c in center) < _FLOAT32_MAX:
+            raise FormatError(f"header 'frame' (center {center}, scale {scale}) maps the shape beyond float32 range")
         return cls((float(center[0]), float(center[1]), float(center[2])), float(scale))
 
     @classmethod

@@ -59,7 +59,10 @@ def parse_canonical_ply(data: bytes, *, max_elements: int = 1 << 28) -> Mesh:
     body = memoryview(data)[end + 11:]
     if len(body) != 12 * nv + _FACE.itemsize * nf:
         raise FormatError(f"embedded PLY: body has {len(body)} bytes, header implies {12 * nv + _FACE.itemsize * nf}")
-    vertices = np.frombuffer(body[: 12 * nv], dtype="<f4").reshape(nv, 3).astype(np.float64)
+    raw = np.frombuffer(body[: 12 * nv], dtype="<f4").reshape(nv, 3)
+    if not np.all(np.isfinite(raw)):
+        raise FormatError("embedded PLY: non-finite vertex")
+    vertices = raw.astype(np.float64)
     faces = np.frombuffer(body[12 * nv:], dtype=_FACE)
     if np.any(faces["n"] != 3):
         raise FormatError("embedded PLY: a face is not a triangle")

@@ -65,6 +65,8 @@ def dequantize_tensors(q: np.ndarray, steps: np.ndarray, shapes: list[tuple[int,
         raise FormatError(f"weights: {len(q)} values and {len(steps)} steps for {len(shapes)} tensors of {sum(sizes)}")
     if not np.all(np.isfinite(steps)) or np.any(steps <= 0):
         raise FormatError("weights: a quantization step is not a positive finite number")
+    if len(steps) and float(np.max(steps)) * levels > float(np.finfo(np.float32).max):
+        raise FormatError("weights: a quantization step overflows float32 weights")
     if len(q) and np.abs(q).max() > levels:
         raise FormatError(f"weights: a value exceeds the {bits}-bit range")
     out, start = [], 0

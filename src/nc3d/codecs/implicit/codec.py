@@ -169,7 +169,7 @@ class ImplicitCodec(Codec):
     def decode_parts(self, header, sections) -> Mesh:
         from ...container import Container
 
-        return self.open(Container(self.name, header, sections)).mesh()
+        return self.open(Container(self.name, header, sections)).decode()
 
     def ladder(self, quick: bool = False) -> list[dict]:
         if quick:

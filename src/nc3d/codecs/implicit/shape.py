@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import InputError
-from ...geometry.marching import mesh_from_sdf
+from ...errors import FormatError, InputError
+from ...geometry.marching import check_resolution, mesh_from_sdf
 from ...geometry.normalize import Frame
 from ...mesh import Mesh
 from ...nn.mlp import Architecture, SdfMLP
@@ -70,9 +70,19 @@ class ImplicitShape:
         cube [-1, 1]^3, returned in original coordinates with faces pointing outward."""
         return self.frame.denormalize_mesh(mesh_from_sdf(self.sdf_normalized, resolution))
 
-    def decode(self) -> Mesh:
-        """The mesh at the default resolution (what ``nc3d.decompress`` returns)."""
-        return self.mesh()
+    def decode(self, resolution: int = 256) -> Mesh:
+        """The mesh at the default resolution (what ``nc3d.decompress`` returns).
+
+        Raises
+        ------
+        FormatError
+            The stored network has no surface in the cube, or gives NaN/infinite values.
+        """
+        check_resolution(resolution)  # the caller's mistake stays an InputError
+        try:
+            return self.mesh(resolution)
+        except InputError as exc:  # the file's network, not the caller, is at fault
+            raise FormatError(f"implicit file: {exc}") from None
 
     def render(self, **kwargs):
         """Sphere-traced image, ``(h, w, 3) uint8``; see :func:`nc3d.render.render_sdf`."""
@@ -83,3 +93,4 @@ class ImplicitShape:
     def __repr__(self) -> str:
         a = self.architecture
         return f"<ImplicitShape {a.layers}×{a.width} {a.activation}, {a.parameter_count} parameters>"
+
