@@ -108,18 +108,17 @@ def run_chunk(state: dict, codec: str, start: int, stop: int, args) -> dict:
         w = state["worker"]
         w.conn.send((i, stop))
         while i < stop:
+            lost = None
             if not w.conn.poll(args.hang_s):
-                counts["hang"] += 1
-                failures.append({"case": i, "detail": f"no answer in {args.hang_s} s (killed)"})
-                w.kill()
-                state["worker"] = None
-                i += 1
-                break
-            try:
-                index, outcome, seconds, rss, detail = w.conn.recv()
-            except EOFError:  # the worker died (e.g. a crash in native code)
-                counts["crash"] += 1
-                failures.append({"case": i, "detail": f"worker died (exit code {w.proc.exitcode})"})
+                lost = ("hang", f"no answer in {args.hang_s} s (killed)")
+            else:
+                try:
+                    index, outcome, seconds, rss, detail = w.conn.recv()
+                except EOFError:  # the worker died (e.g. a crash in native code)
+                    lost = ("crash", "worker died")
+            if lost is not None:  # count the case, replace the worker, go on after it
+                counts[lost[0]] += 1
+                failures.append({"case": i, "detail": lost[1]})
                 w.kill()
                 state["worker"] = None
                 i += 1
