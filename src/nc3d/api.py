@@ -30,7 +30,7 @@ from .mesh import Mesh, as_mesh
 __all__ = ["compress", "decompress", "open", "info", "load_input", "Input", "EncodedFile", "DEFAULT_CODECS"]
 
 #: The codec used for each kind of input when none is named (first one registered wins).
-DEFAULT_CODECS = {"mesh": ("implicit", "ply-lzma"), "meshset": ("shapeset",), "volume": ("volume",)}
+DEFAULT_CODECS = {"mesh": ("implicit", "ply-lzma"), "meshset": ("shapeset",), "volume": ("volume", "dct")}
 
 
 @dataclass
@@ -169,10 +169,18 @@ def _codec_for(c: _container.Container) -> Codec:
         raise FormatError(f"file uses codec '{c.codec}', which this nc3d does not know") from None
 
 
-def decompress(blob: bytes):
-    """Decode the bytes of a ``.nc3d`` file: a :class:`Mesh`, a list of ``(name, Mesh)``, or a volume."""
+def decompress(blob: bytes, *, region=None):
+    """Decode the bytes of a ``.nc3d`` file: a :class:`Mesh`, a list of ``(name, Mesh)``, or a volume.
+
+    Parameters
+    ----------
+    blob : bytes
+    region : str or three (start, stop) pairs or slices, optional
+        Volumes only: decode just the sub-box ``z0:z1,y0:y1,x0:x1`` (half-open voxel ranges).
+        Block codecs (``dct``) decode only the blocks it meets; others decode and crop.
+    """
     c = _container.unpack(blob)
-    return _codec_for(c).decode_container(c)
+    return _codec_for(c).decode_container(c, region=region)
 
 
 class EncodedFile:
@@ -199,9 +207,9 @@ class EncodedFile:
     def kind(self) -> str:
         return self._codec.kind
 
-    def decode(self):
+    def decode(self, *, region=None):
         """The decoded data (as :func:`decompress`)."""
-        return self._codec.decode_container(self.container)
+        return self._codec.decode_container(self.container, region=region)
 
     def __repr__(self) -> str:
         return f"<nc3d file codec={self.codec!r} bytes={self.container.total_bytes}>"

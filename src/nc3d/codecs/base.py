@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from .. import container as _container
 from ..errors import FormatError, InputError
 
@@ -105,10 +107,15 @@ class Codec:
         """Decompress the bytes of a ``.nc3d`` file written by this codec."""
         return self.decode_container(_container.unpack(blob))
 
-    def decode_container(self, c: _container.Container):
-        """Decode an already parsed container (checks that it belongs to this codec)."""
+    def decode_container(self, c: _container.Container, region=None):
+        """Decode an already parsed container (checks that it belongs to this codec).
+
+        ``region`` (volumes only): a sub-box, see :meth:`decode_region`.
+        """
         if c.codec != self.name:
             raise FormatError(f"file was written by codec '{c.codec}', not '{self.name}'")
+        if region is not None:
+            return self.decode_region(c.header, c.sections, region)
         return self.decode_parts(c.header, c.sections)
 
     def open(self, c: _container.Container):
@@ -123,6 +130,20 @@ class Codec:
 
     def decode_parts(self, header: dict, sections: dict[str, bytes]):
         raise NotImplementedError
+
+    def decode_region(self, header: dict, sections: dict[str, bytes], region):
+        """Decode a sub-box of a volume: ``region`` is three ``(start, stop)`` ranges along (z, y, x).
+
+        This default decodes everything and crops; block-based codecs override it to decode only
+        the blocks they need.
+        """
+        from ..volume import check_region
+
+        if self.kind != "volume":
+            raise InputError(f"codec '{self.name}' decodes a {self.kind}; a region needs a volume")
+        data = self.decode_parts(header, sections)
+        box = check_region(region, data.shape)
+        return np.ascontiguousarray(data[tuple(slice(a, b) for a, b in box)])
 
     def ladder(self, quick: bool = False) -> list[dict]:
         """Settings to sweep for a rate–distortion curve (default: the defaults only)."""

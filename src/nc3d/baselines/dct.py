@@ -1,0 +1,124 @@
+"""3-D DCT baseline for volumes: 8³ blocks, orthonormal DCT-II, uniform quantization, entropy coding.
+
+The classical transform codec that the neural volume codec must beat (JPEG's recipe in 3-D):
+values are scaled to ``[0, 1]`` over the data range, cut into 8³ blocks (the last ones
+edge-padded), transformed with ``scipy.fft.dctn`` over all blocks at once, divided by a step
+that grows mildly with frequency (``step · (1 + tilt · (u + v + w) / 21)``), rounded with a small
+dead zone, and coded
+with nc3d's order-0 ANS coder in 22 streams, one per frequency band ``u + v + w`` (each band has
+its own statistics, so its own table helps the order-0 coder). The DC coefficients are coded as
+differences along the block order.
+
+Region decoding (:meth:`Dct.decode_region`) entropy-decodes all symbols (the ANS streams are not
+seekable) but dequantizes and inverse-transforms only the blocks that intersect the region.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..codecs.base import Codec, Option, register
+from ..codecs.volume.blocks import block_grid, merge_blocks, split_blocks
+from ..container import header_get
+from ..entropy import decode_symbols, encode_symbols
+from ..errors import FormatError
+from ..io.volumes import as_volume
+from ..volume import check_region, normalized, read_volume_header, restore_values, volume_header
+
+__all__ = ["Dct"]
+
+_B = 8
+_U, _V, _W = np.meshgrid(np.arange(_B), np.arange(_B), np.arange(_B), indexing="ij")
+#: Frequency band u + v + w of each of the 512 coefficients (C order), 0..21.
+_BAND = (_U + _V + _W).ravel()
+_BANDS = int(_BAND.max()) + 1
+#: Rounding offset towards zero for the AC coefficients (0: plain rounding).
+_DEAD_ZONE = 0.15
+#: Most voxels a file may declare per stored byte (an all-zero band costs a few bytes).
+_MAX_VOXELS_PER_BYTE = 1e5
+
+
+def _steps(step: float, tilt: float) -> np.ndarray:
+    """(512,) float64 quantization step of each coefficient."""
+    return step * (1.0 + tilt * _BAND / (_BANDS - 1))
+
+
+def _dct(blocks: np.ndarray, inverse: bool = False) -> np.ndarray:
+    import scipy.fft
+
+    f = scipy.fft.idctn if inverse else scipy.fft.dctn
+    return f(blocks, type=2, axes=(1, 2, 3), norm="ortho")
+
+
+@register
+class Dct(Codec):
+    name = "dct"
+    kind = "volume"
+    baseline = True
+    description = "8³-block orthonormal 3-D DCT, uniform quantization, per-band entropy coding"
+    options = (
+        Option("step", float, 0.02, "quantization step as a fraction of the data range", low=1e-4, high=1.0),
+        Option("tilt", float, 1.0, "step growth towards the highest frequency band (0: flat)", low=0.0, high=8.0),
+    )
+
+    def ladder(self, quick: bool = False) -> list[dict]:
+        steps = (0.005, 0.02, 0.08) if quick else (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
+        return [{"step": s} for s in steps]
+
+    def encode_parts(self, data, *, step, tilt, progress=None):
+        v = as_volume(data)
+        header = volume_header(v) | {"block": _B, "step": step, "tilt": tilt}
+        lo, hi = header["range"]
+        if lo == hi:
+            return header, {}
+        blocks, _ = split_blocks(normalized(v, lo, hi), _B, 0)
+        coef = _dct(blocks).reshape(len(blocks), -1)
+        scaled = coef / _steps(step, tilt)
+        # Dead-zone rounding of the AC coefficients (round half away from zero shifted by
+        # _DEAD_ZONE): small coefficients go to zero, +0.3-0.6 dB at equal ratio on the MNI scans.
+        q = (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5 - _DEAD_ZONE)).astype(np.int64)
+        q[:, 0] = np.diff(np.rint(scaled[:, 0]).astype(np.int64), prepend=0)
+        return header, {f"band{k:02d}": encode_symbols(q[:, _BAND == k]) for k in range(_BANDS)}
+
+    def _symbols(self, header, sections):
+        shape, dtype, lo, hi = read_volume_header(
+            header, max_voxels_per_byte=_MAX_VOXELS_PER_BYTE, stored_bytes=sum(map(len, sections.values()))
+        )
+        header_get(header, "block", int, choices=(_B,))
+        step = header_get(header, "step", float, min=1e-4, max=1.0)
+        tilt = header_get(header, "tilt", float, min=0.0, max=8.0)
+        if lo == hi:
+            return shape, dtype, lo, hi, None, None
+        n = int(np.prod(block_grid(shape, _B)))
+        q = np.empty((n, _B**3), dtype=np.int64)
+        for k in range(_BANDS):  # 22 streams
+            name = f"band{k:02d}"
+            if name not in sections:
+                raise FormatError(f"dct: section {name!r} is missing")
+            cols = _BAND == k
+            q[:, cols] = decode_symbols(sections[name], count=n * int(cols.sum())).reshape(n, -1)
+        q[:, 0] = np.cumsum(q[:, 0])
+        return shape, dtype, lo, hi, q, _steps(step, tilt)
+
+    def decode_parts(self, header, sections):
+        shape, dtype, lo, hi, q, steps = self._symbols(header, sections)
+        if q is None:
+            return np.full(shape, lo).astype(dtype)
+        blocks = _dct((q * steps).reshape(-1, _B, _B, _B).astype(np.float32), inverse=True)
+        return restore_values(merge_blocks(blocks, shape, _B, 0), dtype, lo, hi, scaled=True)
+
+    def decode_region(self, header, sections, region):
+        """Decode only the blocks meeting ``region`` ((z0, z1), (y0, y1), (x0, x1)), half-open."""
+        shape, dtype, lo, hi, q, steps = self._symbols(header, sections)
+        region = check_region(region, shape)
+        out_shape = tuple(b - a for a, b in region)
+        if q is None:
+            return np.full(out_shape, lo).astype(dtype)
+        grid = block_grid(shape, _B)
+        first = [a // _B for a, _ in region]
+        last = [-(-b // _B) for _, b in region]
+        idx = np.ravel_multi_index(np.ix_(*[np.arange(f, e) for f, e in zip(first, last)]), grid).ravel()
+        blocks = _dct((q[idx] * steps).reshape(-1, _B, _B, _B).astype(np.float32), inverse=True)
+        sub = merge_blocks(blocks, [(e - f) * _B for f, e in zip(first, last)], _B, 0)
+        crop = tuple(slice(a - f * _B, b - f * _B) for (a, b), f in zip(region, first))
+        return restore_values(sub[crop], dtype, lo, hi, scaled=True)

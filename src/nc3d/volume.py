@@ -1,0 +1,142 @@
+"""What every volume codec stores about a volume, and how a decoder gets its values back.
+
+A volume codec's header carries ``shape`` ``[z, y, x]``, ``dtype`` (a numpy name) and ``range``
+``[lo, hi]`` (the data's min and max). :func:`volume_header` writes them, :func:`read_volume_header`
+validates them from an untrusted header, and :func:`restore_values` turns decoded floats back into
+the original dtype (clipped to the range; integers rounded).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .container import header_get
+from .errors import FormatError, InputError
+from .io.volumes import MAX_VOXELS, as_volume
+
+__all__ = ["volume_header", "read_volume_header", "restore_values", "normalized", "parse_region", "check_region"]
+
+_INT_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32")
+_DTYPES = _INT_DTYPES + ("float32", "float64")
+
+
+def volume_header(volume: np.ndarray) -> dict:
+    """``{"shape": [z, y, x], "dtype": name, "range": [lo, hi]}`` of a validated volume."""
+    v = as_volume(volume)
+    return {"shape": list(v.shape), "dtype": v.dtype.name, "range": [float(v.min()), float(v.max())]}
+
+
+def read_volume_header(header: dict, *, max_voxels_per_byte: float | None = None, stored_bytes: int = 0):
+    """Shape, dtype and range from an untrusted header.
+
+    Parameters
+    ----------
+    header : dict
+        A volume codec's header.
+    max_voxels_per_byte : float, optional
+        Refuse a shape with more voxels than this many per stored byte (``stored_bytes``): a
+        decoder's guard against tiny files that declare huge volumes.
+    stored_bytes : int
+        Bytes of the file's sections, for ``max_voxels_per_byte``.
+
+    Returns
+    -------
+    shape : (z, y, x) tuple of int
+    dtype : numpy.dtype
+    lo, hi : float
+    """
+    shape = header_get(header, "shape", list)
+    if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+        raise FormatError(f"volume header: invalid shape {shape!r}")
+    n = math.prod(shape)
+    if n > MAX_VOXELS:
+        raise FormatError(f"volume header: shape {shape} is over the limit of {MAX_VOXELS} voxels")
+    if max_voxels_per_byte is not None and n > max_voxels_per_byte * stored_bytes + 4096:
+        raise FormatError(f"volume header: shape {shape} is out of proportion to {stored_bytes} stored bytes")
+    dtype = header_get(header, "dtype", str, choices=_DTYPES)
+    rng = header_get(header, "range", list)
+    if len(rng) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng):
+        raise FormatError(f"volume header: invalid value range {rng!r}")
+    lo, hi = float(rng[0]), float(rng[1])
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi and math.isfinite(hi - lo)):
+        raise FormatError(f"volume header: invalid value range {rng!r}")
+    return tuple(shape), np.dtype(dtype), lo, hi
+
+
+def normalized(volume: np.ndarray, lo: float, hi: float, dtype=np.float32) -> np.ndarray:
+    """``(volume - lo) / (hi - lo)`` in ``dtype`` (zeros for a constant volume)."""
+    span = hi - lo
+    if span == 0:
+        return np.zeros(volume.shape, dtype=dtype)
+    return ((volume.astype(np.float64) - lo) / span).astype(dtype)
+
+
+def restore_values(x: np.ndarray, dtype, lo: float, hi: float, *, scaled: bool = False) -> np.ndarray:
+    """Decoded floats → the original dtype: clipped to ``[lo, hi]``, integers rounded.
+
+    Parameters
+    ----------
+    x : array of float
+        Decoded values, in the original units, or in ``[0, 1]`` when ``scaled``.
+    dtype : numpy dtype or name
+    lo, hi : float
+        The original data range.
+    """
+    v = np.asarray(x, dtype=np.float64)
+    if scaled:
+        v = lo + v * (hi - lo)
+    v = np.clip(v, lo, hi)
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        v = np.rint(v)
+    return v.astype(dtype)
+
+
+def parse_region(text: str) -> tuple[tuple[int | None, int | None], ...]:
+    """``"z0:z1,y0:y1,x0:x1"`` → three ``(start, stop)`` pairs (an empty bound is None: to the edge)."""
+    parts = str(text).split(",")
+    if len(parts) != 3 or not all(p.count(":") == 1 for p in parts):
+        raise InputError(f"region {text!r}: write it as z0:z1,y0:y1,x0:x1 (voxel indices, end exclusive)")
+    out = []
+    for p in parts:
+        a, b = (s.strip() for s in p.split(":"))
+        try:
+            out.append((int(a) if a else None, int(b) if b else None))
+        except ValueError:
+            raise InputError(f"region {text!r}: bounds must be integers") from None
+    return tuple(out)
+
+
+def check_region(region, shape) -> tuple[tuple[int, int], ...]:
+    """Validate a sub-box of a volume of ``shape``.
+
+    Parameters
+    ----------
+    region : str, three slices, or three (start, stop) pairs
+        Half-open voxel index ranges along ``(z, y, x)``; None bounds mean the volume's edge.
+    shape : (z, y, x) ints
+
+    Returns
+    -------
+    ((z0, z1), (y0, y1), (x0, x1)) with ``0 <= start < stop <= size``
+    """
+    if isinstance(region, str):
+        region = parse_region(region)
+    try:
+        pairs = [(r.start, r.stop) if isinstance(r, slice) else tuple(r) for r in region]
+    except TypeError:
+        raise InputError(f"region {region!r}: expected three (start, stop) ranges") from None
+    if len(pairs) != 3 or any(len(p) != 2 for p in pairs):
+        raise InputError(f"region {region!r}: expected three (start, stop) ranges")
+    out = []
+    for (a, b), size, axis in zip(pairs, shape, "zyx"):
+        a = 0 if a is None else a
+        b = size if b is None else b
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (a, b)):
+            raise InputError(f"region along {axis}: bounds must be integers, got {a!r}:{b!r}")
+        if not 0 <= a < b <= size:
+            raise InputError(f"region along {axis}: {a}:{b} is not a non-empty range inside 0:{size}")
+        out.append((int(a), int(b)))
+    return tuple(out)
