@@ -68,7 +68,7 @@ def _mesh_files_in(directory: Path) -> list[Path]:
     return files
 
 
-def load_input(inputs) -> Input:
+def load_input(inputs, *, shape=None, dtype=None) -> Input:
     """Turn what a user passed (paths, meshes, arrays) into an :class:`Input`.
 
     Parameters
@@ -78,7 +78,15 @@ def load_input(inputs) -> Input:
         ``"meshset"``; a 3-D array or a volume file → ``"volume"``; a Keras ``.h5``/``.hdf5``
         weight file → ``"mesh"`` whose data is an already trained
         :class:`~nc3d.codecs.implicit.ImplicitShape` (only the implicit codec takes it).
+    shape, dtype : optional
+        For a raw volume file: its ``(z, y, x)`` shape and sample type (see
+        :func:`nc3d.io.load_volume`); not allowed with any other input.
     """
+    if shape is not None or dtype is not None:
+        if not (isinstance(inputs, (str, os.PathLike)) and is_volume_path(inputs)):
+            raise InputError("shape and dtype describe a raw volume file; the input is not one")
+        vol = load_volume(inputs, shape=shape, dtype=dtype)
+        return Input("volume", vol, Path(inputs).stat().st_size, vol.nbytes)
     from .codecs.implicit.shape import ImplicitShape
 
     if isinstance(inputs, ImplicitShape):  # a trained network in memory, e.g. nc3d.open("x.h5")

@@ -145,7 +145,12 @@ def cmd_compress(args) -> int:
     out = Path(args.output)
     _check_output(out, args.force)
     t0 = time.perf_counter()
-    data = api.load_input([Path(p) for p in args.inputs])
+    if args.shape is not None or args.dtype is not None:  # a raw volume
+        if len(args.inputs) != 1:
+            raise InputError("--shape and --dtype describe one raw volume file")
+        data = api.load_input(Path(args.inputs[0]), shape=args.shape, dtype=args.dtype)
+    else:
+        data = api.load_input([Path(p) for p in args.inputs])
     codec = api._resolve_codec(data.kind, args.codec)
     settings = {}
     for name, (opt, _) in _codec_options().items():
@@ -174,9 +179,10 @@ def cmd_compress(args) -> int:
     if args.json:
         _print_json(result)
     else:
+        canonical = "the raw samples" if data.kind == "volume" else "binary PLY"
         print(
             f"{out}: {codec.name}, {data.input_bytes:,} → {len(blob):,} bytes "
-            f"({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× binary PLY) in {seconds:.1f} s"
+            f"({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× {canonical}) in {seconds:.1f} s"
         )
     return 0
 
@@ -215,8 +221,12 @@ def cmd_decompress(args) -> int:
     handle = api.open(args.input)
     if out.suffix.lower() in (".h5", ".hdf5"):  # the network itself, in the Keras layout
         return _export_keras(args, handle, out, t0)
+    if args.region is not None and handle.kind != "volume":
+        raise InputError(f"--region applies to volume files, not to codec '{handle.codec}'")
     with _console().status(f"decoding {handle.codec}…"):
-        if args.resolution is not None:
+        if args.region is not None:
+            data = handle.decode(region=args.region)
+        elif args.resolution is not None:
             if not hasattr(handle, "mesh"):
                 raise InputError(f"--resolution applies to implicit files, not to codec '{handle.codec}'")
             data = handle.mesh(resolution=args.resolution)
@@ -364,7 +374,7 @@ def _open_implicit(path: str, command: str, what: str):
 
 
 def cmd_render(args) -> int:
-    from .io import is_mesh_path, load_mesh
+    from .io import is_mesh_path, is_volume_path, load_mesh
     from .render import image_size, render_mesh, save_png
 
     out = Path(args.output)
@@ -374,12 +384,15 @@ def cmd_render(args) -> int:
     image_size(args.size)
     t0 = time.perf_counter()
     view = {"size": args.size, "azimuth": args.azimuth, "elevation": args.elevation}
-    if Path(args.input).suffix.lower() == ".nc3d":
+    handle = api.open(args.input) if Path(args.input).suffix.lower() == ".nc3d" else None
+    if args.compare is not None or is_volume_path(args.input) or getattr(handle, "kind", None) == "volume":
+        image = _render_volume(args, handle)
+    elif handle is not None:
         image = _open_implicit(args.input, "render", "implicit files and meshes can be rendered").render(**view)
     elif is_mesh_path(args.input):
         image = render_mesh(load_mesh(args.input), **view)
     else:
-        raise InputError(f"render: {args.input} is neither an implicit .nc3d file nor a mesh file")
+        raise InputError(f"render: {args.input} is neither a .nc3d file, a mesh file nor a volume file")
     save_png(out, image, force=args.force)
     result = {"output": str(out), "seconds": time.perf_counter() - t0, "size": [image.shape[1], image.shape[0]]}
     if args.json:
@@ -387,6 +400,21 @@ def cmd_render(args) -> int:
     else:
         print(f"wrote {out} ({image.shape[1]}×{image.shape[0]}) in {result['seconds']:.1f} s")
     return 0
+
+
+def _render_volume(args, handle):
+    """Three middle slices of a volume (file or volume .nc3d), over those of ``--compare`` if given."""
+    from .render import render_volume_slices
+
+    volume = handle.decode() if handle is not None else _load_for_eval(args.input)
+    if not hasattr(volume, "ndim"):
+        raise InputError(f"render: {args.input} is not a volume, so --compare does not apply")
+    other = None
+    if args.compare is not None:
+        other = _load_for_eval(args.compare)
+        if not hasattr(other, "ndim"):
+            raise InputError(f"render: --compare {args.compare} is not a volume")
+    return render_volume_slices(volume, other, size=args.size)
 
 
 def cmd_csg(args) -> int:
@@ -446,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", default=None, metavar="ADDRESS",
                    help="folder mode: run on Ray: 'local' (start one here), 'auto' (this cluster) or HOST:PORT")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--shape", type=_parse_shape, default=None, metavar="Z,Y,X",
+                   help="a raw volume's shape, slowest axis first (or name it name_XxYxZ_dtype.raw)")
+    p.add_argument("--dtype", default=None, help="a raw volume's sample type: uint8, int16, float32, ...")
     opts = p.add_argument_group("codec settings (each applies to the codecs named)")
     for name, (opt, users) in _codec_options().items():
         kw = {"type": opt.type} if opt.type is not bool else {"type": _parse_bool}
@@ -457,8 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("decompress", cmd_decompress, "decode a .nc3d file back to a mesh or volume")
     p.add_argument("input", metavar="FILE")
     p.add_argument("-o", "--output", required=True,
-                   help="output file (.obj/.ply/.stl/.off/.glb, .npy, "
+                   help="output file (.obj/.ply/.stl/.off/.glb; a volume: .npy/.raw/.nii/.nii.gz/.mhd/.tif; "
                         "or .h5: an implicit file's network as Keras weights)")
+    p.add_argument("--region", default=None, metavar="Z0:Z1,Y0:Y1,X0:X1",
+                   help="volumes: decode only this sub-box (voxel indices, end exclusive; empty = to the edge)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--resolution", type=int, default=None, help="marching-cubes grid for implicit files (default 256)")
 
@@ -504,9 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--elevation", type=float, default=20.0, help="camera elevation in degrees (default 20)")
         p.add_argument("--force", action="store_true", help="overwrite an existing output")
 
-    p = add("render", cmd_render, "render an implicit .nc3d file (sphere tracing) or a mesh file to a PNG")
-    p.add_argument("input", metavar="FILE", help="an implicit .nc3d file or a mesh file")
+    p = add("render", cmd_render, "render an implicit .nc3d file (sphere tracing) or a mesh file to a PNG; "
+            "for a volume, its three middle slices")
+    p.add_argument("input", metavar="FILE", help="an implicit .nc3d file, a mesh file, or a volume (file or .nc3d)")
     p.add_argument("-o", "--output", required=True, help="the .png file to write")
+    p.add_argument("--compare", default=None, metavar="FILE",
+                   help="volumes: a second volume (e.g. the .nc3d) drawn under the first, same gray window")
     add_view(p)
 
     p = add("csg", cmd_csg, "combine two implicit .nc3d files by union, intersection or difference")
@@ -519,6 +555,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, default=256, help="marching-cubes grid for mesh outputs (default 256)")
     add_view(p)
     return parser
+
+
+def _parse_shape(s: str) -> tuple[int, int, int]:
+    try:
+        dims = tuple(int(v) for v in s.split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3:
+        raise argparse.ArgumentTypeError(f"expected Z,Y,X (three integers), got {s!r}")
+    return dims
 
 
 def _parse_bool(s: str) -> bool:

@@ -11,6 +11,7 @@ model, so an implicit reconstruction and its original mesh render to images that
 from .camera import Camera, camera_rays, image_size
 from .image import encode_png, save_png, side_by_side
 from .mesh import render_mesh, render_mesh_buffers
+from .volume import middle_slices, render_volume_slices
 from .sdf import BOUNDING_RADIUS, RenderBuffers, render_sdf, render_sdf_buffers, sdf_normals, sphere_trace
 
 __all__ = [
@@ -20,10 +21,12 @@ __all__ = [
     "camera_rays",
     "encode_png",
     "image_size",
+    "middle_slices",
     "render_mesh",
     "render_mesh_buffers",
     "render_sdf",
     "render_sdf_buffers",
+    "render_volume_slices",
     "save_png",
     "sdf_normals",
     "side_by_side",
