@@ -212,13 +212,54 @@ def _export_keras(args, handle, out: Path, t0: float) -> int:
     return 0
 
 
+def _decompress_set(args, handle, out: Path, t0: float) -> int:
+    """``nc3d decompress SET.nc3d -o OUTDIR/ [--only NAME]``: one ``OUTDIR/<name>.ply`` per shape.
+
+    Names come sanitized from the file (no separators, no leading dot), so every output lands
+    directly inside OUTDIR; existing outputs are kept unless ``--force``.
+    """
+    from .io import save_mesh
+
+    if args.resolution is not None or args.region is not None:
+        raise InputError("--resolution and --region do not apply to a set: its grid is fixed when it is compressed")
+    if out.suffix.lower() in (".obj", ".ply", ".stl", ".off", ".glb", ".npy", ".h5", ".hdf5", ".nc3d"):
+        raise InputError(f"-o {out}: {args.input} holds a set of {handle.count} meshes; give a folder")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: exists and is not a folder")
+    names = handle.names if args.only is None else [handle.names[handle.index(args.only)]]
+    targets = [out / f"{name}.ply" for name in names]
+    for path in targets:
+        _check_output(path, args.force)
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    with _progress(f"decoding {handle.codec}") as progress:
+        progress("shapes", 0, len(names))
+        for i, (name, path) in enumerate(zip(names, targets)):
+            mesh = handle.decode_shape(name)
+            if len(mesh.faces) == 0:
+                _console().print(f"warning: {name} decodes to no surface; nothing written")
+            else:
+                outputs.append(save_mesh(path, mesh, force=args.force))
+            progress("shapes", i + 1, len(names))
+    result = {"outputs": [str(p) for p in outputs], "seconds": time.perf_counter() - t0}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"wrote {len(outputs)} meshes to {out} in {result['seconds']:.1f} s")
+    return 0
+
+
 def cmd_decompress(args) -> int:
     from .io import save_mesh, save_volume
 
     out = Path(args.output)
-    _check_output(out, args.force)
     t0 = time.perf_counter()
     handle = api.open(args.input)
+    if handle.kind == "meshset":
+        return _decompress_set(args, handle, out, t0)
+    if args.only is not None:
+        raise InputError(f"--only applies to sets of meshes; {args.input} holds a single {handle.kind}")
+    _check_output(out, args.force)
     if out.suffix.lower() in (".h5", ".hdf5"):  # the network itself, in the Keras layout
         return _export_keras(args, handle, out, t0)
     if args.region is not None and handle.kind != "volume":
@@ -485,15 +526,17 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{opt.help} (default {opt.default}; {', '.join(users)})", **kw,
         )
 
-    p = add("decompress", cmd_decompress, "decode a .nc3d file back to a mesh or volume")
+    p = add("decompress", cmd_decompress, "decode a .nc3d file back to a mesh or volume (a set: to a folder)")
     p.add_argument("input", metavar="FILE")
     p.add_argument("-o", "--output", required=True,
                    help="output file (.obj/.ply/.stl/.off/.glb; a volume: .npy/.raw/.nii/.nii.gz/.mhd/.tif; "
-                        "or .h5: an implicit file's network as Keras weights)")
+                        "or .h5: an implicit file's network as Keras weights; a folder for a set of meshes)")
     p.add_argument("--region", default=None, metavar="Z0:Z1,Y0:Y1,X0:X1",
                    help="volumes: decode only this sub-box (voxel indices, end exclusive; empty = to the edge)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--resolution", type=int, default=None, help="marching-cubes grid for implicit files (default 256)")
+    p.add_argument("--only", default=None, metavar="NAME",
+                   help="a set file: decode only this shape (the others' features are not decoded)")
 
     p = add("info", cmd_info, "show a .nc3d file's codec, settings and the bytes of each part")
     p.add_argument("input", metavar="FILE")

@@ -1,0 +1,262 @@
+"""The ``shapeset`` codec: a set of meshes → one shared auto-decoder + one small feature per shape (NeCGS).
+
+Encode: each mesh → normalized frame → TSDF-Def volume (cached) → the auto-decoder and the
+features are fitted to all volumes together with quantization-aware training → the quantized
+decoder weights and each shape's features are entropy-coded. Decode: features → decoder →
+TSDF-Def volume → deformable marching cubes → original frame.
+
+File layout:
+
+* header: ``architecture``, ``bits``, ``count``, ``frames`` (one per shape), ``feature_step``
+  (one quantization step shared by all features), ``feature_bytes`` (bytes of each shape's
+  features in section ``features``), ``tsdf_def`` and ``train`` (the settings, for the record);
+* ``decoder_steps``: one float32 quantization step per decoder tensor;
+* ``decoder``: all decoder weights, entropy-coded together;
+* ``features``: each shape's features entropy-coded on their own, one after the other, so one
+  shape decodes without touching the others;
+* ``names``: the shape names, UTF-8, one per line (sanitized: safe as file names).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from ...api import EncodedFile
+from ...container import header_get
+from ...entropy import decode_symbols, encode_symbols
+from ...errors import FormatError, InputError
+from ...geometry.normalize import Frame, frame_of_mesh
+from ...mesh import Mesh, as_mesh
+from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
+from ..base import Codec, Option, register
+from .model import Architecture, AutoDecoder
+from .train import TrainSettings, decode_volumes, train_auto_decoder
+
+__all__ = ["ShapeSetCodec", "ShapeSetFile", "safe_names"]
+
+#: Largest grid a file may ask the decoder to produce (memory: 4·K³ floats and the activations).
+MAX_DECODE_RESOLUTION = 128
+#: Most shapes in one file.
+MAX_SHAPES = 1_000_000
+#: Most decoder weights a file may declare per byte of its ``decoder`` section.
+_MAX_WEIGHTS_PER_BYTE = 64
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_names(names) -> list[str]:
+    """File-name-safe, unique versions of ``names`` (no separators, no leading dot, ≤ 100 characters)."""
+    out, seen = [], set()
+    for i, name in enumerate(names):
+        s = _UNSAFE.sub("_", str(name)).lstrip(".")[:100] or f"shape_{i:04d}"
+        base, k = s, 2
+        while s.lower() in seen:
+            s = f"{base}_{k}"
+            k += 1
+        seen.add(s.lower())
+        out.append(s)
+    return out
+
+
+def _model_from_tensors(arch: Architecture, tensors: list[np.ndarray]):
+    import torch
+
+    model = AutoDecoder(arch)
+    with torch.no_grad():
+        for param, value in zip(model.tensors(), tensors):
+            param.copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+    return model.eval()
+
+
+@register
+class ShapeSetCodec(Codec):
+    name = "shapeset"
+    kind = "meshset"
+    description = "a set of meshes → one shared quantized auto-decoder + a small feature per shape (NeCGS)"
+    _train = TrainSettings()
+    options = (
+        Option("resolution", int, 64, "TSDF-Def grid K (power-of-two multiple of the feature grid)",
+               low=8, high=MAX_DECODE_RESOLUTION),
+        Option("decoder_width", int, 32, "channels after the decoder's head (the size knob)", low=8, high=512),
+        Option("feature_channels", int, 16, "channels C of each shape's feature", low=1, high=128),
+        Option("feature_resolution", int, 4, "feature grid K'", low=2, high=32),
+        Option("bits", int, _train.bits, "bits per stored weight and feature", low=2, high=16),
+        Option("epochs", int, _train.epochs, "training passes over the set", low=1, high=100_000),
+        Option("lr", float, _train.lr, "peak learning rate (Adam, warm-up then cosine)", low=1e-6, high=1.0),
+        Option("batch_size", int, _train.batch_size, "shapes per training step", low=1, high=4096),
+        Option("deform_steps", int, 40, "Adam steps fitting each TSDF-Def volume (0: plain TSDF)", low=0,
+               high=10_000),
+        Option("seed", int, _train.seed, "random seed", low=0, high=2**31 - 1),
+        Option("device", str, _train.device, "where to train", choices=("auto", "cpu", "cuda")),
+        Option("threads", int, _train.threads, "CPU threads for training", low=1, high=256),
+        Option("cache_dir", str, None, "folder of prepared TSDF-Def volumes ('off': no cache; default "
+               "$NC3D_CACHE_DIR/tsdf-def or ~/.cache/nc3d/tsdf-def)"),
+    )
+
+    def encode_parts(self, data, *, progress=None, **s):
+        from pathlib import Path
+
+        from ...geometry.tsdf import TsdfDefSettings, cached_tsdf_def, default_cache_dir
+
+        if not isinstance(data, (list, tuple)) or not data:
+            raise InputError("shapeset: the input must be a non-empty list of (name, mesh)")
+        if len(data) > MAX_SHAPES:
+            raise InputError(f"shapeset: at most {MAX_SHAPES} shapes per file, got {len(data)}")
+        names, meshes = [], []
+        for i, item in enumerate(data):
+            name, mesh = item if isinstance(item, tuple) and len(item) == 2 else (f"shape_{i:04d}", item)
+            names.append(name)
+            meshes.append(as_mesh(mesh, name=str(name)))
+        arch = Architecture(resolution=s["resolution"], feature_resolution=s["feature_resolution"],
+                            channels=s["feature_channels"], width=s["decoder_width"])
+        train = TrainSettings(epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"], bits=s["bits"],
+                              seed=s["seed"], device=s["device"], threads=s["threads"])
+        prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
+        cache = s["cache_dir"]
+        cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
+        frames, volumes = [], []
+        for i, mesh in enumerate(meshes):
+            if progress:
+                progress("TSDF-Def volumes", i, len(meshes))
+            frame = frame_of_mesh(mesh)
+            frames.append(frame)
+            volumes.append(cached_tsdf_def(frame.normalize_mesh(mesh), prep, cache)[0])
+        if progress:
+            progress("TSDF-Def volumes", len(meshes), len(meshes))
+        model, features = train_auto_decoder(np.stack(volumes), arch, train, progress)
+        q, steps = quantize_tensors([t.detach().numpy() for t in model.tensors()], train.bits)
+        fq, (fstep,) = quantize_tensors([features], train.bits)
+        per_shape = [encode_symbols(f) for f in fq.reshape(len(meshes), -1)]
+        header = {
+            "architecture": arch.to_dict(),
+            "bits": train.bits,
+            "count": len(meshes),
+            "frames": [f.to_dict() for f in frames],
+            "feature_step": float(fstep),
+            "feature_bytes": [len(b) for b in per_shape],
+            "tsdf_def": {"resolution": prep.resolution, "steps": prep.steps, "lr": prep.lr, "samples": prep.samples,
+                         "deform_weight": prep.deform_weight},
+            "train": {k: v for k, v in train.to_dict().items() if k not in ("device", "threads")},
+        }
+        sections = {
+            "decoder_steps": steps.astype("<f4").tobytes(),
+            "decoder": encode_symbols(q),
+            "features": b"".join(per_shape),
+            "names": "\n".join(safe_names(names)).encode("utf-8"),
+        }
+        return header, sections
+
+    def open(self, c) -> ShapeSetFile:
+        return ShapeSetFile(c, self)
+
+    def decode_parts(self, header, sections) -> list[tuple[str, Mesh]]:
+        from ...container import Container
+
+        return self.open(Container(self.name, header, sections)).decode()
+
+    def ladder(self, quick: bool = False) -> list[dict]:
+        if quick:
+            return [{"resolution": 32, "epochs": 5, "decoder_width": 16}]
+        return [{"decoder_width": 16}, {}, {"decoder_width": 64}]
+
+
+class ShapeSetFile(EncodedFile):
+    """A parsed shapeset file: names and frames at once; the decoder and features on demand.
+
+    Every header value and section is validated here, before anything is decoded
+    (:class:`FormatError`).
+    """
+
+    def __init__(self, container, codec):
+        super().__init__(container, codec)
+        h, sec = container.header, container.sections
+        for name in ("decoder_steps", "decoder", "features", "names"):
+            if name not in sec:
+                raise FormatError(f"shapeset file: missing section '{name}'")
+        self.arch = Architecture.from_dict(header_get(h, "architecture", dict))
+        self.bits = header_get(h, "bits", int, min=2, max=16)
+        n = header_get(h, "count", int, min=1, max=MAX_SHAPES)
+        frames = header_get(h, "frames", list)
+        sizes = header_get(h, "feature_bytes", list)
+        self.feature_step = header_get(h, "feature_step", float, min=1e-30, max=1e30)
+        if len(frames) != n or len(sizes) != n:
+            raise FormatError(f"shapeset file: {n} shapes but {len(frames)} frames and {len(sizes)} feature sizes")
+        if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in sizes):
+            raise FormatError("shapeset file: feature sizes must be positive integers")
+        if sum(sizes) != len(sec["features"]):
+            raise FormatError(f"shapeset file: feature sizes add up to {sum(sizes)} bytes, section 'features' "
+                              f"holds {len(sec['features'])}")
+        if self.arch.resolution > MAX_DECODE_RESOLUTION:
+            raise FormatError(f"shapeset file: resolution {self.arch.resolution} is over the limit of "
+                              f"{MAX_DECODE_RESOLUTION}")
+        if self.arch.parameter_count > _MAX_WEIGHTS_PER_BYTE * len(sec["decoder"]) + 4096:
+            raise FormatError(f"shapeset file: the architecture declares {self.arch.parameter_count} weights "
+                              f"but section 'decoder' holds only {len(sec['decoder'])} bytes")
+        if math.prod(self.arch.feature_shape) > _MAX_WEIGHTS_PER_BYTE * min(sizes) + 4096:
+            raise FormatError("shapeset file: features declare more values than their bytes can hold")
+        if len(sec["decoder_steps"]) != 4 * len(self.arch.tensor_shapes()):
+            raise FormatError(f"shapeset file: section 'decoder_steps' has {len(sec['decoder_steps'])} bytes, "
+                              f"expected {4 * len(self.arch.tensor_shapes())}")
+        self.frames = [Frame.from_dict(f) for f in frames]
+        try:
+            names = sec["names"].decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            raise FormatError("shapeset file: section 'names' is not UTF-8") from None
+        if len(names) != n:
+            raise FormatError(f"shapeset file: {len(names)} names for {n} shapes")
+        self.names = safe_names(names)  # never trust stored names as paths
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._model = None
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    def model(self):
+        """The decoder with the stored (dequantized) weights, decoded once."""
+        if self._model is None:
+            sec = self.container.sections
+            steps = np.frombuffer(sec["decoder_steps"], dtype="<f4").astype(np.float32)
+            q = decode_symbols(sec["decoder"], count=self.arch.parameter_count)
+            tensors = dequantize_tensors(q, steps, self.arch.tensor_shapes(), self.bits)
+            self._model = _model_from_tensors(self.arch, tensors)
+        return self._model
+
+    def index(self, name) -> int:
+        """Position of a shape given by name or index (:class:`InputError` if unknown)."""
+        if isinstance(name, (int, np.integer)) and not isinstance(name, bool):
+            if not 0 <= name < self.count:
+                raise InputError(f"shape index {name} is outside 0..{self.count - 1}")
+            return int(name)
+        if name in self.names:
+            return self.names.index(name)
+        raise InputError(f"no shape named {name!r} in this file; it holds: {', '.join(self.names[:20])}"
+                         + (" …" if self.count > 20 else ""))
+
+    def features(self, i: int) -> np.ndarray:
+        """``(C, K', K', K')`` float32 stored features of shape ``i`` (only its bytes are decoded)."""
+        blob = self.container.sections["features"][self._offsets[i]:self._offsets[i + 1]]
+        q = decode_symbols(blob, count=math.prod(self.arch.feature_shape))
+        if len(q) and np.abs(q).max() > quant_levels(self.bits):
+            raise FormatError(f"shapeset file: a feature of shape {i} exceeds the {self.bits}-bit range")
+        return (q.astype(np.float32) * np.float32(self.feature_step)).reshape(self.arch.feature_shape)
+
+    def volume(self, name) -> np.ndarray:
+        """``(4, K, K, K)`` float32 decoded TSDF-Def volume of one shape."""
+        return decode_volumes(self.model(), self.features(self.index(name))[None])[0]
+
+    def decode_shape(self, name) -> Mesh:
+        """One shape as a mesh in its original coordinates (empty when it decodes to no surface)."""
+        from ...geometry.tsdf import mesh_from_volume
+
+        i = self.index(name)
+        vol = self.volume(i)
+        if not (vol[0].min() < 0 < vol[0].max()):
+            return Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
+        return self.frames[i].denormalize_mesh(mesh_from_volume(vol))
+
+    def decode(self) -> list[tuple[str, Mesh]]:
+        return [(name, self.decode_shape(i)) for i, name in enumerate(self.names)]

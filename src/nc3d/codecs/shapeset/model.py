@@ -1,0 +1,132 @@
+"""The shared auto-decoder of the shapeset codec (NeCGS §3.2, App. B.1).
+
+A per-shape embedded feature ``(C, K', K', K')`` goes through a head 3×3×3 convolution raising
+the channels to ``width``, ``L = log2(K / K')`` upsampling modules (3×3×3 conv → 3-D pixel shuffle
+×2 → GELU) whose channels halve at each level down to ``min_width``, and a last 3×3×3 convolution
+to the 4 channels of a TSDF-Def volume ``(4, K, K, K)``. Halving the channels towards the fine
+levels keeps the cost of the 32³ → 64³ module (most of the arithmetic) affordable on a CPU.
+With ``bits`` set, weights and features are fake-quantized (straight-through) as they are used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from ...errors import FormatError, InputError
+from ...nn.mlp import _torch_module_base
+from ...nn.quant import fake_quantize
+from ...nn.upsample import upsample_block
+
+__all__ = ["Architecture", "AutoDecoder"]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Shape of the auto-decoder and of the features.
+
+    Attributes
+    ----------
+    resolution : int
+        Output grid ``K`` (a power-of-two multiple of ``feature_resolution``).
+    feature_resolution : int
+        ``K'``.
+    channels : int
+        Feature channels ``C``.
+    width : int
+        Channels after the head convolution (halved by each upsampling module).
+    min_width : int
+        Fewest channels of a module.
+    """
+
+    resolution: int = 64
+    feature_resolution: int = 4
+    channels: int = 16
+    width: int = 32
+    min_width: int = 8
+
+    def __post_init__(self):
+        for name, lo, hi in (("resolution", 8, 256), ("feature_resolution", 1, 64), ("channels", 1, 256),
+                             ("width", 1, 1024), ("min_width", 1, 1024)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise InputError(f"shapeset: {name} must be an integer in [{lo}, {hi}], got {v!r}")
+        ratio = self.resolution // self.feature_resolution
+        if ratio * self.feature_resolution != self.resolution or ratio < 2 or ratio & (ratio - 1):
+            raise InputError(f"shapeset: resolution {self.resolution} must be feature resolution "
+                             f"{self.feature_resolution} times a power of two ≥ 2")
+
+    @property
+    def levels(self) -> int:
+        """Number of upsampling modules ``L``."""
+        return int(math.log2(self.resolution // self.feature_resolution))
+
+    def widths(self) -> list[int]:
+        """Channels after the head and after each module (``L + 1`` values)."""
+        w = [self.width]
+        for _ in range(self.levels):
+            w.append(max(w[-1] // 2, min(self.min_width, self.width)))
+        return w
+
+    def tensor_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the weights and biases in storage order."""
+        w = self.widths()
+        shapes = [(w[0], self.channels, 3, 3, 3), (w[0],)]
+        for a, b in zip(w[:-1], w[1:]):
+            shapes += [(8 * b, a, 3, 3, 3), (8 * b,)]
+        return shapes + [(4, w[-1], 3, 3, 3), (4,)]
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(math.prod(s) for s in self.tensor_shapes())
+
+    @property
+    def feature_shape(self) -> tuple[int, int, int, int]:
+        k = self.feature_resolution
+        return (self.channels, k, k, k)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d) -> Architecture:
+        """From an untrusted header (:class:`FormatError` on anything wrong)."""
+        if not isinstance(d, dict) or set(d) != set(cls.__dataclass_fields__):
+            raise FormatError(f"shapeset file: bad architecture {d!r}")
+        try:
+            return cls(**d)
+        except InputError as exc:
+            raise FormatError(f"shapeset file: {exc}") from None
+
+
+class AutoDecoder(_torch_module_base()):
+    """The decoder's tensors as parameters; ``forward(features) -> (n, 4, K, K, K)``."""
+
+    def __init__(self, arch: Architecture, seed: int = 0):
+        import torch
+
+        super().__init__()
+        self.arch = arch
+        gen = torch.Generator().manual_seed(seed)
+        params = []
+        for shape in arch.tensor_shapes():
+            if len(shape) == 5:  # uniform fan-in init, as torch.nn.Conv3d's default
+                bound = 1.0 / math.sqrt(shape[1] * 27)
+                params.append(torch.nn.Parameter((torch.rand(shape, generator=gen) * 2 - 1) * bound))
+            else:
+                params.append(torch.nn.Parameter(torch.zeros(shape)))
+        self.params = torch.nn.ParameterList(params)
+
+    def tensors(self) -> list:
+        """The weights and biases in storage order (:meth:`Architecture.tensor_shapes`)."""
+        return list(self.params)
+
+    def forward(self, features, bits: int | None = None):
+        """``(n, C, K', K', K')`` features → ``(n, 4, K, K, K)``; weights fake-quantized at ``bits`` if given."""
+        import torch.nn.functional as F
+
+        p = [fake_quantize(t, bits) if bits else t for t in self.params]
+        x = F.conv3d(features, p[0], p[1], padding=1)
+        for i in range(self.arch.levels):
+            x = upsample_block(x, p[2 + 2 * i], p[3 + 2 * i])
+        return F.conv3d(x, p[-2], p[-1], padding=1)

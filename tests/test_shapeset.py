@@ -1,0 +1,160 @@
+"""The shapeset codec (NeCGS): auto-decoder parts, bitstream, single-shape decode, commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+import nc3d
+from nc3d import FormatError, InputError
+from nc3d.cli import main
+from nc3d.codecs.shapeset import Architecture, safe_names
+from nc3d.container import Container, pack, unpack
+from nc3d.io import save_mesh
+from nc3d.mesh import Mesh
+from nc3d.nn.ssim3d import ssim3d
+from nc3d.nn.upsample import pixel_shuffle_3d
+
+TINY = {"resolution": 16, "feature_resolution": 2, "decoder_width": 8, "epochs": 2, "deform_steps": 1,
+        "cache_dir": "off"}
+
+
+def _mesh(t) -> Mesh:
+    return Mesh(np.asarray(t.vertices, np.float64), np.asarray(t.faces, np.int64))
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return [("sphere", _mesh(trimesh.creation.icosphere(2))), ("box", _mesh(trimesh.creation.box((1, .6, .4)))),
+            ("../evil name", _mesh(trimesh.creation.annulus(0.3, 0.8, 0.4)))]
+
+
+@pytest.fixture(scope="module")
+def blob(shapes):
+    torch.set_num_threads(1)
+    return nc3d.compress(shapes, codec="shapeset", **TINY)
+
+
+def test_pixel_shuffle_3d_places_channels():
+    x = torch.arange(2 * 8 * 2 * 3 * 1, dtype=torch.float32).reshape(2, 8, 2, 3, 1)
+    y = pixel_shuffle_3d(x, 2)
+    assert y.shape == (2, 1, 4, 6, 2)
+    for i, j, k in np.ndindex(2, 2, 2):
+        assert torch.equal(y[:, 0, i::2, j::2, k::2], x[:, 4 * i + 2 * j + k])
+
+
+def test_ssim3d():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((1, 2, 12, 12, 12), generator=g) * 2 - 1
+    assert ssim3d(x, x).item() == pytest.approx(1.0, abs=1e-5)
+    noisy = ssim3d(x, x + 0.3 * torch.randn(x.shape, generator=g)).item()
+    assert noisy < 0.9
+    y = x.clone().requires_grad_(True)
+    (1 - ssim3d(y, x * 0.5)).backward()
+    assert y.grad.abs().sum() > 0
+
+
+def test_architecture():
+    a = Architecture()
+    assert a.levels == 4 and a.widths() == [32, 16, 8, 8, 8]
+    assert a.parameter_count == sum(int(np.prod(s)) for s in a.tensor_shapes())
+    with pytest.raises(InputError, match="power of two"):
+        Architecture(resolution=48, feature_resolution=4)
+    with pytest.raises(FormatError):
+        Architecture.from_dict({"resolution": 64})
+
+
+def test_safe_names():
+    assert safe_names(["../a/b", ".hidden", "", "x", "X", "ok-1.2"]) == ["_a_b", "hidden", "shape_0002", "x", "X_2",
+                                                                        "ok-1.2"]
+
+
+def test_round_trip(blob, shapes):
+    info = nc3d.info(blob)
+    assert set(info["sections"]) == {"decoder_steps", "decoder", "features", "names"}
+    assert info["header"]["count"] == 3 and sum(info["header"]["feature_bytes"]) == info["sections"]["features"]
+    out = nc3d.decompress(blob)
+    assert [n for n, _ in out] == ["sphere", "box", "_evil_name"]
+    for (_, m), (_, ref) in zip(out, shapes):
+        if len(m.faces):  # 2 epochs do not make a good surface, but it is in the original frame
+            assert np.all(m.vertices.min(0) > ref.vertices.min(0) - 0.5)
+            assert np.all(m.vertices.max(0) < ref.vertices.max(0) + 0.5)
+    assert nc3d.compress(shapes, codec="shapeset", **TINY) == blob  # deterministic
+
+
+def test_single_shape_decodes_only_its_features(blob, monkeypatch):
+    import nc3d.codecs.shapeset.codec as codec_module
+
+    f = nc3d.get_codec("shapeset").open(unpack(blob))
+    whole = f.volume(2)
+    calls = []
+    real = codec_module.decode_symbols
+    monkeypatch.setattr(codec_module, "decode_symbols", lambda data, count=None: calls.append(len(data))
+                        or real(data, count))
+    g = nc3d.get_codec("shapeset").open(unpack(blob))
+    np.testing.assert_array_equal(g.volume("_evil_name"), whole)
+    assert calls == [len(g.container.sections["decoder"]), g.container.header["feature_bytes"][2]]
+    with pytest.raises(InputError, match="no shape named"):
+        g.index("nope")
+
+
+def _tampered(blob, header=None, sections=None):
+    c = unpack(blob)
+    return pack(Container(c.codec, {**c.header, **(header or {})}, {**c.sections, **(sections or {})}))
+
+
+@pytest.mark.parametrize("change", [
+    {"header": {"count": 4}},
+    {"header": {"feature_bytes": [1, 1, 1]}},
+    {"header": {"feature_step": -1.0}},
+    {"header": {"bits": 40}},
+    {"header": {"architecture": {"resolution": 1024, "feature_resolution": 2, "channels": 16, "width": 8,
+                                 "min_width": 8}}},
+    {"header": {"architecture": {"resolution": 16, "feature_resolution": 2, "channels": 16, "width": 1024,
+                                 "min_width": 8}}},
+    {"header": {"frames": []}},
+    {"sections": {"names": b"a\nb"}},
+    {"sections": {"names": b"\xff\xfe\n\n"}},
+    {"sections": {"decoder_steps": b"\0" * 8}},
+    {"sections": {"decoder": b"\x01\x02"}},
+])
+def test_hostile_files_raise_format_error(blob, change):
+    with pytest.raises(FormatError):
+        nc3d.decompress(_tampered(blob, **change))
+
+
+def test_corrupt_bytes_raise_format_error(blob):
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        b = bytearray(blob)
+        b[rng.integers(len(b))] ^= 1 << int(rng.integers(8))
+        with pytest.raises(FormatError):
+            nc3d.decompress(bytes(b))
+    with pytest.raises(FormatError):
+        nc3d.decompress(blob[: len(blob) // 2])
+
+
+def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
+    src = tmp_path / "meshes"
+    src.mkdir()
+    for name, mesh in shapes[:2]:
+        save_mesh(src / f"{name}.ply", mesh)
+    out = tmp_path / "set.nc3d"
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    assert main(["compress", str(src), "-o", str(out), "--codec", "shapeset", "--json", *flags]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["codec"] == "shapeset" and out.is_file() and result["ratio"] > 0
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sections"]["decoder"] > 0
+    dec = tmp_path / "dec"
+    assert main(["decompress", str(out), "-o", str(dec), "--only", "sphere", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"] in ([], [str(dec / "sphere.ply")])
+    assert not (dec / "box.ply").exists()
+    assert main(["decompress", str(out), "-o", str(dec), "--only", "nope"]) == 1
+    assert "no shape named" in capsys.readouterr().err
+    assert main(["decompress", str(out), "-o", str(tmp_path / "x.obj")]) == 1
+    assert "give a folder" in capsys.readouterr().err
