@@ -241,11 +241,17 @@ def _decompress_set(args, handle, out: Path, t0: float) -> int:
             else:
                 outputs.append(save_mesh(path, mesh, force=args.force))
             progress("shapes", i + 1, len(names))
-    result = {"outputs": [str(p) for p in outputs], "seconds": time.perf_counter() - t0}
+    seconds = time.perf_counter() - t0
+    return _emit(args, {"outputs": [str(p) for p in outputs], "seconds": seconds},
+                 f"wrote {len(outputs)} meshes to {out} in {seconds:.1f} s")
+
+
+def _emit(args, result: dict, text: str) -> int:
+    """Print ``result`` as JSON (``--json``) or ``text``; exit code 0."""
     if args.json:
         _print_json(result)
     else:
-        print(f"wrote {len(outputs)} meshes to {out} in {result['seconds']:.1f} s")
+        print(text)
     return 0
 
 
@@ -279,12 +285,9 @@ def cmd_decompress(args) -> int:
         outputs = [save_volume(out, data, force=args.force)]
     else:
         raise InputError(f"decompressing a {handle.kind} is not supported yet")
-    result = {"outputs": [str(p) for p in outputs], "seconds": time.perf_counter() - t0}
-    if args.json:
-        _print_json(result)
-    else:
-        print(f"wrote {', '.join(result['outputs'])} in {result['seconds']:.1f} s")
-    return 0
+    seconds = time.perf_counter() - t0
+    return _emit(args, {"outputs": [str(p) for p in outputs], "seconds": seconds},
+                 f"wrote {', '.join(map(str, outputs))} in {seconds:.1f} s")
 
 
 def cmd_info(args) -> int:
