@@ -172,6 +172,9 @@ def test_find_inputs_refuses_mixed_and_empty_folders(tmp_path):
         find_inputs(tmp_path)
     assert find_inputs(tmp_path, "*.obj")[0] == "mesh"
     assert find_inputs(tmp_path, "*.npy")[0] == "volume"
+    for name in ("v.mhd", "v.raw", "w.mhd", "w.raw"):  # one volume in several formats is taken once
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in find_inputs(tmp_path, "[vw].*")[1]] == ["v.npy", "w.mhd"]
 
 
 # -- a volume codec and a set codec, registered for these tests only ---------------------------------

@@ -142,7 +142,23 @@ def find_inputs(input_dir, pattern: str = "*") -> tuple[str, list[Path]]:
     if not meshes and not volumes:
         raise InputError(f"{root}: no mesh ({', '.join(MESH_EXTENSIONS)}) or volume "
                          f"({', '.join(VOLUME_EXTENSIONS)}) files matching '{pattern}'")
-    return ("mesh", meshes) if meshes else ("volume", volumes)
+    return ("mesh", meshes) if meshes else ("volume", _one_format_each(volumes, VOLUME_EXTENSIONS))
+
+
+def _one_format_each(paths: list[Path], extensions: tuple[str, ...]) -> list[Path]:
+    """One file per volume stored in several formats side by side (``x.npy``, ``x.nii.gz``,
+    ``x.mhd`` + ``x.raw``): the one whose extension comes first in ``extensions`` (``.npy``)."""
+    def split(p: Path) -> tuple[str, int]:
+        name = p.name.lower()
+        ext = max((e for e in extensions if name.endswith(e)), key=len)
+        return str(p)[: len(str(p)) - len(ext)], extensions.index(ext)
+
+    best: dict[str, tuple[int, Path]] = {}
+    for p in paths:
+        stem, rank = split(p)
+        if stem not in best or rank < best[stem][0]:
+            best[stem] = (rank, p)
+    return sorted(p for _, p in best.values())
 
 
 def select_codecs(names: Iterable[str] | None, data_kind: str) -> list[str]:
