@@ -145,13 +145,19 @@ def find_inputs(input_dir, pattern: str = "*") -> tuple[str, list[Path]]:
     return ("mesh", meshes) if meshes else ("volume", _one_format_each(volumes, VOLUME_EXTENSIONS))
 
 
+#: Which file stands for a volume stored in several formats side by side (a ``.raw`` last: it
+#: is usually the data file of an ``.mhd`` header).
+_VOLUME_PREFERENCE = (".npy", ".nii.gz", ".nii", ".mhd", ".mha", ".vti", ".vtk", ".tif", ".tiff", ".raw")
+
+
 def _one_format_each(paths: list[Path], extensions: tuple[str, ...]) -> list[Path]:
     """One file per volume stored in several formats side by side (``x.npy``, ``x.nii.gz``,
-    ``x.mhd`` + ``x.raw``): the one whose extension comes first in ``extensions`` (``.npy``)."""
+    ``x.mhd`` + ``x.raw``), chosen by :data:`_VOLUME_PREFERENCE`."""
     def split(p: Path) -> tuple[str, int]:
         name = p.name.lower()
         ext = max((e for e in extensions if name.endswith(e)), key=len)
-        return str(p)[: len(str(p)) - len(ext)], extensions.index(ext)
+        rank = _VOLUME_PREFERENCE.index(ext) if ext in _VOLUME_PREFERENCE else len(_VOLUME_PREFERENCE)
+        return str(p)[: len(str(p)) - len(ext)], rank
 
     best: dict[str, tuple[int, Path]] = {}
     for p in paths:
