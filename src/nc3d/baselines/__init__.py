@@ -4,4 +4,4 @@ Their optional dependencies (DracoPy, fast-simplification) are imported only whe
 or decode, so listing the codecs never fails for a missing extra.
 """
 
-from . import dct, draco, lossless, sdf_grid, volume_simple  # noqa: F401  (each registers its codecs)
+from . import dct, draco, lossless, quant_deepsdf, sdf_grid, volume_simple  # noqa: F401  (each registers its codecs)
