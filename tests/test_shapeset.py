@@ -158,3 +158,20 @@ def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
     assert "no shape named" in capsys.readouterr().err
     assert main(["decompress", str(out), "-o", str(tmp_path / "x.obj")]) == 1
     assert "give a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("corner,size", [((0, 0, 0), 16), ((16, 16, 16), 16), ((2, 4, 6), 8), ((10, 0, 20), 12)])
+def test_cropped_decoder_equals_a_crop_of_the_whole_output(corner, size):
+    from nc3d.codecs.shapeset.model import AutoDecoder
+
+    model = AutoDecoder(Architecture(resolution=32, feature_resolution=4, width=16), seed=1)
+    with torch.no_grad():
+        for t in model.tensors():
+            t.add_(0.05 * torch.randn(t.shape, generator=torch.Generator().manual_seed(t.numel())))
+        features = torch.randn((2, 16, 4, 4, 4), generator=torch.Generator().manual_seed(0))
+        full = model(features, 8)
+        z, y, x = corner
+        part = model(features, 8, crop=(corner, size))
+    assert torch.allclose(part, full[..., z:z + size, y:y + size, x:x + size], atol=1e-5)
+    with pytest.raises(ValueError, match="even box"):
+        model(features, crop=((1, 0, 0), 8))

@@ -20,7 +20,7 @@ def pixel_shuffle_3d(x, factor: int):
     return x.reshape(n, out, d * f, h * f, w * f)
 
 
-def upsample_block(x, weight, bias, factor: int = 2):
+def upsample_block(x, weight, bias, factor: int = 2, pad: int = 1):
     """One upsampling module: 3×3×3 convolution → :func:`pixel_shuffle_3d` → GELU.
 
     Parameters
@@ -28,6 +28,8 @@ def upsample_block(x, weight, bias, factor: int = 2):
     x : (n, c_in, d, h, w) torch.Tensor
     weight : (c_out·factor³, c_in, 3, 3, 3) torch.Tensor
     bias : (c_out·factor³,) torch.Tensor
+    pad : int
+        Zero padding of the convolution (1: same size; 0: valid, the output loses a cell per side).
 
     Returns
     -------
@@ -35,4 +37,4 @@ def upsample_block(x, weight, bias, factor: int = 2):
     """
     import torch.nn.functional as F
 
-    return F.gelu(pixel_shuffle_3d(F.conv3d(x, weight, bias, padding=1), factor))
+    return F.gelu(pixel_shuffle_3d(F.conv3d(x, weight, bias, padding=pad), factor))

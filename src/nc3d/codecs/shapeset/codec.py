@@ -87,6 +87,8 @@ class ShapeSetCodec(Codec):
         Option("epochs", int, _train.epochs, "training passes over the set", low=1, high=100_000),
         Option("lr", float, _train.lr, "peak learning rate (Adam, warm-up then cosine)", low=1e-6, high=1.0),
         Option("batch_size", int, _train.batch_size, "shapes per training step", low=1, high=4096),
+        Option("crop", int, _train.crop, "train on boxes of crop³ cells of each volume (0: whole volumes; "
+               "even)", low=0, high=MAX_DECODE_RESOLUTION),
         Option("deform_steps", int, 40, "Adam steps fitting each TSDF-Def volume (0: plain TSDF)", low=0,
                high=10_000),
         Option("seed", int, _train.seed, "random seed", low=0, high=2**31 - 1),
@@ -112,8 +114,10 @@ class ShapeSetCodec(Codec):
             meshes.append(as_mesh(mesh, name=str(name)))
         arch = Architecture(resolution=s["resolution"], feature_resolution=s["feature_resolution"],
                             channels=s["feature_channels"], width=s["decoder_width"])
-        train = TrainSettings(epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"], bits=s["bits"],
-                              seed=s["seed"], device=s["device"], threads=s["threads"])
+        if s["crop"] % 2:
+            raise InputError(f"shapeset: crop must be even, got {s['crop']}")
+        train = TrainSettings(epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"], crop=s["crop"],
+                              bits=s["bits"], seed=s["seed"], device=s["device"], threads=s["threads"])
         prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()

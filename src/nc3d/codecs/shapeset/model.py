@@ -121,12 +121,39 @@ class AutoDecoder(_torch_module_base()):
         """The weights and biases in storage order (:meth:`Architecture.tensor_shapes`)."""
         return list(self.params)
 
-    def forward(self, features, bits: int | None = None):
-        """``(n, C, K', K', K')`` features → ``(n, 4, K, K, K)``; weights fake-quantized at ``bits`` if given."""
+    def forward(self, features, bits: int | None = None, crop: tuple[tuple[int, int, int], int] | None = None):
+        """``(n, C, K', K', K')`` features → ``(n, 4, K, K, K)``.
+
+        Parameters
+        ----------
+        features : (n, C, K', K', K') torch.Tensor
+        bits : int, optional
+            Fake-quantize the weights at this many bits (straight-through).
+        crop : ((z, y, x), size), optional
+            Compute only the output box ``[z, z + size) × …`` (even corner and size): the last
+            module and the last convolution, most of the arithmetic, run on that box (plus the
+            halo the 3×3×3 kernels need) instead of the whole grid. Equal to cropping the full
+            output, for training on parts of the volume.
+        """
+        import torch
         import torch.nn.functional as F
 
         p = [fake_quantize(t, bits) if bits else t for t in self.params]
         x = F.conv3d(features, p[0], p[1], padding=1)
-        for i in range(self.arch.levels):
+        last = self.arch.levels - 1
+        for i in range(last if crop is not None else last + 1):
             x = upsample_block(x, p[2 + 2 * i], p[3 + 2 * i])
-        return F.conv3d(x, p[-2], p[-1], padding=1)
+        if crop is None:
+            return F.conv3d(x, p[-2], p[-1], padding=1)
+        (z, y, w), size = crop
+        k = self.arch.resolution
+        if size % 2 or min(z, y, w) % 2 or min(z, y, w) < 0 or max(z, y, w) + size > k:
+            raise ValueError(f"crop {crop} is not an even box inside the {k}³ grid")
+        h, m = (z // 2, y // 2, w // 2), size // 2
+        # half-resolution cells [o - 2, o + m + 2) (zero outside the grid, as the padded convolution sees it)
+        x = F.pad(x, (2,) * 6)[..., h[0]:h[0] + m + 4, h[1]:h[1] + m + 4, h[2]:h[2] + m + 4]
+        x = upsample_block(x, p[-4], p[-3], pad=0)  # full-resolution cells [2o - 2, 2o + 2m + 2)
+        idx = [torch.arange(c - 2, c + size + 2, device=x.device) for c in (z, y, w)]
+        inside = [((i >= 0) & (i < k)).to(x.dtype) for i in idx]
+        x = x * inside[0][:, None, None] * inside[1][None, :, None] * inside[2][None, None, :]
+        return F.conv3d(x[..., 1:-1, 1:-1, 1:-1], p[-2], p[-1])

@@ -4,6 +4,10 @@ Loss (NeCGS Eq. 3): ``L1 + λ1 · L1 over near-surface cells (|TSDF| < 1) + λ2 
 with λ1 = 5, λ2 = 10, on all four channels. Features and weights are fake-quantized at ``bits``
 throughout (straight-through gradients), so what is trained is what is stored. Adam at ``lr``
 with a linear warm-up over the first 5% of the steps, then cosine decay.
+
+On a CPU the finest level costs most, so each step computes only a ``crop³`` box of each
+volume (``crop = 0``: the whole grid): three times in four centred on a random near-surface
+cell, otherwise anywhere (the far field must stay empty too).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class TrainSettings:
     epochs: int = 40
     lr: float = 1e-3
     batch_size: int = 1
+    crop: int = 32
     bits: int = 8
     near_weight: float = 5.0
     ssim_weight: float = 10.0
@@ -83,6 +88,9 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
         total = settings.epochs * per_epoch
         warmup = max(1, total // 20)
         rng = np.random.default_rng(settings.seed)
+        k = arch.resolution
+        size = settings.crop if 0 < settings.crop < k else 0
+        near = [np.flatnonzero(np.abs(v[0]) < 1) for v in volumes] if size else None
         step = 0
         if progress:
             progress("training", 0, settings.epochs)
@@ -92,8 +100,13 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
                 idx = torch.from_numpy(order[start:start + batch])
                 for g in opt.param_groups:
                     g["lr"] = _lr_at(step, total, settings.lr, warmup)
-                pred = model(fake_quantize(features, settings.bits)[idx.to(device)], settings.bits)
-                loss = volume_loss(pred, target[idx].to(device), settings.near_weight, settings.ssim_weight)
+                box, tgt = None, target[idx]
+                if size:
+                    box = _pick_crop(rng, near[int(idx[0])], k, size)
+                    (z, y, x), _ = box
+                    tgt = tgt[..., z:z + size, y:y + size, x:x + size]
+                pred = model(fake_quantize(features, settings.bits)[idx.to(device)], settings.bits, crop=box)
+                loss = volume_loss(pred, tgt.to(device), settings.near_weight, settings.ssim_weight)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -103,6 +116,16 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
         return model.cpu().eval(), features.detach().cpu().numpy()
     finally:
         torch.set_num_threads(old_threads)
+
+
+def _pick_crop(rng, near: np.ndarray, k: int, size: int) -> tuple[tuple[int, int, int], int]:
+    """An even ``size³`` box inside the ``k³`` grid, usually centred on one of the ``near`` cells."""
+    if len(near) and rng.random() < 0.75:
+        centre = np.array(np.unravel_index(near[rng.integers(len(near))], (k, k, k)))
+    else:
+        centre = rng.integers(0, k, 3)
+    corner = np.clip(centre - size // 2, 0, k - size) // 2 * 2
+    return (int(corner[0]), int(corner[1]), int(corner[2])), size
 
 
 def decode_volumes(model, features: np.ndarray) -> np.ndarray:

@@ -1,0 +1,190 @@
+"""The shapeset codec on all meshes of ../shared/data/meshes as one set (issue 7), against decimation + Draco.
+
+Three steps, each resumable (JSON lines appended to --out):
+
+* ``baselines``: every mesh through a ladder of decimate-draco settings (QEM decimation ratio ×
+  Draco quantization bits, compression level 10): bytes and metrics (2·10⁴ samples per surface);
+* ``run --decoder-width W [--epochs E]``: the whole set compressed into one file (TSDF-Def
+  volumes from the shared cache, see ``prepare_shapeset.py``), then every shape decoded alone
+  (timed) and compared with its original (10⁵ samples per surface);
+* ``report``: the rate–distortion table, and decimation + Draco at the same total bytes (each
+  mesh's budget in proportion to its input file; per mesh the best F@0.01 among the ladder's
+  settings that fit the budget; a mesh with no fitting setting scores 0).
+
+    .venv/bin/python benchmarks/bench_shapeset.py baselines --out benchmarks/results/shapeset_baselines.jsonl
+    .venv/bin/python benchmarks/bench_shapeset.py run --decoder-width 32 --out benchmarks/results/shapeset.jsonl
+    .venv/bin/python benchmarks/bench_shapeset.py report --out benchmarks/results/shapeset.jsonl \\
+        --baselines benchmarks/results/shapeset_baselines.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+KEYS = ("chamfer", "chamfer_p2s", "f_score_0.005", "f_score_0.01", "normal_consistency")
+LADDER = [{"ratio": r, "bits": b} for r in (0.3, 0.1, 0.05, 0.02, 0.01, 0.005) for b in (8, 10)]
+
+
+def mesh_paths() -> list[Path]:
+    return sorted(p for p in DATA.rglob("*") if p.suffix.lower() in (".obj", ".ply", ".stl", ".off"))
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _append(path: Path, row: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def cmd_baselines(args) -> None:
+    import nc3d
+    from nc3d.io import load_mesh
+    from nc3d.metrics import compare_meshes
+
+    done = {(r["mesh"], r["ratio"], r["bits"]) for r in _rows(args.out)}
+    for path in mesh_paths():
+        name = f"{path.parent.name}/{path.name}"
+        mesh = load_mesh(path)
+        for s in LADDER:
+            if (name, s["ratio"], s["bits"]) in done:
+                continue
+            row = {"mesh": name, **s, "input_bytes": path.stat().st_size}
+            try:
+                blob = nc3d.compress(mesh, codec="decimate-draco", level=10, **s)
+                m = compare_meshes(mesh, nc3d.decompress(blob), n_samples=20_000)
+                row.update(bytes=len(blob), **{k: m[k] for k in KEYS})
+            except nc3d.Nc3dError as exc:
+                row["error"] = str(exc)
+            _append(args.out, row)
+        print(name, flush=True)
+
+
+def cmd_run(args) -> None:
+    import torch
+
+    import nc3d
+    from nc3d.api import load_input
+    from nc3d.io import canonical_ply_size
+    from nc3d.metrics import compare_meshes
+
+    torch.set_num_threads(1)
+    paths = mesh_paths()
+    data = load_input([(f"{p.parent.name}__{p.stem}", p) for p in paths])
+    settings = {"decoder_width": args.decoder_width, "resolution": args.resolution}
+    if args.epochs:
+        settings["epochs"] = args.epochs
+    codec = nc3d.get_codec("shapeset")
+    marks = {}
+
+    def progress(phase, done, total):
+        if done == total:
+            marks[phase] = time.perf_counter()
+
+    t0 = time.perf_counter()
+    blob = codec.encode(data.data, progress=progress, **settings)
+    t_total = time.perf_counter() - t0
+    t_prep = marks["TSDF-Def volumes"] - t0
+    handle = codec.open(nc3d.container.unpack(blob))
+    shapes = []
+    for i, (name, mesh) in enumerate(data.data):
+        t1 = time.perf_counter()
+        decoded = handle.decode_shape(i)
+        t_dec = time.perf_counter() - t1
+        m = compare_meshes(mesh, decoded, n_samples=100_000) if len(decoded.faces) else {k: None for k in KEYS}
+        shapes.append({"name": name, "decode_s": t_dec, **{k: m[k] for k in KEYS}})
+        print(name, {k: shapes[-1][k] for k in ("f_score_0.01", "chamfer_p2s")}, flush=True)
+    info = nc3d.info(blob)
+    row = {
+        "settings": settings, "shapes": len(paths), "bytes": len(blob), "sections": info["sections"],
+        "header_bytes": info["header_bytes"], "input_bytes": data.input_bytes,
+        "canonical_bytes": sum(canonical_ply_size(len(m.vertices), len(m.faces)) for _, m in data.data),
+        "encode_s": t_total, "prepare_s": t_prep, "train_s": t_total - t_prep, "per_shape": shapes,
+        "epochs": info["header"]["train"]["epochs"], "parameters": handle.arch.parameter_count,
+    }
+    _append(args.out, row)
+
+
+def _baseline_at(rows: list[dict], total: float) -> tuple[float, float, int]:
+    """Mean F@0.01 and CD-p2s of decimate-draco with ``total`` bytes shared in proportion to input sizes."""
+    by_mesh: dict[str, list[dict]] = {}
+    for r in rows:
+        by_mesh.setdefault(r["mesh"], []).append(r)
+    inputs = {m: rs[0]["input_bytes"] for m, rs in by_mesh.items()}
+    whole = sum(inputs.values())
+    f, cd, used = [], [], 0
+    for m, rs in by_mesh.items():
+        budget = total * inputs[m] / whole
+        fit = [r for r in rs if "error" not in r and r["bytes"] <= budget]
+        if fit:
+            best = max(fit, key=lambda r: r["f_score_0.01"])
+            f.append(best["f_score_0.01"])
+            cd.append(best["chamfer_p2s"])
+            used += best["bytes"]
+        else:
+            f.append(0.0)
+    return float(np.mean(f)), float(np.mean(cd)) if cd else float("nan"), used
+
+
+def cmd_report(args) -> None:
+    runs = _rows(args.out)
+    base = _rows(args.baselines) if args.baselines else []
+    print("| decoder width | epochs | parameters | bytes (decoder / features / names+header) | ratio (input) | "
+          "ratio (binary PLY) | mean CD | mean CD-p2s | mean F@0.005 | mean F@0.01 | mean NC | "
+          "decimate+Draco mean F@0.01 at equal bytes |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in sorted(runs, key=lambda r: r["bytes"]):
+        s = r["sections"]
+        vals = {k: np.mean([x[k] if x[k] is not None else np.nan for x in r["per_shape"]]) for k in KEYS}
+        empty = sum(x["f_score_0.01"] is None for x in r["per_shape"])
+        for k in ("f_score_0.005", "f_score_0.01"):  # an empty decode scores 0
+            vals[k] = np.mean([x[k] or 0.0 for x in r["per_shape"]])
+        b = _baseline_at(base, r["bytes"]) if base else (float("nan"),) * 3
+        print(f"| {r['settings']['decoder_width']} | {r['epochs']} | {r['parameters']:,} | {r['bytes']:,} "
+              f"({s['decoder'] + s['decoder_steps']:,} / {s['features']:,} / {s['names'] + r['header_bytes']:,}) | "
+              f"{r['input_bytes'] / r['bytes']:.0f} | {r['canonical_bytes'] / r['bytes']:.0f} | "
+              f"{vals['chamfer']:.4f} | {vals['chamfer_p2s']:.4f} | {vals['f_score_0.005']:.3f} | "
+              f"{vals['f_score_0.01']:.3f} | {vals['normal_consistency']:.3f} | {b[0]:.3f} ({b[2]:,} B) |"
+              + (f" ({empty} empty)" if empty else ""))
+    for r in runs:
+        dec = [x["decode_s"] for x in r["per_shape"]]
+        print(f"width {r['settings']['decoder_width']}: TSDF-Def preparation {r['prepare_s']:.0f} s "
+              f"(from cache where present), training {r['train_s']:.0f} s, decode per shape median "
+              f"{np.median(dec):.2f} s (max {max(dec):.2f} s)")
+    if base:
+        whole = sum({r["mesh"]: r["input_bytes"] for r in base}.values())
+        print("\ndecimate + Draco alone: | ratio | total bytes used | mean F@0.01 | mean CD-p2s (meshes that fit) |")
+        for ratio in (30, 100, 300, 600, 1000):
+            f, cd, used = _baseline_at(base, whole / ratio)
+            print(f"| {ratio} | {used:,} | {f:.3f} | {cd:.4f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("baselines")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_baselines)
+    p = sub.add_parser("run")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--decoder-width", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--resolution", type=int, default=64)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("report")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--baselines", type=Path, default=None)
+    p.set_defaults(func=cmd_report)
+    args = ap.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
