@@ -147,7 +147,7 @@ class AutoDecoder(_torch_module_base()):
             return F.conv3d(x, p[-2], p[-1], padding=1)
         (z, y, w), size = crop
         k = self.arch.resolution
-        if size % 2 or min(z, y, w) % 2 or min(z, y, w) < 0 or max(z, y, w) + size > k:
+        if size % 2 or any(c % 2 for c in (z, y, w)) or min(z, y, w) < 0 or max(z, y, w) + size > k:
             raise ValueError(f"crop {crop} is not an even box inside the {k}³ grid")
         h, m = (z // 2, y // 2, w // 2), size // 2
         # half-resolution cells [o - 2, o + m + 2) (zero outside the grid, as the padded convolution sees it)
