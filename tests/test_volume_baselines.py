@@ -123,3 +123,9 @@ def test_hostile_headers_raise_format_error(codec):
     name = next(iter(container.unpack(blob).sections))
     with pytest.raises(FormatError):
         nc3d.decompress(_tamper(blob, sections={name: b"\x01\x02\x03"}))
+
+
+def test_dct_refuses_coefficients_its_step_cannot_produce():
+    blob = nc3d.compress(_blob(), codec="dct", step=0.005)
+    with pytest.raises(FormatError, match="out of range"):
+        nc3d.decompress(_tamper(blob, header={"step": 1.0}))

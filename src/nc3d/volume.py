@@ -70,7 +70,8 @@ def normalized(volume: np.ndarray, lo: float, hi: float, dtype=np.float32) -> np
     span = hi - lo
     if span == 0:
         return np.zeros(volume.shape, dtype=dtype)
-    return ((volume.astype(np.float64) - lo) / span).astype(dtype)
+    work = np.float32 if volume.dtype.itemsize <= 2 or volume.dtype == np.float32 else np.float64
+    return ((volume.astype(work) - work(lo)) * work(1.0 / span)).astype(dtype, copy=False)
 
 
 def restore_values(x: np.ndarray, dtype, lo: float, hi: float, *, scaled: bool = False) -> np.ndarray:
@@ -84,13 +85,14 @@ def restore_values(x: np.ndarray, dtype, lo: float, hi: float, *, scaled: bool =
     lo, hi : float
         The original data range.
     """
-    v = np.asarray(x, dtype=np.float64)
-    if scaled:
-        v = lo + v * (hi - lo)
-    v = np.clip(v, lo, hi)
     dtype = np.dtype(dtype)
+    # float32 holds every value of the 8/16-bit and float32 dtypes exactly; 32-bit ints need float64.
+    work = np.float32 if dtype.itemsize <= 2 or dtype == np.float32 else np.float64
+    v = np.asarray(x, dtype=work)
+    v = v * work(hi - lo) + work(lo) if scaled else v.copy()  # never modifies the caller's array
+    np.clip(v, work(lo), work(hi), out=v)
     if dtype.kind in "iu":
-        v = np.rint(v)
+        np.rint(v, out=v)
     return v.astype(dtype)
 
 

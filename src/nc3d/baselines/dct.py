@@ -32,6 +32,10 @@ _U, _V, _W = np.meshgrid(np.arange(_B), np.arange(_B), np.arange(_B), indexing="
 #: Frequency band u + v + w of each of the 512 coefficients (C order), 0..21.
 _BAND = (_U + _V + _W).ravel()
 _BANDS = int(_BAND.max()) + 1
+#: Coefficient columns sorted by band (stable), so each band is one contiguous column range.
+_BY_BAND = np.argsort(_BAND, kind="stable")
+_UNSORT = np.argsort(_BY_BAND)
+_BAND_EDGES = np.searchsorted(_BAND[_BY_BAND], np.arange(_BANDS + 1))
 #: Rounding offset towards zero for the AC coefficients (0: plain rounding).
 _DEAD_ZONE = 0.15
 #: Most voxels a file may declare per stored byte (an all-zero band costs a few bytes).
@@ -39,8 +43,8 @@ _MAX_VOXELS_PER_BYTE = 1e5
 
 
 def _steps(step: float, tilt: float) -> np.ndarray:
-    """(512,) float64 quantization step of each coefficient."""
-    return step * (1.0 + tilt * _BAND / (_BANDS - 1))
+    """(512,) float32 quantization step of each coefficient."""
+    return (step * (1.0 + tilt * _BAND / (_BANDS - 1))).astype(np.float32)
 
 
 def _dct(blocks: np.ndarray, inverse: bool = False) -> np.ndarray:
@@ -62,7 +66,7 @@ class Dct(Codec):
     )
 
     def ladder(self, quick: bool = False) -> list[dict]:
-        steps = (0.005, 0.02, 0.08) if quick else (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
+        steps = (0.005, 0.02, 0.08) if quick else (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
         return [{"step": s} for s in steps]
 
     def encode_parts(self, data, *, step, tilt, progress=None):
@@ -72,13 +76,17 @@ class Dct(Codec):
         if lo == hi:
             return header, {}
         blocks, _ = split_blocks(normalized(v, lo, hi), _B, 0)
-        coef = _dct(blocks).reshape(len(blocks), -1)
-        scaled = coef / _steps(step, tilt)
+        scaled = _dct(blocks).reshape(len(blocks), -1)
+        scaled /= _steps(step, tilt)
+        dc = np.rint(scaled[:, 0]).astype(np.int64)
         # Dead-zone rounding of the AC coefficients (round half away from zero shifted by
         # _DEAD_ZONE): small coefficients go to zero, +0.3-0.6 dB at equal ratio on the MNI scans.
-        q = (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5 - _DEAD_ZONE)).astype(np.int64)
-        q[:, 0] = np.diff(np.rint(scaled[:, 0]).astype(np.int64), prepend=0)
-        return header, {f"band{k:02d}": encode_symbols(q[:, _BAND == k]) for k in range(_BANDS)}
+        magnitude = np.abs(scaled)
+        np.floor(magnitude + np.float32(0.5 - _DEAD_ZONE), out=magnitude)
+        q = np.copysign(magnitude, scaled).astype(np.int32)[:, _BY_BAND]
+        q[:, 0] = np.diff(dc, prepend=0)  # column 0 is the DC in band order too
+        edges = _BAND_EDGES
+        return header, {f"band{k:02d}": encode_symbols(q[:, edges[k] : edges[k + 1]]) for k in range(_BANDS)}
 
     def _symbols(self, header, sections):
         shape, dtype, lo, hi = read_volume_header(
@@ -90,21 +98,30 @@ class Dct(Codec):
         if lo == hi:
             return shape, dtype, lo, hi, None, None
         n = int(np.prod(block_grid(shape, _B)))
-        q = np.empty((n, _B**3), dtype=np.int64)
+        # Values in [0, 1] give |coefficient| <= 8**1.5 (DC differences twice that): larger
+        # symbols only come from a hostile file, and refusing them keeps int32 exact.
+        bound = int(2 * _B**1.5 / step) + 2
+        q = np.empty((n, _B**3), dtype=np.int32)
         for k in range(_BANDS):  # 22 streams
             name = f"band{k:02d}"
             if name not in sections:
                 raise FormatError(f"dct: section {name!r} is missing")
-            cols = _BAND == k
-            q[:, cols] = decode_symbols(sections[name], count=n * int(cols.sum())).reshape(n, -1)
-        q[:, 0] = np.cumsum(q[:, 0])
-        return shape, dtype, lo, hi, q, _steps(step, tilt)
+            a, b = _BAND_EDGES[k], _BAND_EDGES[k + 1]
+            symbols = decode_symbols(sections[name], count=n * int(b - a))
+            if symbols.size and max(-int(symbols.min()), int(symbols.max())) > bound:
+                raise FormatError(f"dct: section {name!r} holds coefficients out of range")
+            q[:, a:b] = symbols.reshape(n, -1)
+        dc = np.cumsum(q[:, 0], dtype=np.int64)
+        if np.abs(dc).max() > bound:
+            raise FormatError("dct: DC coefficients out of range")
+        q[:, 0] = dc
+        return shape, dtype, lo, hi, q[:, _UNSORT], _steps(step, tilt)
 
     def decode_parts(self, header, sections):
         shape, dtype, lo, hi, q, steps = self._symbols(header, sections)
         if q is None:
             return np.full(shape, lo).astype(dtype)
-        blocks = _dct((q * steps).reshape(-1, _B, _B, _B).astype(np.float32), inverse=True)
+        blocks = _dct((q.astype(np.float32) * steps).reshape(-1, _B, _B, _B), inverse=True)
         return restore_values(merge_blocks(blocks, shape, _B, 0), dtype, lo, hi, scaled=True)
 
     def decode_region(self, header, sections, region):
@@ -118,7 +135,7 @@ class Dct(Codec):
         first = [a // _B for a, _ in region]
         last = [-(-b // _B) for _, b in region]
         idx = np.ravel_multi_index(np.ix_(*[np.arange(f, e) for f, e in zip(first, last)]), grid).ravel()
-        blocks = _dct((q[idx] * steps).reshape(-1, _B, _B, _B).astype(np.float32), inverse=True)
+        blocks = _dct((q[idx].astype(np.float32) * steps).reshape(-1, _B, _B, _B), inverse=True)
         sub = merge_blocks(blocks, [(e - f) * _B for f, e in zip(first, last)], _B, 0)
         crop = tuple(slice(a - f * _B, b - f * _B) for (a, b), f in zip(region, first))
         return restore_values(sub[crop], dtype, lo, hi, scaled=True)

@@ -48,7 +48,7 @@ class Zfp(Codec):
     )
 
     def ladder(self, quick: bool = False) -> list[dict]:
-        tol = (0.001, 0.01, 0.05) if quick else (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+        tol = (0.001, 0.01, 0.1) if quick else (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
         rates = (1.0, 4.0) if quick else (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
         return [{"mode": "accuracy", "tolerance": t} for t in tol] + [{"mode": "rate", "rate": r} for r in rates]
 
