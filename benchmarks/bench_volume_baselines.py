@@ -117,6 +117,11 @@ def psnr_at(points: list[tuple[float, float]], ratio: float) -> float:
     return math.nan
 
 
+def _db(value: float) -> str:
+    """A table cell: '–' where the codec's ladder does not reach that ratio."""
+    return "–" if math.isnan(value) else f"{value:.1f}"
+
+
 def summary(args) -> None:
     rows = [json.loads(line) for line in open(args.out)]
     names = list(dict.fromkeys(r["volume"] for r in rows if not r.get("timing")))
@@ -130,8 +135,8 @@ def summary(args) -> None:
                     if r["codec"] == codec and (mode is None or r["settings"].get("mode") == mode)]
 
         lossless = {r["codec"]: r["ratio"] for r in mine if r["codec"].startswith("volume-")}
-        cells = [f"{psnr_at(curve('dct'), x):.1f}" for x in (20, 50, 100)]
-        cells += [f"{psnr_at(curve('zfp', m), 20):.1f}" for m in ("accuracy", "rate")]
+        cells = [_db(psnr_at(curve('dct'), x)) for x in (20, 50, 100)]
+        cells += [_db(psnr_at(curve('zfp', m), 20)) for m in ("accuracy", "rate")]
         shape = "×".join(map(str, mine[0]["shape"]))
         print(f"| {n.split('/')[-1]} | {shape} {mine[0]['dtype']} | {lossless.get('volume-zlib', math.nan):.2f}× "
               f"| {lossless.get('volume-lzma', math.nan):.2f}× | " + " | ".join(cells) + " |")
