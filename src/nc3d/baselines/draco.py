@@ -52,6 +52,8 @@ def decimate_mesh(mesh: Mesh, ratio: float) -> Mesh:
     if ratio >= 1.0:
         return mesh
     v, f = fs.simplify(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), target_reduction=1.0 - ratio)
+    if len(f) == 0:
+        raise InputError(f"decimation to ratio {ratio} leaves none of the {len(mesh.faces)} faces; raise --ratio")
     return as_mesh((np.asarray(v, np.float64), np.asarray(f, np.int64)), name="decimated mesh")
 
 

@@ -47,6 +47,9 @@ class SdfGrid(Codec):
         sdf = signed_distance_to_mesh(grid_points(resolution), normalized)
         levels = quant_levels(bits)
         q = np.round(np.clip(sdf / (truncation * h), -1.0, 1.0) * levels).astype(np.int64)
+        if not (q.min() < 0 < q.max()):  # the decoder could mesh nothing: say so now, not then
+            raise InputError(f"sdf-grid: at resolution {resolution} no grid point lies inside the mesh "
+                             "(thinner than a cell, or not closed); raise --resolution")
         header = {"resolution": resolution, "bits": bits, "truncation": truncation, "frame": frame.to_dict()}
         return header, {"grid": encode_symbols(q)}
 

@@ -1,0 +1,98 @@
+"""Messy inputs (nc3d.messy): every case loads and compresses, or stops with a clear nc3d error.
+
+The full matrix (every shared mesh × every codec, and a 5-million-face mesh) is
+benchmarks/messy_matrix.py; here each generated case meets every baseline codec of its kind,
+and the neural codecs meet a few cases (their encoding trains a network); decoded files are
+meshed at a low resolution (:func:`nc3d.fuzz.decode_checked`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+import nc3d
+from nc3d import fuzz, messy
+from nc3d.codecs.base import codec_names, get_codec
+
+# cases the (slow to encode) non-baseline codecs also meet
+NEURAL_CASES = {"1e8-scale coordinates", "constant volume", "1×1×N volume"}
+
+# what a case must say when it is refused (a word of the message), where it must be refused
+EXPECTED_ERRORS = {
+    "empty file": "empty",
+    "all faces degenerate": "degenerate",
+    "NaN vertex": "NaN",
+    "inf vertex": "infinite",
+    "point cloud (PLY, no faces)": "no faces",
+    "wrong extension (OBJ named .stl)": "no faces",
+    "face index out of range": "out of range",
+    "unknown extension": "unknown mesh format",
+    "binary garbage .obj": "cannot read",
+    "binary garbage .ply": "cannot read",
+    "binary garbage .stl": "cannot read",
+    "binary garbage .glb": "cannot read",
+    "truncated binary PLY": "cannot read",
+    "binary STL with a huge triangle count": "cannot read",
+    "raw file of the wrong size": "bytes",
+    "NaN voxels": "NaN",
+    "inf voxels": "infinite",
+    "2-D array": "3-D",
+    "object array (pickle)": "cannot read",
+    "huge dims in a MetaImage header": "limit",
+    "huge dims in a .npy header": "cannot read",
+    "binary garbage .nii": "cannot read",
+}
+
+
+def _outcome(call):
+    """'ok' or the Nc3dError; any other exception fails the test."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return "ok", call()
+    except nc3d.Nc3dError as exc:
+        assert str(exc).strip(), f"{type(exc).__name__} without a message"
+        return "error", exc
+
+
+@pytest.mark.parametrize("case", [*messy.MESH_CASES, *messy.VOLUME_CASES])
+def test_messy_case_loads_or_fails_clearly(case, tmp_path):
+    path = messy.write_case(case, tmp_path)
+    status, loaded = _outcome(lambda: nc3d.load_input(path))
+    if case in EXPECTED_ERRORS:
+        assert status == "error", f"{case}: loaded, expected an error about {EXPECTED_ERRORS[case]!r}"
+        assert isinstance(loaded, nc3d.InputError)
+        assert EXPECTED_ERRORS[case] in str(loaded) and path.name in str(loaded), str(loaded)
+        return
+    assert status == "ok", f"{case}: {loaded}"
+    for name in codec_names(loaded.kind):
+        codec = get_codec(name)
+        if not codec.baseline and case not in NEURAL_CASES:
+            continue
+        status, blob = _outcome(lambda: nc3d.compress(loaded, codec=name, **fuzz.fast_settings(codec)))
+        if status == "error":  # refused at compression: a clear InputError, never a FormatError
+            assert isinstance(blob, nc3d.InputError), f"{case} × {name}: {type(blob).__name__}: {blob}"
+            continue
+        assert fuzz.decode_checked(blob) == "ok", f"{case} × {name}: its own file does not decode"
+
+
+def test_big_mesh_generator_has_the_requested_faces():
+    from nc3d.io.ply import parse_canonical_ply
+
+    mesh = parse_canonical_ply(messy.big_mesh_ply(5000))
+    assert len(mesh.faces) >= 5000 and mesh.area > 0
+
+
+def test_sdf_grid_refuses_at_encode_what_it_could_not_decode(tmp_path):
+    # a flat mesh has no inside: the grid would have no sign change (was: a file that failed to decode)
+    flat = nc3d.load_input(messy.write_case("flat 2-D mesh", tmp_path))
+    with pytest.raises(nc3d.InputError, match="resolution"):
+        nc3d.compress(flat, codec="sdf-grid", resolution=16)
+
+
+def test_decimation_to_nothing_says_raise_the_ratio(tmp_path):
+    one = nc3d.load_input(messy.write_case("one triangle", tmp_path))
+    with pytest.raises(nc3d.InputError, match="ratio"):
+        nc3d.compress(one, codec="decimate")
