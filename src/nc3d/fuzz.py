@@ -29,8 +29,8 @@ import numpy as np
 from . import container as _container
 from .errors import FormatError
 
-__all__ = ["sample_input", "fast_settings", "sample_file", "mutate", "decode_checked", "pack_raw",
-           "BadResult", "FUZZ_RESOLUTION"]
+__all__ = ["sample_input", "fast_settings", "sample_file", "mutate", "decode_quick", "decode_checked", "check_result",
+           "describe_result", "pack_raw", "BadResult", "FUZZ_RESOLUTION"]
 
 #: Marching-cubes resolution used when a decoded handle is meshed during fuzzing (the default
 #: 256³ costs seconds for every valid file and tests nothing the file controls).
@@ -322,12 +322,25 @@ def check_result(kind: str, result: Any) -> None:
             raise BadResult(f"volume: decoded a {type(result).__name__}, not a 3-D array")
 
 
-def decode_checked(blob: bytes) -> str:
-    """Decode hostile bytes; ``"ok"`` or ``"format_error"``, anything else propagates.
+def decode_quick(blob: bytes) -> tuple[str, Any]:
+    """Decode as :func:`nc3d.decompress` does, but cheaply: ``(kind, result)``.
 
-    The decode is :func:`nc3d.api.open`'s path from bytes: parse, pick the codec the file
-    names, open it and decode it — at :data:`FUZZ_RESOLUTION` where its ``decode`` takes a
-    ``resolution`` (an implicit shape: the default 256³ only costs time).
+    Parse, pick the codec the file names, open it and decode it — at :data:`FUZZ_RESOLUTION`
+    where the handle's ``decode`` takes a ``resolution`` (an implicit shape: the default 256³
+    only costs time).
+    """
+    from .api import EncodedFile, _codec_for
+
+    c = _container.unpack(blob)
+    codec = _codec_for(c)
+    handle = codec.open(c)
+    if isinstance(handle, EncodedFile) or "resolution" not in inspect.signature(handle.decode).parameters:
+        return codec.kind, handle.decode()
+    return codec.kind, handle.decode(resolution=FUZZ_RESOLUTION)
+
+
+def decode_checked(blob: bytes) -> str:
+    """Decode hostile bytes with :func:`decode_quick`; ``"ok"`` or ``"format_error"``.
 
     Raises
     ------
@@ -336,19 +349,38 @@ def decode_checked(blob: bytes) -> str:
     Exception
         Whatever else the decoder raised (a bug).
     """
-    from .api import EncodedFile, _codec_for
-
     try:
-        c = _container.unpack(blob)
-        codec = _codec_for(c)
-        handle = codec.open(c)
-        if isinstance(handle, EncodedFile) or "resolution" not in inspect.signature(handle.decode).parameters:
-            result = handle.decode()
-        else:
-            result = handle.decode(resolution=FUZZ_RESOLUTION)
+        kind, result = decode_quick(blob)
     except FormatError as exc:
         if not str(exc).strip():
             raise BadResult("FormatError without a message") from exc
         return "format_error"
-    check_result(codec.kind, result)
+    check_result(kind, result)
     return "ok"
+
+
+def describe_result(kind: str, result: Any) -> dict:
+    """A JSON-ready fingerprint of a decoded result: exact SHA-256 of its arrays, plus counts
+    and summary statistics that survive last-bit floating-point differences between machines.
+
+    Used by the golden-file tests (``tests/golden/``) and the determinism tests.
+    """
+    import hashlib
+
+    def arrays(*xs) -> dict:
+        h = hashlib.sha256()
+        stats: dict[str, Any] = {}
+        for name, x in xs:
+            x = np.ascontiguousarray(x)
+            h.update(f"{name}:{x.dtype.str}:{x.shape}".encode())
+            h.update(x.tobytes())
+            stats[name] = {"shape": list(x.shape), "dtype": x.dtype.str}
+            if x.size and np.issubdtype(x.dtype, np.floating):
+                stats[name].update(min=float(x.min()), max=float(x.max()), mean=float(x.mean(dtype=np.float64)))
+        return {"sha256": h.hexdigest(), **stats}
+
+    if kind == "mesh":
+        return arrays(("vertices", result.vertices), ("faces", result.faces))
+    if kind == "meshset":
+        return {name: arrays(("vertices", m.vertices), ("faces", m.faces)) for name, m in result}
+    return arrays(("volume", np.asarray(result)))
