@@ -69,7 +69,8 @@ def sample_input(kind: str):
 
 #: Settings names that scale a codec's encoding work, set to their cheapest value for samples.
 _CHEAP = {"epochs": 1, "samples": 2000, "qat_epochs": 0.0, "layers": 1, "width": 8, "steps": 10,
-          "iterations": 10, "resolution": 16, "latent": 8, "hidden": 8}
+          "iterations": 10, "resolution": 16, "latent": 8, "hidden": 8, "deform_steps": 0,
+          "decoder_width": 8, "feature_channels": 2, "crop": 0}
 
 
 def fast_settings(codec) -> dict:
