@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import nc3d
+from nc3d.codecs.base import codec_names
 
 SRC = Path(nc3d.__file__).resolve().parents[1]
 SPOT = Path(nc3d.__file__).parent / "data" / "meshes" / "spot.obj"
@@ -153,3 +154,33 @@ def test_nothing_loads_untrusted_bytes_with_pickle():
                 if re.search(pattern, code):
                     found.append(f"{path.relative_to(SRC)}:{n}: {what}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+# -- decompressing a set never writes outside the output folder ------------------------------------
+_HOSTILE_NAMES = [["../escape", "/tmp/nc3d_abs_escape", ".."], ["a/../../b", ".hidden", "C:\\evil\\x"]]
+
+
+@pytest.mark.parametrize("names", _HOSTILE_NAMES)
+@pytest.mark.parametrize("codec", codec_names("meshset"))
+def test_set_decompression_stays_inside_the_output_folder(codec, names, tmp_path, capsys):
+    from nc3d import container, fuzz
+    from nc3d.cli import main
+
+    c = container.unpack(fuzz.sample_file(codec))
+    if "names" in c.header:
+        c.header["names"] = names
+    if "names" in c.sections:
+        c.sections["names"] = "\n".join(names).encode()
+    work = tmp_path / "work"
+    out = work / "out"
+    work.mkdir()
+    (work / "set.nc3d").write_bytes(container.pack(c))
+    outside = Path("/tmp/nc3d_abs_escape.ply")
+    assert not outside.exists()
+    rc = main(["decompress", str(work / "set.nc3d"), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0 or (rc == 1 and err.startswith("nc3d: error:")), err
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "set.nc3d"]
+    assert all(p.parent == out for p in written), written
+    assert not outside.exists() and not (tmp_path / "escape.ply").exists()
+    assert rc == 1 or len(written) == 3

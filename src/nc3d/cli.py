@@ -212,6 +212,28 @@ def _export_keras(args, handle, out: Path, t0: float) -> int:
     return 0
 
 
+class _DecodedSet:
+    """A whole decoded set behind the ``names``/``index``/``decode_shape`` of a shapeset handle;
+    its names are made file-name-safe the same way (never trusted as paths)."""
+
+    def __init__(self, handle):
+        from .codecs.shapeset import safe_names
+
+        self.codec = handle.codec
+        shapes = handle.decode()
+        self.names = safe_names([name for name, _ in shapes])
+        self.count = len(shapes)
+        self._meshes = dict(zip(self.names, (mesh for _, mesh in shapes)))
+
+    def index(self, name) -> int:
+        if name not in self.names:
+            raise InputError(f"no shape named {name!r} in this file; it holds: {', '.join(self.names[:20])}")
+        return self.names.index(name)
+
+    def decode_shape(self, name):
+        return self._meshes[name]
+
+
 def _decompress_set(args, handle, out: Path, t0: float) -> int:
     """``nc3d decompress SET.nc3d -o OUTDIR/ [--only NAME]``: one ``OUTDIR/<name>.ply`` per shape.
 
@@ -223,9 +245,12 @@ def _decompress_set(args, handle, out: Path, t0: float) -> int:
     if args.resolution is not None or args.region is not None:
         raise InputError("--resolution and --region do not apply to a set: its grid is fixed when it is compressed")
     if out.suffix.lower() in (".obj", ".ply", ".stl", ".off", ".glb", ".npy", ".h5", ".hdf5", ".nc3d"):
-        raise InputError(f"-o {out}: {args.input} holds a set of {handle.count} meshes; give a folder")
+        raise InputError(f"-o {out}: {args.input} holds a set of {getattr(handle, 'count', 'several')} meshes; "
+                         "give a folder")
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder")
+    if not hasattr(handle, "decode_shape"):  # a set codec without random access: decode it whole
+        handle = _DecodedSet(handle)
     names = handle.names if args.only is None else [handle.names[handle.index(args.only)]]
     targets = [out / f"{name}.ply" for name in names]
     for path in targets:
