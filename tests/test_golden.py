@@ -1,9 +1,9 @@
 """Golden files and determinism, for every registered codec.
 
 * Golden: ``tests/golden/<codec>.nc3d`` (written once by ``tests/golden/regenerate.py``) must
-  keep decoding to what ``tests/golden/expected.json`` recorded — exactly for the classical
-  codecs, to float tolerance where a neural network is evaluated — so files written by one
-  version decode in the next.
+  keep decoding to what ``tests/golden/expected.json`` recorded (shapes exactly; values to a
+  relative 1e-5, through min/max/mean and an order-sensitive weighted sum), so files written by
+  one version decode in the next.
 * Determinism: same input, settings and seed → the same bytes; decoding the same file twice,
   in this process and in a fresh one, gives bit-identical output.
 """
@@ -21,7 +21,7 @@ import pytest
 
 import nc3d
 from nc3d import fuzz
-from nc3d.codecs.base import codec_names, get_codec
+from nc3d.codecs.base import codec_names
 
 GOLDEN = Path(__file__).parent / "golden"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
@@ -54,10 +54,9 @@ def test_golden_file_decodes_as_recorded(name):
     assert hashlib.sha256(blob).hexdigest() == want["file_sha256"], "the golden file itself was changed"
     kind, result = fuzz.decode_quick(blob)
     assert kind == want["kind"]
-    got = fuzz.describe_result(kind, result)
-    _close(got, want["decoded"])
-    if get_codec(name).baseline:  # no network evaluated: the decode is exact
-        assert got == want["decoded"]
+    # exact shapes and dtypes, floats to 1e-5: a decoder may legitimately change its float
+    # arithmetic (bit-identity is the same-version property tested below)
+    _close(fuzz.describe_result(kind, result), want["decoded"])
 
 
 @pytest.mark.parametrize("name", codec_names())

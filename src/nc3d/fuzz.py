@@ -361,8 +361,9 @@ def decode_checked(blob: bytes) -> str:
 
 
 def describe_result(kind: str, result: Any) -> dict:
-    """A JSON-ready fingerprint of a decoded result: exact SHA-256 of its arrays, plus counts
-    and summary statistics that survive last-bit floating-point differences between machines.
+    """A JSON-ready fingerprint of a decoded result: exact SHA-256 of its arrays, plus shapes and
+    summary statistics (min, max, mean, an order-sensitive weighted sum) that survive last-bit
+    floating-point differences between machines and versions.
 
     Used by the golden-file tests (``tests/golden/``) and the determinism tests.
     """
@@ -377,7 +378,10 @@ def describe_result(kind: str, result: Any) -> dict:
             h.update(x.tobytes())
             stats[name] = {"shape": list(x.shape), "dtype": x.dtype.str}
             if x.size and np.issubdtype(x.dtype, np.floating):
-                stats[name].update(min=float(x.min()), max=float(x.max()), mean=float(x.mean(dtype=np.float64)))
+                flat = x.ravel().astype(np.float64)
+                weights = np.sin(np.arange(flat.size, dtype=np.float64))  # order-sensitive, tolerant
+                stats[name].update(min=float(flat.min()), max=float(flat.max()), mean=float(flat.mean()),
+                                   moment=float(flat @ weights))
         return {"sha256": h.hexdigest(), **stats}
 
     if kind == "mesh":
