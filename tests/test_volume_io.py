@@ -257,3 +257,30 @@ def test_tiff_stack_and_unknown_format(tmp_path):
     (tmp_path / "bad.nii.gz").write_bytes(b"garbage")
     with pytest.raises(InputError, match="NIfTI"):
         load_volume(tmp_path / "bad.nii.gz")
+
+
+@pytest.mark.parametrize("name", ["a.nii.gz", "a.nii", "a.tif", "a.npy", "a.mhd", "a.vti", "b.vti", "a.vtk"])
+def test_damaged_files_raise_input_error_quietly(tmp_path, capfd, name):
+    """Truncated and byte-flipped files: a volume or InputError, and nothing printed by the libraries."""
+    v = _ramp((6, 5, 4), "int16")
+    if name.endswith(".vti"):
+        (tmp_path / name).write_bytes(_vti(v, "appended" if name == "a.vti" else "binary", compress=True))
+    elif name.endswith(".vtk"):
+        head = b"# vtk DataFile Version 3.0\nt\nBINARY\nDATASET STRUCTURED_POINTS\nDIMENSIONS 4 5 6\n"
+        (tmp_path / name).write_bytes(head + b"POINT_DATA 120\nSCALARS s short\nLOOKUP_TABLE default\n"
+                                      + v.astype(">i2").tobytes())  # fmt: skip
+    else:
+        save_volume(tmp_path / name, v)
+    data = (tmp_path / name).read_bytes()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        b = bytearray(data[: rng.integers(len(data))] if i % 4 == 0 else data)
+        for _ in range(i % 4):
+            b[rng.integers(min(len(b), 400))] = ord("7") if i % 8 == 3 else rng.integers(256)
+        (tmp_path / name).write_bytes(bytes(b))
+        try:
+            load_volume(tmp_path / name)
+        except InputError:
+            pass
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""

@@ -22,8 +22,10 @@ the bytes present before anything is allocated.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import logging
 import math
 import os
 import re
@@ -189,10 +191,22 @@ def _load_raw(path: Path, shape, dtype) -> np.ndarray:
     return samples_from_bytes(_read_bytes(path), dims, dt, str(path))
 
 
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """Silence a library's logger: its warnings about a damaged file would print; nc3d raises."""
+    log = logging.getLogger(logger)
+    before, log.disabled = log.disabled, True
+    try:
+        yield
+    finally:
+        log.disabled = before
+
+
 def _load_nifti(path: Path) -> np.ndarray:
     nib = require("nibabel", "reading NIfTI volumes")
     try:
-        img = nib.load(str(path))
+        with _quiet("nibabel.global"):  # nibabel's own logger, which prints header fixes
+            img = nib.load(str(path))
         shape = tuple(int(s) for s in img.shape)
         while len(shape) > 3 and shape[-1] == 1:  # trailing singleton time/component axes
             shape = shape[:-1]
@@ -202,15 +216,15 @@ def _load_nifti(path: Path) -> np.ndarray:
         data = np.asanyarray(img.dataobj)  # raw dtype unless the header asks for scaling
     except InputError:
         raise
-    except (OSError, ValueError, EOFError, nib.filebasedimages.ImageFileError) as exc:
-        raise InputError(f"{path}: cannot read as NIfTI ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - nibabel, gzip and zlib raise many types on bad files
+        raise InputError(f"{path}: cannot read as NIfTI ({type(exc).__name__}: {exc})") from None
     return np.ascontiguousarray(data.reshape(shape).transpose(2, 1, 0))  # (i, j, k) -> (k, j, i)
 
 
 def _load_tiff(path: Path) -> np.ndarray:
     tifffile = require("tifffile", "reading TIFF stacks")
     try:
-        with tifffile.TiffFile(str(path)) as tif:
+        with _quiet("tifffile"), tifffile.TiffFile(str(path)) as tif:
             if not tif.series:
                 raise InputError(f"{path}: the TIFF file holds no images")
             series = tif.series[0]
@@ -221,6 +235,8 @@ def _load_tiff(path: Path) -> np.ndarray:
                 raise InputError(f"{path}: a TIFF stack of scalar slices is (z, y, x), got shape {series.shape}")
             check_dims(shape, str(path))
             data = series.asarray()
+            if data.size != math.prod(shape):
+                raise InputError(f"{path}: the TIFF data do not fill its declared shape {shape}")
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - tifffile raises many types on bad files
@@ -261,8 +277,10 @@ def load_volume(path: str | os.PathLike, *, shape=None, dtype=None) -> np.ndarra
             if a.ndim == 3 and a.dtype.kind in "iuf":
                 check_dims(a.shape, str(path))  # before reading the samples in
             a = np.array(a)
-        except (ValueError, OSError, EOFError) as exc:
-            raise InputError(f"{path}: cannot read as .npy ({exc})") from None
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged header fails in numpy's parser in many ways
+            raise InputError(f"{path}: cannot read as .npy ({type(exc).__name__}: {exc})") from None
     elif fmt == ".raw":
         a = _load_raw(path, shape, dtype)
     elif fmt in (".nii", ".nii.gz"):

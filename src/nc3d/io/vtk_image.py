@@ -259,7 +259,9 @@ def _load_legacy(data: bytes, what: str) -> np.ndarray:
         if key in ("VECTORS", "NORMALS", "TENSORS", "FIELD", "COLOR_SCALARS", "CELL_DATA") and "SCALARS" not in fields:
             raise InputError(f"{what}: the first point data are {key}, not SCALARS")
         fields.setdefault(key, words[1:])
-    if fields.get("DATASET", [""])[0].upper() != "STRUCTURED_POINTS":
+    if "SCALARS" not in fields:
+        raise InputError(f"{what}: legacy VTK header without a SCALARS line")
+    if (fields.get("DATASET") or [""])[0].upper() != "STRUCTURED_POINTS":
         raise InputError(f"{what}: legacy VTK dataset {fields.get('DATASET')} is not STRUCTURED_POINTS")
     try:
         nx, ny, nz = (int(v) for v in fields.get("DIMENSIONS", []))
