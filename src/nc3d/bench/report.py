@@ -65,8 +65,8 @@ def aggregate(rows: list[dict]) -> list[dict]:
         ``dataset``, ``data_kind``, ``codec``, ``kind``, ``baseline``, ``setting``, ``label``,
         ``setting_key``, ``n`` (rows), ``n_ok`` (rows without error), and the medians of
         ``bytes`` (per input; per shape for a set), ``ratio_canonical``, ``ratio_input``,
-        ``encode_s``, ``decode_s`` and the metrics (None when no row succeeded). Ordered as the
-        rows first appear.
+        ``encode_s``, ``decode_s`` and the metrics (None when no row succeeded). nc3d codecs
+        first, then the baselines, each in the order its rows first appear.
     """
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -83,6 +83,7 @@ def aggregate(rows: list[dict]) -> list[dict]:
         for f in _NUMBERS[1:] + metrics:
             p[f] = _median(r.get(f) for r in ok)
         points.append(p)
+    points.sort(key=lambda p: p["baseline"])  # nc3d codecs first, each in order of appearance
     return points
 
 
@@ -200,7 +201,8 @@ def _renders(rows: list[dict], results_dir: Path, budget: float, render_input: s
     except Exception as exc:  # noqa: BLE001 - the data may have moved since the run
         return None, f"cannot read {pick['source']} to render it ({exc})"
     panels = []
-    for codec in dict.fromkeys(r["codec"] for r in rows):
+    ours = {r["codec"] for r in rows if not r["baseline"]}
+    for codec in sorted(dict.fromkeys(r["codec"] for r in rows), key=lambda c: c not in ours):
         cands = []
         for r in rows:
             if r["codec"] != codec or "error" in r:

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import InputError, Nc3dError
 
-__all__ = ["RESULTS_NAME", "BenchTask", "find_inputs", "select_codecs", "plan_tasks", "run_task", "run_bench",
+__all__ = ["RESULTS_NAME", "BenchTask", "append_rows", "find_inputs", "select_codecs", "plan_tasks", "run_task", "run_bench",
            "read_results", "setting_key", "setting_label", "row_key"]
 
 RESULTS_NAME = "results.jsonl"
@@ -423,16 +423,22 @@ def run_bench(input_dir, results_dir, *, codecs: list[str] | None = None, quick:
     write_machine(out)
     done = {t.key: have[t.key] for t in tasks if t.key in have}
     if pending:
-        with open(results, "a+", encoding="utf-8") as fh:
-            fh.seek(0, os.SEEK_END)
-            if fh.tell() > 0:  # a killed run may have left a torn last line: start a fresh one
-                fh.seek(fh.tell() - 1)
-                if fh.read(1) != "\n":
-                    fh.write("\n")
-            for i, row in enumerate(_run_rows(pending, jobs), 1):
-                fh.write(json.dumps(_clean(row), allow_nan=False) + "\n")
-                fh.flush()
-                done[row_key(row)] = row
-                if on_row is not None:
-                    on_row(row, i, len(pending))
+        for i, row in enumerate(append_rows(results, _run_rows(pending, jobs)), 1):
+            done[row_key(row)] = row
+            if on_row is not None:
+                on_row(row, i, len(pending))
     return [done[t.key] for t in tasks if t.key in done]
+
+
+def append_rows(path, rows: Iterable[dict]) -> Iterable[dict]:
+    """Append each row to a ``results.jsonl`` as it comes (one line, flushed), and pass it on."""
+    with open(path, "a+", encoding="utf-8") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() > 0:  # a killed run may have left a torn last line: start a fresh one
+            fh.seek(fh.tell() - 1)
+            if fh.read(1) != "\n":
+                fh.write("\n")
+        for row in rows:
+            fh.write(json.dumps(_clean(row), allow_nan=False) + "\n")
+            fh.flush()
+            yield row
