@@ -183,8 +183,8 @@ def merge_blocks(
     crop = crop.astype(dtype, copy=False)
     diff = blocks.astype(dtype, copy=False) - split_blocks(crop, b, m)[0]
     t = _tent(b, m)
-    weight = (t[:, None, None] * t[None, :, None] * t[None, None, :]).astype(dtype)
-    num = _overlap_add((diff * weight).reshape(grid + (w, w, w)), b)
+    diff *= (t[:, None, None] * t[None, :, None] * t[None, None, :]).astype(dtype)
+    num = _overlap_add(diff.reshape(grid + (w, w, w)), b)
     sl = tuple(slice(m, m + d) for d in shape)
     # The weights are a product over axes on a product grid, so their sum is one too.
     dz, dy, dx = (_weight_sum_1d(t, g, b)[m : m + d] for g, d in zip(grid, shape))
