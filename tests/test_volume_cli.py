@@ -117,3 +117,11 @@ def test_volume_command_errors(tmp_path, capsys, argv, message):
     argv = [str(names.get(a, tmp_path / a if a.startswith("x.") else a)) for a in argv]
     code, out, err = run(capsys, *argv)
     assert code == 1 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_input_bytes_of_a_metaimage_count_its_data_file(tmp_path, capsys):
+    vol = load_volume(HEAD)
+    header = nc3d.io.save_volume(tmp_path / "head.mhd", vol)
+    code, out, _ = run(capsys, "compress", header, "-o", tmp_path / "h.nc3d", "--codec", "volume-zlib", "--json")
+    res = json.loads(out)
+    assert code == 0 and res["input_bytes"] == header.stat().st_size + vol.nbytes

@@ -25,6 +25,7 @@ from .io import (
     load_mesh,
     load_volume,
 )
+from .io.volumes import volume_file_bytes
 from .mesh import Mesh, as_mesh
 
 __all__ = ["compress", "decompress", "open", "info", "load_input", "Input", "EncodedFile", "DEFAULT_CODECS"]
@@ -86,7 +87,7 @@ def load_input(inputs, *, shape=None, dtype=None) -> Input:
         if not (isinstance(inputs, (str, os.PathLike)) and is_volume_path(inputs)):
             raise InputError("shape and dtype describe a raw volume file; the input is not one")
         vol = load_volume(inputs, shape=shape, dtype=dtype)
-        return Input("volume", vol, Path(inputs).stat().st_size, vol.nbytes)
+        return Input("volume", vol, volume_file_bytes(inputs), vol.nbytes)
     from .codecs.implicit.shape import ImplicitShape
 
     if isinstance(inputs, ImplicitShape):  # a trained network in memory, e.g. nc3d.open("x.h5")
@@ -103,7 +104,7 @@ def load_input(inputs, *, shape=None, dtype=None) -> Input:
             return Input("mesh", shape, path.stat().st_size, 4 * shape.architecture.parameter_count)
         if is_volume_path(path):
             vol = load_volume(path)
-            return Input("volume", vol, path.stat().st_size, vol.nbytes)
+            return Input("volume", vol, volume_file_bytes(path), vol.nbytes)
         mesh = load_mesh(path)
         return Input("mesh", mesh, path.stat().st_size, _mesh_sizes([mesh]))
     if isinstance(inputs, np.ndarray):

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError
 from .volumes import check_dims, check_dtype, inflate_exact, samples_from_bytes
 
-__all__ = ["load_metaimage", "save_metaimage"]
+__all__ = ["load_metaimage", "save_metaimage", "metaimage_data_file"]
 
 _TYPES = {
     "MET_UCHAR": "uint8",
@@ -57,6 +57,19 @@ def _int(fields: dict[str, str], key: str, default: int, what: str) -> int:
         return int(fields.get(key, default))
     except ValueError:
         raise InputError(f"{what}: {key} must be an integer, got {fields[key]!r}") from None
+
+
+def metaimage_data_file(path: str | os.PathLike) -> Path | None:
+    """The data file a MetaImage header names (the header itself for ``LOCAL``), or None."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        fields, _ = _parse_header(f.read(_MAX_HEADER).decode("latin-1"), str(path))
+    source = fields["ElementDataFile"]
+    if source.upper() == "LOCAL":
+        return path
+    if source.upper().startswith("LIST") or "%" in source:
+        return None
+    return path.parent / source
 
 
 def load_metaimage(path: str | os.PathLike) -> np.ndarray:

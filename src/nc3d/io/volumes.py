@@ -48,6 +48,7 @@ __all__ = [
     "as_volume",
     "raw_name",
     "parse_raw_name",
+    "volume_file_bytes",
 ]
 
 VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".mha", ".vti", ".vtk", ".tif", ".tiff")
@@ -296,6 +297,19 @@ def load_volume(path: str | os.PathLike, *, shape=None, dtype=None) -> np.ndarra
 
         a = load_vtk_image(path)
     return as_volume(a, name=str(path))
+
+
+def volume_file_bytes(path: str | os.PathLike) -> int:
+    """Bytes a volume takes on disk: the file, plus a ``.mhd`` header's separate data file."""
+    path = Path(path)
+    size = path.stat().st_size
+    if volume_format(path) == ".mhd":
+        from .metaimage import metaimage_data_file
+
+        data = metaimage_data_file(path)
+        if data is not None and data != path and data.is_file():
+            size += data.stat().st_size
+    return size
 
 
 def _nifti_bytes(volume: np.ndarray, compress: bool) -> bytes:
