@@ -284,3 +284,19 @@ def test_damaged_files_raise_input_error_quietly(tmp_path, capfd, name):
             pass
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_huge_declared_sizes_are_refused_before_reading(tmp_path):
+    import nibabel
+
+    img = nibabel.Nifti1Image(np.zeros((2, 2, 2), np.uint8), np.eye(4))
+    img.header.set_data_shape((5000, 5000, 5000))
+    raw = img.header.binaryblock + b"\0" * (352 - 348) + b"\0" * 8
+    (tmp_path / "big.nii").write_bytes(raw)
+    with pytest.raises(InputError, match="more than the limit"):
+        load_volume(tmp_path / "big.nii")
+    np.save(tmp_path / "big.npy", np.zeros((2, 2, 2), np.uint8))
+    data = (tmp_path / "big.npy").read_bytes().replace(b"(2, 2, 2)", b"(5000, 5000, 5000)")
+    (tmp_path / "big.npy").write_bytes(data)
+    with pytest.raises(InputError):
+        load_volume(tmp_path / "big.npy")
