@@ -15,7 +15,7 @@ from nc3d.errors import InputError
 from nc3d.io.volumes import load_volume, parse_raw_name, raw_name, save_volume
 
 VOLUMES = SHARED_DATA / "volumes"
-READABLE = (".nii.gz", ".mhd", ".vti", ".vtk")
+READABLE = (".nii.gz", ".mhd", ".vti", ".vtk", ".slc")
 
 
 def _shared_pairs():
@@ -41,7 +41,7 @@ def test_every_shared_volume_matches_its_npy(path, npy):
 def test_the_shared_set_covers_each_format():
     found = {p.values[0].name.split(".", 1)[1] for p in _shared_pairs()}
     if VOLUMES.is_dir():
-        assert {"nii.gz", "mhd", "vti", "vtk"} <= found
+        assert {"nii.gz", "mhd", "vti", "vtk", "slc"} <= found
 
 
 def _ramp(shape, dtype):
@@ -259,12 +259,14 @@ def test_tiff_stack_and_unknown_format(tmp_path):
         load_volume(tmp_path / "bad.nii.gz")
 
 
-@pytest.mark.parametrize("name", ["a.nii.gz", "a.nii", "a.tif", "a.npy", "a.mhd", "a.vti", "b.vti", "a.vtk"])
+@pytest.mark.parametrize("name", ["a.nii.gz", "a.nii", "a.tif", "a.npy", "a.mhd", "a.vti", "b.vti", "a.vtk", "a.slc"])
 def test_damaged_files_raise_input_error_quietly(tmp_path, capfd, name):
     """Truncated and byte-flipped files: a volume or InputError, and nothing printed by the libraries."""
     v = _ramp((6, 5, 4), "int16")
     if name.endswith(".vti"):
         (tmp_path / name).write_bytes(_vti(v, "appended" if name == "a.vti" else "binary", compress=True))
+    elif name.endswith(".slc"):
+        (tmp_path / name).write_bytes(_slc(v.astype(np.uint8)))
     elif name.endswith(".vtk"):
         head = b"# vtk DataFile Version 3.0\nt\nBINARY\nDATASET STRUCTURED_POINTS\nDIMENSIONS 4 5 6\n"
         (tmp_path / name).write_bytes(head + b"POINT_DATA 120\nSCALARS s short\nLOOKUP_TABLE default\n"
@@ -300,3 +302,30 @@ def test_huge_declared_sizes_are_refused_before_reading(tmp_path):
     (tmp_path / "big.npy").write_bytes(data)
     with pytest.raises(InputError):
         load_volume(tmp_path / "big.npy")
+
+
+def _slc(v):
+    """An SLC file (per the VolVis spec): one repeat run and literal runs per slice."""
+    z, y, x = v.shape
+    out = [b"11111\n%d %d %d 8\n1.0 1.0 1.0\n1 6 0 1\n0 0 X" % (x, y, z)]
+    for plane in v.reshape(z, -1):
+        head = bytes([3, int(plane[0])]) if len(set(plane[:3].tolist())) == 1 else None
+        rest = plane[3:] if head else plane
+        body = (head or b"") + b"".join(bytes([0x80 | len(c)]) + c.tobytes() for c in np.array_split(rest, -(-rest.size // 100)))
+        body += b"\0"
+        out.append(b"%d X" % len(body) + body)
+    return b"".join(out)
+
+
+def test_slc_round_trip_and_damage(tmp_path):
+    v = _ramp((4, 5, 6), "uint8")
+    v[:, 0, :3] = 9  # a repeat run at the start of each slice
+    (tmp_path / "v.slc").write_bytes(_slc(v))
+    np.testing.assert_array_equal(load_volume(tmp_path / "v.slc"), v)
+    good = (tmp_path / "v.slc").read_bytes()
+    for bad, message in [(good[:-5], "truncated"), (good.replace(b"11111", b"22222"), "not an SLC"),
+                         (good.replace(b"6 5 4 8", b"6 5 4 16"), "8-bit"),
+                         (good.replace(b"6 5 4 8", b"6 5 5 8"), "slice 4")]:  # fmt: skip
+        (tmp_path / "b.slc").write_bytes(bad)
+        with pytest.raises(InputError, match=message):
+            load_volume(tmp_path / "b.slc")

@@ -13,6 +13,7 @@ memory (C order) — the layout of every format read here once its own conventio
 * MetaImage (``.mhd`` + ``.raw``/``.zraw``, ``.mha``), VTK XML image data (``.vti``) and legacy VTK
   ``STRUCTURED_POINTS`` (``.vtk``): sizes are listed ``x y z``, ``x`` fastest → ``(z, y, x)``.
 * TIFF stacks (``.tif``, ``.tiff``; tifffile): one page per ``z`` slice.
+* VolVis SLC (``.slc``, 8-bit, raw or run-length encoded slices): ``x`` fastest → ``(z, y, x)``.
 
 Nothing is transposed on a save/load round trip: ``load_volume(save_volume(p, v)) == v`` with
 the same shape and dtype for every writable format (``.npy``, ``.raw``, ``.nii``/``.nii.gz``,
@@ -51,7 +52,7 @@ __all__ = [
     "volume_file_bytes",
 ]
 
-VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".mha", ".vti", ".vtk", ".tif", ".tiff")
+VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".mha", ".vti", ".vtk", ".tif", ".tiff", ".slc")
 WRITABLE_VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".tif", ".tiff")
 #: Largest volume read or written, in voxels (2**30: 4 GiB of float32).
 MAX_VOXELS = 1 << 30
@@ -251,7 +252,7 @@ def load_volume(path: str | os.PathLike, *, shape=None, dtype=None) -> np.ndarra
     Parameters
     ----------
     path : str or os.PathLike
-        ``.npy``, ``.raw``, ``.nii``, ``.nii.gz``, ``.mhd``, ``.mha``, ``.vti``, ``.vtk``, ``.tif``.
+        ``.npy``, ``.raw``, ``.nii``, ``.nii.gz``, ``.mhd``, ``.mha``, ``.vti``, ``.vtk``, ``.tif``, ``.slc``.
     shape : (z, y, x) ints, optional
         Raw files only: the array shape (overrides the name pattern).
     dtype : str or numpy dtype, optional
@@ -292,6 +293,10 @@ def load_volume(path: str | os.PathLike, *, shape=None, dtype=None) -> np.ndarra
         from .metaimage import load_metaimage
 
         a = load_metaimage(path)
+    elif fmt == ".slc":
+        from .slc import load_slc
+
+        a = load_slc(path)
     else:  # .vti, .vtk
         from .vtk_image import load_vtk_image
 
