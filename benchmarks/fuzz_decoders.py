@@ -182,16 +182,23 @@ def main(argv=None) -> int:
         return 0
     from nc3d.codecs.base import codec_names
 
-    done = {(r["codec"], r["seed"], r["start"]) for r in load_results(args.results)}
+    done: dict[str, set[int]] = collections.defaultdict(set)  # cases already run, per codec
+    for r in load_results(args.results):
+        if r["seed"] == args.seed:
+            done[r["codec"]].update(range(r["start"], r["stop"]))
     args.results.parent.mkdir(parents=True, exist_ok=True)
     for codec in args.codecs or codec_names():
         state: dict = {}
         try:
             for start in range(0, args.per_codec, args.chunk):
-                if (codec, args.seed, start) in done:
+                stop = min(start + args.chunk, args.per_codec)
+                todo = [i for i in range(start, stop) if i not in done[codec]]
+                if not todo:
                     continue
+                start = todo[0]  # chunks of earlier runs may have had another size
+                stop = next((i for i in range(start, stop) if i in done[codec]), stop)
                 t0 = time.perf_counter()
-                row = run_chunk(state, codec, start, min(start + args.chunk, args.per_codec), args)
+                row = run_chunk(state, codec, start, stop, args)
                 row["seconds"] = round(time.perf_counter() - t0, 1)
                 with open(args.results, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
