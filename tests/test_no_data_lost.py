@@ -90,6 +90,23 @@ def test_sigkill_twenty_times(tmp_path):
     assert stats["partial_visible"] == 0 and stats["complete"] + stats["absent"] == 20
 
 
+@pytest.mark.slow
+def test_sigkill_during_the_write_leaves_only_a_hidden_temporary_file(tmp_path):
+    # a write big enough to be caught in the act: kill as soon as its temporary file appears
+    code = ("import sys; from nc3d.container import write_bytes_atomic; "
+            "write_bytes_atomic(sys.argv[1], bytes(512 * 2**20))")
+    target = tmp_path / "big.nc3d"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)], env=_env(), start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not list(tmp_path.glob(".*.partial")):
+        time.sleep(0.001)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    temps = list(tmp_path.glob(".big.nc3d.*.partial"))
+    assert temps, "the write finished before the kill: nothing was tested"
+    assert not target.exists() and _visible(tmp_path) == []
+
+
 def test_ctrl_c_exits_cleanly_without_output(tmp_path):
     # time the start-up (imports), then interrupt well inside a long training run
     t0 = time.perf_counter()
