@@ -87,6 +87,8 @@ def cmd_run(args) -> None:
     def progress(phase, done, total):
         if done == total:
             marks[phase] = time.perf_counter()
+        if phase == "training":
+            print(f"epoch {done}/{total} at {time.perf_counter() - t0:.0f} s", flush=True)
 
     t0 = time.perf_counter()
     blob = codec.encode(data.data, progress=progress, **settings)

@@ -30,6 +30,7 @@ def run_one(path: Path, resolution: int) -> dict:
     from nc3d.geometry.normalize import frame_of_mesh
     from nc3d.geometry.tsdf import TsdfDefSettings, cached_tsdf_def, default_cache_dir, mesh_from_volume
     from nc3d.io import load_mesh
+    from nc3d.errors import InputError
     from nc3d.metrics import compare_meshes
 
     mesh = load_mesh(path)
@@ -47,7 +48,10 @@ def run_one(path: Path, resolution: int) -> dict:
     row = {"mesh": f"{path.parent.name}/{path.name}", "faces": len(mesh.faces), "resolution": resolution,
            "prepare_s": None if hit else t_fit, "plain_tsdf_s": t_plain}
     for label, vol in (("plain", plain), ("def", fitted)):
-        metrics = compare_meshes(normalized, mesh_from_volume(vol), n_samples=100_000)
+        try:
+            metrics = compare_meshes(normalized, mesh_from_volume(vol), n_samples=100_000)
+        except InputError:  # no sign change at this resolution: no surface at all
+            metrics = {k: None for k in KEYS}
         row.update({f"{label}_{k}": metrics[k] for k in KEYS})
     return row
 
@@ -55,6 +59,10 @@ def run_one(path: Path, resolution: int) -> dict:
 def report(rows: list[dict]) -> None:
     print(f"{len(rows)} meshes, K = {rows[0]['resolution']}")
     print("| | plain TSDF | TSDF-Def |\n|---|---:|---:|")
+    empty = [r["mesh"] for r in rows if r["plain_chamfer"] is None]
+    rows = [r for r in rows if r["plain_chamfer"] is not None]
+    if empty:
+        print(f"no surface at this resolution (left out): {', '.join(empty)}")
     for k in KEYS:
         a = np.array([r[f"plain_{k}"] for r in rows])
         b = np.array([r[f"def_{k}"] for r in rows])
@@ -87,8 +95,8 @@ def main() -> None:
             done.append(row)
             with args.out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            print(name, f"prep {row['prepare_s']}", f"CD-p2s {row['plain_chamfer_p2s']:.5f} -> "
-                  f"{row['def_chamfer_p2s']:.5f}", flush=True)
+            print(name, f"prep {row['prepare_s']}", f"CD-p2s {row['plain_chamfer_p2s']} -> "
+                  f"{row['def_chamfer_p2s']}", flush=True)
     report(done)
 
 
