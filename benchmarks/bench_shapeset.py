@@ -95,6 +95,8 @@ def cmd_run(args) -> None:
     t_total = time.perf_counter() - t0
     t_prep = marks["TSDF-Def volumes"] - t0
     handle = codec.open(nc3d.container.unpack(blob))
+    print(f"encoded: {len(blob):,} bytes, {data.input_bytes / len(blob):.0f}x the input files, "
+          f"{nc3d.info(blob)['sections']}", flush=True)
     shapes = []
     for i, (name, mesh) in enumerate(data.data):
         t1 = time.perf_counter()
