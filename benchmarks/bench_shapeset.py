@@ -102,7 +102,7 @@ def cmd_run(args) -> None:
         t1 = time.perf_counter()
         decoded = handle.decode_shape(i)
         t_dec = time.perf_counter() - t1
-        m = compare_meshes(mesh, decoded, n_samples=100_000) if len(decoded.faces) else {k: None for k in KEYS}
+        m = compare_meshes(mesh, decoded, n_samples=args.samples) if len(decoded.faces) else {k: None for k in KEYS}
         shapes.append({"name": name, "decode_s": t_dec, **{k: m[k] for k in KEYS}})
         print(name, {k: shapes[-1][k] for k in ("f_score_0.01", "chamfer_p2s")}, flush=True)
     info = nc3d.info(blob)
@@ -111,7 +111,7 @@ def cmd_run(args) -> None:
         "header_bytes": info["header_bytes"], "input_bytes": data.input_bytes,
         "canonical_bytes": sum(canonical_ply_size(len(m.vertices), len(m.faces)) for _, m in data.data),
         "encode_s": t_total, "prepare_s": t_prep, "train_s": t_total - t_prep, "per_shape": shapes,
-        "epochs": info["header"]["train"]["epochs"], "parameters": handle.arch.parameter_count,
+        "epochs": info["header"]["train"]["epochs"], "parameters": handle.arch.parameter_count, "samples": args.samples,
     }
     _append(args.out, row)
 
@@ -181,6 +181,7 @@ def main() -> None:
     p.add_argument("--decoder-width", type=int, default=32)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--samples", type=int, default=100_000, help="surface samples per mesh for the metrics")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("report")
     p.add_argument("--out", type=Path, required=True)
