@@ -138,9 +138,12 @@ def run_chunk(state: dict, codec: str, start: int, stop: int, args) -> dict:
 
 
 def load_results(path: Path) -> list[dict]:
+    """The rows of the results file, each chunk once (two runs side by side may repeat one)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    unique = {(r["codec"], r["seed"], r["start"], r["stop"]): r for r in reversed(rows)}
+    return list(reversed(list(unique.values())))
 
 
 def summary(rows: list[dict]) -> str:

@@ -120,11 +120,9 @@ def load_results(path: Path) -> dict[tuple[str, str], dict]:
 
 
 def table(results: dict[tuple[str, str], dict]) -> str:
-    """Markdown: one row per input, one column per codec; errors as numbered notes."""
+    """Markdown: a table for mesh inputs and one for volumes (one column per codec); errors as notes."""
     from nc3d.codecs.base import codec_names
 
-    columns = ["load"] + [c for c in codec_names() if any(k[1] == c for k in results)]
-    cases = list(dict.fromkeys(k[0] for k in results))
     notes: dict[str, int] = {}
 
     def cell(r: dict | None) -> str:
@@ -134,16 +132,25 @@ def table(results: dict[tuple[str, str], dict]) -> str:
             return f"✔ {r['bytes']:,} B" if "bytes" in r else "✔"
         text = re.sub(r"/\S+/", "", f"{r['type']}: {r['message']}")[:160]
         n = notes.setdefault(text, len(notes) + 1)
-        return f"{'✗' if r['status'] == 'error' else '**FAIL**'} {r['type']} [{n}]"
+        return f"{'✗' if r['status'] == 'error' else '**FAIL**'} [{n}]"
 
-    lines = ["| input | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for case in cases:
-        group = results[(case, "load")].get("group", "") if (case, "load") in results else ""
-        label = f"{case}" + (f" ({group})" if group.startswith("generated") else "")
-        lines.append(f"| {label} | " + " | ".join(cell(results.get((case, c))) for c in columns) + " |")
+    lines = []
+    for kind in ("mesh", "volume"):
+        keys = [k for k in results if (kind == "volume") == ("volume" in results[k].get("group", ""))]
+        if not keys:
+            continue
+        columns = ["load"] + [c for c in codec_names() if any(k[1] == c for k in keys)]
+        cases = list(dict.fromkeys(k[0] for k in keys))
+        lines += ["| input | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for case in cases:
+            group = results.get((case, "load"), {}).get("group", "")
+            label = f"{case}" + (" (generated)" if group.startswith("generated") else "")
+            lines.append(f"| {label} | " + " | ".join(cell(results.get((case, c))) for c in columns) + " |")
+        lines.append("")
     counts = collections.Counter(r["status"] for r in results.values())
-    lines += ["", f"{len(results)} cells: {counts['ok']} ✔ compressed (or loaded) and decoded, "
-              f"{counts['error']} ✗ clear nc3d error, {counts['fail']} failures; · not applicable.", ""]
+    lines += [f"{len(results)} cells: {counts['ok']} ✔ compressed (or loaded) and decoded, with the file size; "
+              f"{counts['error']} ✗ a clear nc3d error [n]; {counts['fail']} failures; · not applicable "
+              "(the input did not load, or another kind).", ""]
     lines += [f"[{n}] {text}  " for text, n in notes.items()]
     return "\n".join(lines)
 
