@@ -44,6 +44,10 @@ __all__ = [
     "dequantize_uniform",
     "compress_array",
     "decompress_array",
+    "pack_varints",
+    "unpack_varints",
+    "encode_with_tables",
+    "decode_with_tables",
 ]
 
 #: Largest alphabet (max - min + 1) that :func:`encode_symbols` accepts.
@@ -386,6 +390,94 @@ def decode_symbols(data: bytes | bytearray | memoryview, count: int | None = Non
     ):
         raise FormatError("symbol stream is corrupt: symbols do not match the frequency table")
     return decoded.astype(np.int64) + np.int64(offset)
+
+
+# ----------------------------------------------------------------------------------------------
+# Rows of symbols against given integer tables (the caller stores or derives the tables)
+# ----------------------------------------------------------------------------------------------
+
+
+def pack_varints(values: np.ndarray) -> bytes:
+    """Unsigned LEB128 of each value of a (n,) non-negative integer array."""
+    return _varints(values)
+
+
+def unpack_varints(data: bytes | bytearray | memoryview, n: int, what: str = "varints") -> tuple[np.ndarray, int]:
+    """Read ``n`` varints (each < 2**63) from the start of ``data``; (values (n,) int64, bytes used).
+
+    Raises :class:`FormatError` when truncated or a value is too long.
+    """
+    buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+    if n > buf.size:
+        raise FormatError(f"{what}: {n} values declared but only {buf.size} bytes")
+    values, pos = _read_varints(buf, 0, int(n), 9, what)
+    return values.astype(np.int64), pos
+
+
+def encode_with_tables(symbols: np.ndarray, counts: np.ndarray) -> bytes:
+    """ANS-code each row of ``symbols`` against its own integer frequency table.
+
+    Parameters
+    ----------
+    symbols : (k, n) int
+        Row ``i`` holds indices into ``counts[i]`` (``0 <= s < K``).
+    counts : (k, K) int
+        Positive integer counts (probabilities ∝ counts). Not stored: the decoder must get the
+        very same table from elsewhere (stored parameters, a shipped model).
+
+    Returns
+    -------
+    bytes
+        uint32 words, little-endian (empty when ``K == 1``).
+    """
+    x = np.asarray(symbols, dtype=np.int64)
+    c = np.asarray(counts, dtype=np.int64)
+    if x.ndim != 2 or c.ndim != 2 or x.shape[0] != c.shape[0]:
+        raise InputError(f"symbols (k, n) and counts (k, K) must agree, got {x.shape} and {c.shape}")
+    if c.size and int(c.min()) < 1:
+        raise InputError("counts must be positive")
+    if x.size and (int(x.min()) < 0 or int(x.max()) >= c.shape[1]):
+        raise InputError(f"symbols must lie in 0..{c.shape[1] - 1}")
+    if c.shape[1] <= 1 or x.size == 0:
+        return b""
+    coder = _constriction().stream.stack.AnsCoder()
+    for i in range(x.shape[0] - 1, -1, -1):  # over rows (channels), last first: a stack
+        coder.encode_reverse(x[i].astype(np.int32), _model(c[i]))
+    return np.asarray(coder.get_compressed(), dtype=np.uint32).astype("<u4").tobytes()
+
+
+def decode_with_tables(data: bytes | bytearray | memoryview, counts: np.ndarray, n: int) -> np.ndarray:
+    """Invert :func:`encode_with_tables` over untrusted ``data``; (k, n) int64.
+
+    Raises
+    ------
+    FormatError
+        Data not a whole number of words, corrupt or with bytes left over.
+    """
+    c = np.asarray(counts, dtype=np.int64)
+    k, big_k = c.shape
+    buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+    if big_k <= 1 or k * n == 0:
+        if buf.size:
+            raise FormatError("coded rows: unexpected data for a single-symbol alphabet")
+        return np.zeros((k, n), dtype=np.int64)
+    if buf.size == 0 or buf.size % 4:
+        raise FormatError(f"coded rows: {buf.size} bytes is not a positive multiple of 4")
+    out = np.empty((k, n), dtype=np.int64)
+    try:
+        coder = _constriction().stream.stack.AnsCoder(buf.view("<u4").astype(np.uint32))
+        for i in range(k):  # over rows (channels)
+            out[i] = np.asarray(coder.decode(_model(c[i]), n))
+        leftover = not coder.is_empty()
+    except (ValueError, KeyError, TypeError, AssertionError, RuntimeError, OverflowError) as exc:
+        raise FormatError(f"coded rows are corrupt: {exc}") from None
+    except BaseException as exc:  # noqa: BLE001 - only Rust panics are converted
+        if _is_rust_panic(exc):
+            raise FormatError(f"coded rows are corrupt: {exc}") from None
+        raise
+    if leftover:
+        raise FormatError("coded rows are corrupt: unused data after the symbols")
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+"""Train the ``volume`` codec's transform network and write it as a model file (.npz).
+
+The shipped model (``src/nc3d/data/models/volume.npz``) was made with
+
+    PYTHONPATH=src python benchmarks/train_volume_model.py ../shared/data/volumes \
+        -o src/nc3d/data/models/volume.npz
+
+``--exclude NAME`` leaves volumes out (the leave-one-out benchmark trains one model per held-out
+volume this way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from nc3d.codecs.volume.train import TrainSettings, load_training_volumes, train_transform
+from nc3d.codecs.volume.transform import Architecture, save_model
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data", help="folder of .npy volumes (searched recursively)")
+    ap.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
+    ap.add_argument("--exclude", action="append", default=[], help="leave out volumes whose file stem is this")
+    ap.add_argument("--steps", type=int, default=TrainSettings.steps)
+    ap.add_argument("--batch", type=int, default=TrainSettings.batch)
+    ap.add_argument("--crop", type=int, default=TrainSettings.crop)
+    ap.add_argument("--channels", type=int, default=Architecture.channels)
+    ap.add_argument("--latent", type=int, default=Architecture.latent)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+
+    files = sorted(p for p in Path(args.data).rglob("*.npy") if p.stem not in set(args.exclude))
+    volumes = load_training_volumes(files, args.crop)
+    settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, seed=args.seed,
+                             threads=args.threads, device=args.device)
+    arch = Architecture(channels=args.channels, latent=args.latent)
+    t0 = time.perf_counter()
+    net, log = train_transform(volumes, arch, settings)
+    seconds = time.perf_counter() - t0
+    for step, loss, bpv, psnr in log[:: max(1, len(log) // 12)] + log[-1:]:
+        print(f"step {step:5d}  loss {loss:9.3f}  bits/voxel {bpv:.4f}  PSNR {psnr:5.2f} dB")
+    info = {"volumes": [p.stem for p in files], "settings": settings.__dict__, "train_seconds": round(seconds, 1)}
+    save_model(net, args.output, info=info)
+    print(json.dumps({"output": args.output, "bytes": Path(args.output).stat().st_size, **info}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The ``volume`` codec: learned 3-D transform coding of a scalar volume (default for volumes).
+
+encode: values → [0, 1] by the volume's min/max → edge-padded to a multiple of 8 → analysis
+transform → latents × gain(quality), rounded → per-channel discrete Laplace tables + ANS.
+decode: the inverse, then crop, clip to [min, max] and cast back to the input dtype (integers
+rounded).
+
+File layout: header ``shape``, ``dtype``, ``range`` [min, max], ``quality``, ``latent_shape``,
+``model`` (``"default"`` = the shipped model, whose ``model_digest`` must match, or
+``"embedded"``: the model file travels in section ``model`` and counts toward the size);
+section ``latents`` (see :mod:`.latents`). A constant volume stores no latents.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...errors import FormatError, InputError
+from ...io import as_volume
+from ..base import Codec, Option, register
+from .latents import decode_latents, encode_latents
+from .transform import STRIDE, default_model_path, load_model
+
+__all__ = ["VolumeCodec", "MAX_VOXELS"]
+
+#: Largest volume (voxels) encoded or decoded in one piece (~645³).
+MAX_VOXELS = 1 << 28
+_INT_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32")
+_FLOAT_DTYPES = ("float32", "float64")
+
+_MODELS: dict = {}
+
+
+def _model(source):
+    """Load (and cache) a model by ``"default"``, a path or bytes → (net, digest)."""
+    key = source if isinstance(source, (str, bytes)) else str(source)
+    if key not in _MODELS:
+        _MODELS[key] = load_model(source)
+    return _MODELS[key]
+
+
+def _padded(x: np.ndarray) -> np.ndarray:
+    pad = [(0, -s % STRIDE) for s in x.shape]
+    return np.pad(x, pad, mode="edge")
+
+
+def _restore(x: np.ndarray, lo: float, hi: float, dtype: str) -> np.ndarray:
+    """[0, 1] float → original range and dtype (integers rounded, everything clipped to [lo, hi])."""
+    v = lo + np.clip(x.astype(np.float64), 0.0, 1.0) * (hi - lo)
+    if dtype in _INT_DTYPES:
+        v = np.rint(v)
+    return np.clip(v, lo, hi).astype(dtype)
+
+
+class _Analysed:
+    """A volume through the analysis transform once; quantize/decode at any quality."""
+
+    def __init__(self, net, volume: np.ndarray, device):
+        import torch
+
+        self.net, self.device = net, device
+        v = volume.astype(np.float64)
+        self.lo, self.hi = float(v.min()), float(v.max())
+        self.shape, self.dtype = volume.shape, volume.dtype.name
+        x = (v - self.lo) / (self.hi - self.lo)
+        with torch.no_grad():
+            t = torch.from_numpy(_padded(x).astype(np.float32))[None, None].to(device)
+            self.y = net.analyse(t)[0]
+
+    def symbols(self, quality: float) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            g = self.net.gain(quality).to(self.device).view(-1, 1, 1, 1)
+            return torch.round(self.y * g).cpu().numpy().astype(np.int64)
+
+
+def _synthesize(net, symbols: np.ndarray, quality: float, shape, device) -> np.ndarray:
+    """Integer latents (M, d, h, w) → [0, 1] float32 volume of ``shape`` (cropped)."""
+    import torch
+
+    with torch.no_grad():
+        g = net.gain(quality).to(device).view(-1, 1, 1, 1)
+        y_hat = torch.from_numpy(symbols.astype(np.float32)).to(device) / g
+        x = net.synthesize(y_hat[None])[0, 0].clamp(0, 1).cpu().numpy()
+    return x[: shape[0], : shape[1], : shape[2]]
+
+
+def _psnr(volume: np.ndarray, decoded: np.ndarray, lo: float, hi: float) -> float:
+    err = float(np.mean((volume.astype(np.float64) - decoded.astype(np.float64)) ** 2))
+    return math.inf if err == 0 else 10 * math.log10((hi - lo) ** 2 / err)
+
+
+@register
+class VolumeCodec(Codec):
+    name = "volume"
+    kind = "volume"
+    description = "learned 3-D transform coding (conv analysis/synthesis, GDN, Laplace tables, ANS)"
+    options = (
+        Option("quality", float, 3.0, "rate knob: 0 (smallest) .. levels-1 (best); fractions interpolate",
+               low=0.0, high=63.0),
+        Option("target_psnr", float, None, "pick the smallest quality whose PSNR (dB, data range) reaches this",
+               low=0.0, high=200.0),
+        Option("model", str, "default", "'default' (shipped) or a model file from train-volume (embedded in the file)"),
+        Option("device", str, "auto", "where the transforms run", choices=("auto", "cpu", "cuda")),
+    )
+
+    def ladder(self, quick: bool = False) -> list[dict]:
+        levels = _model("default")[0].arch.levels
+        step = 1.0 if quick else 0.5
+        return [{"quality": q} for q in np.arange(0.0, levels - 1 + 1e-9, step).round(2).tolist()]
+
+    def encode_parts(self, data, *, quality, target_psnr=None, model="default", device="auto", progress=None):
+        from ...nn.device import resolve_device
+
+        volume = as_volume(data)
+        if volume.size > MAX_VOXELS:
+            raise InputError(f"volume of {volume.size} voxels is over the limit of {MAX_VOXELS}; split it first")
+        embedded = model != "default"
+        if embedded:
+            path = model
+            try:
+                blob = open(path, "rb").read()
+            except OSError as exc:
+                raise InputError(f"{path}: cannot read the volume model ({exc})") from None
+            net, digest = _model(blob)
+        else:
+            net, digest = _model("default")
+        levels = net.arch.levels
+        if quality > levels - 1:
+            raise InputError(f"volume: quality must be in [0, {levels - 1}] for this model, got {quality}")
+        dev = resolve_device(device)
+        header = {"shape": list(volume.shape), "dtype": volume.dtype.name,
+                  "model": "embedded" if embedded else "default", "model_digest": digest}
+        sections = {"model": blob} if embedded else {}
+        lo, hi = float(volume.min()), float(volume.max())
+        header["range"] = [lo, hi]
+        if hi == lo:  # constant: nothing else to store
+            header.update(quality=quality, latent_shape=[0, 0, 0, 0])
+            return header, sections
+        net = net.to(dev)
+        a = _Analysed(net, volume, dev)
+        if target_psnr is not None:
+            quality, psnr = self._search(a, volume, target_psnr, levels, progress)
+            header["psnr"] = round(psnr, 3)
+        q = a.symbols(quality)
+        header.update(quality=quality, latent_shape=list(q.shape))
+        sections["latents"] = encode_latents(q.reshape(q.shape[0], -1))
+        return header, sections
+
+    @staticmethod
+    def _search(a: _Analysed, volume, target: float, levels: int, progress) -> tuple[float, float]:
+        """Smallest quality on a 0.25 grid whose decoded PSNR reaches ``target`` (bisection)."""
+        grid = np.arange(0.0, levels - 1 + 1e-9, 0.25).round(2).tolist()
+        seen: dict[float, float] = {}
+
+        def psnr_at(q: float) -> float:
+            if q not in seen:
+                x = _synthesize(a.net, a.symbols(q), q, a.shape, a.device)
+                seen[q] = _psnr(volume, _restore(x, a.lo, a.hi, a.dtype), a.lo, a.hi)
+                if progress is not None:
+                    progress("target-psnr", len(seen), int(math.log2(len(grid))) + 2)
+            return seen[q]
+
+        lo_i, hi_i = 0, len(grid) - 1
+        if psnr_at(grid[hi_i]) < target:
+            return grid[hi_i], seen[grid[hi_i]]  # best effort; the header records the PSNR reached
+        while lo_i < hi_i:  # invariant: grid[hi_i] reaches the target
+            mid = (lo_i + hi_i) // 2
+            if psnr_at(grid[mid]) >= target:
+                hi_i = mid
+            else:
+                lo_i = mid + 1
+        return grid[hi_i], psnr_at(grid[hi_i])
+
+    def decode_parts(self, header: dict, sections: dict[str, bytes]):
+        from ...nn.device import resolve_device
+
+        shape, dtype, rng = header.get("shape"), header.get("dtype"), header.get("range")
+        if (not isinstance(shape, list) or len(shape) != 3
+                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+            raise FormatError(f"volume file: invalid shape {shape!r}")
+        if math.prod(shape) > MAX_VOXELS:
+            raise FormatError(f"volume file: shape {shape} is over the limit of {MAX_VOXELS} voxels")
+        if dtype not in _INT_DTYPES + _FLOAT_DTYPES:
+            raise FormatError(f"volume file: unsupported dtype {dtype!r}")
+        if (not isinstance(rng, list) or len(rng) != 2 or not all(isinstance(v, (int, float)) for v in rng)
+                or not all(math.isfinite(v) for v in rng) or rng[0] > rng[1]):
+            raise FormatError(f"volume file: invalid value range {rng!r}")
+        lo, hi = float(rng[0]), float(rng[1])
+        if lo == hi:
+            return np.full(shape, lo).astype(dtype)
+        kind = header.get("model")
+        if kind == "embedded":
+            if "model" not in sections:
+                raise FormatError("volume file: the embedded model section is missing")
+            try:
+                net, digest = _model(bytes(sections["model"]))
+            except InputError as exc:
+                raise FormatError(f"volume file: embedded model unreadable ({exc})") from None
+        elif kind == "default":
+            net, digest = _model("default")
+            if header.get("model_digest") != digest:
+                raise FormatError(f"volume file was written with model {header.get('model_digest')!r}, "
+                                  f"but this nc3d ships {digest!r} ({default_model_path().name})")
+        else:
+            raise FormatError(f"volume file: unknown model {kind!r}")
+        quality = header.get("quality")
+        if not isinstance(quality, (int, float)) or isinstance(quality, bool) or not 0 <= quality <= net.arch.levels - 1:
+            raise FormatError(f"volume file: invalid quality {quality!r}")
+        expect = [net.arch.latent] + [-(-s // STRIDE) for s in shape]
+        if header.get("latent_shape") != expect:
+            raise FormatError(f"volume file: latent shape {header.get('latent_shape')!r}, expected {expect}")
+        if "latents" not in sections:
+            raise FormatError("volume file: section 'latents' is missing")
+        q = decode_latents(sections["latents"], expect[0], math.prod(expect[1:])).reshape(expect)
+        dev = resolve_device("auto")
+        x = _synthesize(net.to(dev), q, float(quality), shape, dev)
+        return _restore(x, lo, hi, dtype)

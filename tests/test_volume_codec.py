@@ -1,0 +1,159 @@
+"""The ``volume`` codec (learned transform coding) with the shipped model, its latent coder, training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nc3d import container
+from nc3d.codecs import get_codec
+from nc3d.codecs.volume import codec as volume_codec
+from nc3d.codecs.volume.latents import decode_latents, encode_latents, laplace_tables
+from nc3d.codecs.volume.train import TrainSettings, normalize_volume, train_transform
+from nc3d.codecs.volume.transform import Architecture, default_model_path, load_model, save_model
+from nc3d.errors import FormatError, InputError
+from nc3d.samples import sample_volume_path
+
+
+def _psnr(a, b):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return 10 * np.log10((a.max() - a.min()) ** 2 / np.mean((a - b) ** 2))
+
+
+@pytest.fixture(scope="module")
+def head():
+    return np.load(sample_volume_path())  # (42, 62, 48) uint8: not a multiple of 8 on two axes
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return get_codec("volume")
+
+
+def test_default_codec_for_volumes_is_volume(head):
+    import nc3d
+
+    blob = nc3d.compress(head)
+    assert container.unpack(blob).codec == "volume"
+
+
+def test_round_trip_keeps_shape_dtype_and_quality(codec, head):
+    blob = codec.encode(head, quality=4)
+    out = codec.decode(blob)
+    assert out.shape == head.shape and out.dtype == head.dtype
+    assert head.nbytes / len(blob) > 5
+    assert _psnr(head, out) > 27.0
+
+
+def test_quality_trades_size_for_psnr(codec, head):
+    sizes, psnrs = [], []
+    for q in (0, 3, 6):
+        blob = codec.encode(head, quality=q)
+        sizes.append(len(blob))
+        psnrs.append(_psnr(head, codec.decode(blob)))
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert psnrs[0] < psnrs[1] < psnrs[2]
+
+
+def test_odd_shapes_signed_floats_and_constants(codec):
+    rng = np.random.default_rng(1)
+    z, y, x = np.mgrid[:13, :9, :21]
+    vol = (np.sin(z / 3.0) * np.cos(x / 4.0) * 50 - 20 + rng.normal(0, 0.1, z.shape)).astype(np.float32)
+    out = codec.decode(codec.encode(vol, quality=6))
+    assert out.shape == vol.shape and out.dtype == np.float32
+    assert out.min() >= vol.min() and out.max() <= vol.max()
+    assert _psnr(vol, out) > 20
+    const = np.full((5, 7, 3), 1234, dtype=np.int16)
+    assert np.array_equal(codec.decode(codec.encode(const)), const)
+
+
+def test_encoding_and_decoding_are_deterministic(codec, head):
+    a, b = codec.encode(head, quality=2.5), codec.encode(head, quality=2.5)
+    assert a == b
+    assert np.array_equal(codec.decode(a), codec.decode(a))
+
+
+def test_target_psnr_picks_the_smallest_quality_reaching_it(codec, head):
+    blob = codec.encode(head, target_psnr=28.0)
+    header = container.unpack(blob).header
+    q = header["quality"]
+    assert _psnr(head, codec.decode(blob)) >= 28.0
+    assert header["psnr"] >= 28.0
+    if q > 0:  # one grid step less does not reach it
+        assert _psnr(head, codec.decode(codec.encode(head, quality=q - 0.25))) < 28.0
+
+
+def test_laplace_tables_are_integer_and_exact():
+    t = laplace_tables(np.array([32768, 0, 65535]), 3)
+    assert t.dtype == np.int64 and t.shape == (3, 7)
+    assert t[0].tolist() == [1 << 21, 1 << 22, 1 << 23, 1 << 24, 1 << 23, 1 << 22, 1 << 21]
+    assert t[1].tolist() == [1, 1, 1, 1 << 24, 1, 1, 1]
+    assert np.array_equal(t, laplace_tables(np.array([32768, 0, 65535]), 3))
+
+
+def test_latent_coder_round_trip_and_rate():
+    rng = np.random.default_rng(0)
+    q = np.round(rng.laplace(0, [[0.2], [2.0], [15.0], [0.0]], size=(4, 5000))).astype(np.int64)
+    q[1] += 7
+    blob = encode_latents(q)
+    assert np.array_equal(decode_latents(blob, 4, 5000), q)
+    entropy = 0.0
+    for row in q:
+        _, c = np.unique(row, return_counts=True)
+        p = c / c.sum()
+        entropy -= (c * np.log2(p)).sum()
+    assert len(blob) * 8 < 1.03 * entropy + 400  # within 3% of the empirical entropy + side info
+
+
+def test_corrupt_files_are_format_errors(codec, head):
+    blob = codec.encode(head, quality=2)
+    bad = bytearray(blob)
+    bad[len(bad) // 2] ^= 0x40
+    with pytest.raises(FormatError):
+        codec.decode(bytes(bad))
+    c = container.unpack(blob)
+    for change in ({"model_digest": "0" * 16}, {"latent_shape": [48, 1, 1, 1]}, {"shape": [1 << 20] * 3},
+                   {"dtype": "object"}, {"quality": -1}, {"range": [1.0, float("nan")]}):
+        with pytest.raises(FormatError):
+            codec.decode_parts({**c.header, **change}, c.sections)
+    with pytest.raises(FormatError):
+        codec.decode_parts(c.header, {"latents": c.sections["latents"][:7]})
+    with pytest.raises(FormatError):
+        decode_latents(b"\xff" * 5, 48, 10)
+
+
+def test_bad_inputs_are_input_errors(codec, head, tmp_path):
+    with pytest.raises(InputError):
+        codec.encode(np.zeros((4, 4)))
+    with pytest.raises(InputError):
+        codec.encode(head, quality=40)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(InputError):
+        codec.encode(head, model=str(junk))
+
+
+def test_shipped_model_is_small_and_embeddable(codec, head):
+    assert default_model_path().stat().st_size < 1_000_000
+    embedded = codec.encode(head, quality=3, model=str(default_model_path()))
+    plain = codec.encode(head, quality=3)
+    assert len(embedded) > len(plain) + 100_000  # the model's bytes count
+    assert np.array_equal(codec.decode(embedded), codec.decode(plain))
+
+
+def test_training_reduces_loss_and_the_model_file_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:24, :24, :24]
+    vols = [normalize_volume(np.sin(z / s) + np.cos(y / s) * x / 24 + rng.normal(0, 0.01, z.shape))
+            for s in (3.0, 5.0)]
+    arch = Architecture(channels=4, latent=4, lambdas=(100.0, 1000.0))
+    net, log = train_transform(vols, arch, TrainSettings(steps=60, batch=2, crop=16, lr=5e-3))
+    assert log[-1][1] < log[0][1]
+    path = tmp_path / "m.npz"
+    save_model(net, path)
+    again, digest = load_model(path)
+    assert len(digest) == 16 and again.arch == arch
+    blob = get_codec("volume").encode((vols[0] * 1000).astype(np.uint16), model=str(path), quality=1)
+    out = get_codec("volume").decode(blob)
+    assert out.dtype == np.uint16 and out.shape == (24, 24, 24)
+    volume_codec._MODELS.clear()
