@@ -2,3 +2,4 @@
 
 from . import implicit  # noqa: F401
 from . import shapeset  # noqa: F401
+from . import volume  # noqa: F401
