@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from pathlib import Path
 
-from nc3d.codecs.volume.train import TrainSettings, load_training_volumes, train_transform
-from nc3d.codecs.volume.transform import Architecture, save_model
+from nc3d.codecs.volume.train import TrainSettings, train_model_file
+from nc3d.codecs.volume.transform import Architecture
 
 
 def main(argv=None) -> None:
@@ -35,19 +33,14 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
 
-    files = sorted(p for p in Path(args.data).rglob("*.npy") if p.stem not in set(args.exclude))
-    volumes = load_training_volumes(files, args.crop)
     settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, seed=args.seed,
                              threads=args.threads, device=args.device)
     arch = Architecture(channels=args.channels, latent=args.latent)
-    t0 = time.perf_counter()
-    net, log = train_transform(volumes, arch, settings)
-    seconds = time.perf_counter() - t0
+    result = train_model_file(args.data, args.output, exclude=args.exclude, arch=arch, settings=settings, force=True)
+    log = result.pop("log")
     for step, loss, bpv, psnr in log[:: max(1, len(log) // 12)] + log[-1:]:
         print(f"step {step:5d}  loss {loss:9.3f}  bits/voxel {bpv:.4f}  PSNR {psnr:5.2f} dB")
-    info = {"volumes": [p.stem for p in files], "settings": settings.__dict__, "train_seconds": round(seconds, 1)}
-    save_model(net, args.output, info=info)
-    print(json.dumps({"output": args.output, "bytes": Path(args.output).stat().st_size, **info}))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

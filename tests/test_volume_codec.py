@@ -157,3 +157,24 @@ def test_training_reduces_loss_and_the_model_file_round_trips(tmp_path):
     out = get_codec("volume").decode(blob)
     assert out.dtype == np.uint16 and out.shape == (24, 24, 24)
     volume_codec._MODELS.clear()
+
+
+def test_cli_train_volume_then_compress_with_that_model(tmp_path, capsys):
+    import json
+
+    from nc3d.cli import main
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "vols"
+    data.mkdir()
+    for i in range(2):
+        np.save(data / f"v{i}.npy", (rng.random((20, 18, 16)) * 200).astype(np.uint8))
+    model = tmp_path / "m.npz"
+    assert main(["train-volume", str(data), "-o", str(model), "--steps", "2", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["volumes"] == ["v0", "v1"] and model.is_file()
+    assert main(["train-volume", str(data), "-o", str(model), "--steps", "2"]) == 1  # exists, no --force
+    out = tmp_path / "v.nc3d"
+    assert main(["compress", str(data / "v0.npy"), "-o", str(out), "--model", str(model), "--quality", "1"]) == 0
+    assert container.unpack(out.read_bytes()).header["model"] == "embedded"
+    volume_codec._MODELS.clear()

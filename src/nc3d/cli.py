@@ -370,6 +370,17 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_train_volume(args) -> int:
+    """Train a custom model for the ``volume`` codec on a folder of ``.npy`` volumes."""
+    from .codecs.volume.train import TrainSettings, train_model_file
+
+    settings = TrainSettings(steps=args.steps, threads=args.threads, device=args.device)
+    result = train_model_file(args.data, args.output, settings=settings, force=args.force)
+    result.pop("log")
+    return _emit(args, result, f"wrote {result['output']} ({result['bytes']} bytes, {len(result['volumes'])} volumes, "
+                 f"{result['train_seconds']} s); use it with: nc3d compress VOLUME --model {result['output']}")
+
+
 def cmd_codecs(args) -> int:
     rows = [
         {"name": n, "kind": (c := get_codec(n)).kind, "baseline": c.baseline, "description": c.description}
@@ -576,6 +587,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
 
     add("codecs", cmd_codecs, "list the available codecs")
+
+    p = add("train-volume", cmd_train_volume, "train a custom model for the volume codec on a folder of .npy volumes")
+    p.add_argument("data", metavar="DIR", help="folder of .npy volumes (searched recursively)")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.npz)")
+    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500: minutes on one core)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
 
     p = add("demo", cmd_demo, "compress, decode and evaluate the built-in sample data")
     p.add_argument("-o", "--output", default="demo-out", help="folder for the demo's outputs")

@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import InputError
 from .transform import Architecture, make_net
 
-__all__ = ["TrainSettings", "normalize_volume", "load_training_volumes", "train_transform"]
+__all__ = ["TrainSettings", "normalize_volume", "load_training_volumes", "train_transform", "train_model_file"]
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,30 @@ def train_transform(volumes, arch: Architecture = Architecture(), settings: Trai
         if progress is not None:
             progress("training", step + 1, settings.steps)
     return net.cpu().eval(), log
+
+
+def train_model_file(data, output, *, exclude=(), arch: Architecture = Architecture(),
+                     settings: TrainSettings = TrainSettings(), force: bool = False, progress=None) -> dict:
+    """Train on the ``.npy`` volumes under ``data`` (minus stems in ``exclude``) and write a model file.
+
+    Returns
+    -------
+    dict
+        ``output``, ``bytes``, ``volumes`` (stems used), ``settings``, ``train_seconds``, ``log``.
+    """
+    import time
+
+    from .transform import save_model
+
+    output = Path(output)
+    if output.exists() and not force:
+        raise InputError(f"{output} exists; use --force to overwrite it")
+    root = Path(data)
+    files = sorted(p for p in (root.rglob("*.npy") if root.is_dir() else [root]) if p.stem not in set(exclude))
+    volumes = load_training_volumes(files, settings.crop)
+    t0 = time.perf_counter()
+    net, log = train_transform(volumes, arch, settings, progress=progress)
+    info = {"volumes": [p.stem for p in files], "settings": settings.__dict__,
+            "train_seconds": round(time.perf_counter() - t0, 1)}
+    save_model(net, output, info=info)
+    return {"output": str(output), "bytes": output.stat().st_size, **info, "log": log}

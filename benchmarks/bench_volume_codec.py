@@ -1,0 +1,198 @@
+"""The ``volume`` codec's rate–distortion on the 9 shared volumes, cross-validated, against DCT and ZFP.
+
+No model sees the volume it is scored on: the volumes are split into ``--folds`` groups (9 =
+leave-one-out) and one transform model is trained per group on all the other volumes
+(``benchmarks/train_volume_model.py`` settings, ``--steps`` each; models cached in
+``--model-dir``). Each volume is then encoded at every quality of the ladder with its fold's
+model. Bytes are the ``.nc3d`` file without the model section (the model plays the part of the
+shipped one and is not counted, as for the shipped model). The paper's setting (``bevec``
+8-0-128-32 with float32 latents, trained in the same folds, 1 epoch from PCA) adds one point.
+DCT and ZFP come from ``benchmarks/results/volume_baselines.jsonl``
+(``bench_volume_baselines.py``). Then encode/decode seconds of the shipped model on a 256³ uint8
+volume (the 1 mm MNI template cropped/zero-padded to 256³, as for the DCT), median of 3.
+
+    PYTHONPATH=src python benchmarks/bench_volume_codec.py [--folds 9] [--steps 1500] [--crop 40]
+    PYTHONPATH=src python benchmarks/bench_volume_codec.py --summary   # tables + plot from the results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_volume_baselines import BIG, DATA, _db, psnr_at, to_256, volumes  # noqa: E402
+
+from nc3d import container  # noqa: E402
+from nc3d.codecs import get_codec  # noqa: E402
+from nc3d.codecs.volume.bevec import VARIANTS, decode_blocks, encode_blocks, train_bevec  # noqa: E402
+from nc3d.codecs.volume.train import normalize_volume  # noqa: E402
+from nc3d.io import load_volume  # noqa: E402
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "volume_codec.jsonl"
+BASELINES = HERE / "results" / "volume_baselines.jsonl"
+
+
+def _psnr(ref: np.ndarray, out: np.ndarray) -> float:
+    ref64 = ref.astype(np.float64)
+    err = float(np.mean((ref64 - out.astype(np.float64)) ** 2))
+    return math.inf if err == 0 else 10 * math.log10(float(ref64.max() - ref64.min()) ** 2 / err)
+
+
+def _bytes_without_model(blob: bytes) -> int:
+    c = container.unpack(blob)
+    sections = {k: v for k, v in c.sections.items() if k != "model"}
+    return len(container.pack(container.Container(c.codec, c.header, sections)))
+
+
+def train_fold(data: Path, held_out: list[str], path: Path, steps: int, crop: int) -> None:
+    if path.is_file():
+        return
+    cmd = [sys.executable, str(HERE / "train_volume_model.py"), str(data), "-o", str(path), "--steps", str(steps),
+           "--batch", "8", "--crop", str(crop)]
+    for stem in held_out:
+        cmd += ["--exclude", stem]
+    subprocess.run(cmd, check=True)
+
+
+def run(args) -> None:
+    items = volumes(Path(args.data))
+    folds = [items[i :: args.folds] for i in range(args.folds)]
+    codec = get_codec("volume")
+    model_dir = Path(args.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for k, fold in enumerate(folds):
+        stems = [Path(p).stem for _, p in fold]
+        model = model_dir / f"fold{k}of{args.folds}_{args.steps}_{args.crop}.npz"
+        t0 = time.perf_counter()
+        train_fold(Path(args.data), stems, model, args.steps, args.crop)
+        print(f"fold {k}: held out {stems}, model {model} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        others = [normalize_volume(load_volume(p)) for _, p in items if Path(p).stem not in stems]
+        bevec, _ = train_bevec(others, VARIANTS["8-0-128-32"], epochs=1)
+        for name, path in fold:
+            v = load_volume(path)
+            base = {"volume": name, "shape": list(v.shape), "dtype": v.dtype.name, "fold": k}
+            for q in np.arange(0.0, 6.01, 0.5).round(2).tolist():
+                blob = codec.encode(v, quality=q, model=str(model))
+                size = _bytes_without_model(blob)
+                row = base | {"codec": "volume", "settings": {"quality": q}, "bytes": size,
+                              "ratio": v.nbytes / size, "psnr": _psnr(v, codec.decode(blob))}
+                rows.append(row)
+                print(f"{name:<60} volume q={q:<4} {row['ratio']:8.1f}× {row['psnr']:6.2f} dB", flush=True)
+            x = decode_blocks(bevec, encode_blocks(bevec, normalize_volume(v)), v.shape)
+            lo, hi = float(v.min()), float(v.max())
+            lat_bytes = 4 * 32 * math.prod(-(-s // 8) for s in v.shape)
+            rows.append(base | {"codec": "bevec", "settings": {"variant": "8-0-128-32"}, "bytes": lat_bytes,
+                                "ratio": v.nbytes / lat_bytes, "psnr": _psnr(v, lo + x * (hi - lo))})
+    big = to_256(load_volume(Path(args.data) / BIG))
+    for q in (1.0, 3.0, 5.0):
+        enc, dec = [], []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            blob = codec.encode(big, quality=q)
+            t1 = time.perf_counter()
+            out = codec.decode(blob)
+            enc.append(t1 - t0)
+            dec.append(time.perf_counter() - t1)
+        rows.append({"volume": f"{BIG} → 256³", "timing": True, "codec": "volume", "settings": {"quality": q},
+                     "bytes": len(blob), "ratio": big.nbytes / len(blob), "psnr": _psnr(big, out),
+                     "encode_s": statistics.median(enc), "decode_s": statistics.median(dec)})
+        print(json.dumps(rows[-1]), flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    print(f"wrote {args.out}")
+
+
+def summary(args) -> None:
+    rows = [json.loads(line) for line in open(args.out)]
+    base = [json.loads(line) for line in open(BASELINES)] if BASELINES.is_file() else []
+    names = list(dict.fromkeys(r["volume"] for r in rows if not r.get("timing")))
+    ratios = (20, 50, 100, 200)
+
+    def curve(src, name, codec, mode=None):
+        return [(r["ratio"], r["psnr"]) for r in src if r["volume"] == name and r["codec"] == codec
+                and not r.get("timing") and (mode is None or r["settings"].get("mode") == mode)]
+
+    print("| volume | codec | " + " | ".join(f"@{x}×" for x in ratios) + " |")
+    print("|---|---|" + "---|" * len(ratios))
+    wins = losses = 0
+    for n in names:
+        curves = {"volume": curve(rows, n, "volume"), "dct": curve(base, n, "dct"),
+                  "zfp-acc": curve(base, n, "zfp", "accuracy"), "zfp-rate": curve(base, n, "zfp", "rate")}
+        for cname, pts in curves.items():
+            print(f"| {n.split('/')[-1]} | {cname} | " + " | ".join(_db(psnr_at(pts, x)) for x in ratios) + " |")
+        for x in ratios:
+            ours = psnr_at(curves["volume"], x)
+            for other in ("dct", "zfp-acc", "zfp-rate"):
+                theirs = psnr_at(curves[other], x)
+                if not (math.isnan(ours) or math.isnan(theirs)):
+                    wins += ours > theirs
+                    losses += ours <= theirs
+        bev = [r for r in rows if r["volume"] == n and r["codec"] == "bevec"]
+        if bev:
+            r = bev[0]
+            print(f"| {n.split('/')[-1]} | bevec (paper, float32) | {r['ratio']:.1f}× at {r['psnr']:.1f} dB | | | |")
+    print(f"\nvolume vs dct/zfp at 20–200× (where both curves reach): better in {wins}, not better in {losses}")
+    for r in rows:
+        if r.get("timing"):
+            print(f"256³ uint8, quality {r['settings']['quality']}: {r['ratio']:.1f}× {r['psnr']:.2f} dB, "
+                  f"encode {r['encode_s']:.2f} s, decode {r['decode_s']:.2f} s (median of 3)")
+    plot(rows, base, names, Path(args.out).with_suffix(".png"))
+
+
+def plot(rows, base, names, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 3, figsize=(13, 11))
+    for ax, n in zip(axes.ravel(), names):
+        for src, codec, mode, style in ((rows, "volume", None, "o-"), (base, "dct", None, "s--"),
+                                        (base, "zfp", "accuracy", "^:"), (base, "zfp", "rate", "v:")):
+            pts = sorted((r["ratio"], r["psnr"]) for r in src if r["volume"] == n and r["codec"] == codec
+                         and not r.get("timing") and (mode is None or r["settings"].get("mode") == mode))
+            if pts:
+                ax.plot(*zip(*pts), style, ms=3, label=codec + (f"-{mode}" if mode else ""))
+        for r in rows:
+            if r["volume"] == n and r["codec"] == "bevec":
+                ax.plot([r["ratio"]], [r["psnr"]], "k*", ms=9, label="bevec (paper)")
+        ax.set_xscale("log")
+        ax.set_xlim(2, 1000)
+        ax.axvspan(20, 200, color="0.93")
+        ax.set_title(n.split("/")[-1][:40], fontsize=9)
+        ax.set_xlabel("compression ratio (raw bytes / file)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    print(f"plot: {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--folds", type=int, default=9, help="9 = leave-one-out")
+    ap.add_argument("--steps", type=int, default=1500, help="training steps per fold model")
+    ap.add_argument("--crop", type=int, default=40, help="training crop edge per fold model")
+    ap.add_argument("--model-dir", default="/tmp/nc3d-volume-folds")
+    ap.add_argument("--summary", action="store_true")
+    args = ap.parse_args()
+    summary(args) if args.summary else run(args)
+
+
+if __name__ == "__main__":
+    main()
