@@ -275,6 +275,18 @@ def _is_rust_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
+def _guarded(run, message: str):
+    """``run()``, with constriction's errors on hostile data (Rust panics included) as FormatError."""
+    try:
+        return run()
+    except (ValueError, KeyError, TypeError, AssertionError, RuntimeError, OverflowError) as exc:
+        raise FormatError(f"{message}: {exc}") from None
+    except BaseException as exc:  # noqa: BLE001 - only Rust panics are converted
+        if _is_rust_panic(exc):
+            raise FormatError(f"{message}: {exc}") from None
+        raise
+
+
 def decode_symbols(data: bytes | bytearray | memoryview, count: int | None = None) -> np.ndarray:
     """Decode a stream written by :func:`encode_symbols`.
 
@@ -369,16 +381,12 @@ def decode_symbols(data: bytes | bytearray | memoryview, count: int | None = Non
             f"symbol stream: compressed data is {rest.size} bytes, not a positive multiple of 4"
         )
     words = rest.view("<u4").astype(np.uint32)
-    try:
+
+    def run():
         coder = _constriction().stream.stack.AnsCoder(words)
-        decoded = np.asarray(coder.decode(_model(counts), n))
-        leftover = not coder.is_empty()
-    except (ValueError, KeyError, TypeError, AssertionError, RuntimeError, OverflowError) as exc:
-        raise FormatError(f"symbol stream is corrupt: {exc}") from None
-    except BaseException as exc:  # noqa: BLE001 - only Rust panics are converted
-        if _is_rust_panic(exc):
-            raise FormatError(f"symbol stream is corrupt: {exc}") from None
-        raise
+        return np.asarray(coder.decode(_model(counts), n)), not coder.is_empty()
+
+    decoded, leftover = _guarded(run, "symbol stream is corrupt")
     if leftover:
         raise FormatError("symbol stream is corrupt: unused compressed data after the symbols")
     if decoded.shape != (n,) or decoded.dtype.kind not in "iu":
@@ -464,17 +472,14 @@ def decode_with_tables(data: bytes | bytearray | memoryview, counts: np.ndarray,
     if buf.size == 0 or buf.size % 4:
         raise FormatError(f"coded rows: {buf.size} bytes is not a positive multiple of 4")
     out = np.empty((k, n), dtype=np.int64)
-    try:
+
+    def run():
         coder = _constriction().stream.stack.AnsCoder(buf.view("<u4").astype(np.uint32))
         for i in range(k):  # over rows (channels)
             out[i] = np.asarray(coder.decode(_model(c[i]), n))
-        leftover = not coder.is_empty()
-    except (ValueError, KeyError, TypeError, AssertionError, RuntimeError, OverflowError) as exc:
-        raise FormatError(f"coded rows are corrupt: {exc}") from None
-    except BaseException as exc:  # noqa: BLE001 - only Rust panics are converted
-        if _is_rust_panic(exc):
-            raise FormatError(f"coded rows are corrupt: {exc}") from None
-        raise
+        return not coder.is_empty()
+
+    leftover = _guarded(run, "coded rows are corrupt")
     if leftover:
         raise FormatError("coded rows are corrupt: unused data after the symbols")
     return out
