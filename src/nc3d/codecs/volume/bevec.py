@@ -26,7 +26,8 @@ from ...errors import FormatError, InputError
 from ...io import as_volume
 from ..base import Codec, Option, register
 from .blocks import BLENDS, block_grid, merge_blocks, split_blocks
-from .codec import MAX_VOXELS, _restore
+from ...volume import read_volume_header, restore_values, volume_header
+from .codec import MAX_VOXELS
 from .train import normalize_volume
 from .transform import model_digest
 
@@ -264,28 +265,18 @@ class BevecCodec(Codec):
         except OSError as exc:
             raise InputError(f"{path}: cannot read the Bevec model ({exc})") from None
         net, digest = load_bevec(blob)
-        lo, hi = float(volume.min()), float(volume.max())
         latents = encode_blocks(net, normalize_volume(volume))
-        header = {"shape": list(volume.shape), "dtype": volume.dtype.name, "range": [lo, hi], "blend": blend,
-                  "variant": net.arch.variant, "model": "default" if model == "default" else "embedded",
-                  "model_digest": digest}
+        header = volume_header(volume) | {"blend": blend, "variant": net.arch.variant, "model_digest": digest,
+                                          "model": "default" if model == "default" else "embedded"}
         sections = {"latents": latents.astype("<f4").tobytes()}
         if model != "default":
             sections["model"] = blob
         return header, sections
 
     def decode_parts(self, header: dict, sections: dict[str, bytes]):
-        shape, dtype, rng = header.get("shape"), header.get("dtype"), header.get("range")
-        if (not isinstance(shape, list) or len(shape) != 3
-                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
-                or math.prod(shape) > MAX_VOXELS):
-            raise FormatError(f"bevec file: invalid shape {shape!r}")
-        if not isinstance(dtype, str) or dtype not in ("uint8", "int8", "uint16", "int16", "uint32", "int32",
-                                                       "float32", "float64"):
-            raise FormatError(f"bevec file: unsupported dtype {dtype!r}")
-        if (not isinstance(rng, list) or len(rng) != 2 or not all(isinstance(v, (int, float)) for v in rng)
-                or not all(math.isfinite(v) for v in rng) or rng[0] > rng[1]):
-            raise FormatError(f"bevec file: invalid value range {rng!r}")
+        shape, dtype, lo, hi = read_volume_header(header)
+        if math.prod(shape) > MAX_VOXELS:
+            raise FormatError(f"bevec file: shape {list(shape)} is over the limit of {MAX_VOXELS} voxels")
         blend = header.get("blend")
         if blend not in BLENDS:
             raise FormatError(f"bevec file: unknown blend {blend!r}")
@@ -309,4 +300,4 @@ class BevecCodec(Codec):
         if not np.isfinite(latents).all():
             raise FormatError("bevec file: non-finite latents")
         x = decode_blocks(net, latents, shape, blend)
-        return _restore(x, float(rng[0]), float(rng[1]), dtype)
+        return restore_values(x, dtype, lo, hi, scaled=True)

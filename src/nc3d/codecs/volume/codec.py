@@ -19,16 +19,18 @@ import numpy as np
 
 from ...errors import FormatError, InputError
 from ...io import as_volume
+from ...volume import check_region, normalized, read_volume_header, restore_values, volume_header
 from ..base import Codec, Option, register
 from .latents import decode_latents, encode_latents
 from .transform import STRIDE, default_model_path, load_model
 
 __all__ = ["VolumeCodec", "MAX_VOXELS"]
 
-#: Largest volume (voxels) encoded or decoded in one piece (~645³).
+#: Largest volume (voxels) encoded or decoded in one piece (~645³): the transforms hold a few
+#: float32 copies of it.
 MAX_VOXELS = 1 << 28
-_INT_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32")
-_FLOAT_DTYPES = ("float32", "float64")
+#: Halo of latents around a decoded region: the synthesis reaches < 2 latents (1 + 1/2 + 1/4).
+_HALO = 2
 
 _MODELS: dict = {}
 
@@ -46,14 +48,6 @@ def _padded(x: np.ndarray) -> np.ndarray:
     return np.pad(x, pad, mode="edge")
 
 
-def _restore(x: np.ndarray, lo: float, hi: float, dtype: str) -> np.ndarray:
-    """[0, 1] float → original range and dtype (integers rounded, everything clipped to [lo, hi])."""
-    v = lo + np.clip(x.astype(np.float64), 0.0, 1.0) * (hi - lo)
-    if dtype in _INT_DTYPES:
-        v = np.rint(v)
-    return np.clip(v, lo, hi).astype(dtype)
-
-
 class _Analysed:
     """A volume through the analysis transform once; quantize/decode at any quality."""
 
@@ -61,12 +55,11 @@ class _Analysed:
         import torch
 
         self.net, self.device = net, device
-        v = volume.astype(np.float64)
-        self.lo, self.hi = float(v.min()), float(v.max())
-        self.shape, self.dtype = volume.shape, volume.dtype.name
-        x = (v - self.lo) / (self.hi - self.lo)
+        self.lo, self.hi = float(volume.min()), float(volume.max())
+        self.shape, self.dtype = volume.shape, volume.dtype
+        x = normalized(volume, self.lo, self.hi)
         with torch.no_grad():
-            t = torch.from_numpy(_padded(x).astype(np.float32))[None, None].to(device)
+            t = torch.from_numpy(_padded(x))[None, None].to(device)
             self.y = net.analyse(t)[0]
 
     def symbols(self, quality: float) -> np.ndarray:
@@ -78,7 +71,7 @@ class _Analysed:
 
 
 def _synthesize(net, symbols: np.ndarray, quality: float, shape, device) -> np.ndarray:
-    """Integer latents (M, d, h, w) → [0, 1] float32 volume of ``shape`` (cropped)."""
+    """Integer latents (M, d, h, w) → [0, 1] float32 volume of ``shape`` (cropped from the start)."""
     import torch
 
     with torch.no_grad():
@@ -86,6 +79,12 @@ def _synthesize(net, symbols: np.ndarray, quality: float, shape, device) -> np.n
         y_hat = torch.from_numpy(symbols.astype(np.float32)).to(device) / g
         x = net.synthesize(y_hat[None])[0, 0].clamp(0, 1).cpu().numpy()
     return x[: shape[0], : shape[1], : shape[2]]
+
+
+def _region_latents(box, latent_shape):
+    """Latent sub-box (with halo) covering a voxel ``box``, and the voxel offset of its first latent."""
+    lat = [slice(max(0, a // STRIDE - _HALO), min(n, -(-b // STRIDE) + _HALO)) for (a, b), n in zip(box, latent_shape)]
+    return lat, [s.start * STRIDE for s in lat]
 
 
 def _psnr(volume: np.ndarray, decoded: np.ndarray, lo: float, hi: float) -> float:
@@ -132,11 +131,9 @@ class VolumeCodec(Codec):
         if quality > levels - 1:
             raise InputError(f"volume: quality must be in [0, {levels - 1}] for this model, got {quality}")
         dev = resolve_device(device)
-        header = {"shape": list(volume.shape), "dtype": volume.dtype.name,
-                  "model": "embedded" if embedded else "default", "model_digest": digest}
+        header = volume_header(volume) | {"model": "embedded" if embedded else "default", "model_digest": digest}
         sections = {"model": blob} if embedded else {}
-        lo, hi = float(volume.min()), float(volume.max())
-        header["range"] = [lo, hi]
+        lo, hi = header["range"]
         if hi == lo:  # constant: nothing else to store
             header.update(quality=quality, latent_shape=[0, 0, 0, 0])
             return header, sections
@@ -159,7 +156,7 @@ class VolumeCodec(Codec):
         def psnr_at(q: float) -> float:
             if q not in seen:
                 x = _synthesize(a.net, a.symbols(q), q, a.shape, a.device)
-                seen[q] = _psnr(volume, _restore(x, a.lo, a.hi, a.dtype), a.lo, a.hi)
+                seen[q] = _psnr(volume, restore_values(x, a.dtype, a.lo, a.hi, scaled=True), a.lo, a.hi)
                 if progress is not None:
                     progress("target-psnr", len(seen), int(math.log2(len(grid))) + 2)
             return seen[q]
@@ -176,37 +173,20 @@ class VolumeCodec(Codec):
         return grid[hi_i], psnr_at(grid[hi_i])
 
     def decode_parts(self, header: dict, sections: dict[str, bytes]):
+        return self.decode_region(header, sections, None)
+
+    def decode_region(self, header: dict, sections: dict[str, bytes], region):
+        """Decode the whole volume, or only the latents (plus a halo) under ``region``."""
         from ...nn.device import resolve_device
 
-        shape, dtype, rng = header.get("shape"), header.get("dtype"), header.get("range")
-        if (not isinstance(shape, list) or len(shape) != 3
-                or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
-            raise FormatError(f"volume file: invalid shape {shape!r}")
+        shape, dtype, lo, hi = read_volume_header(header)
         if math.prod(shape) > MAX_VOXELS:
-            raise FormatError(f"volume file: shape {shape} is over the limit of {MAX_VOXELS} voxels")
-        if dtype not in _INT_DTYPES + _FLOAT_DTYPES:
-            raise FormatError(f"volume file: unsupported dtype {dtype!r}")
-        if (not isinstance(rng, list) or len(rng) != 2 or not all(isinstance(v, (int, float)) for v in rng)
-                or not all(math.isfinite(v) for v in rng) or rng[0] > rng[1]):
-            raise FormatError(f"volume file: invalid value range {rng!r}")
-        lo, hi = float(rng[0]), float(rng[1])
+            raise FormatError(f"volume file: shape {list(shape)} is over the limit of {MAX_VOXELS} voxels")
+        box = check_region(region, shape) if region is not None else [(0, s) for s in shape]
+        out_shape = tuple(b - a for a, b in box)
         if lo == hi:
-            return np.full(shape, lo).astype(dtype)
-        kind = header.get("model")
-        if kind == "embedded":
-            if "model" not in sections:
-                raise FormatError("volume file: the embedded model section is missing")
-            try:
-                net, digest = _model(bytes(sections["model"]))
-            except InputError as exc:
-                raise FormatError(f"volume file: embedded model unreadable ({exc})") from None
-        elif kind == "default":
-            net, digest = _model("default")
-            if header.get("model_digest") != digest:
-                raise FormatError(f"volume file was written with model {header.get('model_digest')!r}, "
-                                  f"but this nc3d ships {digest!r} ({default_model_path().name})")
-        else:
-            raise FormatError(f"volume file: unknown model {kind!r}")
+            return np.full(out_shape, lo).astype(dtype)
+        net = self._decoder_model(header, sections)
         quality = header.get("quality")
         if not isinstance(quality, (int, float)) or isinstance(quality, bool) or not 0 <= quality <= net.arch.levels - 1:
             raise FormatError(f"volume file: invalid quality {quality!r}")
@@ -216,6 +196,27 @@ class VolumeCodec(Codec):
         if "latents" not in sections:
             raise FormatError("volume file: section 'latents' is missing")
         q = decode_latents(sections["latents"], expect[0], math.prod(expect[1:])).reshape(expect)
+        lat, origin = _region_latents(box, expect[1:])
+        sub = q[(slice(None), *lat)]
         dev = resolve_device("auto")
-        x = _synthesize(net.to(dev), q, float(quality), shape, dev)
-        return _restore(x, lo, hi, dtype)
+        x = _synthesize(net.to(dev), sub, float(quality), [STRIDE * n for n in sub.shape[1:]], dev)
+        x = x[tuple(slice(a - o, b - o) for (a, b), o in zip(box, origin))]
+        return restore_values(np.ascontiguousarray(x), dtype, lo, hi, scaled=True)
+
+    @staticmethod
+    def _decoder_model(header: dict, sections: dict[str, bytes]):
+        kind = header.get("model")
+        if kind == "embedded":
+            if "model" not in sections:
+                raise FormatError("volume file: the embedded model section is missing")
+            try:
+                return _model(bytes(sections["model"]))[0]
+            except InputError as exc:
+                raise FormatError(f"volume file: embedded model unreadable ({exc})") from None
+        if kind == "default":
+            net, digest = _model("default")
+            if header.get("model_digest") != digest:
+                raise FormatError(f"volume file was written with model {header.get('model_digest')!r}, "
+                                  f"but this nc3d ships {digest!r} ({default_model_path().name})")
+            return net
+        raise FormatError(f"volume file: unknown model {kind!r}")

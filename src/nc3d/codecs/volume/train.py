@@ -36,10 +36,10 @@ class TrainSettings:
 
 def normalize_volume(volume: np.ndarray) -> np.ndarray:
     """Values mapped linearly onto [0, 1] by the volume's own min and max; (z, y, x) float32."""
-    v = np.asarray(volume, dtype=np.float64)
-    lo, hi = float(v.min()), float(v.max())
-    out = (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
-    return out.astype(np.float32)
+    from ...volume import normalized
+
+    v = np.asarray(volume)
+    return normalized(v, float(v.min()), float(v.max()))
 
 
 def load_training_volumes(paths, crop: int) -> list[np.ndarray]:
