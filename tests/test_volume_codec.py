@@ -42,7 +42,7 @@ def test_round_trip_keeps_shape_dtype_and_quality(codec, head):
     out = codec.decode(blob)
     assert out.shape == head.shape and out.dtype == head.dtype
     assert head.nbytes / len(blob) > 5
-    assert _psnr(head, out) > 27.0
+    assert _psnr(head, out) > 25.0
 
 
 def test_quality_trades_size_for_psnr(codec, head):
@@ -74,13 +74,13 @@ def test_encoding_and_decoding_are_deterministic(codec, head):
 
 
 def test_target_psnr_picks_the_smallest_quality_reaching_it(codec, head):
-    blob = codec.encode(head, target_psnr=28.0)
+    blob = codec.encode(head, target_psnr=25.0)
     header = container.unpack(blob).header
     q = header["quality"]
-    assert _psnr(head, codec.decode(blob)) >= 28.0
-    assert header["psnr"] >= 28.0
+    assert _psnr(head, codec.decode(blob)) >= 25.0
+    assert header["psnr"] >= 25.0
     if q > 0:  # one grid step less does not reach it
-        assert _psnr(head, codec.decode(codec.encode(head, quality=q - 0.25))) < 28.0
+        assert _psnr(head, codec.decode(codec.encode(head, quality=q - 0.25))) < 25.0
 
 
 def test_laplace_tables_are_integer_and_exact():
