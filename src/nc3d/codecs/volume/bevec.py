@@ -227,7 +227,8 @@ def load_bevec(blob: bytes):
     import torch
 
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        buf = io.BytesIO(blob)
+        with np.load(buf, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
         if meta.get("format") != "nc3d-bevec-model":

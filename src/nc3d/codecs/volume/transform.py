@@ -258,7 +258,8 @@ def load_model(source: str | Path | bytes | None = None):
             raise InputError(f"{p}: a volume model file is at most {MAX_MODEL_BYTES} bytes")
         blob, name = p.read_bytes(), str(p)
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        buf = io.BytesIO(blob)
+        with np.load(buf, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
         if meta.get("format") != "nc3d-volume-model" or meta.get("version") != 1:
