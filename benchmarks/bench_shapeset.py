@@ -141,12 +141,12 @@ def cmd_report(args) -> None:
     runs = _rows(args.out)
     base = _rows(args.baselines) if args.baselines else []
     print("| decoder width | epochs | parameters | bytes (decoder / features / names+header) | ratio (input) | "
-          "ratio (binary PLY) | mean CD | mean CD-p2s | mean F@0.005 | mean F@0.01 | mean NC | "
+          "ratio (binary PLY) | mean CD* | mean CD-p2s* | mean F@0.005 | mean F@0.01 | mean NC* | "
           "decimate+Draco mean F@0.01 at equal bytes |")
     print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(runs, key=lambda r: r["bytes"]):
         s = r["sections"]
-        vals = {k: np.mean([x[k] if x[k] is not None else np.nan for x in r["per_shape"]]) for k in KEYS}
+        vals = {k: np.nanmean([x[k] if x[k] is not None else np.nan for x in r["per_shape"]]) for k in KEYS}
         empty = sum(x["f_score_0.01"] is None for x in r["per_shape"])
         for k in ("f_score_0.005", "f_score_0.01"):  # an empty decode scores 0
             vals[k] = np.mean([x[k] or 0.0 for x in r["per_shape"]])
@@ -156,7 +156,8 @@ def cmd_report(args) -> None:
               f"{r['input_bytes'] / r['bytes']:.0f} | {r['canonical_bytes'] / r['bytes']:.0f} | "
               f"{vals['chamfer']:.4f} | {vals['chamfer_p2s']:.4f} | {vals['f_score_0.005']:.3f} | "
               f"{vals['f_score_0.01']:.3f} | {vals['normal_consistency']:.3f} | {b[0]:.3f} ({b[2]:,} B) |"
-              + (f" ({empty} empty)" if empty else ""))
+              + (f" {empty} of {len(r['per_shape'])} shapes decode to no surface |" if empty else ""))
+    print("* over the shapes that decode to a surface; F-scores count an empty decode as 0")
     for r in runs:
         dec = [x["decode_s"] for x in r["per_shape"]]
         print(f"width {r['settings']['decoder_width']}: TSDF-Def preparation {r['prepare_s']:.0f} s "

@@ -175,3 +175,18 @@ def test_cropped_decoder_equals_a_crop_of_the_whole_output(corner, size):
     assert torch.allclose(part, full[..., z:z + size, y:y + size, x:x + size], atol=1e-5)
     with pytest.raises(ValueError, match="even box"):
         model(features, crop=((1, 0, 0), 8))
+
+
+@pytest.mark.slow
+def test_training_learns_the_shapes():
+    """Enough steps make the decoded surfaces match (a torus at K = 16: F@0.01 ≈ 0.87 measured)."""
+    from nc3d.metrics import compare_meshes
+
+    torch.set_num_threads(1)
+    torus = _mesh(trimesh.creation.torus(1, .3))
+    shapes = [("sphere", _mesh(trimesh.creation.icosphere(3))), ("box", _mesh(trimesh.creation.box((1, .5, .3)))),
+              ("torus", torus)]
+    blob = nc3d.compress(shapes, codec="shapeset", resolution=16, feature_resolution=2, decoder_width=16, epochs=300,
+                         cache_dir="off", deform_steps=5, crop=0, lr=3e-3)
+    decoded = dict(nc3d.decompress(blob))
+    assert compare_meshes(torus, decoded["torus"], n_samples=5000)["f_score_0.01"] > 0.6
