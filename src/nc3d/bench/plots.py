@@ -47,6 +47,13 @@ def _style(codecs: list[str], baseline: dict[str, bool]) -> dict[str, dict]:
             for i, c in enumerate(codecs)}
 
 
+def _series(point: dict) -> str:
+    """One curve per codec and per value of its text settings (zfp's ``mode=rate`` and
+    ``mode=accuracy`` are two curves; a ladder over numbers is one)."""
+    modes = [f"{k}={v}" for k, v in point["setting"].items() if isinstance(v, str)]
+    return point["codec"] + (f" ({', '.join(modes)})" if modes else "")
+
+
 def is_lossless(point: dict) -> bool:
     """True when a point reproduces its inputs up to float32 rounding: Chamfer-p2s < 10⁻⁶
     (normalized units) for meshes, MSE = 0 for volumes."""
@@ -75,12 +82,14 @@ def plot_rate_distortion(points: list[dict], data_kind: str, title: str) -> byte
     """
     curves = CURVES[data_kind]
     fig = _figure(5.0 * len(curves), 4.2)
-    codecs = list(dict.fromkeys(p["codec"] for p in points))
-    style = _style(codecs, {p["codec"]: p["baseline"] for p in points})
+    from matplotlib.ticker import NullFormatter
+
+    codecs = list(dict.fromkeys(_series(p) for p in points))
+    style = _style(codecs, {_series(p): p["baseline"] for p in points})
     for i, (metric, label, log_y) in enumerate(curves):
         ax = fig.add_subplot(1, len(curves), i + 1)
         for c in codecs:
-            pts = sorted((p for p in points if p["codec"] == c and p.get(metric) is not None
+            pts = sorted((p for p in points if _series(p) == c and p.get(metric) is not None
                           and p.get("ratio_canonical") is not None), key=lambda p: p["ratio_canonical"])
             if not pts:
                 continue
@@ -92,8 +101,9 @@ def plot_rate_distortion(points: list[dict], data_kind: str, title: str) -> byte
             y = np.array([p[metric] for p in pts], dtype=float)
             keep = np.isfinite(y) & ((y > 0) if log_y else True)
             if keep.any():
-                ax.plot(x[keep], y[keep], label=c if not pts[0]["baseline"] else f"{c} (baseline)", **style[c])
+                ax.plot(x[keep], y[keep], label=f"{c} · baseline" if pts[0]["baseline"] else c, **style[c])
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         if log_y:
             ax.set_yscale("log")
         ax.set_xlabel("compression ratio vs binary PLY (log)" if data_kind == "mesh"
