@@ -266,6 +266,10 @@ def test_cli_bench_and_report(tmp_path, capsys):
     assert (out / "report.html").is_file() and (out / "machine.json").is_file()
     assert main(["report", str(out), "--budget", "500", "--render-input", "torus.ply"]) == 0
     assert "within 500 bytes" in (out / "report.html").read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert main(["report", str(out), "--markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "| draco | baseline | bits=8 | 3/3 |" in md and "every setting" in md
     assert main(["bench", str(tmp_path / "in"), "-o", str(out), "--codecs", "nope"]) == 1
     assert "unknown codec 'nope'" in capsys.readouterr().err
 

@@ -437,6 +437,11 @@ def cmd_bench(args) -> int:
 def cmd_report(args) -> int:
     from .bench import write_report
 
+    if args.markdown:
+        from .bench.report import markdown_tables
+
+        print(markdown_tables(args.results, budget=args.budget))
+        return 0
     report = write_report(args.results, budget=args.budget, render_input=args.render_input)
     if args.json:
         _print_json({"report": str(report)})
@@ -616,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     for q in (p, add("report", cmd_report, "write RESULTS_DIR/report.html from an nc3d bench results folder")):
         if q is not p:
             q.add_argument("results", metavar="RESULTS_DIR")
+            q.add_argument("--markdown", action="store_true", help="print the tables as Markdown instead")
         q.add_argument("--budget", type=float, default=None,
                        help="bytes per input for the best-setting tables and the renders (default: the median "
                             "size of the nc3d codecs at their default setting)")

@@ -28,7 +28,7 @@ from .machine import read_machine
 from .plots import plot_rate_distortion, plot_reconstructions
 from .runner import MESH_METRICS, RESULTS_NAME, VOLUME_METRICS, read_results, setting_label
 
-__all__ = ["aggregate", "default_budget", "best_under_budget", "write_report", "REPORT_NAME", "format_value",
+__all__ = ["aggregate", "default_budget", "best_under_budget", "write_report", "markdown_tables", "REPORT_NAME", "format_value",
            "TABLE_FIELDS"]
 
 REPORT_NAME = "report.html"
@@ -232,6 +232,35 @@ def _renders(rows: list[dict], results_dir: Path, budget: float, render_input: s
         return plot_reconstructions(original, panels, kind, title), title
     except Exception as exc:  # noqa: BLE001 - a render failure must not lose the rest of the report
         return None, f"rendering failed ({type(exc).__name__}: {exc})"
+
+
+def markdown_tables(results_dir, *, budget: float | None = None) -> str:
+    """The report's tables as Markdown (for BENCHMARKS.md): per dataset, the best setting of each
+    codec within the budget, then every setting."""
+    rows = read_results(Path(results_dir) / RESULTS_NAME)
+    if not rows:
+        raise InputError(f"{Path(results_dir) / RESULTS_NAME}: no results to report")
+    out = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        ds_rows = [r for r in rows if r["dataset"] == dataset]
+        kind = ds_rows[0]["data_kind"]
+        points = aggregate(ds_rows)
+        b = budget if budget is not None else default_budget(points)
+        fields = TABLE_FIELDS[kind]
+        head = "| codec | type | setting | inputs ok | " + " | ".join(h for _, h in fields) + " |"
+        rule = "|---|---|---|---:|" + "---:|" * len(fields)
+
+        def line(p, over=False):
+            cells = " | ".join(format_value(f, p.get(f)) for f, _ in fields)
+            return (f"| {p['codec']} | {'baseline' if p['baseline'] else 'nc3d'} | {p['label']}"
+                    f"{' (over budget)' if over else ''} | {p['n_ok']}/{p['n']} | {cells} |")
+
+        if b is not None:
+            out += [f"**{dataset}** — best setting of each codec within {b:,.0f} bytes per input "
+                    f"({'lowest Chamfer-p2s' if kind == 'mesh' else 'highest PSNR'}; medians over inputs):", "",
+                    head, rule, *(line(p, not p["within_budget"]) for p in best_under_budget(points, b)), ""]
+        out += [f"**{dataset}** — every setting:", "", head, rule, *(line(p) for p in points), ""]
+    return "\n".join(out)
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1500px;color:#222}
