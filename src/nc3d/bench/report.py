@@ -159,7 +159,7 @@ def _table(points: list[dict], data_kind: str, table_id: str, *, mark_budget: bo
 
 
 def _caption(codec: str, label: str, nbytes: float, m: dict, data_kind: str) -> str:
-    head = f"{codec} ({label})\n{nbytes:,.0f} B"
+    head = f"{codec}\n{label}\n{nbytes:,.0f} B"  # long ladder labels get their own line
     if data_kind == "volume":
         return f"{head} · PSNR {format_value('psnr', m.get('psnr'))} dB"
     return (f"{head} · CD-p2s {format_value('chamfer_p2s', m.get('chamfer_p2s'))}\n"
