@@ -114,7 +114,7 @@ def test_ctrl_c_exits_cleanly_without_output(tmp_path):
     subprocess.run([sys.executable, "-c", "import nc3d.cli; nc3d.codec_names()"], env=_env(), check=True)
     startup = time.perf_counter() - t0
     out = tmp_path / "spot.nc3d"
-    proc = _start(str(SPOT), "-o", str(out), "--codec", "implicit", "--samples", "100000", "--epochs", "1000")
+    proc = _start(str(SPOT), "-o", str(out), "--codec", "implicit", "--samples", "100000", "--epochs", "10000")
     rc, _, err = _signal_after(proc, 2 * startup + 2.0, signal.SIGINT)
     assert rc == 130 and "interrupted" in err and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == []  # no output and no temporary file either
