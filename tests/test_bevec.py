@@ -48,8 +48,13 @@ def test_pca_start_is_exactly_the_pca_projection():
 
 
 def test_margin_blending_and_embedded_model(tmp_path, head):
+    import torch
+
     vol = normalize_volume(head)
-    net, _ = train_bevec([vol], BevecArch(8, 2, 64, 16), epochs=1)
+    threads = torch.get_num_threads()
+    net, _ = train_bevec([vol], BevecArch(8, 2, 64, 16), epochs=1, threads=threads + 1)
+    # torch's thread count is process-wide: training must hand it back unchanged
+    assert torch.get_num_threads() == threads
     path = tmp_path / "b.npz"
     save_bevec(net, path)
     c = get_codec("bevec")

@@ -26,6 +26,7 @@ from ..geometry.marching import grid_points, marching_cubes_sdf
 from ..geometry.normalize import Frame, frame_of_mesh
 from ..geometry.sampling import sample_near_surface
 from ..mesh import Mesh, as_mesh
+from ..nn.device import torch_threads
 from ..nn.quant import dequantize_tensors, fake_quantize, quant_levels, quantize_tensors
 
 __all__ = ["QuantDeepSdf", "decoder_shapes"]
@@ -136,21 +137,15 @@ class QuantDeepSdf(Codec):
 
     def encode_parts(self, data, *, progress=None, layers, width, latent, bits, samples, steps, batch_size, lr,
                      truncation, resolution, seed):
-        import torch
-
         if not isinstance(data, list) or not data:
             raise InputError("quant-deepsdf compresses a set of meshes: a non-empty list of (name, mesh)")
         names = [str(n) for n, _ in data]
         meshes = [as_mesh(m, name=n) for n, m in data]
         frames = [frame_of_mesh(m) for m in meshes]
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             tensors = _fit([f.normalize_mesh(m) for f, m in zip(frames, meshes)], layers=layers, width=width,
                            latent=latent, samples=samples, steps=steps, batch=batch_size, lr=lr,
                            truncation=truncation, bits=bits, seed=seed, progress=progress)
-        finally:
-            torch.set_num_threads(previous)
         q, qsteps = quantize_tensors(tensors, bits)
         header = {"architecture": {"layers": layers, "width": width, "latent": latent}, "bits": bits,
                   "truncation": truncation, "resolution": resolution, "names": names,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from ..errors import InputError
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "torch_threads"]
 
 
 def resolve_device(device: str = "auto"):
@@ -18,3 +20,21 @@ def resolve_device(device: str = "auto"):
     if device not in ("cpu", "cuda"):
         raise InputError(f"device must be auto, cpu or cuda, got {device!r}")
     return torch.device(device)
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """Run the body with ``torch.set_num_threads(threads)``, restoring the previous count after.
+
+    torch's thread count is process-wide; leaving it changed makes later matrix products in the
+    same process (a decode, a test) take other summation orders, so their last bits differ from
+    a fresh process.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

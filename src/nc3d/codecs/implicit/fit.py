@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import InputError
 from ...geometry.sampling import sample_importance, sample_near_surface, sample_surface
 from ...mesh import Mesh
-from ...nn.device import resolve_device
+from ...nn.device import resolve_device, torch_threads
 from ...nn.mlp import Architecture, SdfMLP
 from ...nn.quant import fake_quantize
 
@@ -145,15 +145,9 @@ def fit_sdf(
     info : dict
         Seconds per phase and the final training loss.
     """
-    import torch
-
     device = resolve_device(settings.device)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _fit(mesh, arch, settings, device, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _fit(mesh, arch, settings, device, progress):

@@ -70,12 +70,10 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
     """
     import torch
 
-    from ...nn.device import resolve_device
+    from ...nn.device import resolve_device, torch_threads
 
     device = resolve_device(settings.device)
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         torch.manual_seed(settings.seed)
         n = len(volumes)
         model = AutoDecoder(arch, settings.seed).to(device)
@@ -114,8 +112,6 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
             if progress:
                 progress("training", epoch + 1, settings.epochs)
         return model.cpu().eval(), features.detach().cpu().numpy()
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _pick_crop(rng, near: np.ndarray, k: int, size: int) -> tuple[tuple[int, int, int], int]:

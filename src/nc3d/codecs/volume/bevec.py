@@ -24,6 +24,7 @@ import numpy as np
 
 from ...errors import FormatError, InputError
 from ...io import as_volume
+from ...nn.device import torch_threads
 from ..base import Codec, Option, register
 from .blocks import BLENDS, block_grid, merge_blocks, split_blocks
 from ...volume import read_volume_header, restore_values, volume_header
@@ -152,35 +153,35 @@ def train_bevec(volumes, arch: BevecArch, *, epochs: int = 2, batch: int = 64, l
     """
     import torch
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    if augment:
-        volumes = list(volumes) + [np.flip(v, axis=a) for v in volumes for a in range(3)]
-    data = torch.from_numpy(_blocks_of(volumes, arch))
-    net = make_bevec_net(arch)
-    if pca_init:
-        init_from_pca(net, data.numpy(), seed=seed)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    last = math.nan
-    steps, step = epochs * -(-len(data) // batch), 0
-    for _ in range(epochs):
-        order = torch.from_numpy(rng.permutation(len(data)))
-        total = 0.0
-        for start in range(0, len(data), batch):  # over mini-batches
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-            step += 1
-            x = data[order[start : start + batch]]
-            x_hat, kl = net(x)
-            mse = ((x_hat - x) ** 2).mean()
-            loss = mse + kl_weight * kl / x.shape[1]
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(mse.detach()) * len(x)
-        last = total / len(data)
-    return net.eval(), last
+    with torch_threads(threads):
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        if augment:
+            volumes = list(volumes) + [np.flip(v, axis=a) for v in volumes for a in range(3)]
+        data = torch.from_numpy(_blocks_of(volumes, arch))
+        net = make_bevec_net(arch)
+        if pca_init:
+            init_from_pca(net, data.numpy(), seed=seed)
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        last = math.nan
+        steps, step = epochs * -(-len(data) // batch), 0
+        for _ in range(epochs):
+            order = torch.from_numpy(rng.permutation(len(data)))
+            total = 0.0
+            for start in range(0, len(data), batch):  # over mini-batches
+                for group in opt.param_groups:
+                    group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+                step += 1
+                x = data[order[start : start + batch]]
+                x_hat, kl = net(x)
+                mse = ((x_hat - x) ** 2).mean()
+                loss = mse + kl_weight * kl / x.shape[1]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(mse.detach()) * len(x)
+            last = total / len(data)
+        return net.eval(), last
 
 
 def encode_blocks(net, volume01: np.ndarray) -> np.ndarray:

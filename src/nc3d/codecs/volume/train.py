@@ -104,42 +104,42 @@ def train_transform(volumes, arch: Architecture = Architecture(), settings: Trai
     """
     import torch
 
-    from ...nn.device import resolve_device
+    from ...nn.device import resolve_device, torch_threads
 
     if settings.crop % 8:
         raise InputError(f"crop must be a multiple of 8, got {settings.crop}")
     for i, v in enumerate(volumes):
         if min(v.shape) < settings.crop:
             raise InputError(f"training volume {i} has shape {v.shape}, smaller than the crop {settings.crop}")
-    torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    device = resolve_device(settings.device)
-    net = (net or make_net(arch)).to(device).train()
-    lambdas = torch.tensor(net.arch.lambdas, dtype=torch.float32, device=device)
-    opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
-    voxels = settings.crop**3
-    log = []
-    for step in range(settings.steps):
-        lr = settings.lr * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        x = torch.from_numpy(_batch(volumes, rng, settings.batch, settings.crop)).to(device)
-        levels = torch.from_numpy(rng.integers(net.arch.levels, size=settings.batch)).to(device)
-        x_hat, bits = net(x, levels)
-        mse = ((x_hat - x) ** 2).mean(dim=(1, 2, 3, 4))
-        bpv = bits / voxels
-        loss = (bpv + lambdas[levels] * mse).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
-        if step % 50 == 0 or step == settings.steps - 1:
-            psnr = float((-10 * torch.log10(mse.detach().clamp_min(1e-12))).mean())
-            log.append((step, float(loss.detach()), float(bpv.detach().mean()), psnr))
-        if progress is not None:
-            progress("training", step + 1, settings.steps)
-    return net.cpu().eval(), log
+    with torch_threads(settings.threads):
+        torch.manual_seed(settings.seed)
+        rng = np.random.default_rng(settings.seed)
+        device = resolve_device(settings.device)
+        net = (net or make_net(arch)).to(device).train()
+        lambdas = torch.tensor(net.arch.lambdas, dtype=torch.float32, device=device)
+        opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+        voxels = settings.crop**3
+        log = []
+        for step in range(settings.steps):
+            lr = settings.lr * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            x = torch.from_numpy(_batch(volumes, rng, settings.batch, settings.crop)).to(device)
+            levels = torch.from_numpy(rng.integers(net.arch.levels, size=settings.batch)).to(device)
+            x_hat, bits = net(x, levels)
+            mse = ((x_hat - x) ** 2).mean(dim=(1, 2, 3, 4))
+            bpv = bits / voxels
+            loss = (bpv + lambdas[levels] * mse).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            if step % 50 == 0 or step == settings.steps - 1:
+                psnr = float((-10 * torch.log10(mse.detach().clamp_min(1e-12))).mean())
+                log.append((step, float(loss.detach()), float(bpv.detach().mean()), psnr))
+            if progress is not None:
+                progress("training", step + 1, settings.steps)
+        return net.cpu().eval(), log
 
 
 def train_model_file(data, output, *, exclude=(), arch: Architecture = Architecture(),
