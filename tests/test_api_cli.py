@@ -82,6 +82,10 @@ def test_open_is_lazy_and_decodes(tmp_path, box):
     f = nc3d.open(path)
     assert f.codec == "ply-lzma" and f.kind == "mesh"
     assert len(f.decode().faces) == len(box.faces)
+    g = nc3d.open(path.read_bytes())  # the bytes themselves open the same way
+    assert g.codec == "ply-lzma" and len(g.decode().faces) == len(box.faces)
+    with pytest.raises(nc3d.FormatError):
+        nc3d.open(b"not an nc3d file")
 
 
 def test_cli_compress_decompress_info_eval(tmp_path, capsys):

@@ -224,12 +224,15 @@ class EncodedFile:
         return f"<nc3d file codec={self.codec!r} bytes={self.container.total_bytes}>"
 
 
-def open(path: str | os.PathLike) -> EncodedFile:  # noqa: A001 - mirrors builtins.open on purpose
+def open(path: str | os.PathLike | bytes) -> EncodedFile:  # noqa: A001 - mirrors builtins.open on purpose
     """Open a ``.nc3d`` file for lazy access; codecs may return a richer object (``.sdf``).
 
     A Keras HDF5 weight file (``.h5``/``.hdf5``, Davies et al.'s released networks) opens as an
     :class:`~nc3d.codecs.implicit.ImplicitShape` with the identity frame.
     """
+    if isinstance(path, (bytes, bytearray, memoryview)):  # the bytes of a file, e.g. from compress()
+        c = _container.unpack(bytes(path))
+        return _codec_for(c).open(c)
     if _is_keras_path(path):
         from .codecs.implicit.keras import load_keras_h5
 
