@@ -131,7 +131,7 @@ class QuantDeepSdf(Codec):
         Option("batch_size", int, 4096, "points per step", low=16, high=1 << 20),
         Option("lr", float, 2e-3, "peak learning rate (Adam; latents twice that)", low=1e-6, high=1.0),
         Option("truncation", float, 0.1, "distances clamped to ± this (normalized units)", low=1e-3, high=2.0),
-        Option("resolution", int, 64, "marching-cubes grid per shape on decode", low=16, high=256),
+        Option("resolution", int, 64, "marching-cubes grid per shape on decode", low=16, high=128),
         Option("seed", int, 0, "random seed", low=0, high=2**31 - 1),
     )
 
@@ -161,7 +161,7 @@ class QuantDeepSdf(Codec):
         latent = header_get(arch, "latent", int, min=1, max=256)
         bits = header_get(header, "bits", int, min=2, max=16)
         quant_levels(bits)
-        resolution = header_get(header, "resolution", int, min=16, max=256)
+        resolution = header_get(header, "resolution", int, min=16, max=128)
         names = header_get(header, "names", list)
         frames_raw = header_get(header, "frames", list)
         if not 1 <= len(names) <= _MAX_SHAPES or len(frames_raw) != len(names):
