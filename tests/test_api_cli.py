@@ -160,7 +160,7 @@ def test_cli_codecs_lists_the_registry(capsys):
 
 
 def test_demo_runs_on_builtin_data(tmp_path, capsys):
-    code, stdout, _ = run(capsys, "demo", "-o", tmp_path / "demo", "--json", "--codecs", "ply-lzma,draco")
+    code, stdout, _ = run(capsys, "demo", "-o", tmp_path / "demo", "--json", "--codecs", "ply-lzma,draco,dct,volume-lzma")
     assert code == 0
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     shapes = {r["shape"] for r in summary["rows"]}
@@ -170,6 +170,12 @@ def test_demo_runs_on_builtin_data(tmp_path, capsys):
     draco = [r for r in summary["rows"] if r["codec"] == "draco"]
     assert len(draco) == 3 and all(r["chamfer_p2s"] < 0.01 for r in draco)
     assert (tmp_path / "demo" / "spot.ply-lzma.nc3d").is_file()
+    volume_rows = {r["codec"]: r for r in summary["volume_rows"]}
+    assert set(volume_rows) == {"dct", "volume-lzma"}
+    assert volume_rows["volume-lzma"]["mse"] == 0 and volume_rows["volume-lzma"]["ratio_raw"] > 1
+    assert volume_rows["dct"]["psnr"] > 30 and volume_rows["dct"]["ratio_raw"] > volume_rows["volume-lzma"]["ratio_raw"]
+    code, _, err = run(capsys, "demo", "-o", tmp_path / "demo2", "--codecs", "no-such-codec")
+    assert code == 1 and "unknown codec" in err
 
 
 @pytest.mark.skipif(shutil.which("nc3d") is None and not (Path(sys.executable).parent / "nc3d").exists(),
