@@ -22,6 +22,16 @@ from .samples import sample_mesh_paths, sample_volume_path
 __all__ = ["run_demo"]
 
 
+def _round_trip(name: str, data):
+    """Encode ``data`` with codec ``name`` (its ``demo_settings``) and decode it: (blob, decoded, encode s, decode s)."""
+    codec = get_codec(name)
+    t0 = time.perf_counter()
+    blob = codec.encode(data, **getattr(codec, "demo_settings", {}))
+    t1 = time.perf_counter()
+    decoded = codec.decode(blob)
+    return blob, decoded, t1 - t0, time.perf_counter() - t1
+
+
 def run_demo(out_dir: Path, *, force: bool = False, codecs: list[str] | None = None) -> dict:
     """Run the demo, writing ``.nc3d`` files, decoded meshes and ``summary.json`` into ``out_dir``.
 
@@ -46,13 +56,8 @@ def run_demo(out_dir: Path, *, force: bool = False, codecs: list[str] | None = N
         mesh = load_mesh(path)
         canonical = canonical_ply_size(len(mesh.vertices), len(mesh.faces))
         for name in names:
-            codec = get_codec(name)
             with console.status(f"{path.name}: {name}…"):
-                t0 = time.perf_counter()
-                blob = codec.encode(mesh, **getattr(codec, "demo_settings", {}))
-                t1 = time.perf_counter()
-                decoded = codec.decode(blob)
-                t2 = time.perf_counter()
+                blob, decoded, encode_s, decode_s = _round_trip(name, mesh)
                 metrics = compare_meshes(mesh, decoded)
             stem = f"{path.stem}.{name}"
             write_bytes_atomic(out_dir / f"{stem}.nc3d", blob, force=True)
@@ -60,22 +65,17 @@ def run_demo(out_dir: Path, *, force: bool = False, codecs: list[str] | None = N
             rows.append({
                 "shape": path.name, "codec": name, "bytes": len(blob),
                 "ratio_file": path.stat().st_size / len(blob), "ratio_ply": canonical / len(blob),
-                "encode_s": t1 - t0, "decode_s": t2 - t1, **metrics,
+                "encode_s": encode_s, "decode_s": decode_s, **metrics,
             })
     volume = load_volume(sample_volume_path())
     volume_rows = []
     for name in [n for n in codecs if n in codec_names("volume")] if codecs else codec_names("volume"):
-        codec = get_codec(name)
         with console.status(f"{sample_volume_path().name}: {name}…"):
-            t0 = time.perf_counter()
-            blob = codec.encode(volume, **getattr(codec, "demo_settings", {}))
-            t1 = time.perf_counter()
-            decoded = codec.decode(blob)
-            t2 = time.perf_counter()
+            blob, decoded, encode_s, decode_s = _round_trip(name, volume)
         write_bytes_atomic(out_dir / f"{sample_volume_path().stem}.{name}.nc3d", blob, force=True)
         volume_rows.append({
             "volume": sample_volume_path().name, "codec": name, "bytes": len(blob),
-            "ratio_raw": volume.nbytes / len(blob), "encode_s": t1 - t0, "decode_s": t2 - t1,
+            "ratio_raw": volume.nbytes / len(blob), "encode_s": encode_s, "decode_s": decode_s,
             **compare_volumes(volume, decoded),
         })
     summary = {
