@@ -88,7 +88,33 @@ def test_resume_skips_existing_rows_and_can_retry_failures(bench_dir, tmp_path):
     run_bench(data, copy, codecs=CODECS, quick=True, jobs=1, samples=2000, retry_failed=True,
               on_row=lambda r, d, t: seen.append(r))
     assert {r["input"] for r in seen} == {"broken.obj"} and all("error" in r for r in seen)
-    assert len(read_results(copy / "results.jsonl")) == len(rows) + len(seen)
+    assert len((copy / "results.jsonl").read_text().splitlines()) == len(rows) + len(seen) + 1  # + the torn line
+    assert len(read_results(copy / "results.jsonl")) == len(rows)  # a retried row replaces the old one
+
+
+def test_rows_hold_no_absolute_paths_and_the_report_finds_moved_inputs(bench_dir, tmp_path):
+    data, out, rows, _ = bench_dir
+    text = (out / "results.jsonl").read_text()
+    assert str(data) not in text and str(data.resolve()) not in text and all("source" not in r for r in rows)
+    assert json.loads((out / "inputs.json").read_text()) == {"shapes": "../shapes"}
+    moved = tmp_path / "elsewhere"  # results and data moved together: the renders still find the inputs
+    shutil.copytree(data, moved / "shapes")
+    shutil.copytree(out, moved / "out")
+    page = write_report(moved / "out", render_input="torus.ply").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 2 and "no input to render" not in page
+    # an older run's row with an absolute `source` still loads and renders
+    (moved / "out" / "inputs.json").unlink()
+    lines = [json.loads(line) for line in (moved / "out" / "results.jsonl").read_text().splitlines()]
+    for r in lines:
+        r["source"] = str((moved / "shapes" / r["input"]).resolve())
+    (moved / "out" / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    page = write_report(moved / "out", render_input="torus.ply").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 2
+    (moved / "shapes" / "torus.ply").unlink()  # gone: the report says so instead of failing
+    for r in (moved / "shapes").rglob("*"):
+        r.unlink() if r.is_file() else None
+    page = write_report(moved / "out").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 1 and "no input to render" in page
 
 
 def _median(values):

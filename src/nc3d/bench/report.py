@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import InputError
 from .machine import read_machine
 from .plots import plot_rate_distortion, plot_reconstructions
-from .runner import MESH_METRICS, RESULTS_NAME, VOLUME_METRICS, read_results, setting_label
+from .runner import INPUTS_NAME, MESH_METRICS, RESULTS_NAME, VOLUME_METRICS, find_source, read_results, setting_label
 
 __all__ = ["aggregate", "default_budget", "best_under_budget", "write_report", "markdown_tables", "REPORT_NAME", "format_value",
            "TABLE_FIELDS"]
@@ -166,15 +166,19 @@ def _caption(codec: str, label: str, nbytes: float, m: dict, data_kind: str) -> 
             f"F@0.01 {format_value('f', m.get('f_score_0.01'))} · NC {format_value('nc', m.get('normal_consistency'))}")
 
 
-def _pick_render_input(rows: list[dict], render_input: str | None) -> dict | None:
-    """A per-input row (any codec) of the input to render: given by name, or the median-sized
-    one among those every per-input codec decoded."""
-    single = [r for r in rows if "n_shapes" not in r and "error" not in r and r.get("source")
-              and not r["input"].startswith("<set")]
+def _pick_render_input(rows: list[dict], render_input: str | None, results_dir: Path) -> tuple[dict, Path] | None:
+    """A per-input row (any codec) of the input to render and its original file: given by name,
+    or the median-sized one among those every per-input codec decoded."""
+    single = [r for r in rows if "n_shapes" not in r and "error" not in r and not r["input"].startswith("<set")]
+    found: dict[str, Path | None] = {}
+    for r in single:  # one look-up per input, not per row
+        if r["input"] not in found:
+            found[r["input"]] = find_source(r, results_dir)
+    single = [r for r in single if found[r["input"]] is not None]
     if render_input is not None:
         for r in single:
             if r["input"] == render_input or Path(r["input"]).name == render_input:
-                return r
+                return r, found[r["input"]]
         return None
     codecs = {r["codec"] for r in rows if r["kind"] != "meshset"}
     by_input: dict[str, list[dict]] = {}
@@ -184,7 +188,8 @@ def _pick_render_input(rows: list[dict], render_input: str | None) -> dict | Non
     if not full:
         return None
     full.sort(key=lambda rs: (rs[0]["canonical_bytes"], rs[0]["input"]))
-    return full[len(full) // 2][0]
+    pick = full[len(full) // 2][0]
+    return pick, found[pick["input"]]
 
 
 def _renders(rows: list[dict], results_dir: Path, budget: float, render_input: str | None,
@@ -192,14 +197,16 @@ def _renders(rows: list[dict], results_dir: Path, budget: float, render_input: s
     """The side-by-side picture of one input, and a line saying what it shows (or why not)."""
     from .. import api
 
-    pick = _pick_render_input(rows, render_input)
-    if pick is None:
-        return None, "no input to render (none decoded by every codec, or the input paths are not recorded)"
+    picked = _pick_render_input(rows, render_input, results_dir)
+    if picked is None:
+        return None, (f"no input to render (none decoded by every codec, or the inputs are not where "
+                      f"{results_dir / INPUTS_NAME} says)")
+    pick, source = picked
     name, kind = pick["input"], pick["data_kind"]
     try:
-        original = api.load_input(pick["source"]).data
+        original = api.load_input(source).data
     except Exception as exc:  # noqa: BLE001 - the data may have moved since the run
-        return None, f"cannot read {pick['source']} to render it ({exc})"
+        return None, f"cannot read {source} to render it ({exc})"
     panels = []
     ours = {r["codec"] for r in rows if not r["baseline"]}
     for codec in sorted(dict.fromkeys(r["codec"] for r in rows), key=lambda c: c not in ours):

@@ -26,6 +26,11 @@ metrics (``chamfer``, ``chamfer_p2s``, ``normal_consistency``, ``f_score_0.005``
 ``n_shapes``, ``bytes_per_shape`` (bytes apportioned equally) and ``per_shape`` (name +
 metrics); its metrics are the medians over its shapes. Non-finite floats (a lossless PSNR) are
 written as the strings ``"inf"``/``"-inf"``/``"nan"``.
+
+Rows hold no absolute paths: the input folder of each dataset is recorded once in
+``RESULTS_DIR/inputs.json`` (relative to the results folder when it can be), and
+:func:`find_source` joins it with a row's ``input``. Rows of older runs carry an absolute
+``source``, which is still used when the file is there.
 """
 
 from __future__ import annotations
@@ -45,9 +50,10 @@ import numpy as np
 from ..errors import InputError, Nc3dError
 
 __all__ = ["RESULTS_NAME", "BenchTask", "append_rows", "find_inputs", "select_codecs", "plan_tasks", "run_task", "run_bench",
-           "read_results", "setting_key", "setting_label", "row_key"]
+           "read_results", "setting_key", "setting_label", "row_key", "record_input_dir", "find_source"]
 
 RESULTS_NAME = "results.jsonl"
+INPUTS_NAME = "inputs.json"
 MESH_METRICS = ("chamfer", "chamfer_p2s", "normal_consistency", "f_score_0.005", "f_score_0.01", "hausdorff")
 VOLUME_METRICS = ("mse", "psnr")
 #: Surface samples per mesh for the metrics: DESIGN.md's 10⁵, and fewer for ``--quick``.
@@ -295,16 +301,22 @@ def run_task(task: BenchTask) -> dict:
         row.update(bytes=n, input_bytes=data.input_bytes, canonical_bytes=data.canonical_bytes,
                    ratio_input=data.input_bytes / n, ratio_canonical=data.canonical_bytes / n,
                    encode_s=round(encode_s, 4), decode_s=round(decode_s, 4), file=task.file)
-        if not task.names:
-            row["source"] = str(Path(task.paths[0]).resolve())
-        else:
+        if task.names:
             row.update(n_shapes=len(task.names), bytes_per_shape=n / len(task.names))
         row.update(_measure(task, data.data, decoded))
     except Nc3dError as exc:
-        row["error"] = str(exc)
+        row["error"] = _relative_paths(str(exc), task)
     except Exception as exc:  # noqa: BLE001 - one failing row must not stop a benchmark
-        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["error"] = _relative_paths(f"{type(exc).__name__}: {exc}", task)
     return row
+
+
+def _relative_paths(message: str, task: BenchTask) -> str:
+    """An error message with the input files' paths as in the rows (relative to INPUT_DIR)."""
+    for path, name in zip(task.paths, task.names or (task.input,)):
+        for form in dict.fromkeys((str(Path(path).resolve()), str(path))):  # the longer form first
+            message = message.replace(form, name)
+    return message
 
 
 def _clean(o):
@@ -331,19 +343,22 @@ def _restore(row: dict) -> dict:
 
 
 def read_results(path) -> list[dict]:
-    """The rows of a ``results.jsonl`` (a torn last line, from a killed run, is skipped)."""
+    """The rows of a ``results.jsonl``, one per key (a later line replaces an earlier one with the
+    same key: a retried failure, a re-imported result); a torn last line, from a killed run, is
+    skipped."""
     path = Path(path)
     if not path.is_file():
         return []
-    rows = []
+    rows: dict[tuple, dict] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(row, dict) and all(k in row for k in ("dataset", "codec", "setting_key", "input")):
-            rows.append(_restore(row))
-    return rows
+            rows.pop(row_key(row), None)  # a replaced row moves to where its replacement was written
+            rows[row_key(row)] = _restore(row)
+    return list(rows.values())
 
 
 def _run_rows(tasks: list[BenchTask], jobs: int) -> Iterable[dict]:
@@ -421,6 +436,7 @@ def run_bench(input_dir, results_dir, *, codecs: list[str] | None = None, quick:
     have = {row_key(r): r for r in read_results(results)}
     pending = [t for t in tasks if t.key not in have or (retry_failed and "error" in have[t.key])]
     write_machine(out)
+    record_input_dir(out, tasks[0].dataset if tasks else Path(input_dir).resolve().name, input_dir)
     done = {t.key: have[t.key] for t in tasks if t.key in have}
     if pending:
         for i, row in enumerate(append_rows(results, _run_rows(pending, jobs)), 1):
@@ -428,6 +444,45 @@ def run_bench(input_dir, results_dir, *, codecs: list[str] | None = None, quick:
             if on_row is not None:
                 on_row(row, i, len(pending))
     return [done[t.key] for t in tasks if t.key in done]
+
+
+def _read_inputs(results_dir) -> dict:
+    try:
+        info = json.loads((Path(results_dir) / INPUTS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in info.items() if isinstance(v, str)} if isinstance(info, dict) else {}
+
+
+def record_input_dir(results_dir, dataset: str, input_dir) -> Path:
+    """Record where a dataset's inputs are (``RESULTS_DIR/inputs.json``, one entry per dataset).
+
+    The folder is stored relative to the results folder (so that both can move together, e.g.
+    in a repository) unless they lie on different drives.
+    """
+    from ..container import write_bytes_atomic
+
+    out = Path(results_dir)
+    try:
+        where = Path(os.path.relpath(Path(input_dir).resolve(), out.resolve())).as_posix()
+    except ValueError:  # another drive (Windows)
+        where = str(Path(input_dir).resolve())
+    info = _read_inputs(out) | {dataset: where}
+    return write_bytes_atomic(out / INPUTS_NAME, (json.dumps(info, indent=1, sort_keys=True) + "\n").encode(),
+                              force=True)
+
+
+def find_source(row: dict, results_dir) -> Path | None:
+    """The original file of a per-input row: the dataset's recorded input folder + ``input``
+    (or an older row's absolute ``source``), or None when it cannot be found."""
+    old = row.get("source")
+    if isinstance(old, str) and Path(old).is_file():
+        return Path(old)
+    where = _read_inputs(results_dir).get(row.get("dataset"))
+    if where is None or str(row.get("input", "")).startswith("<set"):
+        return None
+    path = Path(results_dir) / where / row["input"]  # an absolute `where` replaces the prefix
+    return path if path.is_file() else None
 
 
 def append_rows(path, rows: Iterable[dict]) -> Iterable[dict]:
