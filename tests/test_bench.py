@@ -65,7 +65,7 @@ def test_rows_cover_every_codec_setting_and_input(bench_dir):
         assert r["ratio_input"] == pytest.approx(r["input_bytes"] / r["bytes"])
         assert r["input_bytes"] == (data / r["input"]).stat().st_size
         assert (out / r["file"]).stat().st_size == r["bytes"]
-        assert r["encode_s"] >= 0 and r["decode_s"] >= 0 and r["samples"] == 2000
+        assert r["encode_s"] >= 0 and r["decode_s"] >= 0 and r["cpu_s"] > 0 and r["samples"] == 2000
         assert r["baseline"] is True and r["kind"] == "mesh"
     lossless = [r for r in rows if r["codec"] == "ply-lzma" and "error" not in r]
     assert all(r["chamfer_p2s"] < 1e-6 and r["f_score_0.01"] == 1.0 for r in lossless)
@@ -296,6 +296,8 @@ def test_cli_bench_and_report(tmp_path, capsys):
     assert main(["report", str(out), "--markdown"]) == 0
     md = capsys.readouterr().out
     assert "| draco | baseline | bits=8 | 3/3 |" in md and "every setting" in md
+    cpu = sum(r["cpu_s"] for r in lines)
+    assert "CPU seconds per codec" in md and f"| draco | 9 | {cpu:,.1f} | 100% | 0 |" in md
     assert main(["bench", str(tmp_path / "in"), "-o", str(out), "--codecs", "nope"]) == 1
     assert "unknown codec 'nope'" in capsys.readouterr().err
 

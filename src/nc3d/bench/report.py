@@ -28,7 +28,7 @@ from .machine import read_machine
 from .plots import plot_rate_distortion, plot_reconstructions
 from .runner import INPUTS_NAME, MESH_METRICS, RESULTS_NAME, VOLUME_METRICS, find_source, read_results, setting_label
 
-__all__ = ["aggregate", "default_budget", "best_under_budget", "write_report", "markdown_tables", "REPORT_NAME", "format_value",
+__all__ = ["aggregate", "cpu_by_codec", "default_budget", "best_under_budget", "write_report", "markdown_tables", "REPORT_NAME", "format_value",
            "TABLE_FIELDS"]
 
 REPORT_NAME = "report.html"
@@ -241,6 +241,31 @@ def _renders(rows: list[dict], results_dir: Path, budget: float, render_input: s
         return None, f"rendering failed ({type(exc).__name__}: {exc})"
 
 
+def cpu_by_codec(rows: list[dict]) -> list[dict]:
+    """What each codec cost: rows, summed ``cpu_s`` (load + encode + decode + metrics, CPU seconds)
+    and its share of the total, most expensive first; rows without ``cpu_s`` (older runs, imported
+    or failed rows) are counted in ``untimed``."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        c = out.setdefault(r["codec"], {"codec": r["codec"], "rows": 0, "cpu_s": 0.0, "untimed": 0})
+        c["rows"] += 1
+        if isinstance(r.get("cpu_s"), (int, float)):
+            c["cpu_s"] += r["cpu_s"]
+        else:
+            c["untimed"] += 1
+    total = sum(c["cpu_s"] for c in out.values()) or 1.0
+    return sorted(({**c, "share": c["cpu_s"] / total} for c in out.values()), key=lambda c: -c["cpu_s"])
+
+
+def _cpu_markdown(rows: list[dict]) -> list[str]:
+    costs = cpu_by_codec(rows)
+    return ["CPU seconds per codec (whole rows: load, encode, decode, metrics):", "",
+            "| codec | rows | CPU s | share | rows without CPU time |", "|---|---:|---:|---:|---:|",
+            *(f"| {c['codec']} | {c['rows']} | {c['cpu_s']:,.1f} | {100 * c['share']:.0f}% | {c['untimed']} |"
+              for c in costs),
+            f"| all | {sum(c['rows'] for c in costs)} | {sum(c['cpu_s'] for c in costs):,.1f} | | |", ""]
+
+
 def markdown_tables(results_dir, *, budget: float | None = None) -> str:
     """The report's tables as Markdown (for BENCHMARKS.md): per dataset, the best setting of each
     codec within the budget, then every setting."""
@@ -267,6 +292,7 @@ def markdown_tables(results_dir, *, budget: float | None = None) -> str:
                     f"({'lowest Chamfer-p2s' if kind == 'mesh' else 'highest PSNR'}; medians over inputs):", "",
                     head, rule, *(line(p, not p["within_budget"]) for p in best_under_budget(points, b)), ""]
         out += [f"**{dataset}** — every setting:", "", head, rule, *(line(p) for p in points), ""]
+        out += _cpu_markdown(ds_rows)
     return "\n".join(out)
 
 
@@ -337,6 +363,11 @@ def write_report(results_dir, *, budget: float | None = None, render_input: str 
                 if save_images:
                     write_bytes_atomic(out / f"renders_{dataset}.png", png, force=True)
                 body.append(_img(png, f"renders of {dataset}"))
+        body.append(f"<details><summary>CPU seconds per codec</summary><table id=cpu-{html.escape(dataset)}>"
+                    "<tr><th>codec</th><th>rows</th><th>CPU s</th><th>share</th><th>rows without CPU time</th></tr>")
+        body.extend(f"<tr><td>{html.escape(c['codec'])}</td><td>{c['rows']}</td><td>{c['cpu_s']:,.1f}</td>"
+                    f"<td>{100 * c['share']:.0f}%</td><td>{c['untimed']}</td></tr>" for c in cpu_by_codec(ds_rows))
+        body.append("</table></details>")
         body.append(f"<details><summary>All settings of {html.escape(dataset)}</summary>")
         body.append(_table(points, kind, f"all-{dataset}", mark_budget=False) + "</details>")
         errors = [r for r in ds_rows if "error" in r]

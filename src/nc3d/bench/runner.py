@@ -20,7 +20,8 @@ Row fields: ``dataset``, ``data_kind`` (mesh | volume), ``codec``, ``kind`` (the
 ``baseline``, ``setting`` (dict), ``setting_key``, ``input`` (path relative to INPUT_DIR, or
 ``"<set of N>"``), and on success ``bytes``, ``input_bytes`` (the file(s) as given),
 ``canonical_bytes`` (binary PLY, float32 xyz + int32 faces; volumes: raw bytes at the input
-dtype), ``ratio_input``, ``ratio_canonical``, ``encode_s``, ``decode_s``, ``file`` and the
+dtype), ``ratio_input``, ``ratio_canonical``, ``encode_s``, ``decode_s``, ``cpu_s`` (CPU
+seconds of the whole row in its process: loading, encoding, decoding, metrics), ``file`` and the
 metrics (``chamfer``, ``chamfer_p2s``, ``normal_consistency``, ``f_score_0.005``,
 ``f_score_0.01``, ``hausdorff``, plus ``samples``; or ``mse``, ``psnr``). A set row also has
 ``n_shapes``, ``bytes_per_shape`` (bytes apportioned equally) and ``per_shape`` (name +
@@ -285,6 +286,7 @@ def run_task(task: BenchTask) -> dict:
     from ..container import write_bytes_atomic
 
     row = _base_row(task)
+    cpu0 = time.process_time()
     try:
         data = _load(task.paths, task.names)
         codec = get_codec(task.codec)
@@ -304,6 +306,7 @@ def run_task(task: BenchTask) -> dict:
         if task.names:
             row.update(n_shapes=len(task.names), bytes_per_shape=n / len(task.names))
         row.update(_measure(task, data.data, decoded))
+        row["cpu_s"] = round(time.process_time() - cpu0, 3)
     except Nc3dError as exc:
         row["error"] = _relative_paths(str(exc), task)
     except Exception as exc:  # noqa: BLE001 - one failing row must not stop a benchmark
