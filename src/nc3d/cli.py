@@ -673,8 +673,8 @@ def _parse_bool(s: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nc3d`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except Nc3dError as exc:
         print(f"nc3d: error: {exc}", file=sys.stderr)
