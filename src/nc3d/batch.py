@@ -251,6 +251,7 @@ def compress_folder(
         an output path that is a file.
     """
     from .codecs.base import get_codec
+    from .container import remove_stale_partials
 
     settings = dict(settings or {})
     c = get_codec(codec)
@@ -265,6 +266,7 @@ def compress_folder(
         raise InputError(f"{out} is a file; folder mode writes one .nc3d per mesh into a folder")
     items = plan_folder(input_dir, out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out, [Path(it.output).name for it in items])  # left by a killed run
 
     total = len(items)
     results: dict[str, dict] = {}

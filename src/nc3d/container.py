@@ -48,6 +48,7 @@ import os
 import re
 import struct
 import tempfile
+import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ __all__ = [
     "pack",
     "unpack",
     "write_bytes_atomic",
+    "remove_stale_partials",
     "write_file",
     "read_file",
     "peek_is_nc3d",
@@ -555,6 +557,50 @@ def write_bytes_atomic(
     finally:
         os.close(dir_fd)
     return target
+
+
+def remove_stale_partials(folder, names, *, older_than_s: float = 60.0) -> list[Path]:
+    """Delete the temporary ``.<name>.*.partial`` files that :func:`write_bytes_atomic` left in
+    ``folder`` when it was killed (SIGKILL, power loss) while writing one of ``names``.
+
+    Only files older than ``older_than_s`` go: one being written right now by another process
+    (a write takes milliseconds to seconds) is left alone.
+
+    Parameters
+    ----------
+    folder : path
+        The output folder.
+    names : iterable of str
+        The target file names (not paths) whose leftovers to remove.
+    older_than_s : float
+        Minimum age in seconds (modification time).
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    folder = Path(folder)
+    wanted = {f".{n}." for n in names}
+    cutoff = time.time() - older_than_s
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        if not (e.name.startswith(".") and e.name.endswith(".partial")):
+            continue
+        stem = e.name[: -len(".partial")]  # ".<name>.<random>"
+        if stem[: stem.rfind(".") + 1] not in wanted:
+            continue
+        try:
+            if e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+        except OSError:  # gone meanwhile, or not ours to delete
+            pass
+    return removed
 
 
 def write_file(
