@@ -4,7 +4,7 @@ Three steps, each resumable (JSON lines appended to --out):
 
 * ``baselines``: every mesh through a ladder of decimate-draco settings (QEM decimation ratio ×
   Draco quantization bits, compression level 10): bytes and metrics (2·10⁴ samples per surface);
-* ``run --decoder-width W [--epochs E]``: the whole set compressed into one file (TSDF-Def
+* ``run --decoder-width W [--steps S]``: the whole set compressed into one file (TSDF-Def
   volumes from the shared cache, see ``prepare_shapeset.py``), then every shape decoded alone
   (timed) and compared with its original (10⁵ samples per surface);
 * ``report``: the rate–distortion table, and decimation + Draco at the same total bytes (each
@@ -79,8 +79,9 @@ def cmd_run(args) -> None:
     paths = mesh_paths()
     data = load_input([(f"{p.parent.name}__{p.stem}", p) for p in paths])
     settings = {"decoder_width": args.decoder_width, "resolution": args.resolution}
-    if args.epochs:
-        settings["epochs"] = args.epochs
+    for key in ("steps", "batch_size"):
+        if getattr(args, key):
+            settings[key] = getattr(args, key)
     codec = nc3d.get_codec("shapeset")
     marks = {}
 
@@ -88,7 +89,7 @@ def cmd_run(args) -> None:
         if done == total:
             marks[phase] = time.perf_counter()
         if phase == "training":
-            print(f"epoch {done}/{total} at {time.perf_counter() - t0:.0f} s", flush=True)
+            print(f"step {done}/{total} at {time.perf_counter() - t0:.0f} s", flush=True)
 
     t0 = time.perf_counter()
     blob = codec.encode(data.data, progress=progress, **settings)
@@ -111,9 +112,16 @@ def cmd_run(args) -> None:
         "header_bytes": info["header_bytes"], "input_bytes": data.input_bytes,
         "canonical_bytes": sum(canonical_ply_size(len(m.vertices), len(m.faces)) for _, m in data.data),
         "encode_s": t_total, "prepare_s": t_prep, "train_s": t_total - t_prep, "per_shape": shapes,
-        "epochs": info["header"]["train"]["epochs"], "parameters": handle.arch.parameter_count, "samples": args.samples,
+        "training": _training(info["header"]["train"]), "parameters": handle.arch.parameter_count, "samples": args.samples,
     }
     _append(args.out, row)
+
+
+def _training(train: dict) -> str:
+    """``"3000 steps × 4"`` (or ``"15 epochs"`` for the runs made before training counted steps)."""
+    if "steps" in train:
+        return f"{train['steps']} steps × {train['batch_size']}"
+    return f"{train['epochs']} epochs"
 
 
 def _baseline_at(rows: list[dict], total: float) -> tuple[float, float, int]:
@@ -140,7 +148,7 @@ def _baseline_at(rows: list[dict], total: float) -> tuple[float, float, int]:
 def cmd_report(args) -> None:
     runs = _rows(args.out)
     base = _rows(args.baselines) if args.baselines else []
-    print("| decoder width | epochs | parameters | bytes (decoder / features / names+header) | ratio (input) | "
+    print("| decoder width | training | parameters | bytes (decoder / features / names+header) | ratio (input) | "
           "ratio (binary PLY) | mean CD* | mean CD-p2s* | mean F@0.005 | mean F@0.01 | mean NC* | "
           "decimate+Draco mean F@0.01 at equal bytes |")
     print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -151,7 +159,7 @@ def cmd_report(args) -> None:
         for k in ("f_score_0.005", "f_score_0.01"):  # an empty decode scores 0
             vals[k] = np.mean([x[k] or 0.0 for x in r["per_shape"]])
         b = _baseline_at(base, r["bytes"]) if base else (float("nan"),) * 3
-        print(f"| {r['settings']['decoder_width']} | {r['epochs']} | {r['parameters']:,} | {r['bytes']:,} "
+        print(f"| {r['settings']['decoder_width']} | {r.get('training') or str(r['epochs']) + ' epochs'} | {r['parameters']:,} | {r['bytes']:,} "
               f"({s['decoder'] + s['decoder_steps']:,} / {s['features']:,} / {s['names'] + r['header_bytes']:,}) | "
               f"{r['input_bytes'] / r['bytes']:.0f} | {r['canonical_bytes'] / r['bytes']:.0f} | "
               f"{vals['chamfer']:.4f} | {vals['chamfer_p2s']:.4f} | {vals['f_score_0.005']:.3f} | "
@@ -180,7 +188,8 @@ def main() -> None:
     p = sub.add_parser("run")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--decoder-width", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the codec's)")
+    p.add_argument("--batch-size", type=int, default=None, help="shapes per step (default: the codec's)")
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--samples", type=int, default=100_000, help="surface samples per mesh for the metrics")
     p.set_defaults(func=cmd_run)

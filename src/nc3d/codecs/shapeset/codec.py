@@ -84,11 +84,17 @@ class ShapeSetCodec(Codec):
         Option("feature_channels", int, 16, "channels C of each shape's feature", low=1, high=128),
         Option("feature_resolution", int, 4, "feature grid K'", low=2, high=32),
         Option("bits", int, _train.bits, "bits per stored weight and feature", low=2, high=16),
-        Option("epochs", int, _train.epochs, "training passes over the set", low=1, high=100_000),
-        Option("lr", float, _train.lr, "peak learning rate (Adam, warm-up then cosine)", low=1e-6, high=1.0),
+        Option("steps", int, _train.steps, "optimizer steps of training (whatever the number of shapes)",
+               low=1, high=10_000_000),
+        Option("lr", float, _train.lr, "peak learning rate of the decoder (Adam, warm-up then cosine)",
+               low=1e-6, high=1.0),
+        Option("feature_lr", float, _train.feature_lr, "peak learning rate of the per-shape features",
+               low=1e-6, high=10.0),
         Option("batch_size", int, _train.batch_size, "shapes per training step", low=1, high=4096),
         Option("crop", int, _train.crop, "train on boxes of crop³ cells of each volume (0: whole volumes; "
                "even)", low=0, high=MAX_DECODE_RESOLUTION),
+        Option("qat_start", float, _train.qat_start, "share of the steps before quantization-aware training "
+               "starts (0: from the first step)", low=0.0, high=1.0),
         Option("deform_steps", int, 40, "Adam steps fitting each TSDF-Def volume (0: plain TSDF)", low=0,
                high=10_000),
         Option("seed", int, _train.seed, "random seed", low=0, high=2**31 - 1),
@@ -116,8 +122,9 @@ class ShapeSetCodec(Codec):
                             channels=s["feature_channels"], width=s["decoder_width"])
         if s["crop"] % 2:
             raise InputError(f"shapeset: crop must be even, got {s['crop']}")
-        train = TrainSettings(epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"], crop=s["crop"],
-                              bits=s["bits"], seed=s["seed"], device=s["device"], threads=s["threads"])
+        train = TrainSettings(steps=s["steps"], lr=s["lr"], feature_lr=s["feature_lr"], batch_size=s["batch_size"],
+                              crop=s["crop"], qat_start=s["qat_start"], bits=s["bits"], seed=s["seed"],
+                              device=s["device"], threads=s["threads"])
         prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
@@ -163,7 +170,9 @@ class ShapeSetCodec(Codec):
 
     def ladder(self, quick: bool = False) -> list[dict]:
         if quick:
-            return [{"resolution": 32, "epochs": 5, "decoder_width": 16}]
+            # K = 32 and few deformation steps: its own TSDF-Def cache entries (the cache key holds
+            # the settings), so it neither reuses nor overwrites the K = 64 volumes
+            return [{"resolution": 32, "deform_steps": 5, "steps": 200, "decoder_width": 16}]
         return [{"decoder_width": 16}, {}, {"decoder_width": 64}]
 
 
