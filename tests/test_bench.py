@@ -338,3 +338,29 @@ def test_report_renders_in_headless_chromium(bench_dir, tmp_path):
     dark = (image.mean(axis=2) < 0.5).mean()
     assert 0.01 < dark < 0.5, dark  # text, plots and renders drawn on a white page
     assert image.std() > 0.1
+
+
+def test_head_to_head_counts_wins_and_losses_at_equal_size():
+    from nc3d.bench.compare import head_to_head, head_to_head_markdown
+
+    def row(codec, baseline, setting, name, nbytes, cd):
+        return {"dataset": "d", "data_kind": "mesh", "codec": codec, "kind": "mesh", "baseline": baseline,
+                "setting": setting, "setting_key": json.dumps(setting), "input": name, "bytes": nbytes,
+                "chamfer_p2s": cd}
+
+    rows = [row("ours", False, {}, "a", 100, 0.01), row("ours", False, {}, "b", 100, 0.01),
+            row("ours", False, {}, "c", 100, 0.01), row("ours", False, {}, "d", 100, 0.01),
+            row("base", True, {"q": 1}, "a", 50, 0.02),   # a: the small setting loses to ours ...
+            row("base", True, {"q": 2}, "a", 150, 0.001),  # ... the better one is too large: nc3d wins a
+            row("base", True, {"q": 1}, "b", 90, 0.005),   # b: the baseline wins
+            row("base", True, {"q": 1}, "c", 120, 0.0),    # c: no baseline file that small
+            {**row("base", True, {"q": 2}, "d", 10, 0.0), "error": "failed"},  # d: a failed row is no result
+            {"dataset": "d", "data_kind": "mesh", "codec": "set", "kind": "meshset", "baseline": True,
+             "setting": {}, "setting_key": "{}", "input": "<set of 2>", "bytes": 100, "bytes_per_shape": 50,
+             "per_shape": [{"name": "a", "chamfer_p2s": 0.1}, {"name": "b", "chamfer_p2s": 0.001}]}]
+    got = {h["baseline"]: h for h in head_to_head(rows)}
+    assert (got["base"]["wins"], got["base"]["losses"], got["base"]["smaller"], got["base"]["inputs"]) == (1, 1, 1, 3)
+    assert got["base"]["baseline_bytes"] == 70 and got["base"]["quality"] == pytest.approx(0.01)
+    assert (got["set"]["wins"], got["set"]["losses"], got["set"]["smaller"]) == (1, 1, 0)  # per shape, 50 B each
+    md = "\n".join(head_to_head_markdown(rows))
+    assert "| ours | default | base | 1 | 1 | 1 | 100 / 70 | 0.01 / 0.0125 |" in md

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .compare import head_to_head, head_to_head_markdown
 from .machine import read_machine
 from .plots import plot_rate_distortion, plot_reconstructions
 from .runner import INPUTS_NAME, MESH_METRICS, RESULTS_NAME, VOLUME_METRICS, find_source, read_results, setting_label
@@ -292,6 +293,7 @@ def markdown_tables(results_dir, *, budget: float | None = None) -> str:
                     f"({'lowest Chamfer-p2s' if kind == 'mesh' else 'highest PSNR'}; medians over inputs):", "",
                     head, rule, *(line(p, not p["within_budget"]) for p in best_under_budget(points, b)), ""]
         out += [f"**{dataset}** — every setting:", "", head, rule, *(line(p) for p in points), ""]
+        out += head_to_head_markdown(ds_rows)
         out += _cpu_markdown(ds_rows)
     return "\n".join(out)
 
@@ -363,6 +365,21 @@ def write_report(results_dir, *, budget: float | None = None, render_input: str 
                 if save_images:
                     write_bytes_atomic(out / f"renders_{dataset}.png", png, force=True)
                 body.append(_img(png, f"renders of {dataset}"))
+        h2h = [h for h in head_to_head(ds_rows) if h["wins"] + h["losses"]]
+        if h2h:
+            metric = "PSNR dB" if kind == "volume" else "CD-p2s"
+            body.append(f"<h3>Head to head at equal size</h3><p>Per input, each baseline's best setting whose file is "
+                        f"not larger than the nc3d file; medians over the inputs compared ({metric}). Pairs where the "
+                        "baseline has no file that small on any input are left out.</p>"
+                        f"<table id=h2h-{html.escape(dataset)}><thead><tr><th>nc3d codec</th><th>setting</th>"
+                        "<th>baseline</th><th>nc3d better</th><th>baseline better</th><th>no baseline file that "
+                        f"small</th><th>bytes nc3d / baseline</th><th>{metric} nc3d / baseline</th></tr></thead>")
+            body.extend(f"<tr><td>{html.escape(h['codec'])}</td><td>{html.escape(h['label'])}</td>"
+                        f"<td>{html.escape(h['baseline'])}</td><td>{h['wins']}</td><td>{h['losses']}</td>"
+                        f"<td>{h['smaller']}</td><td>{format_value('bytes', h['bytes'])} / "
+                        f"{format_value('bytes', h['baseline_bytes'])}</td><td>{format_value('q', h['quality'])} / "
+                        f"{format_value('q', h['baseline_quality'])}</td></tr>" for h in h2h)
+            body.append("</table>")
         body.append(f"<details><summary>CPU seconds per codec</summary><table id=cpu-{html.escape(dataset)}>"
                     "<tr><th>codec</th><th>rows</th><th>CPU s</th><th>share</th><th>rows without CPU time</th></tr>")
         body.extend(f"<tr><td>{html.escape(c['codec'])}</td><td>{c['rows']}</td><td>{c['cpu_s']:,.1f}</td>"
