@@ -1,4 +1,4 @@
-"""The ``volume`` codec (learned transform coding) with the shipped model, its latent coder, training."""
+"""The ``volume-conv`` codec (learned conv transform coding) with the shipped model, its latent coder, training."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ def head():
 
 @pytest.fixture(scope="module")
 def codec():
-    return get_codec("volume")
+    return get_codec("volume-conv")
 
 
 def test_default_codec_for_volumes_is_volume(head):
     import nc3d
 
     blob = nc3d.compress(head)
-    assert container.unpack(blob).codec == "volume"
+    assert container.unpack(blob).codec == "volume-conv"
 
 
 def test_round_trip_keeps_shape_dtype_and_quality(codec, head):
@@ -153,8 +153,8 @@ def test_training_reduces_loss_and_the_model_file_round_trips(tmp_path):
     save_model(net, path)
     again, digest = load_model(path)
     assert len(digest) == 16 and again.arch == arch
-    blob = get_codec("volume").encode((vols[0] * 1000).astype(np.uint16), model=str(path), quality=1)
-    out = get_codec("volume").decode(blob)
+    blob = get_codec("volume-conv").encode((vols[0] * 1000).astype(np.uint16), model=str(path), quality=1)
+    out = get_codec("volume-conv").decode(blob)
     assert out.dtype == np.uint16 and out.shape == (24, 24, 24)
     volume_codec._MODELS.clear()
 
@@ -175,7 +175,7 @@ def test_cli_train_volume_then_compress_with_that_model(tmp_path, capsys):
     assert info["volumes"] == ["v0", "v1"] and model.is_file()
     assert main(["train-volume", str(data), "-o", str(model), "--steps", "2"]) == 1  # exists, no --force
     out = tmp_path / "v.nc3d"
-    assert main(["compress", str(data / "v0.npy"), "-o", str(out), "--model", str(model), "--quality", "1"]) == 0
+    assert main(["compress", str(data / "v0.npy"), "-o", str(out), "--codec", "volume-conv", "--model", str(model), "--quality", "1"]) == 0
     assert container.unpack(out.read_bytes()).header["model"] == "embedded"
     volume_codec._MODELS.clear()
 

@@ -371,14 +371,14 @@ def cmd_eval(args) -> int:
 
 
 def cmd_train_volume(args) -> int:
-    """Train a custom model for the ``volume`` codec on a folder of ``.npy`` volumes."""
+    """Train a custom model for the ``volume-conv`` codec on a folder of ``.npy`` volumes."""
     from .codecs.volume.train import TrainSettings, train_model_file
 
     settings = TrainSettings(steps=args.steps, threads=args.threads, device=args.device)
     result = train_model_file(args.data, args.output, settings=settings, force=args.force)
     result.pop("log")
     return _emit(args, result, f"wrote {result['output']} ({result['bytes']} bytes, {len(result['volumes'])} volumes, "
-                 f"{result['train_seconds']} s); use it with: nc3d compress VOLUME --model {result['output']}")
+                 f"{result['train_seconds']} s); use it with: nc3d compress VOLUME --codec volume-conv --model {result['output']}")
 
 
 def cmd_codecs(args) -> int:
@@ -593,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("codecs", cmd_codecs, "list the available codecs")
 
-    p = add("train-volume", cmd_train_volume, "train a custom model for the volume codec on a folder of .npy volumes")
+    p = add("train-volume", cmd_train_volume, "train a custom model for the volume-conv codec on a folder of .npy volumes")
     p.add_argument("data", metavar="DIR", help="folder of .npy volumes (searched recursively)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.npz)")
     p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500: minutes on one core)")

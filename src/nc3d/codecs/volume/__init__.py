@@ -1,10 +1,12 @@
 """The volume codecs (Bevec et al. and beyond): block tools, and the codec modules that register themselves.
 
-* ``volume`` — learned 3-D transform coding, the default for volumes (:mod:`.codec`);
+* ``volume`` — 8³ DCT with a learned entropy model and dequantizer, the default for volumes (:mod:`.learned`);
+* ``volume-conv`` — learned conv analysis/synthesis transforms with a factorized prior (:mod:`.codec`);
 * ``bevec`` — the paper's dense block VAE, reproduced (:mod:`.bevec`).
 """
 
 from .bevec import BevecCodec
 from .codec import VolumeCodec
+from .learned import LearnedDct
 
-__all__ = ["BevecCodec", "VolumeCodec"]
+__all__ = ["BevecCodec", "LearnedDct", "VolumeCodec"]

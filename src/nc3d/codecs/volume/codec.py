@@ -1,4 +1,4 @@
-"""The ``volume`` codec: learned 3-D transform coding of a scalar volume (default for volumes).
+"""The ``volume-conv`` codec: learned conv 3-D transform coding of a scalar volume (GDN autoencoder).
 
 encode: values → [0, 1] by the volume's min/max → edge-padded to a multiple of 8 → analysis
 transform → latents × gain(quality), rounded → per-channel discrete Laplace tables + ANS.
@@ -94,9 +94,9 @@ def _psnr(volume: np.ndarray, decoded: np.ndarray, lo: float, hi: float) -> floa
 
 @register
 class VolumeCodec(Codec):
-    name = "volume"
+    name = "volume-conv"
     kind = "volume"
-    description = "learned 3-D transform coding (conv analysis/synthesis, GDN, Laplace tables, ANS)"
+    description = "learned conv 3-D transform coding (conv analysis/synthesis, GDN, Laplace tables, ANS)"
     options = (
         Option("quality", float, 3.0, "rate knob: 0 (smallest) .. levels-1 (best); fractions interpolate",
                low=0.0, high=63.0),

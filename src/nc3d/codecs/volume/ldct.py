@@ -1,0 +1,278 @@
+"""Learned DCT transform coding of a volume: the core of the default ``volume`` codec.
+
+The transform is the orthonormal 8³ DCT of :mod:`nc3d.baselines.dct` (fast, exactly invertible);
+what is learned (fitted on the shared volumes by :func:`fit_model`, shipped as a small ``.npz``
+of integers) is everything around it:
+
+* **side information**: each block's activity ``z = round(2 · log2(1 + Σ|q_AC|))`` (0..47) is
+  coded first, so a flat block costs a few bits and its 511 AC symbols cost nothing;
+* **entropy model**: each AC symbol is coded against a zero-inflated two-sided geometric law
+  whose zero probability and tail ratio are looked up in a table indexed by the coefficient's
+  frequency band ``u + v + w`` and its block's ``z`` (21 × 48 cells, learned). Tables are built
+  from those stored integers with integer arithmetic only, so decoding is bit-exact everywhere;
+  magnitudes past a per-cell cap ``E`` are escaped to a small order-0 stream;
+* **reconstruction**: non-zero symbols are dequantized to ``sign(q) · (|q| − δ_band) · step``,
+  the learned per-band centroid offset of the Laplace-distributed coefficients;
+* DC coefficients: Lorenzo (3-D difference) or x-difference prediction, whichever codes smaller.
+
+Nothing in the coding loop runs per block or per symbol in Python: cells are gathered by one
+stable sort and coded with one constriction call each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ...baselines.dct import _BAND, _BANDS, _dct
+from ...entropy import _constriction, _model, decode_symbols, encode_symbols
+from ...errors import FormatError, InputError
+
+__all__ = ["AC_BAND", "Z_LEVELS", "fit_model", "save_ldct_model", "load_ldct_model", "default_ldct_path",
+           "quantize_blocks", "block_activity", "encode_ac", "decode_ac", "dequantize", "steps_for"]
+
+_B = 8
+#: Side-information levels per block.
+Z_LEVELS = 48
+_ONE = 1 << 24
+#: Largest escape cap per cell.
+_MAX_CAP = 1024
+_AC = np.arange(1, _B**3)
+AC_BAND = _BAND[_AC]  # (511,) band 1..21 of each AC coefficient
+
+
+def steps_for(step: float, tilt: float) -> np.ndarray:
+    """(512,) float32 quantization step of each coefficient (grows with the band by ``tilt``)."""
+    return (step * (1.0 + tilt * _BAND / (_BANDS - 1))).astype(np.float32)
+
+
+def quantize_blocks(x: np.ndarray, steps: np.ndarray, dead_zone: float) -> tuple[np.ndarray, np.ndarray]:
+    """8³ blocks in [0, 1] → integer coefficients.
+
+    Parameters
+    ----------
+    x : (n, 8, 8, 8) float32
+    steps : (512,) float32
+    dead_zone : float
+        Rounding offset towards zero for AC coefficients.
+
+    Returns
+    -------
+    q : (n, 512) int32
+        Quantized coefficients (C order of (u, v, w)).
+    c : (n, 512) float32
+        The scaled coefficients before rounding (``coefficient / step``).
+    """
+    c = _dct(x).reshape(len(x), -1).astype(np.float32)
+    c /= steps
+    m = np.floor(np.abs(c) + np.float32(0.5 - dead_zone))
+    q = np.copysign(m, c).astype(np.int32)
+    q[:, 0] = np.rint(c[:, 0]).astype(np.int32)
+    return q, c
+
+
+def block_activity(q: np.ndarray) -> np.ndarray:
+    """(n,) int64 side information ``z`` of each block from its (n, 512) integer coefficients."""
+    s = np.abs(q[:, 1:]).sum(axis=1, dtype=np.int64)
+    return np.minimum(np.rint(2 * np.log2(1.0 + s)), Z_LEVELS - 1).astype(np.int64)
+
+
+def _caps(r: np.ndarray) -> np.ndarray:
+    """Escape cap ``E`` of each cell from its tail ratio ``R`` (uint16 scale)."""
+    mean_tail = 65536.0 / np.maximum(65536 - r.astype(np.int64), 1)
+    return np.clip(np.ceil(12 * mean_tail), 4, _MAX_CAP).astype(np.int64)
+
+
+def _cell_counts(p0: int, r: int, cap: int) -> np.ndarray:
+    """Integer counts over symbols ``-E .. E`` (±E = escape) of one cell, from its stored integers."""
+    c0 = max(1, (int(p0) * _ONE) >> 16)
+    t = ((_ONE - c0) * (65536 - int(r))) >> 17
+    tail = np.ones(cap, dtype=np.int64)
+    for d in range(cap):  # over magnitudes 1..E (≤ 1024), integer arithmetic
+        tail[d] = max(t, 1)
+        if t <= 1:
+            break
+        t = (t * int(r)) >> 16
+    tail[-1] = max(1, (int(tail[-1]) * 65536) // max(1, 65536 - int(r)))  # the escape holds the rest
+    return np.concatenate([tail[::-1], [c0], tail])
+
+
+def _cells(z: np.ndarray, n_blocks: int) -> np.ndarray:
+    """(n, 511) cell index band·Z + z of each AC coefficient."""
+    return (AC_BAND[None, :] * Z_LEVELS + z[:, None]).astype(np.int16)
+
+
+def encode_ac(q: np.ndarray, z: np.ndarray, model: dict) -> tuple[bytes, bytes]:
+    """Code the AC symbols of blocks with ``z > 0`` against the model's cells → (ANS words, escapes)."""
+    active = z > 0
+    sym = q[active][:, 1:]
+    cells = _cells(z[active], len(sym)).ravel()
+    order = np.argsort(cells, kind="stable")
+    sym, cells = sym.ravel()[order].astype(np.int64), cells[order]
+    used, starts = np.unique(cells, return_index=True)
+    ends = np.append(starts[1:], len(cells))
+    p0, r = model["p0"].ravel(), model["r"].ravel()
+    caps = _caps(r)
+    mag = np.abs(sym)
+    esc_values = []
+    coder = _constriction().stream.stack.AnsCoder()
+    for cell, a, b in zip(used[::-1], starts[::-1], ends[::-1]):  # over non-empty cells (≤ 1008)
+        cap = int(caps[cell])
+        s, m = sym[a:b], mag[a:b]
+        over = m >= cap
+        if over.any():
+            esc_values.append((m[over] - cap))
+        clipped = np.clip(s, -cap, cap) + cap
+        coder.encode_reverse(clipped.astype(np.int32), _model(_cell_counts(p0[cell], r[cell], cap)))
+    esc = np.concatenate(esc_values[::-1]) if esc_values else np.zeros(0, np.int64)
+    words = np.asarray(coder.get_compressed(), dtype=np.uint32).astype("<u4").tobytes()
+    return words, encode_symbols(esc)
+
+
+def decode_ac(words: bytes, escapes: bytes, z: np.ndarray, model: dict, bound: int) -> np.ndarray:
+    """Invert :func:`encode_ac` over untrusted bytes → (n, 511) int32 AC symbols (0 where ``z == 0``)."""
+    n = len(z)
+    out = np.zeros((n, _B**3 - 1), dtype=np.int32)
+    active = z > 0
+    na = int(active.sum())
+    if na == 0:
+        if len(words) or len(escapes) and decode_symbols(escapes).size:
+            raise FormatError("volume: AC data for a volume without active blocks")
+        return out
+    buf = np.frombuffer(memoryview(words).cast("B"), dtype=np.uint8)
+    if buf.size == 0 or buf.size % 4:
+        raise FormatError(f"volume: AC stream of {buf.size} bytes is not a positive multiple of 4")
+    cells = _cells(z[active], na).ravel()
+    order = np.argsort(cells, kind="stable")
+    sorted_cells = cells[order]
+    used, starts = np.unique(sorted_cells, return_index=True)
+    ends = np.append(starts[1:], len(cells))
+    p0, r = model["p0"].ravel(), model["r"].ravel()
+    caps = _caps(r)
+    sym = np.empty(len(cells), dtype=np.int64)
+    constriction = _constriction()
+    try:
+        coder = constriction.stream.stack.AnsCoder(buf.view("<u4").astype(np.uint32))
+        for cell, a, b in zip(used, starts, ends):  # over non-empty cells
+            cap = int(caps[cell])
+            sym[a:b] = np.asarray(coder.decode(_model(_cell_counts(p0[cell], r[cell], cap)), int(b - a))) - cap
+        leftover = not coder.is_empty()
+    except (ValueError, RuntimeError, AssertionError, BaseException) as exc:  # constriction panics
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
+            raise
+        raise FormatError(f"volume: AC stream is corrupt ({type(exc).__name__})") from None
+    if leftover:
+        raise FormatError("volume: AC stream is corrupt: unused data after the symbols")
+    cap_of = caps[sorted_cells]
+    hit = np.abs(sym) >= cap_of
+    esc = decode_symbols(escapes)
+    if esc.size != int(hit.sum()) or (esc.size and (int(esc.min()) < 0 or int(esc.max()) > bound)):
+        raise FormatError("volume: escape stream does not match the AC symbols")
+    sym[hit] = np.sign(sym[hit]) * (cap_of[hit] + esc)
+    if sym.size and int(np.abs(sym).max()) > bound:
+        raise FormatError("volume: AC coefficients out of range")
+    flat = np.empty_like(sym)
+    flat[order] = sym
+    out[active] = flat.reshape(na, -1)
+    return out
+
+
+def dequantize(q: np.ndarray, steps: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(n, 512) ints → (n, 8, 8, 8) float32 blocks: AC shrunk by the per-band offset ``δ``."""
+    f = q.astype(np.float32)
+    shrink = offsets[_BAND].astype(np.float32)
+    shrink[0] = 0.0
+    f -= np.sign(f) * shrink
+    f *= steps
+    return _dct(f.reshape(-1, _B, _B, _B), inverse=True).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Fitting and storing the model
+# ----------------------------------------------------------------------------------------------
+
+
+def fit_model(samples, *, tilt: float, dead_zone: float, prior: float = 4.0) -> dict:
+    """Fit the cell tables and reconstruction offsets on training volumes.
+
+    Parameters
+    ----------
+    samples : iterable of (volume01, step)
+        Volumes scaled to [0, 1], each with the step it is quantized at (use several steps per
+        volume so the tables cover the whole ladder).
+    tilt, dead_zone : float
+        The quantizer the model is fitted for (stored with it).
+
+    Returns
+    -------
+    dict
+        ``p0``, ``r`` (22, Z) uint16-valued int64 tables, ``offsets`` (22,) float32,
+        ``tilt``, ``dead_zone``.
+    """
+    from .blocks import split_blocks
+
+    zeros = np.zeros((_BANDS, Z_LEVELS))
+    total = np.zeros((_BANDS, Z_LEVELS))
+    tail = np.zeros((_BANDS, Z_LEVELS))
+    off_sum = np.zeros(_BANDS)
+    off_n = np.zeros(_BANDS)
+    for x, step in samples:
+        blocks, _ = split_blocks(x.astype(np.float32), _B, 0)
+        q, c = quantize_blocks(blocks, steps_for(step, tilt), dead_zone)
+        z = block_activity(q)
+        cells = _cells(z, len(q)).ravel()
+        a = np.abs(q[:, 1:]).ravel()
+        n_cells = _BANDS * Z_LEVELS
+        total += np.bincount(cells, minlength=n_cells).reshape(_BANDS, Z_LEVELS)
+        zeros += np.bincount(cells, weights=(a == 0), minlength=n_cells).reshape(_BANDS, Z_LEVELS)
+        tail += np.bincount(cells, weights=np.maximum(a - 1, 0), minlength=n_cells).reshape(_BANDS, Z_LEVELS)
+        nz = a > 0
+        band = np.broadcast_to(AC_BAND, q[:, 1:].shape).ravel()[nz]
+        off_sum += np.bincount(band, weights=(a[nz] - np.abs(c[:, 1:]).ravel()[nz]), minlength=_BANDS)
+        off_n += np.bincount(band, minlength=_BANDS)
+    nonzero = total - zeros
+    # Sparse cells borrow from the pooled band statistics (a prior of `prior` pseudo-counts).
+    band_p0 = (zeros.sum(1) + 1) / (total.sum(1) + 2)
+    band_mu = (tail.sum(1) + 1) / (nonzero.sum(1) + 1)
+    p0 = (zeros + prior * band_p0[:, None]) / (total + prior)
+    mu = (tail + prior * band_mu[:, None]) / (nonzero + prior)
+    r = mu / (1 + mu)
+    offsets = np.where(off_n > 0, off_sum / np.maximum(off_n, 1), 0.0)
+    return {
+        "p0": np.clip(np.rint(p0 * 65536), 1, 65535).astype(np.int64),
+        "r": np.clip(np.rint(r * 65536), 0, 65535 - 64).astype(np.int64),
+        "offsets": np.clip(offsets, -0.5, 0.5).astype(np.float32),
+        "tilt": float(tilt),
+        "dead_zone": float(dead_zone),
+    }
+
+
+def default_ldct_path() -> Path:
+    return Path(__file__).resolve().parents[2] / "data" / "models" / "volume-ldct.npz"
+
+
+def save_ldct_model(model: dict, path) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, p0=model["p0"].astype(np.uint16), r=model["r"].astype(np.uint16),
+             offsets=np.rint(model["offsets"] * 4096).astype(np.int16),
+             quantizer=np.array([round(model["tilt"] * 4096), round(model["dead_zone"] * 4096)], dtype=np.uint16))
+    Path(path).write_bytes(buf.getvalue())
+
+
+def load_ldct_model(source) -> tuple[dict, str]:
+    """Model from a path or bytes → (model, digest); :class:`InputError` when malformed."""
+    blob = Path(source).read_bytes() if not isinstance(source, (bytes, bytearray)) else bytes(source)
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as f:
+            p0, r, off, qz = (np.asarray(f[k]) for k in ("p0", "r", "offsets", "quantizer"))
+    except Exception as exc:  # np.load raises many kinds on garbage
+        raise InputError(f"not a volume DCT model ({type(exc).__name__})") from None
+    if p0.shape != (_BANDS, Z_LEVELS) or r.shape != (_BANDS, Z_LEVELS) or off.shape != (_BANDS,) or qz.shape != (2,):
+        raise InputError("volume DCT model: arrays of the wrong shape")
+    model = {"p0": np.maximum(p0.astype(np.int64), 1), "r": np.minimum(r.astype(np.int64), 65535 - 64),
+             "offsets": np.clip(off.astype(np.float32) / 4096, -0.5, 0.5),
+             "tilt": min(float(qz[0]) / 4096, 8.0), "dead_zone": min(float(qz[1]) / 4096, 0.5)}
+    return model, hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,219 @@
+"""The ``volume`` codec (default for volumes): 8³ DCT with a learned entropy model and dequantizer.
+
+encode: values → [0, 1] by the volume's min/max → 8³ blocks (the last ones edge-padded) →
+orthonormal DCT → divided by ``step · (1 + tilt · band / 21)`` with ``step = 0.64 · 2^(−quality/2)``
+and dead-zone rounding (``tilt`` and the dead zone belong to the model) → DC by 3-D Lorenzo or
+x-difference prediction (order-0 ANS), block activity ``z`` (order-0 ANS), AC against the model's
+(band, z) tables (:mod:`.ldct`). decode: the inverse, AC dequantized at the learned centroids.
+
+File layout: header ``shape``, ``dtype``, ``range``, ``quality``, ``dc_pred`` (``"lorenzo"`` or
+``"x"``), ``model`` (``"default"``) and ``model_digest`` (must match the shipped model);
+sections ``dc``, ``z``, ``ac`` (ANS words), ``esc`` (escaped magnitudes). A constant volume
+stores no sections. Files of the conv codec (``volume-conv``, called ``volume`` before
+2026-11-22: their header has ``latent_shape``) still decode. Region decoding is the DCT baseline's: every symbol is entropy-decoded, only
+the blocks under the region are inverse-transformed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...baselines.dct import Dct
+from ...container import header_get
+from ...entropy import decode_symbols, encode_symbols
+from ...errors import FormatError, InputError
+from ...io.volumes import as_volume
+from ...volume import normalized, read_volume_header, volume_header
+from ..base import Option, register
+from .blocks import block_grid, merge_blocks, split_blocks
+from .ldct import (AC_BAND, Z_LEVELS, block_activity, decode_ac, default_ldct_path, dequantize, encode_ac,
+                   load_ldct_model, quantize_blocks, steps_for)
+
+__all__ = ["LearnedDct", "quality_step", "QUALITY_MAX"]
+
+#: Highest quality (step 0.64 / 2^8 = 0.0025 of the range).
+QUALITY_MAX = 16.0
+_MODEL: dict = {}
+
+
+def quality_step(quality: float) -> float:
+    """Base quantization step (fraction of the data range) of a quality level."""
+    return 0.64 * 2.0 ** (-float(quality) / 2)
+
+
+def _load(source):
+    """(model, digest) of ``"default"`` (shipped), a path or bytes; cached."""
+    key = source if isinstance(source, (str, bytes)) else str(source)
+    if key not in _MODEL:
+        _MODEL[key] = load_ldct_model(default_ldct_path() if source == "default" else source)
+    return _MODEL[key]
+
+
+def _conv():
+    from .codec import VolumeCodec
+
+    return VolumeCodec()
+
+
+def _lorenzo(dc: np.ndarray, grid) -> np.ndarray:
+    g = dc.reshape(grid).astype(np.int64)
+    for axis in range(3):
+        g = np.diff(g, axis=axis, prepend=0)
+    return g.ravel()
+
+
+def _unlorenzo(res: np.ndarray, grid) -> np.ndarray:
+    g = res.reshape(grid)
+    for axis in range(3):
+        g = np.cumsum(g, axis=axis)
+    return g.ravel()
+
+
+def _psnr01(x: np.ndarray, y: np.ndarray) -> float:
+    err = float(np.mean((x - y) ** 2, dtype=np.float64))
+    return math.inf if err == 0 else -10 * math.log10(err)
+
+
+@register
+class LearnedDct(Dct):
+    name = "volume"
+    kind = "volume"
+    baseline = False
+    description = "8³ DCT + learned entropy model (block side info, band×activity Laplace tables) and dequantizer"
+    options = (
+        Option("quality", float, 10.0, f"rate knob: 0 (smallest) .. {QUALITY_MAX:g} (best); +2 halves the step",
+               low=0.0, high=QUALITY_MAX),
+        Option("target_psnr", float, None, "pick the smallest quality (0.25 grid) whose PSNR (dB, data range) "
+               "reaches this", low=0.0, high=200.0),
+        Option("model", str, "default", "'default' (shipped) or a model file from fit_model (embedded in the file)"),
+    )
+
+    def ladder(self, quick: bool = False) -> list[dict]:
+        grid = (4.0, 8.0, 12.0) if quick else np.arange(0.0, QUALITY_MAX + 1e-9, 1.0).tolist()
+        return [{"quality": q} for q in grid]
+
+    def encode_parts(self, data, *, quality, target_psnr=None, model="default", progress=None):
+        v = as_volume(data)
+        sections = {}
+        if model == "default":
+            model, digest = _load("default")
+            header = volume_header(v) | {"model": "default", "model_digest": digest}
+        else:
+            try:
+                blob = open(model, "rb").read()
+            except OSError as exc:
+                raise InputError(f"{model}: cannot read the volume model ({exc})") from None
+            model, _ = _load(blob)
+            header = volume_header(v) | {"model": "embedded"}
+            sections["model"] = blob
+        lo, hi = header["range"]
+        if lo == hi:
+            return header | {"quality": quality, "dc_pred": "x"}, sections
+        x = normalized(v, lo, hi)
+        blocks, grid = split_blocks(x, 8, 0)
+        if target_psnr is not None:
+            quality, psnr = self._search(model, x, blocks, target_psnr, progress)
+            header["psnr"] = round(psnr, 3)
+        q, _ = quantize_blocks(blocks, steps_for(quality_step(quality), model["tilt"]), model["dead_zone"])
+        z = block_activity(q)
+        dc = {"lorenzo": encode_symbols(_lorenzo(q[:, 0], grid)), "x": encode_symbols(np.diff(q[:, 0], prepend=0))}
+        pred = min(dc, key=lambda k: len(dc[k]))
+        ac, esc = encode_ac(q, z, model)
+        header.update(quality=quality, dc_pred=pred)
+        return header, sections | {"dc": dc[pred], "z": encode_symbols(z), "ac": ac, "esc": esc}
+
+    @staticmethod
+    def _search(model, x, blocks, target: float, progress) -> tuple[float, float]:
+        """Smallest quality on a 0.25 grid whose decoded PSNR reaches ``target`` (bisection)."""
+        grid = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
+        seen: dict[float, float] = {}
+
+        def psnr_at(quality: float) -> float:
+            if quality not in seen:
+                steps = steps_for(quality_step(quality), model["tilt"])
+                q, _ = quantize_blocks(blocks, steps, model["dead_zone"])
+                y = merge_blocks(dequantize(q, steps, model["offsets"]), x.shape, 8, 0)
+                seen[quality] = _psnr01(x, np.clip(y, 0, 1))
+                if progress is not None:
+                    progress("target-psnr", len(seen), int(math.log2(len(grid))) + 2)
+            return seen[quality]
+
+        lo_i, hi_i = 0, len(grid) - 1
+        if psnr_at(grid[hi_i]) < target:
+            return grid[hi_i], seen[grid[hi_i]]  # best effort; the header records the PSNR reached
+        while lo_i < hi_i:  # invariant: grid[hi_i] reaches the target
+            mid = (lo_i + hi_i) // 2
+            if psnr_at(grid[mid]) >= target:
+                hi_i = mid
+            else:
+                lo_i = mid + 1
+        return grid[hi_i], psnr_at(grid[hi_i])
+
+    def decode_parts(self, header, sections):
+        if "latent_shape" in header:  # written by the conv codec, named "volume" until 2026-11-22
+            return _conv().decode_parts(header, sections)
+        return super().decode_parts(header, sections)
+
+    def decode_region(self, header, sections, region):
+        if "latent_shape" in header:
+            return _conv().decode_region(header, sections, region)
+        return super().decode_region(header, sections, region)
+
+    def _symbols(self, header, sections):
+        """Entropy-decode → (shape, dtype, lo, hi, coefficients (n, 512) float32 in step units, steps)."""
+        shape, dtype, lo, hi = read_volume_header(
+            header, max_voxels_per_byte=1e5, stored_bytes=sum(map(len, sections.values())))
+        model = self._decoder_model(header, sections)
+        quality = header_get(header, "quality", float, min=0.0, max=QUALITY_MAX)
+        pred = header_get(header, "dc_pred", str, choices=("lorenzo", "x"))
+        if lo == hi:
+            return shape, dtype, lo, hi, None, None
+        for name in ("dc", "z", "ac", "esc"):  # the four coded streams
+            if name not in sections:
+                raise FormatError(f"volume file: section {name!r} is missing")
+        grid = block_grid(shape, 8)
+        n = math.prod(grid)
+        steps = steps_for(quality_step(quality), model["tilt"])
+        # Values in [0, 1] give |coefficient| <= 8**1.5 (DC residuals 8x that): larger symbols
+        # only come from a hostile file, and refusing them keeps int32 exact.
+        bound = int(8 * 8**1.5 / float(steps[0])) + 2
+        z = decode_symbols(sections["z"], count=n)
+        if z.size and (int(z.min()) < 0 or int(z.max()) >= Z_LEVELS):
+            raise FormatError("volume file: block activity out of range")
+        res = decode_symbols(sections["dc"], count=n)
+        if res.size and int(np.abs(res).max()) > bound:
+            raise FormatError("volume file: DC residuals out of range")
+        dc = _unlorenzo(res, grid) if pred == "lorenzo" else np.cumsum(res)
+        if np.abs(dc).max() > bound:
+            raise FormatError("volume file: DC coefficients out of range")
+        ac = decode_ac(sections["ac"], sections["esc"], z, model, bound)
+        if np.any(block_activity(np.concatenate([dc[:, None].astype(np.int32), ac], axis=1)) != z):
+            raise FormatError("volume file: block activity does not match the coefficients")
+        coef = np.empty((n, 512), dtype=np.float32)
+        coef[:, 0] = dc
+        f = ac.astype(np.float32)
+        f -= np.sign(f) * model["offsets"][AC_BAND]
+        coef[:, 1:] = f
+        return shape, dtype, lo, hi, coef, steps
+
+    @staticmethod
+    def _decoder_model(header: dict, sections: dict) -> dict:
+        kind = header.get("model")
+        if kind == "embedded":
+            if "model" not in sections:
+                raise FormatError("volume file: the embedded model section is missing")
+            try:
+                return _load(bytes(sections["model"]))[0]
+            except InputError as exc:
+                raise FormatError(f"volume file: embedded model unreadable ({exc})") from None
+        if kind != "default":
+            raise FormatError(f"volume file: unknown model {kind!r}")
+        model, digest = _load("default")
+        if header.get("model_digest") != digest:
+            raise FormatError(f"volume file was written with model {header.get('model_digest')!r}, "
+                              f"but this nc3d ships {digest!r} ({default_ldct_path().name})")
+        return model
+
+

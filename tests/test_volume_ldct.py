@@ -1,0 +1,146 @@
+"""The default ``volume`` codec: 8³ DCT with a learned entropy model (block activity × band tables)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nc3d
+from nc3d import container
+from nc3d.codecs import get_codec
+from nc3d.codecs.volume import ldct
+from nc3d.codecs.volume.learned import quality_step
+from nc3d.errors import FormatError, InputError
+from nc3d.samples import sample_volume_path
+
+
+def _psnr(a, b):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return 10 * np.log10((a.max() - a.min()) ** 2 / np.mean((a - b) ** 2))
+
+
+@pytest.fixture(scope="module")
+def head():
+    return np.load(sample_volume_path())  # (42, 62, 48) uint8: not a multiple of 8 on two axes
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return get_codec("volume")
+
+
+def test_round_trip_keeps_shape_dtype_and_trades_size_for_psnr(codec, head):
+    sizes, psnrs = [], []
+    for q in (4.0, 8.0, 12.0):
+        blob = codec.encode(head, quality=q)
+        out = codec.decode(blob)
+        assert out.shape == head.shape and out.dtype == head.dtype
+        sizes.append(len(blob))
+        psnrs.append(_psnr(head, out))
+    assert sizes[0] < sizes[1] < sizes[2] and psnrs[0] + 3 < psnrs[1] < psnrs[2] - 3
+    assert container.unpack(blob).codec == "volume"
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.float64])
+def test_other_dtypes_and_sizes(codec, dtype):
+    z, y, x = np.mgrid[0:13, 0:9, 0:21]
+    vol = (np.sin(x / 3.0) * np.cos(y / 4.0) * 900 + z * 7).astype(dtype)
+    out = codec.decode(codec.encode(vol, quality=14))
+    assert out.dtype == vol.dtype and out.shape == vol.shape and _psnr(vol, out) > 45
+
+
+def test_beats_the_dct_baseline_at_the_same_quantizer(codec, head):
+    # quality 10 is step 0.02 with the model's tilt and dead zone: the DCT baseline's default
+    model, _ = ldct.load_ldct_model(ldct.default_ldct_path())
+    ours = codec.encode(head, quality=10)
+    dct = get_codec("dct").encode(head, step=quality_step(10), tilt=model["tilt"])
+    assert len(ours) < 0.9 * len(dct)
+    assert _psnr(head, codec.decode(ours)) >= _psnr(head, get_codec("dct").decode(dct)) - 0.05
+
+
+def test_constant_and_flat_volumes(codec):
+    const = np.full((9, 10, 11), 7, np.uint8)
+    out = codec.decode(codec.encode(const))
+    assert np.array_equal(out, const)
+    ramp = np.zeros((16, 16, 16), np.float32)
+    ramp[8:] = 1.0  # blocks are flat: every AC symbol is zero, z == 0 everywhere
+    assert np.array_equal(codec.decode(codec.encode(ramp, quality=8)), ramp)
+
+
+def test_escapes_round_trip_large_coefficients(codec):
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 65535, (16, 16, 24)).astype(np.uint16)
+    blob = codec.encode(noise, quality=16)
+    c = container.unpack(blob)
+    assert len(c.sections["esc"]) > 8  # noise at the finest step does escape the tables
+    assert _psnr(noise, codec.decode(blob)) > 50
+
+
+def test_cell_tables_are_integer_and_positive():
+    counts = ldct._cell_counts(60000, 50000, 40)
+    assert counts.dtype == np.int64 and counts.size == 81 and counts.min() >= 1
+    assert np.array_equal(counts, counts[::-1]) and counts.argmax() == 40
+
+
+def test_target_psnr_picks_the_smallest_quality_reaching_it(codec, head):
+    blob = codec.encode(head, target_psnr=38.0)
+    header = container.unpack(blob).header
+    q = header["quality"]
+    assert _psnr(head, codec.decode(blob)) >= 38.0 and header["psnr"] >= 38.0
+    assert _psnr(head, codec.decode(codec.encode(head, quality=q - 0.25))) < 38.0
+
+
+def test_region_matches_the_full_decode(codec, head):
+    blob = codec.encode(head, quality=9)
+    full = codec.decode(blob)
+    part = nc3d.decompress(blob, region="5:30,17:62,0:9")
+    assert np.array_equal(part, full[5:30, 17:62, 0:9])
+
+
+def test_model_fit_save_load_and_embedding(tmp_path, codec, head):
+    x = head.astype(np.float32) / 255
+    model = ldct.fit_model([(x, 0.02), (x, 0.08)], tilt=1.5, dead_zone=0.2)
+    assert model["p0"].shape == (22, ldct.Z_LEVELS) and model["p0"].min() >= 1
+    path = tmp_path / "m.npz"
+    ldct.save_ldct_model(model, path)
+    loaded, digest = ldct.load_ldct_model(path)
+    assert np.array_equal(loaded["r"], model["r"]) and loaded["tilt"] == 1.5 and len(digest) == 16
+    blob = codec.encode(head, quality=8, model=str(path))
+    c = container.unpack(blob)
+    assert c.header["model"] == "embedded" and c.sections["model"] == path.read_bytes()
+    assert _psnr(head, codec.decode(blob)) > 35
+    (tmp_path / "bad.npz").write_bytes(b"not a model")
+    with pytest.raises(InputError):
+        codec.encode(head, model=str(tmp_path / "bad.npz"))
+
+
+def _repack(blob, header=None, sections=None):
+    c = container.unpack(blob)
+    return container.pack(container.Container(c.codec, {**c.header, **(header or {})}, {**c.sections, **(sections or {})}))
+
+
+@pytest.mark.parametrize("change", [
+    {"header": {"quality": 99}}, {"header": {"dc_pred": "median"}}, {"header": {"model_digest": "0" * 16}},
+    {"header": {"model": "other"}}, {"header": {"shape": [9, 9, 9]}},
+    {"sections": {"z": b""}}, {"sections": {"ac": b"\x01\x02\x03"}}, {"sections": {"esc": b"\x01"}},
+])
+def test_hostile_files_raise_format_error(codec, head, change):
+    blob = codec.encode(head, quality=6)
+    with pytest.raises(FormatError):
+        codec.decode(_repack(blob, **change))
+
+
+def test_side_information_must_match_the_coefficients(codec, head):
+    from nc3d.entropy import decode_symbols, encode_symbols
+
+    blob = codec.encode(head, quality=6)
+    z = decode_symbols(container.unpack(blob).sections["z"])
+    with pytest.raises(FormatError):
+        codec.decode(_repack(blob, sections={"z": encode_symbols(np.minimum(z + 1, ldct.Z_LEVELS - 1))}))
+
+
+def test_old_conv_files_still_decode_under_the_volume_name(head):
+    blob = get_codec("volume-conv").encode(head, quality=2)
+    c = container.unpack(blob)
+    old = container.pack(container.Container("volume", c.header, c.sections))
+    assert np.array_equal(nc3d.decompress(old), get_codec("volume-conv").decode(blob))
