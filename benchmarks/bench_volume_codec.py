@@ -1,18 +1,20 @@
 """The ``volume`` codec's rate–distortion on the 9 shared volumes, cross-validated, against DCT and ZFP.
 
 No model sees the volume it is scored on: the volumes are split into ``--folds`` groups (9 =
-leave-one-out) and one transform model is trained per group on all the other volumes
-(``benchmarks/train_volume_model.py`` settings, ``--steps`` each; models cached in
-``--model-dir``). Each volume is then encoded at every quality of the ladder with its fold's
-model. Bytes are the ``.nc3d`` file without the model section (the model plays the part of the
-shipped one and is not counted, as for the shipped model). The paper's setting (``bevec``
-8-0-128-32 with float32 latents, trained in the same folds, 1 epoch from PCA) adds one point.
-DCT and ZFP come from ``benchmarks/results/volume_baselines.jsonl``
-(``bench_volume_baselines.py``). Then encode/decode seconds of the shipped model on a 256³ uint8
-volume (the 1 mm MNI template cropped/zero-padded to 256³, as for the DCT), median of 3.
+leave-one-out) and the learned entropy model / dequantizer is fitted per group on all the other
+volumes (``benchmarks/train_volume_ldct.py`` settings; seconds). Each volume is then encoded at
+every quality 0, 1, …, 28 with its fold's model. Bytes are the ``.nc3d`` file without the model
+section (the model plays the part of the shipped one and is not counted, as for the shipped
+model). The paper's setting (``bevec`` 8-0-128-32 with float32 latents, trained in the same
+folds, 1 epoch from PCA) adds one point (``--no-bevec``: taken from the conv codec's results). DCT and ZFP come from
+``benchmarks/results/volume_baselines.jsonl`` (``bench_volume_baselines.py``); the conv transform
+codec (``volume-conv``, the previous default) from ``benchmarks/results/volume_conv_codec.jsonl``.
+Then encode/decode seconds of the shipped model on a 256³ uint8 volume (the 1 mm MNI template
+cropped/zero-padded to 256³, as for the DCT), median of 3.
 
-    PYTHONPATH=src python benchmarks/bench_volume_codec.py [--folds 9] [--steps 1500] [--crop 40]
+    PYTHONPATH=src python benchmarks/bench_volume_codec.py [--folds 9] [--tilt 1] [--dead-zone 0.15]
     PYTHONPATH=src python benchmarks/bench_volume_codec.py --summary   # tables + plot from the results
+    PYTHONPATH=src python benchmarks/bench_volume_codec.py --parts     # gain of each learned part
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import argparse
 import json
 import math
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,12 +35,16 @@ from bench_volume_baselines import BIG, DATA, _db, psnr_at, to_256, volumes  # n
 from nc3d import container  # noqa: E402
 from nc3d.codecs import get_codec  # noqa: E402
 from nc3d.codecs.volume.bevec import VARIANTS, decode_blocks, encode_blocks, train_bevec  # noqa: E402
+from nc3d.codecs.volume.ldct import load_ldct_model, save_ldct_model  # noqa: E402
+from nc3d.codecs.volume.ldct import quality_step  # noqa: E402
 from nc3d.codecs.volume.train import normalize_volume  # noqa: E402
+from train_volume_ldct import fit_on  # noqa: E402
 from nc3d.io import load_volume  # noqa: E402
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "volume_codec.jsonl"
 BASELINES = HERE / "results" / "volume_baselines.jsonl"
+CONV = HERE / "results" / "volume_conv_codec.jsonl"
 
 
 def _psnr(ref: np.ndarray, out: np.ndarray) -> float:
@@ -54,16 +59,6 @@ def _bytes_without_model(blob: bytes) -> int:
     return len(container.pack(container.Container(c.codec, c.header, sections)))
 
 
-def train_fold(data: Path, held_out: list[str], path: Path, steps: int, crop: int) -> None:
-    if path.is_file():
-        return
-    cmd = [sys.executable, str(HERE / "train_volume_model.py"), str(data), "-o", str(path), "--steps", str(steps),
-           "--batch", "8", "--crop", str(crop)]
-    for stem in held_out:
-        cmd += ["--exclude", stem]
-    subprocess.run(cmd, check=True)
-
-
 def run(args) -> None:
     items = volumes(Path(args.data))
     folds = [items[i :: args.folds] for i in range(args.folds)]
@@ -73,22 +68,25 @@ def run(args) -> None:
     rows = []
     for k, fold in enumerate(folds):
         stems = [Path(p).stem for _, p in fold]
-        model = model_dir / f"fold{k}of{args.folds}_{args.steps}_{args.crop}.npz"
+        model = model_dir / f"ldct_fold{k}of{args.folds}_{args.tilt}_{args.dead_zone}.npz"
         t0 = time.perf_counter()
-        train_fold(Path(args.data), stems, model, args.steps, args.crop)
+        save_ldct_model(fit_on([p for _, p in items if Path(p).stem not in stems], args.tilt, args.dead_zone), model)
         print(f"fold {k}: held out {stems}, model {model} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        others = [normalize_volume(load_volume(p)) for _, p in items if Path(p).stem not in stems]
-        bevec, _ = train_bevec(others, VARIANTS["8-0-128-32"], epochs=1)
+        if not args.no_bevec:
+            others = [normalize_volume(load_volume(p)) for _, p in items if Path(p).stem not in stems]
+            bevec, _ = train_bevec(others, VARIANTS["8-0-128-32"], epochs=1)
         for name, path in fold:
             v = load_volume(path)
             base = {"volume": name, "shape": list(v.shape), "dtype": v.dtype.name, "fold": k}
-            for q in np.arange(0.0, 6.01, 0.5).round(2).tolist():
+            for q in np.arange(0.0, 28.01, 1.0).round(2).tolist():
                 blob = codec.encode(v, quality=q, model=str(model))
                 size = _bytes_without_model(blob)
                 row = base | {"codec": "volume", "settings": {"quality": q}, "bytes": size,
                               "ratio": v.nbytes / size, "psnr": _psnr(v, codec.decode(blob))}
                 rows.append(row)
                 print(f"{name:<60} volume q={q:<4} {row['ratio']:8.1f}× {row['psnr']:6.2f} dB", flush=True)
+            if args.no_bevec:
+                continue
             x = decode_blocks(bevec, encode_blocks(bevec, normalize_volume(v)), v.shape)
             lo, hi = float(v.min()), float(v.max())
             lat_bytes = 4 * 32 * math.prod(-(-s // 8) for s in v.shape)
@@ -101,11 +99,42 @@ def run(args) -> None:
     print(f"wrote {args.out}")
 
 
+def parts(args) -> None:
+    """Each learned part's gain, per volume, with its fold's model (run ``run`` first for the models).
+
+    entropy model: bytes of the DCT baseline at the very same quantizer (step, tilt; its dead zone
+    0.15 equals the model's default) ÷ our bytes, both decoding to the same symbols;
+    dequantizer: PSNR with the learned per-band offsets minus PSNR with none (same bytes);
+    deblocking: PSNR with the learned filter minus PSNR without (same bytes).
+    """
+    items = volumes(Path(args.data))
+    folds = [items[i :: args.folds] for i in range(args.folds)]
+    codec, dct = get_codec("volume"), get_codec("dct")
+    print("| volume | quality | DCT bytes ÷ ours (same symbols) | dequantizer dB | deblocking dB |\n|---|---|---|---|---|")
+    for k, fold in enumerate(folds):
+        path = Path(args.model_dir) / f"ldct_fold{k}of{args.folds}_{args.tilt}_{args.dead_zone}.npz"
+        model, _ = load_ldct_model(path)
+        flat = Path(args.model_dir) / f"ldct_fold{k}_no_offsets.npz"
+        save_ldct_model(model | {"offsets": model["offsets"] * 0}, flat)
+        blocky = Path(args.model_dir) / f"ldct_fold{k}_no_deblock.npz"
+        save_ldct_model(model | {"deblock": model["deblock"] * 0}, blocky)
+        for name, p in fold:
+            v = load_volume(p)
+            for q in (8.0, 14.0, 20.0):
+                ours = codec.encode(v, quality=q, model=str(path))
+                plain = codec.encode(v, quality=q, model=str(flat))
+                raw = codec.encode(v, quality=q, model=str(blocky))
+                base = dct.encode(v, step=quality_step(q), tilt=model["tilt"])
+                best = _psnr(v, codec.decode(ours))
+                print(f"| {name.split('/')[-1]} | {q:g} | {len(base) / _bytes_without_model(ours):.2f} | "
+                      f"{best - _psnr(v, codec.decode(plain)):+.2f} | {best - _psnr(v, codec.decode(raw)):+.2f} |", flush=True)
+
+
 def timing(args, codec) -> list[dict]:
     """Encode/decode seconds (wall and this process's CPU) of the shipped model on 256³ uint8, median of 3."""
     big = to_256(load_volume(Path(args.data) / BIG))
     rows = []
-    for q in (1.0, 3.0, 5.0):
+    for q in (8.0, 12.0, 16.0):
         runs = []
         for _ in range(3):
             t0, c0 = time.perf_counter(), time.process_time()
@@ -125,6 +154,7 @@ def timing(args, codec) -> list[dict]:
 def summary(args) -> None:
     rows = [json.loads(line) for line in open(args.out)]
     base = [json.loads(line) for line in open(BASELINES)] if BASELINES.is_file() else []
+    base += [json.loads(line) for line in open(CONV)] if CONV.is_file() else []
     names = list(dict.fromkeys(r["volume"] for r in rows if not r.get("timing")))
     ratios = (20, 50, 100, 200)
 
@@ -135,8 +165,11 @@ def summary(args) -> None:
     print("| volume | codec | " + " | ".join(f"@{x}×" for x in ratios) + " |")
     print("|---|---|" + "---|" * len(ratios))
     wins = losses = 0
+    margins = []  # per volume: (name, min and median dB over DCT, min over ZFP) on a dense 20–200× grid
+    dense = np.geomspace(20, 200, 41)
     for n in names:
-        curves = {"volume": curve(rows, n, "volume"), "dct": curve(base, n, "dct"),
+        curves = {"volume": curve(rows, n, "volume"), "volume-conv": curve(base, n, "volume-conv"),
+                  "dct": curve(base, n, "dct"),
                   "zfp-acc": curve(base, n, "zfp", "accuracy"), "zfp-rate": curve(base, n, "zfp", "rate")}
         for cname, pts in curves.items():
             print(f"| {n.split('/')[-1]} | {cname} | " + " | ".join(_db(psnr_at(pts, x)) for x in ratios) + " |")
@@ -147,11 +180,20 @@ def summary(args) -> None:
                 if not (math.isnan(ours) or math.isnan(theirs)):
                     wins += ours > theirs
                     losses += ours <= theirs
-        bev = [r for r in rows if r["volume"] == n and r["codec"] == "bevec"]
+        gap = {o: [psnr_at(curves["volume"], x) - psnr_at(curves[o], x) for x in dense] for o in curves if o != "volume"}
+        gap = {o: [g for g in v if not math.isnan(g)] for o, v in gap.items()}
+        zfp = gap["zfp-acc"] + gap["zfp-rate"]
+        margins.append((n.split("/")[-1], min(gap["dct"], default=math.nan), statistics.median(gap["dct"] or [math.nan]),
+                        min(zfp, default=math.nan), len(gap["dct"])))
+        bev = [r for r in rows + base if r["volume"] == n and r["codec"] == "bevec"]
         if bev:
             r = bev[0]
             print(f"| {n.split('/')[-1]} | bevec (paper, float32) | {r['ratio']:.1f}× at {r['psnr']:.1f} dB | | | |")
     print(f"\nvolume vs dct/zfp at 20–200× (where both curves reach): better in {wins}, not better in {losses}")
+    print("\n| volume | min dB over DCT, 20–200× | median dB over DCT | min dB over ZFP | grid points (of 41) |")
+    print("|---|---|---|---|---|")
+    for name, lo, med, zmin, k in margins:
+        print(f"| {name} | {lo:+.2f} | {med:+.2f} | {zmin:+.2f} | {k} |")
     for r in rows:
         if r.get("timing"):
             print(f"256³ uint8, quality {r['settings']['quality']}: {r['ratio']:.1f}× {r['psnr']:.2f} dB, "
@@ -169,15 +211,15 @@ def plot(rows, base, names, path: Path) -> None:
 
     fig, axes = plt.subplots(3, 3, figsize=(13, 11))
     for ax, n in zip(axes.ravel(), names):
-        for src, codec, mode, style in ((rows, "volume", None, "o-"), (base, "dct", None, "s--"),
+        for src, codec, mode, style in ((rows, "volume", None, "o-"), (base, "volume-conv", None, "x-"),
+                                        (base, "dct", None, "s--"),
                                         (base, "zfp", "accuracy", "^:"), (base, "zfp", "rate", "v:")):
             pts = sorted((r["ratio"], r["psnr"]) for r in src if r["volume"] == n and r["codec"] == codec
                          and not r.get("timing") and (mode is None or r["settings"].get("mode") == mode))
             if pts:
                 ax.plot(*zip(*pts), style, ms=3, label=codec + (f"-{mode}" if mode else ""))
-        for r in rows:
-            if r["volume"] == n and r["codec"] == "bevec":
-                ax.plot([r["ratio"]], [r["psnr"]], "k*", ms=9, label="bevec (paper)")
+        for r in [r for r in rows + base if r["volume"] == n and r["codec"] == "bevec"][:1]:
+            ax.plot([r["ratio"]], [r["psnr"]], "k*", ms=9, label="bevec (paper)")
         ax.set_xscale("log")
         ax.set_xlim(2, 1000)
         ax.axvspan(20, 200, color="0.93")
@@ -196,16 +238,20 @@ def main() -> None:
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--folds", type=int, default=9, help="9 = leave-one-out")
-    ap.add_argument("--steps", type=int, default=1500, help="training steps per fold model")
-    ap.add_argument("--crop", type=int, default=40, help="training crop edge per fold model")
+    ap.add_argument("--tilt", type=float, default=1.0, help="quantizer tilt the fold models are fitted for")
+    ap.add_argument("--dead-zone", type=float, default=0.15, help="quantizer dead zone of the fold models")
+    ap.add_argument("--no-bevec", action="store_true", help="skip the paper's setting (bevec) point")
     ap.add_argument("--model-dir", default="/tmp/nc3d-volume-folds")
     ap.add_argument("--summary", action="store_true")
+    ap.add_argument("--parts", action="store_true", help="each learned part's gain (needs the fold models of a run)")
     ap.add_argument("--timing", action="store_true", help="only the 256³ timing; its rows replace those in --out")
     args = ap.parse_args()
     if args.timing:
         rows = [r for r in map(json.loads, open(args.out)) if not r.get("timing")] if Path(args.out).is_file() else []
         rows += timing(args, get_codec("volume"))
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif args.parts:
+        parts(args)
     else:
         summary(args) if args.summary else run(args)
 

@@ -2,7 +2,8 @@
 
 Every volume is scaled to [0, 1] and quantized at the steps of the codec's ladder; the (band,
 block activity) tables and per-band reconstruction offsets are fitted to those symbols
-(:func:`nc3d.codecs.volume.ldct.fit_model`), for the quantizer ``--tilt`` / ``--dead-zone``.
+(:func:`nc3d.codecs.volume.ldct.fit_model`), for the quantizer ``--tilt`` / ``--dead-zone``, then
+the deblocking matrices to the decoded volumes (:func:`~nc3d.codecs.volume.ldct.fit_deblock`).
 The shipped model ``src/nc3d/data/models/volume-ldct.npz`` is made by
 
     PYTHONPATH=src python benchmarks/train_volume_ldct.py ../shared/data/volumes -o src/nc3d/data/models/volume-ldct.npz
@@ -17,13 +18,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_volume_baselines import volumes  # noqa: E402
 
-from nc3d.codecs.volume.ldct import fit_model, save_ldct_model  # noqa: E402
-from nc3d.codecs.volume.learned import quality_step  # noqa: E402
+from nc3d.codecs.volume.ldct import fit_deblock, fit_model, quality_step, save_ldct_model  # noqa: E402
 from nc3d.io import load_volume  # noqa: E402
 from nc3d.volume import normalized  # noqa: E402
 
-#: Qualities the model is fitted at (every other ladder level: steps 0.0025 .. 0.64).
-FIT_QUALITIES = (0, 2, 4, 6, 8, 10, 12, 14, 16)
+#: Largest edge of a training volume: bigger ones are cropped around their centre (fitting cost).
+FIT_EDGE = 96
+#: Qualities the model is fitted at (every other ladder level: steps 2.56 .. 0.00016).
+FIT_QUALITIES = tuple(range(0, 29, 2))
 
 
 def fit_on(paths, tilt: float, dead_zone: float) -> dict:
@@ -33,8 +35,11 @@ def fit_on(paths, tilt: float, dead_zone: float) -> dict:
         v = load_volume(p)
         lo, hi = float(v.min()), float(v.max())
         if hi > lo:
-            scaled.append(normalized(v, lo, hi))
-    return fit_model(((x, quality_step(q)) for x in scaled for q in FIT_QUALITIES), tilt=tilt, dead_zone=dead_zone)
+            box = tuple(slice(max(0, (s - FIT_EDGE) // 2), max(0, (s - FIT_EDGE) // 2) + FIT_EDGE) for s in v.shape)
+            scaled.append(normalized(v, lo, hi)[box])
+    model = fit_model(((x, quality_step(q)) for x in scaled for q in FIT_QUALITIES), tilt=tilt, dead_zone=dead_zone)
+    model["deblock"] = fit_deblock(model, scaled, FIT_QUALITIES)
+    return model
 
 
 def main() -> None:

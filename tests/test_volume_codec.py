@@ -34,7 +34,7 @@ def test_default_codec_for_volumes_is_volume(head):
     import nc3d
 
     blob = nc3d.compress(head)
-    assert container.unpack(blob).codec == "volume-conv"
+    assert container.unpack(blob).codec == "volume"  # the learned-DCT codec (test_volume_ldct.py)
 
 
 def test_round_trip_keeps_shape_dtype_and_quality(codec, head):

@@ -12,7 +12,8 @@ of integers) is everything around it:
   from those stored integers with integer arithmetic only, so decoding is bit-exact everywhere;
   magnitudes past a per-cell cap ``E`` are escaped to a small order-0 stream;
 * **reconstruction**: non-zero symbols are dequantized to ``sign(q) · (|q| − δ_band) · step``,
-  the learned per-band centroid offset of the Laplace-distributed coefficients;
+  the learned per-band centroid offset of the Laplace-distributed coefficients; then a learned
+  deblocking filter across the block faces (:mod:`.deblock`, one matrix per quality bucket);
 * DC coefficients: Lorenzo (3-D difference) or x-difference prediction, whichever codes smaller.
 
 Nothing in the coding loop runs per block or per symbol in Python: cells are gathered by one
@@ -31,10 +32,14 @@ from ...baselines.dct import _BAND, _BANDS, _dct
 from ...entropy import _constriction, _model, decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 
-__all__ = ["AC_BAND", "Z_LEVELS", "fit_model", "save_ldct_model", "load_ldct_model", "default_ldct_path",
+__all__ = ["AC_BAND", "Z_LEVELS", "QUALITY_MAX", "quality_step", "deblock_bucket", "fit_model", "fit_deblock", "save_ldct_model", "load_ldct_model", "default_ldct_path",
            "quantize_blocks", "block_activity", "encode_ac", "decode_ac", "dequantize", "steps_for"]
 
 _B = 8
+#: Highest quality (step 2.56 / 2^14 ≈ 0.00016 of the range: ~20× on a smooth float32 field).
+QUALITY_MAX = 28.0
+#: Quality buckets of the deblocking filter: one (16, 4) matrix per even quality 0..28.
+DEBLOCK_BUCKETS = 15
 #: Side-information levels per block.
 Z_LEVELS = 48
 _ONE = 1 << 24
@@ -42,6 +47,16 @@ _ONE = 1 << 24
 _MAX_CAP = 1024
 _AC = np.arange(1, _B**3)
 AC_BAND = _BAND[_AC]  # (511,) band 1..21 of each AC coefficient
+
+
+def quality_step(quality: float) -> float:
+    """Base quantization step (fraction of the data range) of a quality level."""
+    return 2.56 * 2.0 ** (-float(quality) / 2)
+
+
+def deblock_bucket(quality: float) -> int:
+    """Index of the deblocking matrix used at ``quality``."""
+    return int(min(max(round(float(quality) / 2), 0), DEBLOCK_BUCKETS - 1))
 
 
 def steps_for(step: float, tilt: float) -> np.ndarray:
@@ -250,6 +265,45 @@ def fit_model(samples, *, tilt: float, dead_zone: float, prior: float = 4.0) -> 
     }
 
 
+def decode_grid(q: np.ndarray, steps: np.ndarray, offsets: np.ndarray, grid) -> np.ndarray:
+    """(n, 512) integer coefficients → (8·gz, 8·gy, 8·gx) float32 volume on the full block grid."""
+    from .blocks import merge_blocks
+
+    return merge_blocks(dequantize(q, steps, offsets), [_B * g for g in grid], _B, 0)
+
+
+def fit_deblock(model: dict, volumes, qualities) -> np.ndarray:
+    """Fit the deblocking matrices (one per quality bucket) for ``model``'s quantizer and dequantizer.
+
+    Parameters
+    ----------
+    volumes : list of (z, y, x) float32 in [0, 1]
+    qualities : iterable of float
+        Qualities to decode each volume at (their buckets get fitted; others stay zero).
+
+    Returns
+    -------
+    (DEBLOCK_BUCKETS, 16, 4) float32
+    """
+    from .blocks import split_blocks
+    from .deblock import FEATURES, deblock_normal_equations, solve_deblock
+
+    out = np.zeros((DEBLOCK_BUCKETS, FEATURES, 4), dtype=np.float32)
+    for quality in qualities:
+        ftf, ftt = np.zeros((FEATURES, FEATURES)), np.zeros((FEATURES, 4))
+        for x in volumes:
+            blocks, grid = split_blocks(x, _B, 0)
+            steps = steps_for(quality_step(quality), model["tilt"])
+            q, _ = quantize_blocks(blocks, steps, model["dead_zone"])
+            padded = np.pad(x, [(0, _B * g - s) for g, s in zip(grid, x.shape)], mode="edge")
+            a, b = deblock_normal_equations(decode_grid(q, steps, model["offsets"], grid), padded)
+            ftf += a
+            ftt += b
+        if ftf.any():
+            out[deblock_bucket(quality)] = solve_deblock(ftf, ftt)
+    return out
+
+
 def default_ldct_path() -> Path:
     return Path(__file__).resolve().parents[2] / "data" / "models" / "volume-ldct.npz"
 
@@ -258,7 +312,8 @@ def save_ldct_model(model: dict, path) -> None:
     buf = io.BytesIO()
     np.savez(buf, p0=model["p0"].astype(np.uint16), r=model["r"].astype(np.uint16),
              offsets=np.rint(model["offsets"] * 4096).astype(np.int16),
-             quantizer=np.array([round(model["tilt"] * 4096), round(model["dead_zone"] * 4096)], dtype=np.uint16))
+             quantizer=np.array([round(model["tilt"] * 4096), round(model["dead_zone"] * 4096)], dtype=np.uint16),
+             deblock=np.asarray(model["deblock"], dtype=np.float32))
     Path(path).write_bytes(buf.getvalue())
 
 
@@ -267,12 +322,14 @@ def load_ldct_model(source) -> tuple[dict, str]:
     blob = Path(source).read_bytes() if not isinstance(source, (bytes, bytearray)) else bytes(source)
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as f:
-            p0, r, off, qz = (np.asarray(f[k]) for k in ("p0", "r", "offsets", "quantizer"))
+            p0, r, off, qz, db = (np.asarray(f[k]) for k in ("p0", "r", "offsets", "quantizer", "deblock"))
     except Exception as exc:  # np.load raises many kinds on garbage
         raise InputError(f"not a volume DCT model ({type(exc).__name__})") from None
     if p0.shape != (_BANDS, Z_LEVELS) or r.shape != (_BANDS, Z_LEVELS) or off.shape != (_BANDS,) or qz.shape != (2,):
         raise InputError("volume DCT model: arrays of the wrong shape")
+    if db.shape != (DEBLOCK_BUCKETS, 16, 4) or db.dtype != np.float32 or not np.all(np.abs(db) < 1e3):
+        raise InputError("volume DCT model: the deblocking weights are malformed")
     model = {"p0": np.maximum(p0.astype(np.int64), 1), "r": np.minimum(r.astype(np.int64), 65535 - 64),
              "offsets": np.clip(off.astype(np.float32) / 4096, -0.5, 0.5),
-             "tilt": min(float(qz[0]) / 4096, 8.0), "dead_zone": min(float(qz[1]) / 4096, 0.5)}
+             "tilt": min(float(qz[0]) / 4096, 8.0), "dead_zone": min(float(qz[1]) / 4096, 0.5), "deblock": db}
     return model, hashlib.sha256(blob).hexdigest()[:16]

@@ -1,17 +1,18 @@
 """The ``volume`` codec (default for volumes): 8³ DCT with a learned entropy model and dequantizer.
 
 encode: values → [0, 1] by the volume's min/max → 8³ blocks (the last ones edge-padded) →
-orthonormal DCT → divided by ``step · (1 + tilt · band / 21)`` with ``step = 0.64 · 2^(−quality/2)``
+orthonormal DCT → divided by ``step · (1 + tilt · band / 21)`` with ``step = 2.56 · 2^(−quality/2)``
 and dead-zone rounding (``tilt`` and the dead zone belong to the model) → DC by 3-D Lorenzo or
 x-difference prediction (order-0 ANS), block activity ``z`` (order-0 ANS), AC against the model's
-(band, z) tables (:mod:`.ldct`). decode: the inverse, AC dequantized at the learned centroids.
+(band, z) tables (:mod:`.ldct`). decode: the inverse, AC dequantized at the learned centroids, then the learned
+deblocking filter (:mod:`.deblock`).
 
 File layout: header ``shape``, ``dtype``, ``range``, ``quality``, ``dc_pred`` (``"lorenzo"`` or
 ``"x"``), ``model`` (``"default"``) and ``model_digest`` (must match the shipped model);
 sections ``dc``, ``z``, ``ac`` (ANS words), ``esc`` (escaped magnitudes). A constant volume
-stores no sections. Files of the conv codec (``volume-conv``, called ``volume`` before
-2026-11-22: their header has ``latent_shape``) still decode. Region decoding is the DCT baseline's: every symbol is entropy-decoded, only
-the blocks under the region are inverse-transformed.
+stores no sections. Region decoding entropy-decodes every symbol (ANS is not seekable) and
+inverse-transforms only the blocks under the region plus a one-block halo. Files of the conv codec (``volume-conv``, called ``volume`` before
+2026-11-22: their header has ``latent_shape``) still decode.
 """
 
 from __future__ import annotations
@@ -20,27 +21,21 @@ import math
 
 import numpy as np
 
-from ...baselines.dct import Dct
+from ...baselines.dct import Dct, _dct
 from ...container import header_get
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...io.volumes import as_volume
-from ...volume import normalized, read_volume_header, volume_header
+from ...volume import check_region, normalized, read_volume_header, restore_values, volume_header
 from ..base import Option, register
 from .blocks import block_grid, merge_blocks, split_blocks
-from .ldct import (AC_BAND, Z_LEVELS, block_activity, decode_ac, default_ldct_path, dequantize, encode_ac,
-                   load_ldct_model, quantize_blocks, steps_for)
+from .deblock import deblock
+from .ldct import (AC_BAND, QUALITY_MAX, Z_LEVELS, block_activity, deblock_bucket, decode_ac, decode_grid,
+                   default_ldct_path, encode_ac, load_ldct_model, quality_step, quantize_blocks, steps_for)
 
-__all__ = ["LearnedDct", "quality_step", "QUALITY_MAX"]
+__all__ = ["LearnedDct", "quality_step", "QUALITY_MAX"]  # the last two re-exported from .ldct
 
-#: Highest quality (step 0.64 / 2^8 = 0.0025 of the range).
-QUALITY_MAX = 16.0
 _MODEL: dict = {}
-
-
-def quality_step(quality: float) -> float:
-    """Base quantization step (fraction of the data range) of a quality level."""
-    return 0.64 * 2.0 ** (-float(quality) / 2)
 
 
 def _load(source):
@@ -83,7 +78,7 @@ class LearnedDct(Dct):
     baseline = False
     description = "8³ DCT + learned entropy model (block side info, band×activity Laplace tables) and dequantizer"
     options = (
-        Option("quality", float, 10.0, f"rate knob: 0 (smallest) .. {QUALITY_MAX:g} (best); +2 halves the step",
+        Option("quality", float, 14.0, f"rate knob: 0 (smallest) .. {QUALITY_MAX:g} (best); +2 halves the step",
                low=0.0, high=QUALITY_MAX),
         Option("target_psnr", float, None, "pick the smallest quality (0.25 grid) whose PSNR (dB, data range) "
                "reaches this", low=0.0, high=200.0),
@@ -91,7 +86,7 @@ class LearnedDct(Dct):
     )
 
     def ladder(self, quick: bool = False) -> list[dict]:
-        grid = (4.0, 8.0, 12.0) if quick else np.arange(0.0, QUALITY_MAX + 1e-9, 1.0).tolist()
+        grid = (8.0, 12.0, 16.0) if quick else np.arange(0.0, QUALITY_MAX + 1e-9, 1.0).tolist()
         return [{"quality": q} for q in grid]
 
     def encode_parts(self, data, *, quality, target_psnr=None, model="default", progress=None):
@@ -114,7 +109,7 @@ class LearnedDct(Dct):
         x = normalized(v, lo, hi)
         blocks, grid = split_blocks(x, 8, 0)
         if target_psnr is not None:
-            quality, psnr = self._search(model, x, blocks, target_psnr, progress)
+            quality, psnr = self._search(model, x, blocks, grid, target_psnr, progress)
             header["psnr"] = round(psnr, 3)
         q, _ = quantize_blocks(blocks, steps_for(quality_step(quality), model["tilt"]), model["dead_zone"])
         z = block_activity(q)
@@ -125,51 +120,64 @@ class LearnedDct(Dct):
         return header, sections | {"dc": dc[pred], "z": encode_symbols(z), "ac": ac, "esc": esc}
 
     @staticmethod
-    def _search(model, x, blocks, target: float, progress) -> tuple[float, float]:
+    def _search(model, x, blocks, grid, target: float, progress) -> tuple[float, float]:
         """Smallest quality on a 0.25 grid whose decoded PSNR reaches ``target`` (bisection)."""
-        grid = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
+        levels = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
         seen: dict[float, float] = {}
 
         def psnr_at(quality: float) -> float:
             if quality not in seen:
                 steps = steps_for(quality_step(quality), model["tilt"])
                 q, _ = quantize_blocks(blocks, steps, model["dead_zone"])
-                y = merge_blocks(dequantize(q, steps, model["offsets"]), x.shape, 8, 0)
-                seen[quality] = _psnr01(x, np.clip(y, 0, 1))
+                y = deblock(decode_grid(q, steps, model["offsets"], grid), model["deblock"][deblock_bucket(quality)])
+                seen[quality] = _psnr01(x, np.clip(y[: x.shape[0], : x.shape[1], : x.shape[2]], 0, 1))
                 if progress is not None:
-                    progress("target-psnr", len(seen), int(math.log2(len(grid))) + 2)
+                    progress("target-psnr", len(seen), int(math.log2(len(levels))) + 2)
             return seen[quality]
 
-        lo_i, hi_i = 0, len(grid) - 1
-        if psnr_at(grid[hi_i]) < target:
-            return grid[hi_i], seen[grid[hi_i]]  # best effort; the header records the PSNR reached
-        while lo_i < hi_i:  # invariant: grid[hi_i] reaches the target
+        lo_i, hi_i = 0, len(levels) - 1
+        if psnr_at(levels[hi_i]) < target:
+            return levels[hi_i], seen[levels[hi_i]]  # best effort; the header records the PSNR reached
+        while lo_i < hi_i:  # invariant: levels[hi_i] reaches the target
             mid = (lo_i + hi_i) // 2
-            if psnr_at(grid[mid]) >= target:
+            if psnr_at(levels[mid]) >= target:
                 hi_i = mid
             else:
                 lo_i = mid + 1
-        return grid[hi_i], psnr_at(grid[hi_i])
+        return levels[hi_i], psnr_at(levels[hi_i])
 
     def decode_parts(self, header, sections):
         if "latent_shape" in header:  # written by the conv codec, named "volume" until 2026-11-22
             return _conv().decode_parts(header, sections)
-        return super().decode_parts(header, sections)
+        return self.decode_region(header, sections, None)
 
     def decode_region(self, header, sections, region):
+        """Decode the blocks under ``region`` plus a one-block halo (for the deblocking), then crop."""
         if "latent_shape" in header:
             return _conv().decode_region(header, sections, region)
-        return super().decode_region(header, sections, region)
+        shape, dtype, lo, hi, coef, steps, weights = self._symbols(header, sections)
+        box = check_region(region, shape) if region is not None else [(0, s) for s in shape]
+        if coef is None:
+            return np.full(tuple(b - a for a, b in box), lo).astype(dtype)
+        grid = block_grid(shape, 8)
+        first = [max(0, a // 8 - 1) for a, _ in box]
+        last = [min(g, -(-b // 8) + 1) for (_, b), g in zip(box, grid)]
+        idx = np.ravel_multi_index(np.ix_(*[np.arange(f, e) for f, e in zip(first, last)]), grid).ravel()
+        blocks = _dct((coef[idx] * steps).reshape(-1, 8, 8, 8), inverse=True).astype(np.float32)
+        sub = deblock(merge_blocks(blocks, [(e - f) * 8 for f, e in zip(first, last)], 8, 0), weights)
+        crop = tuple(slice(a - f * 8, b - f * 8) for (a, b), f in zip(box, first))
+        return restore_values(np.ascontiguousarray(sub[crop]), dtype, lo, hi, scaled=True)
 
     def _symbols(self, header, sections):
-        """Entropy-decode → (shape, dtype, lo, hi, coefficients (n, 512) float32 in step units, steps)."""
+        """Entropy-decode → (shape, dtype, lo, hi, coefficients (n, 512) float32 in step units, steps,
+        deblocking weights)."""
         shape, dtype, lo, hi = read_volume_header(
             header, max_voxels_per_byte=1e5, stored_bytes=sum(map(len, sections.values())))
         model = self._decoder_model(header, sections)
         quality = header_get(header, "quality", float, min=0.0, max=QUALITY_MAX)
         pred = header_get(header, "dc_pred", str, choices=("lorenzo", "x"))
         if lo == hi:
-            return shape, dtype, lo, hi, None, None
+            return shape, dtype, lo, hi, None, None, None
         for name in ("dc", "z", "ac", "esc"):  # the four coded streams
             if name not in sections:
                 raise FormatError(f"volume file: section {name!r} is missing")
@@ -196,7 +204,7 @@ class LearnedDct(Dct):
         f = ac.astype(np.float32)
         f -= np.sign(f) * model["offsets"][AC_BAND]
         coef[:, 1:] = f
-        return shape, dtype, lo, hi, coef, steps
+        return shape, dtype, lo, hi, coef, steps, model["deblock"][deblock_bucket(quality)]
 
     @staticmethod
     def _decoder_model(header: dict, sections: dict) -> dict:
