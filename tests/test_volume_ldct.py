@@ -11,17 +11,13 @@ from nc3d.codecs import get_codec
 from nc3d.codecs.volume import ldct
 from nc3d.codecs.volume.learned import quality_step
 from nc3d.errors import FormatError, InputError
+from nc3d.metrics.volume import psnr as _psnr
 from nc3d.samples import sample_volume_path
-
-
-def _psnr(a, b):
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return 10 * np.log10((a.max() - a.min()) ** 2 / np.mean((a - b) ** 2))
 
 
 @pytest.fixture(scope="module")
 def head():
-    return np.load(sample_volume_path())  # (42, 62, 48) uint8: not a multiple of 8 on two axes
+    return np.load(sample_volume_path())  # (42, 62, 48) uint8, sizes not multiples of 8
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +148,21 @@ def test_old_conv_files_still_decode_under_the_volume_name(head):
     c = container.unpack(blob)
     old = container.pack(container.Container("volume", c.header, c.sections))
     assert np.array_equal(nc3d.decompress(old), get_codec("volume-conv").decode(blob))
+
+
+def test_golden_file_of_this_format_decodes_as_recorded():
+    # tests/golden/volume.nc3d is a conv-format file from before the rename (test_golden.py);
+    # this one pins the learned-DCT format and the shipped model (its digest is in the header)
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from nc3d import fuzz
+    from test_golden import _close
+
+    golden = Path(__file__).parent / "golden"
+    want = json.loads((golden / "expected.json").read_text())["volume-ldct-v1"]
+    blob = (golden / want["file"]).read_bytes()
+    assert hashlib.sha256(blob).hexdigest() == want["file_sha256"]
+    kind, result = fuzz.decode_quick(blob)
+    _close(fuzz.describe_result(kind, result), want["decoded"])

@@ -16,7 +16,8 @@ from .container import header_get
 from .errors import FormatError, InputError
 from .io.volumes import MAX_VOXELS, as_volume
 
-__all__ = ["volume_header", "read_volume_header", "restore_values", "normalized", "parse_region", "check_region"]
+__all__ = ["volume_header", "read_volume_header", "restore_values", "normalized", "parse_region", "check_region",
+           "smallest_level_reaching"]
 
 _INT_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32")
 _DTYPES = _INT_DTYPES + ("float32", "float64")
@@ -142,3 +143,34 @@ def check_region(region, shape) -> tuple[tuple[int, int], ...]:
             raise InputError(f"region along {axis}: {a}:{b} is not a non-empty range inside 0:{size}")
         out.append((int(a), int(b)))
     return tuple(out)
+
+
+def smallest_level_reaching(levels, psnr_at, target: float, progress=None) -> tuple[float, float]:
+    """Smallest of the increasing quality ``levels`` whose ``psnr_at(level)`` reaches ``target`` (bisection).
+
+    ``psnr_at`` is called O(log n) times (memoized here); when even the last level misses the
+    target, that level is returned (best effort: the caller records the PSNR reached).
+
+    Returns
+    -------
+    (level, psnr)
+    """
+    seen: dict = {}
+
+    def at(i: int) -> float:
+        if i not in seen:
+            seen[i] = psnr_at(levels[i])
+            if progress is not None:
+                progress("target-psnr", len(seen), int(math.log2(len(levels))) + 2)
+        return seen[i]
+
+    lo_i, hi_i = 0, len(levels) - 1
+    if at(hi_i) < target:
+        return levels[hi_i], seen[hi_i]
+    while lo_i < hi_i:  # invariant: levels[hi_i] reaches the target
+        mid = (lo_i + hi_i) // 2
+        if at(mid) >= target:
+            hi_i = mid
+        else:
+            lo_i = mid + 1
+    return levels[hi_i], at(hi_i)

@@ -19,7 +19,8 @@ import numpy as np
 
 from ...errors import FormatError, InputError
 from ...io import as_volume
-from ...volume import check_region, normalized, read_volume_header, restore_values, volume_header
+from ...volume import (check_region, normalized, read_volume_header, restore_values, smallest_level_reaching,
+                       volume_header)
 from ..base import Codec, Option, register
 from .latents import decode_latents, encode_latents
 from .transform import STRIDE, default_model_path, load_model
@@ -149,28 +150,14 @@ class VolumeCodec(Codec):
 
     @staticmethod
     def _search(a: _Analysed, volume, target: float, levels: int, progress) -> tuple[float, float]:
-        """Smallest quality on a 0.25 grid whose decoded PSNR reaches ``target`` (bisection)."""
-        grid = np.arange(0.0, levels - 1 + 1e-9, 0.25).round(2).tolist()
-        seen: dict[float, float] = {}
+        """Smallest quality on a 0.25 grid whose decoded PSNR reaches ``target``."""
 
         def psnr_at(q: float) -> float:
-            if q not in seen:
-                x = _synthesize(a.net, a.symbols(q), q, a.shape, a.device)
-                seen[q] = _psnr(volume, restore_values(x, a.dtype, a.lo, a.hi, scaled=True), a.lo, a.hi)
-                if progress is not None:
-                    progress("target-psnr", len(seen), int(math.log2(len(grid))) + 2)
-            return seen[q]
+            x = _synthesize(a.net, a.symbols(q), q, a.shape, a.device)
+            return _psnr(volume, restore_values(x, a.dtype, a.lo, a.hi, scaled=True), a.lo, a.hi)
 
-        lo_i, hi_i = 0, len(grid) - 1
-        if psnr_at(grid[hi_i]) < target:
-            return grid[hi_i], seen[grid[hi_i]]  # best effort; the header records the PSNR reached
-        while lo_i < hi_i:  # invariant: grid[hi_i] reaches the target
-            mid = (lo_i + hi_i) // 2
-            if psnr_at(grid[mid]) >= target:
-                hi_i = mid
-            else:
-                lo_i = mid + 1
-        return grid[hi_i], psnr_at(grid[hi_i])
+        grid = np.arange(0.0, levels - 1 + 1e-9, 0.25).round(2).tolist()
+        return smallest_level_reaching(grid, psnr_at, target, progress)
 
     def decode_parts(self, header: dict, sections: dict[str, bytes]):
         return self.decode_region(header, sections, None)

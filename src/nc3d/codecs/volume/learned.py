@@ -26,7 +26,8 @@ from ...container import header_get
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...io.volumes import as_volume
-from ...volume import check_region, normalized, read_volume_header, restore_values, volume_header
+from ...volume import (check_region, normalized, read_volume_header, restore_values, smallest_level_reaching,
+                       volume_header)
 from ..base import Option, register
 from .blocks import block_grid, merge_blocks, split_blocks
 from .deblock import deblock
@@ -121,30 +122,16 @@ class LearnedDct(Dct):
 
     @staticmethod
     def _search(model, x, blocks, grid, target: float, progress) -> tuple[float, float]:
-        """Smallest quality on a 0.25 grid whose decoded PSNR reaches ``target`` (bisection)."""
-        levels = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
-        seen: dict[float, float] = {}
+        """Smallest quality on a 0.25 grid whose decoded PSNR reaches ``target``."""
 
         def psnr_at(quality: float) -> float:
-            if quality not in seen:
-                steps = steps_for(quality_step(quality), model["tilt"])
-                q, _ = quantize_blocks(blocks, steps, model["dead_zone"])
-                y = deblock(decode_grid(q, steps, model["offsets"], grid), model["deblock"][deblock_bucket(quality)])
-                seen[quality] = _psnr01(x, np.clip(y[: x.shape[0], : x.shape[1], : x.shape[2]], 0, 1))
-                if progress is not None:
-                    progress("target-psnr", len(seen), int(math.log2(len(levels))) + 2)
-            return seen[quality]
+            steps = steps_for(quality_step(quality), model["tilt"])
+            q, _ = quantize_blocks(blocks, steps, model["dead_zone"])
+            y = deblock(decode_grid(q, steps, model["offsets"], grid), model["deblock"][deblock_bucket(quality)])
+            return _psnr01(x, np.clip(y[: x.shape[0], : x.shape[1], : x.shape[2]], 0, 1))
 
-        lo_i, hi_i = 0, len(levels) - 1
-        if psnr_at(levels[hi_i]) < target:
-            return levels[hi_i], seen[levels[hi_i]]  # best effort; the header records the PSNR reached
-        while lo_i < hi_i:  # invariant: levels[hi_i] reaches the target
-            mid = (lo_i + hi_i) // 2
-            if psnr_at(levels[mid]) >= target:
-                hi_i = mid
-            else:
-                lo_i = mid + 1
-        return levels[hi_i], psnr_at(levels[hi_i])
+        levels = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
+        return smallest_level_reaching(levels, psnr_at, target, progress)
 
     def decode_parts(self, header, sections):
         if "latent_shape" in header:  # written by the conv codec, named "volume" until 2026-11-22
