@@ -96,6 +96,26 @@ def test_quantization_round_trip_and_bits():
             assert np.abs(t - b).max() <= s / 2 + 1e-6
 
 
+def test_equalizing_ranges_keeps_the_function_and_helps_quantization():
+    torch.manual_seed(0)
+    model = SdfMLP(Architecture(layers=4, width=16)).eval()
+    with torch.no_grad():  # one hidden unit with a tiny range: per-tensor steps round it away
+        model.linears[1].weight[3] *= 1e-3
+        model.linears[1].bias[3] *= 1e-3
+        model.linears[2].weight[:, 3] *= 1e3
+    x = torch.rand(4096, 3) * 2 - 1
+    before = model(x).detach()
+    stored_before = decode_model(model.arch, 8, encode_model(model, 8)[0])(x).detach()
+    model.equalize_ranges()
+    assert torch.allclose(model(x), before, atol=1e-5)
+    stored_after = decode_model(model.arch, 8, encode_model(model, 8)[0])(x).detach()
+    assert (stored_after - before).abs().mean() < 0.5 * (stored_before - before).abs().mean()
+    siren = SdfMLP(Architecture(layers=2, width=8, activation="siren"))
+    w = [t.detach().clone() for t in siren.tensors()]
+    siren.equalize_ranges()  # sin is not homogeneous: nothing may change
+    assert all(torch.equal(a, b) for a, b in zip(w, siren.tensors()))
+
+
 def test_fewer_bits_make_smaller_files(ellipsoid):
     model = SdfMLP(Architecture())
     sizes = {b: sum(len(v) for v in encode_model(model, b)[0].values()) for b in (4, 8)}

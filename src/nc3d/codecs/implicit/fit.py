@@ -179,6 +179,7 @@ def _fit(mesh, arch, settings, device, progress):
     _train(model, x, y, steps=steps, batch=settings.batch_size, peak_lr=settings.lr, bits=None,
            generator=gen, on_step=on_step)
     if qat_steps:
+        model.equalize_ranges()  # same function, ranges that survive one step per tensor
         _train(model, x, y, steps=qat_steps, batch=settings.batch_size, peak_lr=settings.lr / 20,
                bits=settings.bits, generator=gen, on_step=on_step)
     model = model.cpu().eval()
