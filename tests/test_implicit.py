@@ -116,6 +116,37 @@ def test_equalizing_ranges_keeps_the_function_and_helps_quantization():
     assert all(torch.equal(a, b) for a, b in zip(w, siren.tensors()))
 
 
+def test_qat_keeps_the_snapshot_with_the_lowest_held_out_loss():
+    from nc3d.codecs.implicit.fit import _train
+    from nc3d.nn.quant import fake_quantize
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5000, 3, generator=g) * 2 - 1
+    y = (x.norm(dim=1) - 0.5).clamp(-0.999, 0.999)
+    held = (x[:1000], y[:1000])
+
+    def held_out_loss(model):
+        with torch.no_grad():
+            q = [fake_quantize(p, 8) for p in model.tensors()]
+            return float((model(held[0], q) - held[1]).abs().mean())
+
+    def run(targets, held_out):
+        torch.manual_seed(0)
+        model = SdfMLP(Architecture(layers=2, width=8)).train()
+        _train(model, x[1000:], targets, steps=40, batch=256, peak_lr=1e-2, bits=8,
+               generator=torch.Generator().manual_seed(1), on_step=lambda loss: None, held_out=held_out, check_every=5)
+        return held_out_loss(model)
+
+    torch.manual_seed(0)
+    start = held_out_loss(SdfMLP(Architecture(layers=2, width=8)))
+    # training towards the wrong targets drifts away from the held-out data: the first
+    # snapshot is the best one and is what must be kept
+    drifted, kept = run(-y[1000:], None), run(-y[1000:], held)
+    assert kept < drifted
+    # towards the right targets the held-out loss falls, and the kept snapshot is at least as good
+    assert run(y[1000:], held) <= run(y[1000:], None) < start
+
+
 def test_fewer_bits_make_smaller_files(ellipsoid):
     model = SdfMLP(Architecture())
     sizes = {b: sum(len(v) for v in encode_model(model, b)[0].values()) for b in (4, 8)}

@@ -2,15 +2,16 @@
 
 The recipe (defaults chosen by ``benchmarks/tune_implicit.py`` on the shared meshes, 2 cores):
 importance-distributed samples around the surface with exact winding-number-signed distances,
-L1 loss, Adam with a short warm-up and cosine decay, then a short quantization-aware
-fine-tune so that the weights survive rounding to ``bits`` bits.
+L1 loss, Adam with a short warm-up and cosine decay, then hidden units rescaled to balanced
+ranges and a short quantization-aware fine-tune so that the weights survive rounding to
+``bits`` bits, keeping the snapshot with the lowest loss on held-out samples.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -95,7 +96,17 @@ def _lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
-def _train(model, x, y, *, steps, batch, peak_lr, bits, generator, on_step):
+def _train(model, x, y, *, steps, batch, peak_lr, bits, generator, on_step, held_out=None, check_every=25):
+    """Adam on the L1 loss; with ``bits``, on the fake-quantized weights (QAT).
+
+    With ``held_out = (x_val, y_val)``, the weights are checked every ``check_every`` steps
+    (quantized, when ``bits``) and the snapshot with the lowest held-out L1 is kept. The end
+    point of a QAT run is noisy — rounding makes the loss jump from step to step — and over
+    6 meshes × 2 seeds the last snapshot's stored surface error was up to 20% worse than the
+    best one's; the held-out loss picked the best snapshot (or one within 3%) every time
+    (correlation 0.84–0.99 with the surface error). It is the training objective on points the
+    training never saw, not the benchmark's metric.
+    """
     import torch
 
     params = model.tensors()
@@ -104,6 +115,7 @@ def _train(model, x, y, *, steps, batch, peak_lr, bits, generator, on_step):
     warmup = min(200, steps // 10) if bits is None else 0
     perm = torch.randperm(n, generator=generator, device="cpu").to(x.device)
     cursor = 0
+    best = (float("inf"), None)
     for step in range(steps):
         if cursor + batch > n:
             perm = torch.randperm(n, generator=generator, device="cpu").to(x.device)
@@ -118,6 +130,16 @@ def _train(model, x, y, *, steps, batch, peak_lr, bits, generator, on_step):
         loss.backward()
         opt.step()
         on_step(float(loss.detach()) if step % 50 == 0 or step == steps - 1 else None)
+        if held_out is not None and (step % check_every == check_every - 1 or step == steps - 1):
+            with torch.no_grad():
+                qparams = None if bits is None else [fake_quantize(p, bits) for p in params]
+                val = float((model(held_out[0], qparams) - held_out[1]).abs().mean())
+                if val < best[0]:
+                    best = (val, [p.detach().clone() for p in params])
+    if held_out is not None and best[1] is not None:
+        with torch.no_grad():
+            for p, b in zip(params, best[1]):
+                p.copy_(b)
 
 
 def fit_sdf(
@@ -156,11 +178,14 @@ def _fit(mesh, arch, settings, device, progress):
     torch.manual_seed(settings.seed)
     gen = torch.Generator().manual_seed(settings.seed)
     t0 = time.perf_counter()
-    points, sdf = draw_training_samples(mesh, settings)
+    n_val = min(20_000, max(500, settings.samples // 25))  # held out, to pick the QAT snapshot
+    points, sdf = draw_training_samples(mesh, replace(settings, samples=settings.samples + n_val))
     t_sample = time.perf_counter() - t0
 
-    x = torch.as_tensor(points, dtype=torch.float32, device=device)
-    y = torch.as_tensor(np.clip(sdf, -0.999, 0.999), dtype=torch.float32, device=device)
+    order = torch.randperm(len(points), generator=gen)  # the uniform share comes last: mix first
+    x_all = torch.as_tensor(points, dtype=torch.float32)[order].to(device)
+    y_all = torch.as_tensor(np.clip(sdf, -0.999, 0.999), dtype=torch.float32)[order].to(device)
+    x, y, held_out = x_all[n_val:], y_all[n_val:], (x_all[:n_val], y_all[:n_val])
     model = SdfMLP(arch).to(device)
     steps = max(1, settings.epochs * len(x) // settings.batch_size)
     qat_steps = int(settings.qat_epochs * len(x) / settings.batch_size)
@@ -178,10 +203,10 @@ def _fit(mesh, arch, settings, device, progress):
     model.train()
     _train(model, x, y, steps=steps, batch=settings.batch_size, peak_lr=settings.lr, bits=None,
            generator=gen, on_step=on_step)
+    model.equalize_ranges()  # same function, ranges that survive one step per tensor
     if qat_steps:
-        model.equalize_ranges()  # same function, ranges that survive one step per tensor
         _train(model, x, y, steps=qat_steps, batch=settings.batch_size, peak_lr=settings.lr / 20,
-               bits=settings.bits, generator=gen, on_step=on_step)
+               bits=settings.bits, generator=gen, on_step=on_step, held_out=held_out)
     model = model.cpu().eval()
     info = {
         "sample_seconds": round(t_sample, 3),
