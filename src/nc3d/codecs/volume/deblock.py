@@ -42,12 +42,24 @@ def deblock(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
     weights : (16, 4) float32
         The learned matrix of one quality bucket.
     """
+    w = np.asarray(weights, dtype=np.float32)
+    # features @ weights without building the features: d = v − m, so
+    # d·W1 + |jump|·d·W2 = v·W1 − m·ΣW1 + |jump|·(v·W2 − m·ΣW2), one (n, 8) × (8, 8) product
+    both = np.concatenate([w[:_B], w[_B:]], axis=1)
+    s1, s2 = w[:_B].sum(axis=0), w[_B:].sum(axis=0)
     for axis in range(3):
         if y.shape[axis] < 2 * _B:
             continue  # one block along this axis: no face
         a = np.moveaxis(y, axis, -1)
         core = np.ascontiguousarray(_faces(a))
-        core[..., 2:6] += _features(core) @ weights
+        v = core.reshape(-1, _B)
+        m = 0.5 * (v[:, 3:4] + v[:, 4:5])
+        jump = np.abs(v[:, 4:5] - v[:, 3:4])
+        p = (both.T @ v.T).T  # a short-wide product: BLAS is ~8× faster than tall-skinny (n, 8) @ (8, 8)
+        p[:, :4] -= m * s1
+        p[:, 4:] -= m * s2
+        p[:, 4:] *= jump
+        v[:, 2:6] += p[:, :4] + p[:, 4:]
         a[..., _B // 2 : a.shape[-1] - _B // 2] = core.reshape(*a.shape[:-1], -1)
     return y
 
