@@ -150,7 +150,12 @@ class LearnedDct(Dct):
         first = [max(0, a // 8 - 1) for a, _ in box]
         last = [min(g, -(-b // 8) + 1) for (_, b), g in zip(box, grid)]
         idx = np.ravel_multi_index(np.ix_(*[np.arange(f, e) for f, e in zip(first, last)]), grid).ravel()
-        blocks = _dct((coef[idx] * steps).reshape(-1, 8, 8, 8), inverse=True).astype(np.float32)
+        if idx.size == len(coef):  # the whole volume: scale in place, no gathered copy
+            coef *= steps
+            scaled = coef
+        else:
+            scaled = coef[idx] * steps
+        blocks = _dct(scaled.reshape(-1, 8, 8, 8), inverse=True).astype(np.float32, copy=False)
         sub = deblock(merge_blocks(blocks, [(e - f) * 8 for f, e in zip(first, last)], 8, 0), weights)
         crop = tuple(slice(a - f * 8, b - f * 8) for (a, b), f in zip(box, first))
         return restore_values(np.ascontiguousarray(sub[crop]), dtype, lo, hi, scaled=True)
