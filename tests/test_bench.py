@@ -282,6 +282,33 @@ def test_a_set_codec_gets_the_whole_folder_as_one_input(tmp_path, test_codecs):
     assert _parse_number(row["bytes"]) == pytest.approx(s["bytes_per_shape"], abs=0.6)
 
 
+class _SetDropsOne(_SetPly):
+    name = "test-set-drops-one"
+
+    def decode_parts(self, header, sections):
+        from nc3d.mesh import Mesh
+
+        out = super().decode_parts(header, sections)
+        out[1] = (out[1][0], Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64)))
+        return out
+
+
+def test_a_shape_of_a_set_decoded_to_nothing_scores_worst_instead_of_failing_the_row(tmp_path):
+    from nc3d.bench.runner import EMPTY_SHAPE_METRICS
+
+    _write_meshes(tmp_path / "in")
+    register(_SetDropsOne)
+    try:
+        (row,) = run_bench(tmp_path / "in", tmp_path / "out", codecs=["test-set-drops-one"], quick=True, jobs=1,
+                           samples=2000)
+    finally:
+        _REGISTRY.pop(_SetDropsOne.name, None)
+    assert "error" not in row, row
+    box = row["per_shape"][1]
+    assert box["empty"] and box["f_score_0.01"] == 0.0 and box["chamfer"] == EMPTY_SHAPE_METRICS["chamfer"]
+    assert row["per_shape"][0]["f_score_0.01"] == 1.0 and "empty" not in row["per_shape"][0]
+
+
 def test_cli_bench_and_report(tmp_path, capsys):
     _write_meshes(tmp_path / "in")
     out = tmp_path / "out"

@@ -57,6 +57,10 @@ RESULTS_NAME = "results.jsonl"
 INPUTS_NAME = "inputs.json"
 MESH_METRICS = ("chamfer", "chamfer_p2s", "normal_consistency", "f_score_0.005", "f_score_0.01", "hausdorff")
 VOLUME_METRICS = ("mse", "psnr")
+#: What a shape of a set that decodes to no surface scores: F-scores and normal consistency 0, the
+#: distances the diagonal of the normalized frame's [-1, 1]³ box (no decoded point is nearer).
+EMPTY_SHAPE_METRICS = {"chamfer": 2 * 3 ** 0.5, "chamfer_p2s": 2 * 3 ** 0.5, "hausdorff": 2 * 3 ** 0.5,
+                       "normal_consistency": 0.0, "f_score_0.005": 0.0, "f_score_0.01": 0.0}
 #: Surface samples per mesh for the metrics: DESIGN.md's 10⁵, and fewer for ``--quick``.
 SAMPLES_FULL, SAMPLES_QUICK = 100_000, 20_000
 
@@ -266,7 +270,10 @@ def _measure(task: BenchTask, original, decoded) -> dict:
     per_shape = []
     for (name, ref), item in zip(original, decoded):
         test = item[1] if isinstance(item, tuple) else item
-        per_shape.append({"name": name, **_mesh_metrics(ref, test, task.samples)})
+        if len(test.faces) == 0:  # a set codec may decode a shape to no surface: the worst score, not a failed row
+            per_shape.append({"name": name, "empty": True, **EMPTY_SHAPE_METRICS})
+        else:
+            per_shape.append({"name": name, **_mesh_metrics(ref, test, task.samples)})
     medians = {m: float(np.median([s[m] for s in per_shape])) for m in MESH_METRICS}
     return {**medians, "samples": task.samples, "per_shape": per_shape}
 
