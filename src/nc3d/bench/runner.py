@@ -473,10 +473,10 @@ def record_input_dir(results_dir, dataset: str, input_dir) -> Path:
     from ..container import write_bytes_atomic
 
     out = Path(results_dir)
-    try:
-        where = Path(os.path.relpath(Path(input_dir).resolve(), out.resolve())).as_posix()
+    try:  # lexically, links not resolved: "../shared/data" stays that, wherever the link points
+        where = Path(os.path.relpath(os.path.abspath(input_dir), os.path.abspath(out))).as_posix()
     except ValueError:  # another drive (Windows)
-        where = str(Path(input_dir).resolve())
+        where = os.path.abspath(input_dir)
     info = _read_inputs(out) | {dataset: where}
     return write_bytes_atomic(out / INPUTS_NAME, (json.dumps(info, indent=1, sort_keys=True) + "\n").encode(),
                               force=True)
