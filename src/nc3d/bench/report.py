@@ -168,8 +168,8 @@ def _caption(codec: str, label: str, nbytes: float, m: dict, data_kind: str) -> 
 
 
 def _pick_render_input(rows: list[dict], render_input: str | None, results_dir: Path) -> tuple[dict, Path] | None:
-    """A per-input row (any codec) of the input to render and its original file: given by name,
-    or the median-sized one among those every per-input codec decoded."""
+    """A per-input row (any codec) of the input to render and its original file: given by name
+    (when this dataset has it), else the median-sized one among those every per-input codec decoded."""
     single = [r for r in rows if "n_shapes" not in r and "error" not in r and not r["input"].startswith("<set")]
     found: dict[str, Path | None] = {}
     for r in single:  # one look-up per input, not per row
@@ -180,7 +180,7 @@ def _pick_render_input(rows: list[dict], render_input: str | None, results_dir: 
         for r in single:
             if r["input"] == render_input or Path(r["input"]).name == render_input:
                 return r, found[r["input"]]
-        return None
+        # not an input of this dataset (e.g. a mesh named for a results folder with volumes too)
     codecs = {r["codec"] for r in rows if r["kind"] != "meshset"}
     by_input: dict[str, list[dict]] = {}
     for r in single:
