@@ -44,7 +44,12 @@ def _signal_after(proc: subprocess.Popen, seconds: float, sig: int) -> tuple[int
         out, err = proc.communicate(timeout=seconds)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, sig)
-        out, err = proc.communicate(timeout=120)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # the signal did not end it: fail, but leave no process behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
