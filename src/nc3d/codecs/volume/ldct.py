@@ -321,7 +321,8 @@ def load_ldct_model(source) -> tuple[dict, str]:
     """Model from a path or bytes → (model, digest); :class:`InputError` when malformed."""
     blob = Path(source).read_bytes() if not isinstance(source, (bytes, bytearray)) else bytes(source)
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as f:
+        buf = io.BytesIO(blob)
+        with np.load(buf, allow_pickle=False) as f:
             p0, r, off, qz, db = (np.asarray(f[k]) for k in ("p0", "r", "offsets", "quantizer", "deblock"))
     except Exception as exc:  # np.load raises many kinds on garbage
         raise InputError(f"not a volume DCT model ({type(exc).__name__})") from None
