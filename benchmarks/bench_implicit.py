@@ -5,8 +5,12 @@ Per mesh: wall time from loading the file to the .nc3d written, file size, surfa
 weights), decode of a 256³ mesh (time) and its metrics against the original, and a 512×512
 render (time). One JSON line per mesh in --out (resumable: meshes already there are skipped).
 
-    .venv/bin/python benchmarks/bench_implicit.py --out benchmarks/results/implicit.jsonl
+    .venv/bin/python benchmarks/bench_implicit.py --out benchmarks/results/implicit.jsonl [--jobs 2]
+    .venv/bin/python benchmarks/bench_implicit.py --out benchmarks/results/implicit.jsonl --retime-decodes
     .venv/bin/python benchmarks/bench_implicit.py --out benchmarks/results/implicit.jsonl --report
+
+``--jobs 2`` fits two meshes at once, one per core (as ``nc3d compress DIR/`` does): the compress
+times are then those of one core each; ``--retime-decodes`` re-times decode and render alone.
 """
 
 from __future__ import annotations
@@ -56,6 +60,24 @@ def run_one(path: Path, workdir: Path) -> dict:
     }
 
 
+def retime_decodes(rows: list[dict], workdir: Path) -> None:
+    """Re-time the 256³ decode and the 512² render of every row's file, one at a time on all
+    cores (a ``--jobs 2`` run times them with one core each, beside another mesh's training)."""
+    import nc3d
+
+    for r in rows:
+        path = workdir / f"{Path(r['mesh']).stem}.nc3d"
+        if "error" in r or not path.exists():
+            continue
+        shape = nc3d.open(path)
+        t0 = time.perf_counter()
+        shape.mesh(resolution=256)
+        t1 = time.perf_counter()
+        shape.render(size=512)
+        r.update(decode_256_s=t1 - t0, render_512_s=time.perf_counter() - t1, decode_timed="alone")
+        print(f"{r['mesh']}: decode 256³ {r['decode_256_s']:.1f} s, render 512² {r['render_512_s']:.1f} s", flush=True)
+
+
 def _share_cores(jobs: int) -> None:
     """Each worker's torch (decode, render) gets its share of the cores, as in `nc3d compress DIR/`."""
     import os
@@ -96,13 +118,18 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="JSON lines, appended (resumable)")
     ap.add_argument("--workdir", default="/tmp/nc3d-bench-implicit")
     ap.add_argument("--report", action="store_true", help="only print the table of what --out holds")
+    ap.add_argument("--retime-decodes", action="store_true",
+                    help="re-time decode and render of the files in --workdir one at a time, rewrite --out")
     ap.add_argument("--jobs", type=int, default=1,
                     help="meshes at a time, one process each (2 on 2 cores: one per core, as `nc3d compress DIR/`)")
     args = ap.parse_args()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
-    if not args.report:
+    if args.retime_decodes:
+        retime_decodes(rows, Path(args.workdir))
+        out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif not args.report:
         done = {r["mesh"] for r in rows}
         work = Path(args.workdir)
         work.mkdir(parents=True, exist_ok=True)
