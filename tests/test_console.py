@@ -38,3 +38,33 @@ def test_the_console_entry_runs_the_cli(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["nc3d", "codecs", "--json"])
     assert _console.main() == 0
     assert "draco" in capsys.readouterr().out
+
+
+def test_ctrl_c_during_an_import_that_swallows_it_is_still_honoured(tmp_path, monkeypatch):
+    # trimesh wraps its optional imports in `except BaseException`: a Ctrl-C landing there
+    # was lost and `nc3d compress` trained on; this module does the same on purpose
+    import signal
+    import sys
+
+    import pytest
+
+    from nc3d._optional import import_deferring_ctrl_c
+
+    (tmp_path / "swallows_ctrl_c.py").write_text(
+        "import os, signal, time\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(0.05)\n"
+        "except BaseException:\n"
+        "    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "swallows_ctrl_c", raising=False)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            import_deferring_ctrl_c("swallows_ctrl_c")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "swallows_ctrl_c" in sys.modules

@@ -38,3 +38,32 @@ def require(module: str, feature: str) -> ModuleType:
         raise MissingDependencyError(
             f"{feature} needs the optional package '{dist}', which is not installed: {hint}"
         ) from exc
+
+
+def import_deferring_ctrl_c(module: str) -> ModuleType:
+    """Import ``module`` with Ctrl-C held back until the import is done, then honoured.
+
+    trimesh wraps its own optional imports in ``except BaseException``, so a Ctrl-C that lands
+    while it is being imported is swallowed and the command runs on (seen ~3.5 s into
+    ``nc3d compress``). Here SIGINT is only recorded during the import and raised as
+    :class:`KeyboardInterrupt` right after. Off the main thread, or when SIGINT is not Python's
+    default handler (ignored, or the caller's own), the import is plain.
+    """
+    import signal
+    import sys
+    import threading
+
+    if module in sys.modules:
+        return sys.modules[module]
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        return importlib.import_module(module)
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        loaded = importlib.import_module(module)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+    return loaded

@@ -674,6 +674,9 @@ def _parse_bool(s: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nc3d`` console script; returns the exit code."""
     try:
+        from ._optional import import_deferring_ctrl_c
+
+        import_deferring_ctrl_c("trimesh")  # it swallows a Ctrl-C during its own import
         args = build_parser().parse_args(argv)
         return args.func(args)
     except Nc3dError as exc:
