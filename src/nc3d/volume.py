@@ -17,7 +17,7 @@ from .errors import FormatError, InputError
 from .io.volumes import MAX_VOXELS, as_volume
 
 __all__ = ["volume_header", "read_volume_header", "restore_values", "normalized", "parse_region", "check_region",
-           "smallest_level_reaching"]
+           "smallest_level_reaching", "decoder_model"]
 
 _INT_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32")
 _DTYPES = _INT_DTYPES + ("float32", "float64")
@@ -174,3 +174,29 @@ def smallest_level_reaching(levels, psnr_at, target: float, progress=None) -> tu
         else:
             lo_i = mid + 1
     return levels[hi_i], at(hi_i)
+
+
+def decoder_model(header: dict, sections: dict, load, shipped_name: str):
+    """The model a learned volume file was written with, from its untrusted header.
+
+    ``header["model"]`` is ``"embedded"`` (the model is the file's ``model`` section) or
+    ``"default"`` (the model shipped with nc3d, whose digest must match ``model_digest``).
+    ``load(source)`` takes the section's bytes or ``"default"`` and returns ``(model, digest)``,
+    raising :class:`InputError` on unreadable bytes; ``shipped_name`` names the shipped file in
+    the message. Everything wrong is a :class:`FormatError`.
+    """
+    kind = header.get("model")
+    if kind == "embedded":
+        if "model" not in sections:
+            raise FormatError("volume file: the embedded model section is missing")
+        try:
+            return load(bytes(sections["model"]))[0]
+        except InputError as exc:
+            raise FormatError(f"volume file: embedded model unreadable ({exc})") from None
+    if kind != "default":
+        raise FormatError(f"volume file: unknown model {kind!r}")
+    model, digest = load("default")
+    if header.get("model_digest") != digest:
+        raise FormatError(f"volume file was written with model {header.get('model_digest')!r}, "
+                          f"but this nc3d ships {digest!r} ({shipped_name})")
+    return model

@@ -19,8 +19,8 @@ import numpy as np
 
 from ...errors import FormatError, InputError
 from ...io import as_volume
-from ...volume import (check_region, normalized, read_volume_header, restore_values, smallest_level_reaching,
-                       volume_header)
+from ...volume import (check_region, decoder_model, normalized, read_volume_header, restore_values,
+                       smallest_level_reaching, volume_header)
 from ..base import Codec, Option, register
 from .latents import decode_latents, encode_latents
 from .transform import STRIDE, default_model_path, load_model
@@ -192,18 +192,4 @@ class VolumeCodec(Codec):
 
     @staticmethod
     def _decoder_model(header: dict, sections: dict[str, bytes]):
-        kind = header.get("model")
-        if kind == "embedded":
-            if "model" not in sections:
-                raise FormatError("volume file: the embedded model section is missing")
-            try:
-                return _model(bytes(sections["model"]))[0]
-            except InputError as exc:
-                raise FormatError(f"volume file: embedded model unreadable ({exc})") from None
-        if kind == "default":
-            net, digest = _model("default")
-            if header.get("model_digest") != digest:
-                raise FormatError(f"volume file was written with model {header.get('model_digest')!r}, "
-                                  f"but this nc3d ships {digest!r} ({default_model_path().name})")
-            return net
-        raise FormatError(f"volume file: unknown model {kind!r}")
+        return decoder_model(header, sections, _model, default_model_path().name)

@@ -26,8 +26,8 @@ from ...container import header_get
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...io.volumes import as_volume
-from ...volume import (check_region, normalized, read_volume_header, restore_values, smallest_level_reaching,
-                       volume_header)
+from ...volume import (check_region, decoder_model, normalized, read_volume_header, restore_values,
+                       smallest_level_reaching, volume_header)
 from ..base import Option, register
 from .blocks import block_grid, merge_blocks, split_blocks
 from .deblock import deblock
@@ -200,20 +200,6 @@ class LearnedDct(Dct):
 
     @staticmethod
     def _decoder_model(header: dict, sections: dict) -> dict:
-        kind = header.get("model")
-        if kind == "embedded":
-            if "model" not in sections:
-                raise FormatError("volume file: the embedded model section is missing")
-            try:
-                return _load(bytes(sections["model"]))[0]
-            except InputError as exc:
-                raise FormatError(f"volume file: embedded model unreadable ({exc})") from None
-        if kind != "default":
-            raise FormatError(f"volume file: unknown model {kind!r}")
-        model, digest = _load("default")
-        if header.get("model_digest") != digest:
-            raise FormatError(f"volume file was written with model {header.get('model_digest')!r}, "
-                              f"but this nc3d ships {digest!r} ({default_ldct_path().name})")
-        return model
+        return decoder_model(header, sections, _load, default_ldct_path().name)
 
 
