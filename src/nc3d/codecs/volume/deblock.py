@@ -52,6 +52,7 @@ def deblock(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
     # d·W1 + |jump|·d·W2 = v·W1 − m·ΣW1 + |jump|·(v·W2 − m·ΣW2), one (n, 8) × (8, 8) product
     both = np.concatenate([w[:_B], w[_B:]], axis=1)
     s1, s2 = w[:_B].sum(axis=0), w[_B:].sum(axis=0)
+
     def filter_faces(a: np.ndarray) -> None:  # a: (..., n) view; its faces along the last axis
         core = np.ascontiguousarray(_faces(a))
         v = core.reshape(-1, _B)
@@ -64,18 +65,14 @@ def deblock(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
         v[:, 2:6] += p[:, :4] + p[:, 4:]
         a[..., _B // 2 : a.shape[-1] - _B // 2] = core.reshape(*a.shape[:-1], -1)
 
-    for axis in range(3):
-        if y.shape[axis] < 2 * _B:
-            continue  # one block along this axis: no face
-        a = np.moveaxis(y, axis, -1)
-        # the faces along the last axis are independent across the first: slabs in threads
-        # (numpy and BLAS release the GIL), one per core
-        slabs = [a[i:i + _SLAB] for i in range(0, a.shape[0], _SLAB)]
-        if len(slabs) > 1 and _WORKERS > 1:
-            with ThreadPoolExecutor(_WORKERS) as pool:
-                list(pool.map(filter_faces, slabs))
-        else:
-            filter_faces(a)
+    # the faces along the last axis are independent across the first: slabs in threads
+    # (numpy and BLAS release the GIL), one pool for the three axes
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        for axis in range(3):
+            if y.shape[axis] < 2 * _B:
+                continue  # one block along this axis: no face
+            a = np.moveaxis(y, axis, -1)
+            list(pool.map(filter_faces, [a[i:i + _SLAB] for i in range(0, a.shape[0], _SLAB)]))
     return y
 
 
