@@ -160,7 +160,8 @@ def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
     assert "give a folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("corner,size", [((0, 0, 0), 16), ((16, 16, 16), 16), ((2, 4, 6), 8), ((10, 0, 20), 12)])
+@pytest.mark.parametrize("corner,size", [((0, 0, 0), 16), ((16, 16, 16), 16), ((2, 4, 6), 8), ((10, 0, 20), 12),
+                                         ((1, 7, 29), 3), ((31, 0, 5), 1), ((0, 0, 0), 32)])
 def test_cropped_decoder_equals_a_crop_of_the_whole_output(corner, size):
     from nc3d.codecs.shapeset.model import AutoDecoder
 
@@ -173,8 +174,14 @@ def test_cropped_decoder_equals_a_crop_of_the_whole_output(corner, size):
         z, y, x = corner
         part = model(features, 8, crop=(corner, size))
     assert torch.allclose(part, full[..., z:z + size, y:y + size, x:x + size], atol=1e-5)
-    with pytest.raises(ValueError, match="even box"):
-        model(features, crop=((1, 0, 0), 8))
+    # one box per shape, both shapes in one batch
+    other = (min(x + 3, 32 - size), z, max(y - 1, 0))
+    both = model(features, 8, crop=([corner, other], size))
+    assert torch.allclose(both[:1], part[:1], atol=1e-5)
+    a, b, c = other
+    assert torch.allclose(both[1:], full[1:, :, a:a + size, b:b + size, c:c + size], atol=1e-5)
+    with pytest.raises(ValueError, match="inside the"):
+        model(features, crop=((28, 0, 0), 8))
 
 
 @pytest.mark.slow

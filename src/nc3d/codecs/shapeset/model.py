@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from ...errors import FormatError, InputError
 from ...nn.mlp import _torch_module_base
 from ...nn.quant import fake_quantize
@@ -125,7 +127,7 @@ class AutoDecoder(_torch_module_base()):
         """The weights and biases in storage order (:meth:`Architecture.tensor_shapes`)."""
         return list(self.params)
 
-    def forward(self, features, bits: int | None = None, crop: tuple[tuple[int, int, int], int] | None = None):
+    def forward(self, features, bits: int | None = None, crop=None):
         """``(n, C, K', K', K')`` features → ``(n, 4, K, K, K)``.
 
         Parameters
@@ -133,31 +135,68 @@ class AutoDecoder(_torch_module_base()):
         features : (n, C, K', K', K') torch.Tensor
         bits : int, optional
             Fake-quantize the weights at this many bits (straight-through).
-        crop : ((z, y, x), size), optional
-            Compute only the output box ``[z, z + size) × …`` (even corner and size): the last
-            module and the last convolution, most of the arithmetic, run on that box (plus the
-            halo the 3×3×3 kernels need) instead of the whole grid. Equal to cropping the full
-            output, for training on parts of the volume.
+        crop : (corners, size), optional
+            Compute only an output box of ``size³`` cells per shape, ``corners`` its first cell
+            ``(z, y, x)`` (one for all shapes) or ``(n, 3)`` (one per shape); boxes inside the
+            grid. Every module after the head runs only on the receptive field of the box (the
+            cells the 3×3×3 kernels reach, level by level) instead of the whole grid, all shapes
+            in one batch. Returns ``(n, 4, size, size, size)``, equal to cropping the full output.
         """
         import torch
         import torch.nn.functional as F
 
         p = [fake_quantize(t, bits) if bits else t for t in self.params]
         x = F.conv3d(features, p[0], p[1], padding=1)
-        last = self.arch.levels - 1
-        for i in range(last if crop is not None else last + 1):
-            x = upsample_block(x, p[2 + 2 * i], p[3 + 2 * i])
         if crop is None:
+            for i in range(self.arch.levels):
+                x = upsample_block(x, p[2 + 2 * i], p[3 + 2 * i])
             return F.conv3d(x, p[-2], p[-1], padding=1)
-        (z, y, w), size = crop
+        corners, size = crop
+        corners = np.broadcast_to(np.asarray(corners, dtype=np.int64).reshape(-1, 3), (len(x), 3))
         k = self.arch.resolution
-        if size % 2 or any(c % 2 for c in (z, y, w)) or min(z, y, w) < 0 or max(z, y, w) + size > k:
-            raise ValueError(f"crop {crop} is not an even box inside the {k}³ grid")
-        h, m = (z // 2, y // 2, w // 2), size // 2
-        # half-resolution cells [o - 2, o + m + 2) (zero outside the grid, as the padded convolution sees it)
-        x = F.pad(x, (2,) * 6)[..., h[0]:h[0] + m + 4, h[1]:h[1] + m + 4, h[2]:h[2] + m + 4]
-        x = upsample_block(x, p[-4], p[-3], pad=0)  # full-resolution cells [2o - 2, 2o + 2m + 2)
-        idx = [torch.arange(c - 2, c + size + 2, device=x.device) for c in (z, y, w)]
-        inside = [((i >= 0) & (i < k)).to(x.dtype) for i in idx]
+        if size < 1 or corners.min() < 0 or corners.max() + size > k:
+            raise ValueError(f"crop {crop} is not a box inside the {k}³ grid")
+        # per level and shape, the first cell (per axis) of the box its output must hold and the
+        # box's side: the last convolution needs one more cell per side; a module's output
+        # [lo, hi) needs its input [⌊lo/2⌋ - 1, ⌈hi/2⌉ + 1) (the shuffle halves, the kernel adds a
+        # cell per side); boxes are padded to one side per level so the shapes batch together
+        los, sides = [corners - 1], [size + 2]
+        for _ in range(self.arch.levels):
+            lo, hi = los[-1] // 2 - 1, -(-(los[-1] + sides[-1]) // 2) + 1
+            los.append(lo)
+            sides.append(int((hi - lo).max()))
+        los.reverse()
+        sides.reverse()  # [0]: the head's output ... [-1]: the last module's output
+        x = torch.cat([_take_box(x[j:j + 1], 0, los[0][j], sides[0]) for j in range(len(x))])
+        for i in range(self.arch.levels):
+            # a valid convolution on cells [lo, lo + side) gives [lo + 1, …), doubled by the shuffle
+            x = upsample_block(x, p[2 + 2 * i], p[3 + 2 * i], pad=0)
+            grid = self.arch.feature_resolution << (i + 1)
+            x = torch.cat([_take_box(x[j:j + 1], 2 * los[i][j] + 2, los[i + 1][j], sides[i + 1], grid)
+                           for j in range(len(x))])
+        return F.conv3d(x, p[-2], p[-1])
+
+
+def _take_box(x, origin, lo, side: int, grid: int | None = None):
+    """The ``side³`` cells from ``lo`` (3 ints) of ``x``, whose first cell is ``origin`` (int or 3 ints).
+
+    Cells outside ``x`` become zeros (``x`` covering the whole grid: the convolutions' zero
+    padding); with ``grid``, cells outside ``[0, grid)`` are zeroed too (a module's output there
+    is GELU(bias), not the zero the padded convolution of the whole grid sees).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    origin = [origin] * 3 if isinstance(origin, int) else [int(o) for o in origin]
+    lo = [int(v) for v in lo]
+    pads, cuts = [], []
+    for axis, (a, o) in enumerate(zip(lo, origin)):
+        pads.append((max(0, o - a), max(0, a + side - o - x.shape[2 + axis])))
+        cuts.append(slice(a - o + pads[-1][0], a + side - o + pads[-1][0]))
+    if any(a or b for a, b in pads):
+        x = F.pad(x, [v for pair in reversed(pads) for v in pair])
+    x = x[..., cuts[0], cuts[1], cuts[2]]
+    if grid is not None and any(a < 0 or a + side > grid for a in lo):
+        inside = [((r >= 0) & (r < grid)).to(x.dtype) for r in (torch.arange(a, a + side, device=x.device) for a in lo)]
         x = x * inside[0][:, None, None] * inside[1][None, :, None] * inside[2][None, None, :]
-        return F.conv3d(x[..., 1:-1, 1:-1, 1:-1], p[-2], p[-1])
+    return x

@@ -55,10 +55,15 @@ class TrainSettings:
 
 
 def volume_loss(pred, target, near_weight: float, ssim_weight: float):
-    """NeCGS Eq. 3 for ``(n, 4, K, K, K)`` tensors; the near-surface mask comes from the target TSDF."""
+    """NeCGS Eq. 3 for ``(n, 4, K, K, K)`` tensors, the mean of each volume's loss.
+
+    The near-surface mask comes from the target TSDF; the near-surface L1 is each volume's own
+    mean over its near cells (0 for a volume with none).
+    """
     diff = (pred - target).abs()
     near = (target[:, :1].abs() < 1).to(diff.dtype)
-    near_l1 = (diff * near).sum() / (near.sum() * diff.shape[1]).clamp_min(1.0)
+    dims = tuple(range(1, diff.ndim))
+    near_l1 = ((diff * near).sum(dims) / (near.sum(dims) * diff.shape[1]).clamp_min(1.0)).mean()
     return diff.mean() + near_weight * near_l1 + ssim_weight * (1 - ssim3d(pred, target))
 
 
@@ -129,17 +134,14 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
                 g["lr"] = _lr_at(step, total, g["peak"], warmup)
             bits = settings.bits if step >= qat_from else None
             feats = fake_quantize(features, bits) if bits else features
-            loss = 0.0
-            # one box per shape (a Python loop over the few shapes of a batch, not over cells)
-            for i in idx:
-                box, tgt = None, target[int(i):int(i) + 1]
-                if size:
-                    box = pick_crop(rng, near[int(i)], k, size, settings.surface_crops)
-                    (z, y, x), _ = box
-                    tgt = tgt[..., z:z + size, y:y + size, x:x + size]
-                pred = model(feats[int(i):int(i) + 1], bits, crop=box)
-                loss = loss + volume_loss(pred, tgt.to(device), settings.near_weight, settings.ssim_weight)
-            loss = loss / len(idx)
+            if size:
+                boxes = [pick_crop(rng, near[int(i)], k, size, settings.surface_crops)[0] for i in idx]
+                tgt = torch.stack([target[int(i), :, z:z + size, y:y + size, x:x + size]
+                                   for i, (z, y, x) in zip(idx, boxes)])
+                pred = model(feats[torch.from_numpy(idx)], bits, crop=(boxes, size))
+            else:
+                tgt, pred = target[torch.from_numpy(idx)], model(feats[torch.from_numpy(idx)], bits)
+            loss = volume_loss(pred, tgt.to(device), settings.near_weight, settings.ssim_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
