@@ -259,3 +259,31 @@ def test_quick_ladder_uses_its_own_cache_entries():
     prep = TsdfDefSettings(resolution=quick.get("resolution", defaults["resolution"]),
                            steps=quick.get("deform_steps", defaults["deform_steps"]))
     assert prep.key() != TsdfDefSettings(resolution=defaults["resolution"], steps=defaults["deform_steps"]).key()
+
+
+def test_tsdf_feature_init_folds_the_coarse_tsdf_into_the_features():
+    from nc3d.codecs.shapeset.train import TrainSettings, initial_features
+
+    vols = np.random.default_rng(0).standard_normal((2, 4, 16, 16, 16)).astype(np.float32)
+    arch = Architecture(resolution=16, feature_resolution=4, channels=16)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    feats = initial_features(vols, arch, TrainSettings(feature_init="tsdf", feature_scale=0.5), gen())
+    assert feats.shape == (2, 16, 4, 4, 4)
+    # the first 8 channels, shuffled back, are the TSDF averaged over 2³ cells (× the scale)
+    coarse = torch.nn.functional.avg_pool3d(torch.from_numpy(vols[:, :1]), 2)
+    assert torch.allclose(pixel_shuffle_3d(feats[:, :8], 2), 0.5 * coarse, atol=1e-6)
+    noise = initial_features(vols, arch, TrainSettings(feature_init="noise", feature_scale=0.5), gen())
+    assert torch.equal(feats[:, 8:], noise[:, 8:]) and not torch.allclose(feats[:, :8], noise[:, :8])
+    with pytest.raises(ValueError, match="feature_init"):
+        initial_features(vols, arch, TrainSettings(feature_init="zeros"), gen())
+
+
+def test_batch_loss_is_the_mean_of_each_volumes_loss():
+    from nc3d.codecs.shapeset.train import volume_loss
+
+    gen = torch.Generator().manual_seed(3)
+    target = torch.rand((3, 4, 12, 12, 12), generator=gen) * 4 - 2  # near-surface cells differ per volume
+    target[2, 0] = 1.0  # a volume with no near-surface cell
+    pred = torch.rand((3, 4, 12, 12, 12), generator=gen) * 2 - 1
+    each = torch.stack([volume_loss(pred[i:i + 1], target[i:i + 1], 5.0, 10.0) for i in range(3)])
+    assert torch.allclose(volume_loss(pred, target, 5.0, 10.0), each.mean(), atol=1e-5)

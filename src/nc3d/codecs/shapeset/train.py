@@ -29,7 +29,7 @@ from ...nn.ssim3d import ssim3d
 from ..implicit.fit import _lr_at
 from .model import Architecture, AutoDecoder
 
-__all__ = ["TrainSettings", "train_auto_decoder", "decode_volumes", "sign_error", "pick_crop"]
+__all__ = ["TrainSettings", "train_auto_decoder", "decode_volumes", "sign_error", "pick_crop", "initial_features"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class TrainSettings:
     bits: int = 8
     near_weight: float = 5.0
     ssim_weight: float = 10.0
+    feature_init: str = "noise"
+    feature_scale: float = 0.1
     seed: int = 0
     device: str = "auto"
     threads: int = 1
@@ -110,7 +112,7 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
         n = len(volumes)
         model = AutoDecoder(arch, settings.seed).to(device)
         gen = torch.Generator().manual_seed(settings.seed)
-        features = torch.nn.Parameter((torch.randn((n, *arch.feature_shape), generator=gen) * 0.1).to(device))
+        features = torch.nn.Parameter(initial_features(volumes, arch, settings, gen).to(device))
         target = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32))
         opt = torch.optim.Adam([{"params": list(model.parameters()), "peak": settings.lr},
                                 {"params": [features], "peak": settings.feature_lr}])
@@ -150,6 +152,33 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
             if progress and ((step + 1) % every == 0 or step + 1 == total):
                 progress("training", step + 1, total)
         return model.cpu().eval(), features.detach().cpu().numpy()
+
+
+def initial_features(volumes: np.ndarray, arch: Architecture, settings: TrainSettings, gen):
+    """``(n, C, K', K', K')`` starting features: noise, or each shape's coarse TSDF plus noise.
+
+    ``feature_init = "tsdf"``: the TSDF channel averaged down to ``(f·K')³`` cells and folded
+    into the first ``f³`` feature channels (the inverse of the 3-D pixel shuffle), ``f`` the
+    largest power of two with ``f³ ≤ C``; a head start that already tells the shapes apart and
+    says where each one is solid. The other channels, and all of them with ``"noise"``, are
+    Gaussian noise; everything is scaled by ``feature_scale``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if settings.feature_init not in ("noise", "tsdf"):
+        raise ValueError(f"feature_init must be 'noise' or 'tsdf', got {settings.feature_init!r}")
+    n, (c, k, _, _) = len(volumes), arch.feature_shape
+    feats = torch.randn((n, c, k, k, k), generator=gen)
+    f = 1
+    while (2 * f) ** 3 <= c and 2 * f * k <= arch.resolution:
+        f *= 2
+    if settings.feature_init == "tsdf" and n:
+        coarse = F.adaptive_avg_pool3d(torch.from_numpy(np.ascontiguousarray(volumes[:, :1], np.float32)), f * k)
+        folded = coarse.reshape(n, f * k, f * k, f * k)[:, None]
+        folded = folded.reshape(n, 1, k, f, k, f, k, f).permute(0, 1, 3, 5, 7, 2, 4, 6).reshape(n, f ** 3, k, k, k)
+        feats[:, :f ** 3] = folded
+    return feats * settings.feature_scale
 
 
 def pick_crop(rng, near: np.ndarray, k: int, size: int, surface: float = 0.9) -> tuple[tuple[int, int, int], int]:
