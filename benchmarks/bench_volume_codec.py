@@ -3,7 +3,7 @@
 No model sees the volume it is scored on: the volumes are split into ``--folds`` groups (9 =
 leave-one-out) and the learned entropy model / dequantizer is fitted per group on all the other
 volumes (``benchmarks/train_volume_ldct.py`` settings; seconds). Each volume is then encoded at
-every quality 0, 1, …, 28 with its fold's model. Bytes are the ``.nc3d`` file without the model
+every quality 0, 1, …, ``QUALITY_MAX`` (32) with its fold's model. Bytes are the ``.nc3d`` file without the model
 section (the model plays the part of the shipped one and is not counted, as for the shipped
 model). The paper's setting (``bevec`` 8-0-128-32 with float32 latents, trained in the same
 folds, 1 epoch from PCA) adds one point (``--no-bevec``: taken from the conv codec's results). DCT and ZFP come from
@@ -36,7 +36,7 @@ from nc3d import container  # noqa: E402
 from nc3d.codecs import get_codec  # noqa: E402
 from nc3d.codecs.volume.bevec import VARIANTS, decode_blocks, encode_blocks, train_bevec  # noqa: E402
 from nc3d.codecs.volume.ldct import load_ldct_model, save_ldct_model  # noqa: E402
-from nc3d.codecs.volume.ldct import quality_step  # noqa: E402
+from nc3d.codecs.volume.ldct import QUALITY_MAX, quality_step  # noqa: E402
 from nc3d.codecs.volume.train import normalize_volume  # noqa: E402
 from train_volume_ldct import fit_on  # noqa: E402
 from nc3d.io import load_volume  # noqa: E402
@@ -78,7 +78,7 @@ def run(args) -> None:
         for name, path in fold:
             v = load_volume(path)
             base = {"volume": name, "shape": list(v.shape), "dtype": v.dtype.name, "fold": k}
-            for q in np.arange(0.0, 28.01, 1.0).round(2).tolist():
+            for q in np.arange(0.0, QUALITY_MAX + 0.01, 1.0).round(2).tolist():
                 blob = codec.encode(v, quality=q, model=str(model))
                 size = _bytes_without_model(blob)
                 row = base | {"codec": "volume", "settings": {"quality": q}, "bytes": size,

@@ -8,7 +8,7 @@ import pytest
 import nc3d
 from nc3d import container
 from nc3d.codecs import get_codec
-from nc3d.codecs.volume import ldct
+from nc3d.codecs.volume import ldct, learned
 from nc3d.codecs.volume.learned import quality_step
 from nc3d.errors import FormatError, InputError
 from nc3d.metrics.volume import psnr as _psnr
@@ -67,13 +67,45 @@ def test_constant_and_flat_volumes(codec):
     assert np.abs(codec.decode(codec.encode(step, quality=28)) - step).max() < 1e-4
 
 
-def test_escapes_round_trip_large_coefficients(codec):
+def test_escapes_round_trip_large_coefficients(codec, monkeypatch):
+    monkeypatch.setattr(learned, "ZSHIFT_MIN_SAVING", float("inf"))  # no table shift: the escapes' path
     rng = np.random.default_rng(1)
     noise = rng.integers(0, 65535, (16, 16, 24)).astype(np.uint16)
     blob = codec.encode(noise, quality=20)
     c = container.unpack(blob)
     assert len(c.sections["esc"]) > 8  # noise at the finest step does escape the tables
     assert _psnr(noise, codec.decode(blob)) > 50
+
+
+def _smooth_field(n=32):
+    g = np.stack(np.meshgrid(*[np.linspace(-1, 1, n)] * 3, indexing="ij"))
+    return (np.exp(-4 * (g**2).sum(0)) + 0.5 * np.exp(-9 * ((g - 0.4) ** 2).sum(0))).astype(np.float32)
+
+
+def test_smooth_field_codes_smaller_with_a_per_band_table_shift(codec, monkeypatch):
+    # a smooth field's spectrum falls off faster than the training scans': the encoder shifts the
+    # table rows (header zshift) when that codes smaller, and the decode is the very same
+    field = _smooth_field()
+    shifted = codec.encode(field, quality=30)
+    shift = container.unpack(shifted).header["zshift"]
+    assert len(shift) == 21 and min(shift) < 0
+    monkeypatch.setattr(learned, "ZSHIFT_MIN_SAVING", float("inf"))
+    plain = codec.encode(field, quality=30)
+    assert "zshift" not in container.unpack(plain).header
+    assert len(shifted) < 0.9 * len(plain)
+    assert np.array_equal(codec.decode(shifted), codec.decode(plain))
+    assert _psnr(field, codec.decode(shifted)) > 90
+    # the shift belongs to the symbols: another one does not decode them
+    wrong = _repack(shifted, header={"zshift": [s + 3 for s in shift]})
+    with pytest.raises(FormatError):
+        codec.decode(wrong)
+
+
+def test_choose_zshift_keeps_zero_where_the_tables_fit():
+    model, _ = ldct.load_ldct_model(ldct.default_ldct_path())
+    q = np.zeros((4, 512), np.int32)
+    shift, saved = ldct.choose_zshift(q, ldct.block_activity(q), model)  # no active block: nothing to gain
+    assert shift.shape == (22,) and not shift.any() and saved == 0
 
 
 def test_cell_tables_are_integer_and_positive():
@@ -127,6 +159,8 @@ def _repack(blob, header=None, sections=None):
     {"header": {"quality": 99}}, {"header": {"dc_pred": "median"}}, {"header": {"model_digest": "0" * 16}},
     {"header": {"model": "other"}}, {"header": {"shape": [9, 9, 9]}},
     {"sections": {"z": b""}}, {"sections": {"ac": b"\x01\x02\x03"}}, {"sections": {"esc": b"\x01"}},
+    {"header": {"zshift": [0] * 20}}, {"header": {"zshift": [99] + [0] * 20}}, {"header": {"zshift": [True] * 21}},
+    {"header": {"zshift": [0.5] * 21}}, {"header": {"zshift": "0"}}, {"header": {"quality": 32.5}},
 ])
 def test_hostile_files_raise_format_error(codec, head, change):
     blob = codec.encode(head, quality=10)

@@ -9,7 +9,9 @@ deblocking filter (:mod:`.deblock`).
 
 File layout: header ``shape``, ``dtype``, ``range``, ``quality``, ``dc_pred`` (``"lorenzo"`` or
 ``"x"``), ``model`` (``"default"``) and ``model_digest`` (must match the shipped model);
-sections ``dc``, ``z``, ``ac`` (ANS words), ``esc`` (escaped magnitudes). A constant volume
+optionally ``zshift`` (21 ints: the table-row shift of bands 1..21, :func:`.ldct.choose_zshift`;
+written when the file, header field included, comes out smaller with it; absent = all 0, as in
+files written before 2026-11-22 06:00); sections ``dc``, ``z``, ``ac`` (ANS words), ``esc`` (escaped magnitudes). A constant volume
 stores no sections. Region decoding entropy-decodes every symbol (ANS is not seekable) and
 inverse-transforms only the blocks under the region plus a one-block halo. Files of the conv codec (``volume-conv``, called ``volume`` before
 2026-11-22: their header has ``latent_shape``) still decode.
@@ -17,6 +19,7 @@ inverse-transforms only the blocks under the region plus a one-block halo. Files
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -31,12 +34,16 @@ from ...volume import (check_region, decoder_model, normalized, read_volume_head
 from ..base import Option, register
 from .blocks import block_grid, merge_blocks, split_blocks
 from .deblock import deblock
-from .ldct import (AC_BAND, QUALITY_MAX, Z_LEVELS, block_activity, deblock_bucket, decode_ac, decode_grid,
-                   default_ldct_path, encode_ac, load_ldct_model, quality_step, quantize_blocks, steps_for)
+from .ldct import (AC_BAND, QUALITY_MAX, Z_LEVELS, ZSHIFT_MAX, block_activity, choose_zshift, deblock_bucket,
+                   decode_ac, decode_grid, default_ldct_path, encode_ac, load_ldct_model, quality_step,
+                   quantize_blocks, steps_for)
 
 __all__ = ["LearnedDct", "quality_step", "QUALITY_MAX"]  # the last two re-exported from .ldct
 
 _MODEL: dict = {}
+#: The encoder tries a per-band table shift (a second AC coding) only when it estimates a saving
+#: above this many bytes.
+ZSHIFT_MIN_SAVING = 32
 
 
 def _load(source):
@@ -117,6 +124,12 @@ class LearnedDct(Dct):
         dc = {"lorenzo": encode_symbols(_lorenzo(q[:, 0], grid)), "x": encode_symbols(np.diff(q[:, 0], prepend=0))}
         pred = min(dc, key=lambda k: len(dc[k]))
         ac, esc = encode_ac(q, z, model)
+        shift, saved = choose_zshift(q, z, model)
+        if saved > ZSHIFT_MIN_SAVING:  # the estimate ignores escapes: keep the shift only if it codes smaller
+            field = shift[1:].tolist()
+            ac2, esc2 = encode_ac(q, z, model, shift)
+            if len(ac2) + len(esc2) + len(json.dumps({"zshift": field})) < len(ac) + len(esc):
+                header["zshift"], ac, esc = field, ac2, esc2
         header.update(quality=quality, dc_pred=pred)
         return header, sections | {"dc": dc[pred], "z": encode_symbols(z), "ac": ac, "esc": esc}
 
@@ -188,7 +201,7 @@ class LearnedDct(Dct):
         dc = _unlorenzo(res, grid) if pred == "lorenzo" else np.cumsum(res)
         if np.abs(dc).max() > bound:
             raise FormatError("volume file: DC coefficients out of range")
-        ac = decode_ac(sections["ac"], sections["esc"], z, model, bound)
+        ac = decode_ac(sections["ac"], sections["esc"], z, model, bound, _zshift(header))
         if np.any(block_activity(np.concatenate([dc[:, None].astype(np.int32), ac], axis=1)) != z):
             raise FormatError("volume file: block activity does not match the coefficients")
         coef = np.empty((n, 512), dtype=np.float32)
@@ -203,3 +216,12 @@ class LearnedDct(Dct):
         return decoder_model(header, sections, _load, default_ldct_path().name)
 
 
+def _zshift(header: dict) -> np.ndarray | None:
+    """(22,) int64 per-band table shift from the untrusted header (None when absent)."""
+    value = header_get(header, "zshift", list, default=None)
+    if value is None:
+        return None
+    if len(value) != int(AC_BAND.max()) or not all(type(v) is int and abs(v) <= ZSHIFT_MAX for v in value):
+        raise FormatError(f"volume file: zshift must be {int(AC_BAND.max())} integers in "
+                          f"-{ZSHIFT_MAX}..{ZSHIFT_MAX}")
+    return np.array([0, *value], dtype=np.int64)
