@@ -105,12 +105,16 @@ def parts(args) -> None:
     entropy model: bytes of the DCT baseline at the very same quantizer (step, tilt; its dead zone
     0.15 equals the model's default) ÷ our bytes, both decoding to the same symbols;
     dequantizer: PSNR with the learned per-band offsets minus PSNR with none (same bytes);
-    deblocking: PSNR with the learned filter minus PSNR without (same bytes).
+    deblocking: PSNR with the learned filter minus PSNR without (same bytes);
+    table shift: bytes with the encoder's per-band table-row shift turned off ÷ bytes with it (same symbols).
     """
+    from nc3d.codecs.volume import learned
+
     items = volumes(Path(args.data))
     folds = [items[i :: args.folds] for i in range(args.folds)]
     codec, dct = get_codec("volume"), get_codec("dct")
-    print("| volume | quality | DCT bytes ÷ ours (same symbols) | dequantizer dB | deblocking dB |\n|---|---|---|---|---|")
+    print("| volume | quality | DCT bytes ÷ ours (same symbols) | dequantizer dB | deblocking dB | no shift ÷ shift |\n"
+          "|---|---|---|---|---|---|")
     for k, fold in enumerate(folds):
         path = Path(args.model_dir) / f"ldct_fold{k}of{args.folds}_{args.tilt}_{args.dead_zone}.npz"
         model, _ = load_ldct_model(path)
@@ -120,14 +124,18 @@ def parts(args) -> None:
         save_ldct_model(model | {"deblock": model["deblock"] * 0}, blocky)
         for name, p in fold:
             v = load_volume(p)
-            for q in (8.0, 14.0, 20.0):
+            for q in (8.0, 14.0, 20.0, 28.0):
                 ours = codec.encode(v, quality=q, model=str(path))
                 plain = codec.encode(v, quality=q, model=str(flat))
                 raw = codec.encode(v, quality=q, model=str(blocky))
                 base = dct.encode(v, step=quality_step(q), tilt=model["tilt"])
                 best = _psnr(v, codec.decode(ours))
+                saving, learned.ZSHIFT_MIN_SAVING = learned.ZSHIFT_MIN_SAVING, math.inf
+                unshifted = codec.encode(v, quality=q, model=str(path))
+                learned.ZSHIFT_MIN_SAVING = saving
                 print(f"| {name.split('/')[-1]} | {q:g} | {len(base) / _bytes_without_model(ours):.2f} | "
-                      f"{best - _psnr(v, codec.decode(plain)):+.2f} | {best - _psnr(v, codec.decode(raw)):+.2f} |", flush=True)
+                      f"{best - _psnr(v, codec.decode(plain)):+.2f} | {best - _psnr(v, codec.decode(raw)):+.2f} | "
+                      f"{_bytes_without_model(unshifted) / _bytes_without_model(ours):.3f} |", flush=True)
 
 
 def timing(args, codec) -> list[dict]:

@@ -48,8 +48,8 @@ DEBLOCK_BUCKETS = 15
 #: Side-information levels per block.
 Z_LEVELS = 48
 _ONE = 1 << 24
-#: Largest per-band shift of the table row (:func:`choose_zshift`).
-ZSHIFT_MAX = 24
+#: Largest per-band shift of the table row (:func:`choose_zshift`): any row can be reached.
+ZSHIFT_MAX = Z_LEVELS - 1
 #: Largest escape cap per cell.
 _MAX_CAP = 1024
 _AC = np.arange(1, _B**3)
