@@ -184,9 +184,11 @@ def test_old_conv_files_still_decode_under_the_volume_name(head):
     assert np.array_equal(nc3d.decompress(old), get_codec("volume-conv").decode(blob))
 
 
-def test_golden_file_of_this_format_decodes_as_recorded():
+@pytest.mark.parametrize("key", ["volume-ldct-v1", "volume-ldct-zshift"])
+def test_golden_file_of_this_format_decodes_as_recorded(key):
     # tests/golden/volume.nc3d is a conv-format file from before the rename (test_golden.py);
-    # this one pins the learned-DCT format and the shipped model (its digest is in the header)
+    # these pin the learned-DCT format and the shipped model (its digest is in the header):
+    # v1 from before the per-band table shift, -zshift a smooth field with one (header zshift)
     import hashlib
     import json
     from pathlib import Path
@@ -195,8 +197,9 @@ def test_golden_file_of_this_format_decodes_as_recorded():
     from test_golden import _close
 
     golden = Path(__file__).parent / "golden"
-    want = json.loads((golden / "expected.json").read_text())["volume-ldct-v1"]
+    want = json.loads((golden / "expected.json").read_text())[key]
     blob = (golden / want["file"]).read_bytes()
     assert hashlib.sha256(blob).hexdigest() == want["file_sha256"]
+    assert ("zshift" in container.unpack(blob).header) == key.endswith("zshift")
     kind, result = fuzz.decode_quick(blob)
     _close(fuzz.describe_result(kind, result), want["decoded"])
