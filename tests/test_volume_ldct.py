@@ -95,6 +95,8 @@ def test_smooth_field_codes_smaller_with_a_per_band_table_shift(codec, monkeypat
     assert len(shifted) < 0.9 * len(plain)
     assert np.array_equal(codec.decode(shifted), codec.decode(plain))
     assert _psnr(field, codec.decode(shifted)) > 90
+    region = nc3d.decompress(shifted, region="3:20,0:9,17:32")
+    assert np.array_equal(region, codec.decode(shifted)[3:20, 0:9, 17:32])
     # the shift belongs to the symbols: another one does not decode them
     wrong = _repack(shifted, header={"zshift": [s + 3 for s in shift]})
     with pytest.raises(FormatError):
@@ -203,3 +205,20 @@ def test_golden_file_of_this_format_decodes_as_recorded(key):
     assert ("zshift" in container.unpack(blob).header) == key.endswith("zshift")
     kind, result = fuzz.decode_quick(blob)
     _close(fuzz.describe_result(kind, result), want["decoded"])
+
+
+def test_hostile_variants_of_a_shifted_file_end_in_format_error_or_a_result():
+    # the fuzz suite mutates each codec's sample file, which has no zshift: mutate one that has
+    import warnings
+    from pathlib import Path
+
+    from nc3d import fuzz
+
+    blob = (Path(__file__).parent / "golden" / "volume-ldct-zshift.nc3d").read_bytes()
+    headers = [container.unpack(blob).header]
+    outcomes = {"ok": 0, "format_error": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i in range(200):
+            outcomes[fuzz.decode_checked(fuzz.mutate(blob, 1, i, headers=headers))] += 1
+    assert outcomes["format_error"] > 50 and outcomes["ok"] > 0, outcomes
