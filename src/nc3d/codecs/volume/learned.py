@@ -11,8 +11,8 @@ File layout: header ``shape``, ``dtype``, ``range``, ``quality``, ``dc_pred`` (`
 ``"x"``), ``model`` (``"default"``) and ``model_digest`` (must match the shipped model);
 optionally ``zshift`` (21 ints: the table-row shift of bands 1..21, :func:`.ldct.choose_zshift`;
 written when the file, header field included, comes out smaller with it; absent = all 0, as in
-files written before 2026-11-22 06:00); sections ``dc``, ``z``, ``ac`` (ANS words), ``esc`` (escaped magnitudes). A constant volume
-stores no sections. Region decoding entropy-decodes every symbol (ANS is not seekable) and
+files written before 2026-11-22 05:15 UTC); sections ``dc``, ``z``, ``ac`` (ANS words), ``esc``
+(escaped magnitudes). A constant volume stores no sections. Region decoding entropy-decodes every symbol (ANS is not seekable) and
 inverse-transforms only the blocks under the region plus a one-block halo. Files of the conv codec (``volume-conv``, called ``volume`` before
 2026-11-22: their header has ``latent_shape``) still decode.
 """
