@@ -287,3 +287,13 @@ def test_batch_loss_is_the_mean_of_each_volumes_loss():
     pred = torch.rand((3, 4, 12, 12, 12), generator=gen) * 2 - 1
     each = torch.stack([volume_loss(pred[i:i + 1], target[i:i + 1], 5.0, 10.0) for i in range(3)])
     assert torch.allclose(volume_loss(pred, target, 5.0, 10.0), each.mean(), atol=1e-5)
+
+
+def test_feature_init_option_reaches_training(shapes):
+    two = shapes[:2]
+    blobs = {init: nc3d.compress(two, codec="shapeset", feature_init=init, **TINY) for init in ("tsdf", "noise")}
+    assert nc3d.info(blobs["noise"])["header"]["train"]["feature_init"] == "noise"
+    assert nc3d.info(blobs["tsdf"])["header"]["train"]["feature_init"] == "tsdf"
+    assert blobs["tsdf"] != blobs["noise"]
+    with pytest.raises(InputError):
+        nc3d.compress(two, codec="shapeset", feature_init="zeros", **TINY)

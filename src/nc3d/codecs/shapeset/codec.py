@@ -90,6 +90,8 @@ class ShapeSetCodec(Codec):
                low=1e-6, high=1.0),
         Option("feature_lr", float, _train.feature_lr, "peak learning rate of the per-shape features",
                low=1e-6, high=10.0),
+        Option("feature_init", str, _train.feature_init, "start of each shape's feature: its coarse TSDF "
+               "(a head start) or noise", choices=("tsdf", "noise")),
         Option("batch_size", int, _train.batch_size, "shapes per training step", low=1, high=4096),
         Option("crop", int, _train.crop, "train on boxes of crop³ cells of each volume (0: whole volumes; "
                "even)", low=0, high=MAX_DECODE_RESOLUTION),
@@ -123,8 +125,8 @@ class ShapeSetCodec(Codec):
         if s["crop"] % 2:
             raise InputError(f"shapeset: crop must be even, got {s['crop']}")
         train = TrainSettings(steps=s["steps"], lr=s["lr"], feature_lr=s["feature_lr"], batch_size=s["batch_size"],
-                              crop=s["crop"], qat_start=s["qat_start"], bits=s["bits"], seed=s["seed"],
-                              device=s["device"], threads=s["threads"])
+                              crop=s["crop"], qat_start=s["qat_start"], feature_init=s["feature_init"], bits=s["bits"],
+                              seed=s["seed"], device=s["device"], threads=s["threads"])
         prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()

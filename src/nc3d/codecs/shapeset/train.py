@@ -36,8 +36,8 @@ __all__ = ["TrainSettings", "train_auto_decoder", "decode_volumes", "sign_error"
 class TrainSettings:
     """Training settings (see the module docstring)."""
 
-    steps: int = 2000
-    lr: float = 2e-3
+    steps: int = 16000
+    lr: float = 1e-3
     feature_lr: float = 2e-2
     batch_size: int = 4
     crop: int = 16
@@ -46,7 +46,7 @@ class TrainSettings:
     bits: int = 8
     near_weight: float = 5.0
     ssim_weight: float = 10.0
-    feature_init: str = "noise"
+    feature_init: str = "tsdf"
     feature_scale: float = 0.1
     seed: int = 0
     device: str = "auto"
