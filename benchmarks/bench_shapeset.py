@@ -79,7 +79,7 @@ def cmd_run(args) -> None:
     paths = mesh_paths()
     data = load_input([(f"{p.parent.name}__{p.stem}", p) for p in paths])
     settings = {"decoder_width": args.decoder_width, "resolution": args.resolution}
-    for key in ("steps", "batch_size"):
+    for key in ("steps", "batch_size", "bits"):
         if getattr(args, key):
             settings[key] = getattr(args, key)
     codec = nc3d.get_codec("shapeset")
@@ -190,6 +190,7 @@ def main() -> None:
     p.add_argument("--decoder-width", type=int, default=32)
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the codec's)")
     p.add_argument("--batch-size", type=int, default=None, help="shapes per step (default: the codec's)")
+    p.add_argument("--bits", type=int, default=None, help="bits per weight and feature (default: the codec's)")
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--samples", type=int, default=100_000, help="surface samples per mesh for the metrics")
     p.set_defaults(func=cmd_run)
