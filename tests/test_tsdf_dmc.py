@@ -9,7 +9,8 @@ import torch
 from nc3d.errors import InputError
 from nc3d.geometry.marching import deformable_marching_cubes, grid_points, marching_cubes_sdf, mesh_from_tsdf_def
 from nc3d.geometry.normalize import frame_of_mesh
-from nc3d.geometry.tsdf import TsdfDefSettings, cached_tsdf_def, mesh_from_volume, prepare_tsdf_def
+from nc3d.geometry.tsdf import (TsdfDefSettings, cached_tsdf_def, mesh_from_volume, prepare_tsdf_def,
+                                seed_thin_parts, tsdf_volume)
 from nc3d.io import load_mesh
 from nc3d.metrics import compare_meshes
 from nc3d.mesh import Mesh
@@ -85,6 +86,39 @@ def test_tsdf_def_beats_plain_tsdf(spot):
     e_plain = compare_meshes(spot, mesh_from_volume(plain), n_samples=5000)["chamfer_p2s"]
     e_fitted = compare_meshes(spot, mesh_from_volume(fitted), n_samples=5000)["chamfer_p2s"]
     assert e_fitted < 0.8 * e_plain
+
+
+def test_thin_plate_between_grid_planes_gets_a_surface():
+    """A plate thinner than a cell, lying between two grid planes: the plain grid has no sign
+    change at all; seeding moves grid points into it, and the fit keeps both faces."""
+    import trimesh
+
+    k = 16
+    h = 2.0 / (k - 1)
+    box = trimesh.creation.box(extents=(1.5, 0.35 * h, 1.5))  # centred on y = 0, midway between planes
+    plate = Mesh(np.asarray(box.vertices, np.float64), np.asarray(box.faces, np.int64))
+    assert tsdf_volume(plate, k).min() > 0  # no grid point inside
+    torch.set_num_threads(1)
+    without = prepare_tsdf_def(plate, TsdfDefSettings(resolution=k, steps=5, samples=4000, thin_parts=False))
+    assert without[0].min() > 0
+    with pytest.raises(InputError, match="no surface"):
+        mesh_from_volume(without)
+    seeded = prepare_tsdf_def(plate, TsdfDefSettings(resolution=k, steps=5, samples=4000))
+    assert np.abs(seeded[1:]).max() < 1  # deformation stays within half a cell
+    m = compare_meshes(plate, mesh_from_volume(seeded), n_samples=5000)
+    assert m["f_score_0.01"] > 0.9 and m["chamfer_p2s"] < 0.01
+
+
+def test_seeding_leaves_a_grid_that_sees_the_surface_alone(spot):
+    k = 24
+    tsdf = tsdf_volume(spot, k)
+    samples = np.asarray(spot.vertices)
+    seeded, unit = seed_thin_parts(spot, tsdf, samples)
+    moved = np.abs(unit).max(-1) > 0
+    # spot is thick at K = 24: only a few grid points near small features move, the rest are untouched
+    assert moved.sum() < 0.01 * k**3
+    np.testing.assert_array_equal(seeded[~moved], tsdf[~moved])
+    assert (np.sign(seeded[moved]) == -np.sign(tsdf[moved])).all()  # a moved point crossed the surface
 
 
 def test_tsdf_def_cache(spot, tmp_path):

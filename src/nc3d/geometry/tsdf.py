@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..mesh import Mesh
 from .marching import deformable_marching_cubes, grid_points, mesh_from_tsdf_def
 
-__all__ = ["TsdfDefSettings", "tsdf_volume", "prepare_tsdf_def", "mesh_from_volume", "default_cache_dir",
+__all__ = ["TsdfDefSettings", "tsdf_volume", "prepare_tsdf_def", "seed_thin_parts", "mesh_from_volume", "default_cache_dir",
            "cached_tsdf_def"]
 
 #: Largest deformation as a fraction of the grid spacing (strictly below half a cell).
@@ -51,6 +51,9 @@ class TsdfDefSettings:
         Weight of the mean squared deformation (half-cell units).
     seed : int
         Sampling seed.
+    thin_parts : bool
+        Before fitting, move grid points into parts thinner than a cell that the grid's signs
+        miss (:func:`seed_thin_parts`). Without it a plate thinner than a cell has no surface.
     """
 
     resolution: int = 64
@@ -59,6 +62,7 @@ class TsdfDefSettings:
     samples: int = 20_000
     deform_weight: float = 0.01
     seed: int = 0
+    thin_parts: bool = True
 
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -82,6 +86,69 @@ def mesh_from_volume(volume: np.ndarray) -> Mesh:
     tsdf = np.clip(volume[0], -1.0, 1.0)
     deform = np.clip(np.moveaxis(volume[1:4], 0, -1), -0.99, 0.99) * (DEFORM_LIMIT * h)
     return mesh_from_tsdf_def(tsdf, deform)
+
+
+def seed_thin_parts(mesh: Mesh, tsdf: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move grid points into the thin parts of a mesh that a grid's signs miss.
+
+    A plate or rod thinner than a cell can pass between the grid points: the 8 corners of the
+    cells it crosses share one sign and marching cubes finds no surface there, so the fit has no
+    surface to pull on either. The deformation can reach any point within half a cell, so for
+    each such cell (one holding mesh samples but no sign change) every corner that the surface
+    passes within reach of is moved just across it — to the most inside (or, for a thin gap, most
+    outside) of a few points past its closest point on the mesh — and takes the signed distance
+    there. The fit then starts with a surface on both faces of the thin part.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        Normalized frame.
+    tsdf : (K, K, K) float32
+        Plain TSDF of ``mesh`` (:func:`tsdf_volume`).
+    samples : (n, 3) float
+        Points on the mesh surface.
+
+    Returns
+    -------
+    tsdf : (K, K, K) float32
+        With the moved points' values replaced.
+    unit : (K, K, K, 3) float32
+        Deformation in units of ``DEFORM_LIMIT · h`` (zero where nothing moved), in (-1, 1).
+    """
+    from .sdf import closest_points_on_mesh, signed_distance_to_mesh
+
+    k = tsdf.shape[0]
+    h = 2.0 / (k - 1)
+    tsdf = tsdf.copy()
+    unit = np.zeros((k, k, k, 3), np.float32)
+    cell = np.clip(np.floor((np.asarray(samples) + 1.0) / h).astype(np.int64), 0, k - 2)
+    cell = np.unique(cell, axis=0)
+    offsets = np.array([(i, j, l) for i in (0, 1) for j in (0, 1) for l in (0, 1)])
+    corners = cell[:, None, :] + offsets[None]  # (m, 8, 3)
+    signs = np.sign(tsdf[corners[..., 0], corners[..., 1], corners[..., 2]])
+    missed = (signs == signs[:, :1]).all(axis=1) & (signs[:, 0] != 0)
+    if not missed.any():
+        return tsdf, unit
+    idx = np.unique(corners[missed].reshape(-1, 3), axis=0)
+    grid = idx * h - 1.0
+    dist, _, closest = closest_points_on_mesh(grid, mesh)
+    reach = DEFORM_LIMIT * h * 0.98
+    ok = (dist > 1e-9) & (dist < reach * np.sqrt(3))
+    idx, grid, dist, closest = idx[ok], grid[ok], dist[ok], closest[ok]
+    if len(idx) == 0:
+        return tsdf, unit
+    before = np.sign(tsdf[idx[:, 0], idx[:, 1], idx[:, 2]])
+    toward = (closest - grid) / dist[:, None]
+    steps = np.array([0.05, 0.15, 0.3]) * h  # past the surface: thin parts are thinner than a cell
+    moved = np.clip(closest[None] + steps[:, None, None] * toward[None] - grid[None], -reach, reach)
+    values = signed_distance_to_mesh((grid[None] + moved).reshape(-1, 3), mesh).reshape(len(steps), -1)
+    best = np.argmax(-before[None] * values, axis=0)  # most across the surface from where it was
+    value = values[best, np.arange(len(idx))]
+    flip = np.sign(value) == -before
+    idx, value, moved = idx[flip], value[flip], moved[best, np.arange(len(best))][flip]
+    tsdf[idx[:, 0], idx[:, 1], idx[:, 2]] = np.clip(value / (2 * h), -1.0, 1.0)
+    unit[idx[:, 0], idx[:, 1], idx[:, 2]] = moved / (DEFORM_LIMIT * h)
+    return tsdf, unit
 
 
 def prepare_tsdf_def(mesh: Mesh, settings: TsdfDefSettings = TsdfDefSettings()) -> np.ndarray:
@@ -108,15 +175,21 @@ def prepare_tsdf_def(mesh: Mesh, settings: TsdfDefSettings = TsdfDefSettings()) 
     tsdf0 = tsdf_volume(mesh, k)
     volume = np.zeros((4, k, k, k), np.float32)
     volume[0] = tsdf0
-    if settings.steps == 0 or not (tsdf0.min() < 0 < tsdf0.max()):
+    if settings.steps == 0:
         return volume
     h = 2.0 / (k - 1)
     samples, _, _ = sample_surface(mesh, settings.samples, seed=settings.seed)
+    unit0 = np.zeros((k, k, k, 3), np.float32)
+    if settings.thin_parts:
+        tsdf0, unit0 = seed_thin_parts(mesh, tsdf0, samples)
+        volume[0], volume[1:] = tsdf0, np.moveaxis(unit0, -1, 0)
+    if not (tsdf0.min() < 0 < tsdf0.max()):
+        return volume
     target = torch.from_numpy(samples.astype(np.float32))
     near = torch.from_numpy(np.abs(tsdf0) < 1.0)
     base = torch.from_numpy(tsdf0)
     s_free = base.clone().requires_grad_(True)
-    raw = torch.zeros((k, k, k, 3), requires_grad=True)
+    raw = torch.from_numpy(np.arctanh(np.clip(unit0, -0.98, 0.98))).requires_grad_(True)
     opt = torch.optim.Adam([s_free, raw], lr=settings.lr)
     best, best_loss = None, float("inf")
     for step in range(settings.steps + 1):
