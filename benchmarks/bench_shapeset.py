@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
-KEYS = ("chamfer", "chamfer_p2s", "f_score_0.005", "f_score_0.01", "normal_consistency")
+KEYS = ("chamfer", "chamfer_p2s", "f_score_0.005", "f_score_0.01", "normal_consistency", "hausdorff")
 LADDER = [{"ratio": r, "bits": b} for r in (0.3, 0.1, 0.05, 0.02, 0.01, 0.005) for b in (8, 10)]
 
 
@@ -82,6 +82,9 @@ def cmd_run(args) -> None:
     for key in ("steps", "batch_size", "bits"):
         if getattr(args, key):
             settings[key] = getattr(args, key)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        settings[key] = json.loads(value)
     codec = nc3d.get_codec("shapeset")
     marks = {}
 
@@ -107,12 +110,20 @@ def cmd_run(args) -> None:
         shapes.append({"name": name, "decode_s": t_dec, **{k: m[k] for k in KEYS}})
         print(name, {k: shapes[-1][k] for k in ("f_score_0.01", "chamfer_p2s")}, flush=True)
     info = nc3d.info(blob)
+    kept = None
+    if args.keep:
+        from nc3d.container import write_bytes_atomic
+
+        kept = args.keep / f"shapeset-{'-'.join(f'{k}{v}' for k, v in sorted(settings.items()))}.nc3d"
+        args.keep.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(kept, blob, force=True)
     row = {
         "settings": settings, "shapes": len(paths), "bytes": len(blob), "sections": info["sections"],
         "header_bytes": info["header_bytes"], "input_bytes": data.input_bytes,
         "canonical_bytes": sum(canonical_ply_size(len(m.vertices), len(m.faces)) for _, m in data.data),
         "encode_s": t_total, "prepare_s": t_prep, "train_s": t_total - t_prep, "per_shape": shapes,
         "training": _training(info["header"]["train"]), "parameters": handle.arch.parameter_count, "samples": args.samples,
+        **({"file": str(kept)} if kept else {}),
     }
     _append(args.out, row)
 
@@ -154,7 +165,7 @@ def cmd_report(args) -> None:
     print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(runs, key=lambda r: r["bytes"]):
         s = r["sections"]
-        vals = {k: np.nanmean([x[k] if x[k] is not None else np.nan for x in r["per_shape"]]) for k in KEYS}
+        vals = {k: np.nanmean([x.get(k) if x.get(k) is not None else np.nan for x in r["per_shape"]]) for k in KEYS}
         empty = sum(x["f_score_0.01"] is None for x in r["per_shape"])
         for k in ("f_score_0.005", "f_score_0.01"):  # an empty decode scores 0
             vals[k] = np.mean([x[k] or 0.0 for x in r["per_shape"]])
@@ -193,6 +204,10 @@ def main() -> None:
     p.add_argument("--bits", type=int, default=None, help="bits per weight and feature (default: the codec's)")
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--samples", type=int, default=100_000, help="surface samples per mesh for the metrics")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other codec setting (VALUE as JSON), e.g. --set surface_power=0.5")
+    p.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                   help="keep the encoded set in DIR (import_results.py shapeset puts it in an nc3d bench report)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("report")
     p.add_argument("--out", type=Path, required=True)

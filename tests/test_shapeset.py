@@ -226,6 +226,27 @@ def test_crops_are_centred_near_the_surface():
                for (z, y, x), _ in (pick_crop(rng, near, k, size, 1.0) for _ in range(100)))
 
 
+def test_batches_visit_each_shape_once_per_pass_or_follow_the_surface():
+    from nc3d.codecs.shapeset.train import draw_batches
+
+    rng = np.random.default_rng(0)
+    uniform = draw_batches(rng, 10, 3)
+    for _ in range(4):  # 3 batches of 3 per pass (the 10th shape waits for the next pass)
+        seen = np.concatenate([next(uniform) for _ in range(3)])
+        assert len(set(seen.tolist())) == 9
+    surface = np.array([100, 100, 400, 1600, 0])
+    weighted = draw_batches(rng, 5, 1, surface, 1.0)
+    counts = np.bincount(np.concatenate([next(weighted) for _ in range(4000)]), minlength=5)
+    share = counts / counts.sum()
+    np.testing.assert_allclose(share[:4], [100 / 2201, 100 / 2201, 400 / 2201, 1600 / 2201], atol=0.02)
+    assert counts[4] < 20  # no surface: drawn rarely (the weight of one cell), if at all
+    pairs = draw_batches(rng, 5, 2, surface, 0.5)
+    assert all(len(set(next(pairs).tolist())) == 2 for _ in range(200))  # distinct shapes in a batch
+    sqrt = draw_batches(np.random.default_rng(1), 5, 1, surface, 0.5)
+    c = np.bincount(np.concatenate([next(sqrt) for _ in range(4000)]), minlength=5)
+    assert 3.0 < c[3] / c[0] < 5.0  # ∝ √surface: 40 / 10
+
+
 def test_a_few_steps_lower_the_wrong_sign_fraction(shapes):
     from nc3d.codecs.shapeset.train import TrainSettings, decode_volumes, sign_error, train_auto_decoder
 

@@ -92,6 +92,8 @@ class ShapeSetCodec(Codec):
                low=1e-6, high=10.0),
         Option("feature_init", str, _train.feature_init, "start of each shape's feature: its coarse TSDF "
                "(a head start) or noise", choices=("tsdf", "noise")),
+        Option("surface_power", float, _train.surface_power, "draw shapes for training in proportion to "
+               "(near-surface cells)^p (0: each shape equally often)", low=0.0, high=2.0),
         Option("batch_size", int, _train.batch_size, "shapes per training step", low=1, high=4096),
         Option("crop", int, _train.crop, "train on boxes of crop³ cells of each volume (0: whole volumes; "
                "even)", low=0, high=MAX_DECODE_RESOLUTION),
@@ -125,7 +127,7 @@ class ShapeSetCodec(Codec):
         if s["crop"] % 2:
             raise InputError(f"shapeset: crop must be even, got {s['crop']}")
         train = TrainSettings(steps=s["steps"], lr=s["lr"], feature_lr=s["feature_lr"], batch_size=s["batch_size"],
-                              crop=s["crop"], qat_start=s["qat_start"], feature_init=s["feature_init"], bits=s["bits"],
+                              crop=s["crop"], surface_power=s["surface_power"], qat_start=s["qat_start"], feature_init=s["feature_init"], bits=s["bits"],
                               seed=s["seed"], device=s["device"], threads=s["threads"])
         prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
         cache = s["cache_dir"]
@@ -151,7 +153,7 @@ class ShapeSetCodec(Codec):
             "feature_step": float(fstep),
             "feature_bytes": [len(b) for b in per_shape],
             "tsdf_def": {"resolution": prep.resolution, "steps": prep.steps, "lr": prep.lr, "samples": prep.samples,
-                         "deform_weight": prep.deform_weight},
+                         "deform_weight": prep.deform_weight, "thin_parts": prep.thin_parts},
             "train": {k: v for k, v in train.to_dict().items() if k not in ("device", "threads")},
         }
         sections = {

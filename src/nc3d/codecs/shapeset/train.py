@@ -15,7 +15,9 @@ volume in the batch (``crop = 0``: the whole grid). Most volumes are almost all 
 the 38 shared meshes at K = 64, 11% of the cells are within the truncation band), so a box
 placed uniformly would mostly teach "+1 everywhere": a ``surface_crops`` share of the boxes is
 centred on a random near-surface cell, the rest are placed anywhere (the far field must stay
-empty too).
+empty too). By default every shape is drawn equally often (once per pass over the set); with
+``surface_power = p > 0`` a batch's shapes are drawn in proportion to (near-surface cells)^p, so
+that a shape with much surface (a gear, a lattice) gets more of the crops than a sphere.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ...nn.ssim3d import ssim3d
 from ..implicit.fit import _lr_at
 from .model import Architecture, AutoDecoder
 
-__all__ = ["TrainSettings", "train_auto_decoder", "decode_volumes", "sign_error", "pick_crop", "initial_features"]
+__all__ = ["TrainSettings", "train_auto_decoder", "decode_volumes", "sign_error", "pick_crop", "draw_batches", "initial_features"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class TrainSettings:
     batch_size: int = 4
     crop: int = 16
     surface_crops: float = 0.9
+    surface_power: float = 0.0
     qat_start: float = 0.8
     bits: int = 8
     near_weight: float = 5.0
@@ -123,15 +126,15 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
         k = arch.resolution
         size = settings.crop if 0 < settings.crop < k else 0
         near = [np.flatnonzero(np.abs(v[0]) < 1) for v in volumes] if size else None
-        order, pos = rng.permutation(n), 0
+        weights = None
+        if size and settings.surface_power > 0:  # shapes with more surface are drawn more often
+            weights = np.array([len(c) for c in near], np.float64)
+        batches = draw_batches(rng, n, batch, weights, settings.surface_power)
         every = max(1, total // 100)
         if progress:
             progress("training", 0, total)
         for step in range(total):
-            if pos + batch > n:  # each shape once per pass over the set, in a fresh order
-                order, pos = rng.permutation(n), 0
-            idx = order[pos:pos + batch]
-            pos += batch
+            idx = next(batches)
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, total, g["peak"], warmup)
             bits = settings.bits if step >= qat_from else None
@@ -152,6 +155,26 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
             if progress and ((step + 1) % every == 0 or step + 1 == total):
                 progress("training", step + 1, total)
         return model.cpu().eval(), features.detach().cpu().numpy()
+
+
+def draw_batches(rng, n: int, batch: int, surface=None, power: float = 0.0):
+    """Endless ``(batch,)`` int arrays of distinct shape indices in ``[0, n)``.
+
+    Without ``surface`` (or ``power = 0``): each shape once per pass over the set, in a fresh
+    order each pass. With ``surface (n,)`` (near-surface cells per shape) and ``power > 0``: each
+    batch drawn without replacement with probabilities ∝ ``max(surface, 1) ** power``.
+    """
+    if surface is not None and power > 0:
+        p = np.maximum(np.asarray(surface, np.float64), 1.0) ** power
+        p /= p.sum()
+        while True:
+            yield rng.choice(n, batch, replace=False, p=p)
+    order, pos = rng.permutation(n), 0
+    while True:
+        if pos + batch > n:
+            order, pos = rng.permutation(n), 0
+        yield order[pos:pos + batch]
+        pos += batch
 
 
 def initial_features(volumes: np.ndarray, arch: Architecture, settings: TrainSettings, gen):
