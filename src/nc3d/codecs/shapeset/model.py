@@ -127,7 +127,7 @@ class AutoDecoder(_torch_module_base()):
         """The weights and biases in storage order (:meth:`Architecture.tensor_shapes`)."""
         return list(self.params)
 
-    def forward(self, features, bits: int | None = None, crop=None):
+    def forward(self, features, bits: int | None = None, crop: tuple | None = None):
         """``(n, C, K', K', K')`` features → ``(n, 4, K, K, K)``.
 
         Parameters
