@@ -318,3 +318,15 @@ def test_feature_init_option_reaches_training(shapes):
     assert blobs["tsdf"] != blobs["noise"]
     with pytest.raises(InputError):
         nc3d.compress(two, codec="shapeset", feature_init="zeros", **TINY)
+
+
+def test_epochs_count_passes_over_the_set_and_surface_power_reaches_training(shapes):
+    three = shapes[:3]
+    tiny = {k: v for k, v in TINY.items() if k != "steps"}
+    blob = nc3d.compress(three, codec="shapeset", epochs=2, batch_size=2, surface_power=0.5, **tiny)
+    train = nc3d.info(blob)["header"]["train"]
+    assert train["steps"] == 4 and train["surface_power"] == 0.5  # 2 passes × ⌈3 / 2⌉ batches
+    with pytest.raises(InputError):
+        nc3d.compress(three, codec="shapeset", epochs=0, **tiny)
+    with pytest.raises(InputError):
+        nc3d.compress(three, codec="shapeset", surface_power=-1.0, **tiny)

@@ -565,10 +565,13 @@ def build_parser() -> argparse.ArgumentParser:
     opts = p.add_argument_group("codec settings (each applies to the codecs named)")
     for name, (opt, users) in _codec_options().items():
         kw = {"type": opt.type} if opt.type is not bool else {"type": _parse_bool}
-        opts.add_argument(
-            "--" + name.replace("_", "-"), dest=name, default=None, choices=opt.choices,
-            help=f"{opt.help} (default {opt.default}; {', '.join(users)})", **kw,
-        )
+        helps: dict[tuple, list[str]] = {}  # codecs sharing a name may mean different things by it
+        for u in users:
+            o = next(o for o in get_codec(u).options if o.name == name)
+            helps.setdefault((o.help, o.default), []).append(u)
+        text = "; ".join(f"{h} (default {d}; {', '.join(us)})" for (h, d), us in helps.items())
+        opts.add_argument("--" + name.replace("_", "-"), dest=name, default=None, choices=opt.choices,
+                          help=text.replace("%", "%%"), **kw)
 
     p = add("decompress", cmd_decompress, "decode a .nc3d file back to a mesh or volume (a set: to a folder)")
     p.add_argument("input", metavar="FILE")

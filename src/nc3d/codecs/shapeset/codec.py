@@ -86,6 +86,8 @@ class ShapeSetCodec(Codec):
         Option("bits", int, _train.bits, "bits per stored weight and feature", low=2, high=16),
         Option("steps", int, _train.steps, "optimizer steps of training (whatever the number of shapes)",
                low=1, high=10_000_000),
+        Option("epochs", int, None, "passes over the set, each shape once per pass (instead of --steps: "
+               "steps = epochs × ⌈shapes / batch size⌉)", low=1, high=1_000_000),
         Option("lr", float, _train.lr, "peak learning rate of the decoder (Adam, warm-up then cosine)",
                low=1e-6, high=1.0),
         Option("feature_lr", float, _train.feature_lr, "peak learning rate of the per-shape features",
@@ -126,7 +128,8 @@ class ShapeSetCodec(Codec):
                             channels=s["feature_channels"], width=s["decoder_width"])
         if s["crop"] % 2:
             raise InputError(f"shapeset: crop must be even, got {s['crop']}")
-        train = TrainSettings(steps=s["steps"], lr=s["lr"], feature_lr=s["feature_lr"], batch_size=s["batch_size"],
+        steps = s["steps"] if s["epochs"] is None else s["epochs"] * -(-len(meshes) // s["batch_size"])
+        train = TrainSettings(steps=steps, lr=s["lr"], feature_lr=s["feature_lr"], batch_size=s["batch_size"],
                               crop=s["crop"], surface_power=s["surface_power"], qat_start=s["qat_start"], feature_init=s["feature_init"], bits=s["bits"],
                               seed=s["seed"], device=s["device"], threads=s["threads"])
         prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
