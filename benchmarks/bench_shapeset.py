@@ -156,25 +156,36 @@ def _baseline_at(rows: list[dict], total: float) -> tuple[float, float, int]:
     return float(np.mean(f)), float(np.mean(cd)) if cd else float("nan"), used
 
 
+def _mean_over_surfaces(per_shape: list[dict], key: str) -> float:
+    """Mean of ``key`` over the shapes that decoded to a surface (nan when none has it)."""
+    vals = [x[key] for x in per_shape if x.get(key) is not None]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def cmd_report(args) -> None:
     runs = _rows(args.out)
     base = _rows(args.baselines) if args.baselines else []
-    print("| decoder width | training | parameters | bytes (decoder / features / names+header) | ratio (input) | "
-          "ratio (binary PLY) | mean CD* | mean CD-p2s* | mean F@0.005 | mean F@0.01 | mean NC* | "
-          "decimate+Draco mean F@0.01 at equal bytes |")
-    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| decoder width | training | other settings | parameters | bytes (decoder / features / names+header) | "
+          "ratio (input) | ratio (binary PLY) | mean CD* | mean CD-p2s* | mean F@0.005 | mean F@0.01 (median) | "
+          "mean NC* | decimate+Draco mean F@0.01 at equal bytes |")
+    print("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(runs, key=lambda r: r["bytes"]):
         s = r["sections"]
-        vals = {k: np.nanmean([x.get(k) if x.get(k) is not None else np.nan for x in r["per_shape"]]) for k in KEYS}
+        vals = {k: _mean_over_surfaces(r["per_shape"], k) for k in KEYS}
+        other = ", ".join(f"{k}={v}" for k, v in r["settings"].items()
+                          if k not in ("decoder_width", "resolution", "steps", "epochs")) or "—"
+        median_f = np.median([x["f_score_0.01"] or 0.0 for x in r["per_shape"]])
         empty = sum(x["f_score_0.01"] is None for x in r["per_shape"])
         for k in ("f_score_0.005", "f_score_0.01"):  # an empty decode scores 0
             vals[k] = np.mean([x[k] or 0.0 for x in r["per_shape"]])
-        b = _baseline_at(base, r["bytes"]) if base else (float("nan"),) * 3
-        print(f"| {r['settings']['decoder_width']} | {r.get('training') or str(r['epochs']) + ' epochs'} | {r['parameters']:,} | {r['bytes']:,} "
+        b = _baseline_at(base, r["bytes"]) if base else None
+        against = f"{b[0]:.3f} ({b[2]:,} B)" if b else "— (no --baselines)"
+        print(f"| {r['settings']['decoder_width']} | {r.get('training') or str(r['epochs']) + ' epochs'} | {other} | "
+              f"{r['parameters']:,} | {r['bytes']:,} "
               f"({s['decoder'] + s['decoder_steps']:,} / {s['features']:,} / {s['names'] + r['header_bytes']:,}) | "
               f"{r['input_bytes'] / r['bytes']:.0f} | {r['canonical_bytes'] / r['bytes']:.0f} | "
               f"{vals['chamfer']:.4f} | {vals['chamfer_p2s']:.4f} | {vals['f_score_0.005']:.3f} | "
-              f"{vals['f_score_0.01']:.3f} | {vals['normal_consistency']:.3f} | {b[0]:.3f} ({b[2]:,} B) |"
+              f"{vals['f_score_0.01']:.3f} ({median_f:.3f}) | {vals['normal_consistency']:.3f} | {against} |"
               + (f" {empty} of {len(r['per_shape'])} shapes decode to no surface |" if empty else ""))
     print("* over the shapes that decode to a surface; F-scores count an empty decode as 0")
     for r in runs:
