@@ -34,9 +34,16 @@ def _env() -> dict:
     return env
 
 
+def _sigint_as_in_a_terminal() -> None:
+    # A process started in the background by a non-interactive shell (`cmd &`, as CI may run the
+    # suite) inherits SIGINT *ignored*, and Python then installs no KeyboardInterrupt handler: the
+    # children must get the default disposition back, as a terminal would give them.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "nc3d.cli", "compress", *args], env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
 
 
 def _signal_after(proc: subprocess.Popen, seconds: float, sig: int) -> tuple[int, str, str]:
