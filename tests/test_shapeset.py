@@ -58,6 +58,20 @@ def test_ssim3d():
     assert y.grad.abs().sum() > 0
 
 
+def test_ssim3d_blur_matches_a_separable_convolution():
+    from nc3d.nn.ssim3d import _blur
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn((2, 3, 9, 11, 13), generator=g)
+    kernel = torch.rand(5, generator=g)
+    ref = x
+    for shape in ((5, 1, 1), (1, 5, 1), (1, 1, 5)):
+        ref = torch.nn.functional.conv3d(ref, kernel.reshape(1, 1, *shape).expand(3, 1, *shape), groups=3)
+    out = _blur(x, kernel)
+    assert out.shape == ref.shape == (2, 3, 5, 7, 9)
+    assert torch.allclose(out, ref, atol=1e-5)
+
+
 def test_architecture():
     a = Architecture()
     assert a.levels == 4 and a.widths() == [32, 16, 8, 8, 8]

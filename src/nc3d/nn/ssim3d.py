@@ -5,15 +5,30 @@ from __future__ import annotations
 __all__ = ["ssim3d"]
 
 
-def _blur(x, kernel):
-    """Separable Gaussian filter over the last three axes of ``(n, c, d, h, w)`` (valid region)."""
-    import torch.nn.functional as F
+def _band(m: int, kernel):
+    """``(m - k + 1, m)`` matrix whose row ``i`` holds the ``k`` taps of ``kernel`` from column ``i``."""
+    import torch
 
-    c = x.shape[1]
     k = kernel.numel()
-    for shape in ((k, 1, 1), (1, k, 1), (1, 1, k)):
-        x = F.conv3d(x, kernel.reshape(1, 1, *shape).expand(c, 1, *shape), groups=c)
-    return x
+    rows = torch.arange(m - k + 1, device=kernel.device)[:, None]
+    band = torch.zeros((m - k + 1, m), dtype=kernel.dtype, device=kernel.device)
+    band[rows, rows + torch.arange(k, device=kernel.device)] = kernel
+    return band
+
+
+def _blur(x, kernel):
+    """Separable Gaussian filter over the last three axes of ``(n, c, d, h, w)`` (valid region).
+
+    Each axis is a product with a banded matrix rather than a grouped ``conv3d``: on a CPU,
+    PyTorch runs a depthwise 3-D convolution with a ``(k, 1, 1)`` kernel through its slow
+    reference path, and the three convolutions (and their backward) took 5× as long as these
+    matrix products for the 16³ training crops of the shapeset codec.
+    """
+    n, c, d, h, w = x.shape
+    x = x @ _band(w, kernel).T
+    x = _band(h, kernel) @ x
+    x = _band(d, kernel) @ x.reshape(n, c, d, -1)
+    return x.reshape(n, c, d - kernel.numel() + 1, h - kernel.numel() + 1, -1)
 
 
 def ssim3d(x, y, *, window: int = 7, sigma: float = 1.5, data_range: float = 2.0):
@@ -41,9 +56,8 @@ def ssim3d(x, y, *, window: int = 7, sigma: float = 1.5, data_range: float = 2.0
     kernel = torch.exp(-(r ** 2) / (2 * sigma ** 2))
     kernel = kernel / kernel.sum()
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mx, my = _blur(x, kernel), _blur(y, kernel)
-    vx = _blur(x * x, kernel) - mx * mx
-    vy = _blur(y * y, kernel) - my * my
-    cov = _blur(x * y, kernel) - mx * my
+    n = len(x)
+    mx, my, xx, yy, xy = _blur(torch.cat([x, y, x * x, y * y, x * y]), kernel).split(n)
+    vx, vy, cov = xx - mx * mx, yy - my * my, xy - mx * my
     ssim = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return ssim.mean()
