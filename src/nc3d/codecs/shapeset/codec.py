@@ -99,6 +99,10 @@ class ShapeSetCodec(Codec):
         Option("batch_size", int, _train.batch_size, "shapes per training step", low=1, high=4096),
         Option("crop", int, _train.crop, "train on boxes of crop³ cells of each volume (0: whole volumes; "
                "even)", low=0, high=MAX_DECODE_RESOLUTION),
+        Option("near_weight", float, _train.near_weight, "λ1 of the loss: weight of the L1 on near-surface cells "
+               "(NeCGS Eq. 3)", low=0.0, high=1000.0),
+        Option("ssim_weight", float, _train.ssim_weight, "λ2 of the loss: weight of 1 − SSIM-3D (NeCGS Eq. 3)",
+               low=0.0, high=1000.0),
         Option("qat_start", float, _train.qat_start, "share of the steps before quantization-aware training "
                "starts (0: from the first step)", low=0.0, high=1.0),
         Option("deform_steps", int, 40, "Adam steps fitting each TSDF-Def volume (0: plain TSDF)", low=0,
@@ -130,7 +134,8 @@ class ShapeSetCodec(Codec):
             raise InputError(f"shapeset: crop must be even, got {s['crop']}")
         steps = s["steps"] if s["epochs"] is None else s["epochs"] * -(-len(meshes) // s["batch_size"])
         train = TrainSettings(steps=steps, lr=s["lr"], feature_lr=s["feature_lr"], batch_size=s["batch_size"],
-                              crop=s["crop"], surface_power=s["surface_power"], qat_start=s["qat_start"], feature_init=s["feature_init"], bits=s["bits"],
+                              crop=s["crop"], surface_power=s["surface_power"], qat_start=s["qat_start"],
+                              near_weight=s["near_weight"], ssim_weight=s["ssim_weight"], feature_init=s["feature_init"], bits=s["bits"],
                               seed=s["seed"], device=s["device"], threads=s["threads"])
         prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
         cache = s["cache_dir"]
