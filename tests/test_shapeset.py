@@ -74,7 +74,9 @@ def test_ssim3d_blur_matches_a_separable_convolution():
 
 def test_architecture():
     a = Architecture()
-    assert a.levels == 4 and a.widths() == [32, 16, 8, 8, 8]
+    assert a.levels == 4 and a.widths() == [16, 16, 16, 16, 16]
+    assert Architecture(width=32).widths() == [32, 16, 16, 16, 16]
+    assert Architecture(width=32, min_width=8).widths() == [32, 16, 8, 8, 8]
     assert a.parameter_count == sum(int(np.prod(s)) for s in a.tensor_shapes())
     with pytest.raises(InputError, match="power of two"):
         Architecture(resolution=48, feature_resolution=4)

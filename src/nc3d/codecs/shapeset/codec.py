@@ -80,7 +80,10 @@ class ShapeSetCodec(Codec):
     options = (
         Option("resolution", int, 64, "TSDF-Def grid K (power-of-two multiple of the feature grid)",
                low=8, high=MAX_DECODE_RESOLUTION),
-        Option("decoder_width", int, 32, "channels after the decoder's head (the size knob)", low=8, high=512),
+        Option("decoder_width", int, Architecture.width, "channels after the decoder's head (the size knob)",
+               low=8, high=512),
+        Option("decoder_min_width", int, Architecture.min_width, "fewest channels of an upsampling module "
+               "(the width of the fine levels, where thin parts are drawn)", low=1, high=512),
         Option("feature_channels", int, 16, "channels C of each shape's feature", low=1, high=128),
         Option("feature_resolution", int, 4, "feature grid K'", low=2, high=32),
         Option("bits", int, _train.bits, "bits per stored weight and feature", low=2, high=16),
@@ -129,14 +132,16 @@ class ShapeSetCodec(Codec):
             names.append(name)
             meshes.append(as_mesh(mesh, name=str(name)))
         arch = Architecture(resolution=s["resolution"], feature_resolution=s["feature_resolution"],
-                            channels=s["feature_channels"], width=s["decoder_width"])
+                            channels=s["feature_channels"], width=s["decoder_width"],
+                            min_width=s["decoder_min_width"])
         if s["crop"] % 2:
             raise InputError(f"shapeset: crop must be even, got {s['crop']}")
         steps = s["steps"] if s["epochs"] is None else s["epochs"] * -(-len(meshes) // s["batch_size"])
         train = TrainSettings(steps=steps, lr=s["lr"], feature_lr=s["feature_lr"], batch_size=s["batch_size"],
                               crop=s["crop"], surface_power=s["surface_power"], qat_start=s["qat_start"],
-                              near_weight=s["near_weight"], ssim_weight=s["ssim_weight"], feature_init=s["feature_init"], bits=s["bits"],
-                              seed=s["seed"], device=s["device"], threads=s["threads"])
+                              near_weight=s["near_weight"], ssim_weight=s["ssim_weight"],
+                              feature_init=s["feature_init"], bits=s["bits"], seed=s["seed"], device=s["device"],
+                              threads=s["threads"])
         prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
@@ -185,7 +190,7 @@ class ShapeSetCodec(Codec):
             # K = 32 and few deformation steps: its own TSDF-Def cache entries (the cache key holds
             # the settings), so it neither reuses nor overwrites the K = 64 volumes
             return [{"resolution": 32, "deform_steps": 5, "steps": 200, "decoder_width": 16}]
-        return [{"decoder_width": 16}, {}, {"decoder_width": 64}]
+        return [{"decoder_width": 8, "bits": 6}, {"decoder_width": 12}, {}]
 
 
 class ShapeSetFile(EncodedFile):
