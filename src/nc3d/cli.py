@@ -17,6 +17,7 @@ from pathlib import Path
 from . import api
 from .codecs.base import Option, codec_names, get_codec
 from .errors import InputError, Nc3dError
+from .nn import ddp
 
 __all__ = ["main", "build_parser"]
 
@@ -105,6 +106,9 @@ def cmd_compress_folder(args) -> int:
     from .batch import compress_folder, plan_folder
 
     out = Path(args.output)
+    if ddp.world()[1] > 1:
+        raise InputError(f"'{args.codec}' compresses each file on its own; run it without torchrun "
+                         "(--jobs N or --ray-address spread the files)")
     if out.suffix.lower() == ".nc3d" and not out.is_dir():
         raise InputError(f"-o {out}: compressing a folder with '{args.codec}' writes one file per mesh; "
                          "give a folder as the output")
@@ -152,6 +156,9 @@ def cmd_compress(args) -> int:
     else:
         data = api.load_input([Path(p) for p in args.inputs])
     codec = api._resolve_codec(data.kind, args.codec)
+    rank, processes = ddp.world()
+    if processes > 1 and codec.name != "shapeset":
+        raise InputError(f"only the shapeset codec trains across processes; run '{codec.name}' without torchrun")
     settings = {}
     for name, (opt, _) in _codec_options().items():
         value = getattr(args, name)
@@ -162,6 +169,8 @@ def cmd_compress(args) -> int:
         settings[name] = value
     with _progress(f"compressing with {codec.name}") as progress:
         blob = codec.encode(data.data, progress=progress, **settings)
+    if rank:  # under torchrun: every process trained the same model, the first one writes it
+        return 0
     from .container import write_bytes_atomic
 
     write_bytes_atomic(out, blob, force=args.force)

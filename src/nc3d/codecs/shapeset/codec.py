@@ -30,6 +30,8 @@ from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...geometry.normalize import Frame, frame_of_mesh
 from ...mesh import Mesh, as_mesh
+from ...nn import ddp
+from ...nn.device import resolve_device
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
 from ..base import Codec, Option, register
 from .model import Architecture, AutoDecoder
@@ -145,15 +147,16 @@ class ShapeSetCodec(Codec):
         prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
-        frames, volumes = [], []
-        for i, mesh in enumerate(meshes):
+        # under torchrun each process prepares every N-th shape, then all of them are shared
+        rank, processes = ddp.join(resolve_device(train.device))
+        frames, mine = [frame_of_mesh(mesh) for mesh in meshes], {}
+        for i in range(rank, len(meshes), processes):
             if progress:
                 progress("TSDF-Def volumes", i, len(meshes))
-            frame = frame_of_mesh(mesh)
-            frames.append(frame)
-            volumes.append(cached_tsdf_def(frame.normalize_mesh(mesh), prep, cache)[0])
+            mine[i] = cached_tsdf_def(frames[i].normalize_mesh(meshes[i]), prep, cache)[0]
         if progress:
             progress("TSDF-Def volumes", len(meshes), len(meshes))
+        volumes = ddp.gather_pieces(mine, len(meshes))
         model, features = train_auto_decoder(np.stack(volumes), arch, train, progress)
         q, steps = quantize_tensors([t.detach().numpy() for t in model.tensors()], train.bits)
         fq, (fstep,) = quantize_tensors([features], train.bits)
@@ -167,7 +170,8 @@ class ShapeSetCodec(Codec):
             "feature_bytes": [len(b) for b in per_shape],
             "tsdf_def": {"resolution": prep.resolution, "steps": prep.steps, "lr": prep.lr, "samples": prep.samples,
                          "deform_weight": prep.deform_weight, "thin_parts": prep.thin_parts},
-            "train": {k: v for k, v in train.to_dict().items() if k not in ("device", "threads")},
+            "train": {**{k: v for k, v in train.to_dict().items() if k not in ("device", "threads")},
+                      "processes": processes},
         }
         sections = {
             "decoder_steps": steps.astype("<f4").tobytes(),

@@ -10,6 +10,10 @@ Features and weights are fake-quantized at ``bits`` (straight-through gradients)
 ``1 - qat_start`` of the steps, so what is stored is what was fine-tuned; quantizing from the first
 step only adds noise while the network is still far from any solution.
 
+Under ``torchrun`` (:mod:`nc3d.nn.ddp`) every process draws its own batches and crops and
+DistributedDataParallel averages the gradients, so ``N`` processes train on ``N × batch_size``
+crops per step; process 0's draws are those of a single-process run.
+
 On a CPU the finest level costs most, so each step computes only a ``crop³`` box of each
 volume in the batch (``crop = 0``: the whole grid). Most volumes are almost all far field (on
 the 38 shared meshes at K = 64, 11% of the cells are within the truncation band), so a box
@@ -34,6 +38,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ...nn.mlp import _torch_module_base
 from ...nn.quant import fake_quantize
 from ...nn.ssim3d import ssim3d
 from ..implicit.fit import _lr_at
@@ -115,22 +120,28 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
     """
     import torch
 
+    from ...nn import ddp
     from ...nn.device import resolve_device, torch_threads
 
-    device = resolve_device(settings.device)
+    rank, processes = ddp.join(resolve_device(settings.device))
+    device = ddp.local_device(resolve_device(settings.device))
+    if rank:
+        progress = None
     with torch_threads(settings.threads):
         torch.manual_seed(settings.seed)
         n = len(volumes)
-        model = AutoDecoder(arch, settings.seed).to(device)
         gen = torch.Generator().manual_seed(settings.seed)
-        features = torch.nn.Parameter(initial_features(volumes, arch, settings, gen).to(device))
+        net = _SetNet(AutoDecoder(arch, settings.seed), initial_features(volumes, arch, settings, gen)).to(device)
+        step_net = net
+        if processes > 1:  # the same start everywhere; DDP averages the gradients of every backward
+            step_net = torch.nn.parallel.DistributedDataParallel(net)
         target = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32))
-        opt = torch.optim.Adam([{"params": list(model.parameters()), "peak": settings.lr},
-                                {"params": [features], "peak": settings.feature_lr}])
+        opt = torch.optim.Adam([{"params": list(net.decoder.parameters()), "peak": settings.lr},
+                                {"params": [net.features], "peak": settings.feature_lr}])
         batch, total = min(settings.batch_size, n), settings.steps
         warmup = max(1, total // 20)
         qat_from = int(round(settings.qat_start * total))
-        rng = np.random.default_rng(settings.seed)
+        rng = np.random.default_rng(settings.seed if rank == 0 else [settings.seed, rank])  # own batches, crops
         k = arch.resolution
         size = settings.crop if 0 < settings.crop < k else 0
         near = [np.flatnonzero(np.abs(v[0]) < 1) for v in volumes] if size else None
@@ -146,23 +157,38 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, total, g["peak"], warmup)
             bits = settings.bits if step >= qat_from else None
-            feats = fake_quantize(features, bits) if bits else features
             if size:
                 boxes = [pick_crop(rng, near[int(i)], k, size, settings.surface_crops)[0] for i in idx]
                 tgt = torch.stack([target[int(i), :, z:z + size, y:y + size, x:x + size]
                                    for i, (z, y, x) in zip(idx, boxes)])
-                pred = model(feats[torch.from_numpy(idx)], bits, crop=(boxes, size))
             else:
-                tgt, pred = target[torch.from_numpy(idx)], model(feats[torch.from_numpy(idx)], bits)
+                boxes, tgt = None, target[torch.from_numpy(idx)]
+            pred = step_net(torch.from_numpy(idx), bits, boxes, size)
             loss = volume_loss(pred, tgt.to(device), settings.near_weight, settings.ssim_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
             if on_step:
-                on_step(step, float(loss.detach()), model, features)
+                on_step(step, float(loss.detach()), net.decoder, net.features)
             if progress and ((step + 1) % every == 0 or step + 1 == total):
                 progress("training", step + 1, total)
-        return model.cpu().eval(), features.detach().cpu().numpy()
+        return net.decoder.cpu().eval(), net.features.detach().cpu().numpy()
+
+
+class _SetNet(_torch_module_base()):
+    """The shared decoder and every shape's feature as one module (what DDP wraps)."""
+
+    def __init__(self, decoder, features):
+        import torch
+
+        super().__init__()
+        self.decoder = decoder
+        self.features = torch.nn.Parameter(features)
+
+    def forward(self, idx, bits, boxes, size):
+        """Volumes (``size³`` boxes at ``boxes`` when ``size``) of the shapes ``idx``, fake-quantized at ``bits``."""
+        feats = fake_quantize(self.features, bits) if bits else self.features
+        return self.decoder(feats[idx.to(feats.device)], bits, crop=(boxes, size) if size else None)
 
 
 def draw_batches(rng, n: int, batch: int, surface=None, power: float = 0.0):
