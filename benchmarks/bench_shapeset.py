@@ -6,13 +6,15 @@ Three steps, each resumable (JSON lines appended to --out):
   Draco quantization bits, compression level 10): bytes and metrics (2·10⁴ samples per surface);
 * ``run --decoder-width W [--steps S]``: the whole set compressed into one file (TSDF-Def
   volumes from the shared cache, see ``prepare_shapeset.py``), then every shape decoded alone
-  (timed) and compared with its original (10⁵ samples per surface);
+  (timed) and compared with its original (10⁵ samples per surface). Under ``torchrun
+  --standalone --nproc-per-node N benchmarks/bench_shapeset.py run …`` the training is
+  data-parallel (N processes, each its own batches); process 0 measures and writes;
 * ``report``: the rate–distortion table, and decimation + Draco at the same total bytes (each
   mesh's budget in proportion to its input file; per mesh the best F@0.01 among the ladder's
   settings that fit the budget; a mesh with no fitting setting scores 0).
 
     .venv/bin/python benchmarks/bench_shapeset.py baselines --out benchmarks/results/shapeset_baselines.jsonl
-    .venv/bin/python benchmarks/bench_shapeset.py run --decoder-width 32 --out benchmarks/results/shapeset.jsonl
+    .venv/bin/python benchmarks/bench_shapeset.py run --decoder-width 16 --out benchmarks/results/shapeset.jsonl
     .venv/bin/python benchmarks/bench_shapeset.py report --out benchmarks/results/shapeset.jsonl \\
         --baselines benchmarks/results/shapeset_baselines.jsonl
 """
@@ -97,7 +99,14 @@ def cmd_run(args) -> None:
     t0 = time.perf_counter()
     blob = codec.encode(data.data, progress=progress, **settings)
     t_total = time.perf_counter() - t0
-    t_prep = marks["TSDF-Def volumes"] - t0
+    t_prep = marks.get("TSDF-Def volumes", t0) - t0
+    from nc3d.nn import ddp
+
+    rank, processes = ddp.world()
+    if rank:  # under torchrun: the same model in every process, the first one measures it
+        return
+    if processes > 1:
+        settings["processes"] = processes  # (for the row only: not a codec option)
     handle = codec.open(nc3d.container.unpack(blob))
     print(f"encoded: {len(blob):,} bytes, {data.input_bytes / len(blob):.0f}x the input files, "
           f"{nc3d.info(blob)['sections']}", flush=True)
@@ -121,7 +130,7 @@ def cmd_run(args) -> None:
         "settings": settings, "shapes": len(paths), "bytes": len(blob), "sections": info["sections"],
         "header_bytes": info["header_bytes"], "input_bytes": data.input_bytes,
         "canonical_bytes": sum(canonical_ply_size(len(m.vertices), len(m.faces)) for _, m in data.data),
-        "encode_s": t_total, "prepare_s": t_prep, "train_s": t_total - t_prep, "per_shape": shapes,
+        "processes": processes, "encode_s": t_total, "prepare_s": t_prep, "train_s": t_total - t_prep, "per_shape": shapes,
         "training": _training(info["header"]["train"]), "parameters": handle.arch.parameter_count, "samples": args.samples,
         **({"file": str(kept)} if kept else {}),
     }
@@ -209,7 +218,7 @@ def main() -> None:
     p.set_defaults(func=cmd_baselines)
     p = sub.add_parser("run")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--decoder-width", type=int, default=32)
+    p.add_argument("--decoder-width", type=int, default=16)
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the codec's)")
     p.add_argument("--batch-size", type=int, default=None, help="shapes per step (default: the codec's)")
     p.add_argument("--bits", type=int, default=None, help="bits per weight and feature (default: the codec's)")

@@ -1,9 +1,10 @@
 """Time of one shapeset training step on the CPU (issue 7), optionally with a torch profile.
 
 Eight synthetic 64³ volumes (spheres of different radii; the step's cost does not depend on
-the shapes), the codec's default training settings (width 32, batch 4 × 16³ crops), QAT on
-from the first step so every step pays for it. Prints the median and mean wall time per step
-after two warm-up steps.
+the shapes), the codec's default training settings (width 16 with 16-channel fine levels, batch
+4 × 16³ crops), QAT on from the first step so every step pays for it. Prints the median and mean
+wall time per step after two warm-up steps. Under ``torchrun --standalone --nproc-per-node N``
+each process prints its own (data-parallel training: N × batch crops per step).
 
     PYTHONPATH=src python benchmarks/shapeset_step_time.py --threads 1 --steps 40
     PYTHONPATH=src python benchmarks/shapeset_step_time.py --threads 1 --steps 20 --profile
@@ -36,7 +37,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--width", type=int, default=Architecture.width)
+    ap.add_argument("--min-width", type=int, default=Architecture.min_width)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--crop", type=int, default=16)
     ap.add_argument("--profile", action="store_true", help="print torch.profiler's table of the run")
@@ -44,7 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     settings = TrainSettings(steps=args.steps, threads=args.threads, device="cpu", qat_start=0.0,
                              batch_size=args.batch_size, crop=args.crop)
-    arch = Architecture(resolution=64, width=args.width)
+    arch = Architecture(resolution=64, width=args.width, min_width=args.min_width)
     stamps = [time.perf_counter()]
     run = lambda: train_auto_decoder(sphere_volumes(), arch, settings,  # noqa: E731
                                      on_step=lambda *_: stamps.append(time.perf_counter()))
@@ -57,7 +59,10 @@ def main() -> None:
     else:
         run()
     per_step = np.diff(stamps)[2:]
-    print(f"threads {args.threads}: per step median {np.median(per_step) * 1e3:.0f} ms, "
+    from nc3d.nn import ddp
+
+    rank, processes = ddp.world()
+    print(f"process {rank + 1}/{processes}, width {arch.widths()}, threads {args.threads}: per step median {np.median(per_step) * 1e3:.0f} ms, "
           f"mean {per_step.mean() * 1e3:.0f} ms over {len(per_step)} steps")
 
 
