@@ -24,11 +24,11 @@ proportion to (near-surface cells)^p, so that a shape with much surface (a gear,
 more of the crops than a sphere; ``p = 0`` draws every shape equally often (once per pass).
 
 Defaults, measured on the 38 shared meshes as one set (BENCHMARKS.md, shapeset section): the
-near-surface weight λ1 = 20 rather than the paper's 5 (at 16,000 steps, width 16 with 8-channel
-fine levels: mean F@0.01 0.785 against 0.760; λ1 = 50 gave 0.777, λ1 = 20 with λ2 = 3 instead
-of 10 gave 0.776), 32,000 steps with the 16-channel fine levels of :class:`~.model.Architecture`
-(the mean F@0.01 gains about 0.025 per doubling of the steps), ``surface_power`` 0.5 (0.819 vs
-0.813 at the old width 32: within one seed's noise). A higher learning rate does not shorten
+near-surface weight λ1 = 20 rather than the paper's 5 (at 16,000 steps, width 16: mean F@0.01
+0.863 against 0.832 with the 16-channel fine levels, 0.785 against 0.760 with 8; λ1 = 50 gave
+0.777, λ1 = 20 with λ2 = 3 instead of 10 gave 0.776); 32,000 steps (mean F@0.01 0.881 at 110×
+with the default :class:`~.model.Architecture`; 0.863 at 16,000 steps); ``surface_power`` 0.5
+(0.819 vs 0.813 with the old 8-channel fine levels: within one seed's noise). A higher learning rate does not shorten
 training: 3·10⁻³ gave 0.596 against 0.785 at 16,000 steps.
 """
 
