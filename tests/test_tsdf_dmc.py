@@ -33,6 +33,24 @@ def test_dmc_without_deformation_is_skimage():
     assert got.signed_volume > 0  # outward faces
 
 
+def test_dmc_vertices_inside_a_cube_stay_in_it():
+    # a noisy field has ambiguous cubes where Lewiner's marching cubes adds a vertex inside the
+    # cube; such a vertex lies on no grid edge (once mistaken for one, it flew far off the grid)
+    sdf = np.random.default_rng(3).uniform(-1, 1, (12, 12, 12)).astype(np.float32)
+    ref = marching_cubes_sdf(sdf)
+    cell = 2 / 11
+    g = (ref.vertices + 1) / cell  # grid units
+    interior = (np.abs(g - np.round(g)) > 1e-3).sum(1) > 1
+    assert interior.sum() > 0  # the case this test is about occurs
+    got = mesh_from_tsdf_def(sdf, np.zeros((*sdf.shape, 3), np.float32))
+    assert got.vertices.shape == ref.vertices.shape
+    np.testing.assert_array_equal(got.faces, ref.faces)
+    assert np.abs(got.vertices - ref.vertices)[~interior].max() < 1e-5  # edge vertices: skimage's
+    cube = np.floor(g[interior])  # interior ones: in skimage's cube
+    inside = ((got.vertices[interior] + 1) / cell - cube)
+    assert inside.min() >= -1e-5 and inside.max() <= 1 + 1e-5
+
+
 def test_dmc_vertex_exactly_on_a_grid_point():
     sdf = grid_points(9).reshape(9, 9, 9, 3)[..., 0] - 0.25  # x = 0.25 is a grid plane: zeros there
     mesh = mesh_from_tsdf_def(sdf)

@@ -64,37 +64,65 @@ def mesh_from_sdf(
 
 
 # -- deformable marching cubes (NeCGS) ---------------------------------------------------------------
-def _surface_edges(tsdf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The triangulation of the zero level set as faces over grid edges.
+def _surface_edges(tsdf: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The triangulation of the zero level set, each vertex a weighted sum of grid-edge crossings.
 
     Topology is piecewise constant in the grid values, so it is taken from scikit-image's
     marching cubes on the *current* signs and only vertex positions are made differentiable
-    (:func:`deformable_marching_cubes`). This avoids hand-copying a 256-case table: each
-    scikit-image vertex lies on one grid edge, which its coordinates identify.
+    (:func:`deformable_marching_cubes`). This avoids hand-copying a 256-case table: most
+    scikit-image vertices lie on one grid edge, which their coordinates identify. Lewiner's
+    algorithm also adds a vertex *inside* a cube for some ambiguous cases (a tunnel through the
+    cube); such a vertex becomes the mean of the crossings on that cube's sign-changing edges.
 
     Returns
     -------
-    a, b : (n,) int64
-        Flat indices of the two grid points of the edge each vertex lies on.
+    count : int
+        Number of vertices.
+    rows : (e,) int64
+        The vertex each crossing belongs to.
+    a, b : (e,) int64
+        Flat indices of the two grid points of each crossing's edge.
+    weights : (e,) float32
+        Weight of each crossing in its vertex (1 for an edge vertex; 1/k for the k crossings of
+        an interior vertex).
     faces : (m, 3) int64
         Vertex indices, counter-clockwise seen from outside (field negative inside).
     """
     from skimage.measure import marching_cubes
 
-    shape = tsdf.shape
+    shape = np.array(tsdf.shape)
     verts, faces, _, _ = marching_cubes(tsdf, level=0.0)
-    base = np.floor(verts + 1e-5).astype(np.int64)  # float32 positions just below an integer round up
-    frac = verts - base
-    axis = np.argmax(frac, axis=1)
-    base = np.clip(base, 0, np.array(shape) - 1)
+    off_grid = np.abs(verts - np.round(verts)) > 1e-4
+    interior = off_grid.sum(1) > 1
+    # an edge vertex: integer on two axes (rounded, float32 noise), anywhere on the third
+    on_edge = np.flatnonzero(~interior)
+    v = verts[on_edge]
+    axis = np.argmax(np.where(off_grid[on_edge], 1.0, 0.0), axis=1)
+    base = np.round(v).astype(np.int64)
+    rows_e = np.arange(len(on_edge))
+    base[rows_e, axis] = np.floor(v[rows_e, axis] + 1e-5).astype(np.int64)
+    base = np.clip(base, 0, shape - 1)
     other = base.copy()
-    rows = np.arange(len(base))
     # a vertex exactly on a grid point (value 0 there) keeps t = 0: any neighbour serves as b
-    step = np.where(base[rows, axis] + 1 < np.array(shape)[axis], 1, -1)
-    other[rows, axis] += step
-    a = np.ravel_multi_index(base.T, shape)
-    b = np.ravel_multi_index(other.T, shape)
-    return a, b, faces.astype(np.int64)
+    other[rows_e, axis] += np.where(base[rows_e, axis] + 1 < shape[axis], 1, -1)
+    # an interior vertex: the 12 edges of its cube, those whose end points change sign
+    inside = np.flatnonzero(interior)
+    corner = np.clip(np.floor(verts[inside]).astype(np.int64), 0, shape - 2)
+    ends = [(p, q) for p in _CUBE for q in _CUBE if sum(q) - sum(p) == 1 and all(x <= y for x, y in zip(p, q))]
+    ia = np.stack([np.ravel_multi_index((corner + p).T, tsdf.shape) for p, _ in ends], 1)
+    ib = np.stack([np.ravel_multi_index((corner + q).T, tsdf.shape) for _, q in ends], 1)
+    flat = tsdf.reshape(-1)
+    crossing = (flat[ia] < 0) != (flat[ib] < 0)
+    count = np.maximum(crossing.sum(1, keepdims=True), 1)
+    r, c = np.nonzero(crossing)
+    rows = np.concatenate([on_edge, inside[r]])
+    a = np.concatenate([np.ravel_multi_index(base.T, tsdf.shape), ia[r, c]])
+    b = np.concatenate([np.ravel_multi_index(other.T, tsdf.shape), ib[r, c]])
+    weights = np.concatenate([np.ones(len(on_edge)), 1.0 / count[r, 0]]).astype(np.float32)
+    return len(verts), rows, a, b, weights, faces.astype(np.int64)
+
+
+_CUBE = [(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)]
 
 
 def deformable_marching_cubes(tsdf, deformation=None, lo: float = -1.0, hi: float = 1.0):
@@ -133,7 +161,7 @@ def deformable_marching_cubes(tsdf, deformation=None, lo: float = -1.0, hi: floa
     values = s.detach().cpu().numpy()
     if not (values.min() < 0 < values.max()):
         raise InputError("the signed distance field has no surface (no sign change) inside the cube")
-    a, b, faces = _surface_edges(values)
+    count, rows, a, b, weights, faces = _surface_edges(values)
     shape = np.array(values.shape)
     h = torch.tensor((hi - lo) / (shape - 1), dtype=torch.float32, device=s.device)
     ia, ib = torch.from_numpy(a).to(s.device), torch.from_numpy(b).to(s.device)
@@ -150,7 +178,10 @@ def deformable_marching_cubes(tsdf, deformation=None, lo: float = -1.0, hi: floa
     denom = sa - sb
     safe = denom.abs() > 1e-12
     t = torch.where(safe, sa / torch.where(safe, denom, torch.ones_like(denom)), torch.zeros_like(sa))
-    return pa + t[:, None] * (pb - pa), faces
+    t = t.clamp(0.0, 1.0)  # a crossing stays on its edge, whatever rounding did to the signs
+    points = (pa + t[:, None] * (pb - pa)) * torch.from_numpy(weights).to(s.device)[:, None]
+    verts = torch.zeros((count, 3), dtype=points.dtype, device=s.device)
+    return verts.index_add(0, torch.from_numpy(rows).to(s.device), points), faces
 
 
 def mesh_from_tsdf_def(tsdf: np.ndarray, deformation: np.ndarray | None = None, lo: float = -1.0,

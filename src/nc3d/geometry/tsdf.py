@@ -65,7 +65,8 @@ class TsdfDefSettings:
     thin_parts: bool = True
 
     def key(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        # "dmc": 2 since the DMC places Lewiner's in-cube vertices right (volumes fitted before may differ)
+        return json.dumps({**asdict(self), "dmc": 2}, sort_keys=True)
 
 
 def tsdf_volume(mesh: Mesh, resolution: int) -> np.ndarray:
