@@ -9,6 +9,8 @@ Three steps, each resumable (JSON lines appended to --out):
   (timed) and compared with its original (10⁵ samples per surface). Under ``torchrun
   --standalone --nproc-per-node N benchmarks/bench_shapeset.py run …`` the training is
   data-parallel (N processes, each its own batches); process 0 measures and writes;
+* ``evaluate --rows R --out F``: the kept files of the rows in R decoded and measured again
+  (after a decode-side change), rows otherwise copied;
 * ``report``: the rate–distortion table, and decimation + Draco at the same total bytes (each
   mesh's budget in proportion to its input file; per mesh the best F@0.01 among the ladder's
   settings that fit the budget; a mesh with no fitting setting scores 0).
@@ -75,7 +77,6 @@ def cmd_run(args) -> None:
     import nc3d
     from nc3d.api import load_input
     from nc3d.io import canonical_ply_size
-    from nc3d.metrics import compare_meshes
 
     torch.set_num_threads(1)
     paths = mesh_paths()
@@ -110,14 +111,7 @@ def cmd_run(args) -> None:
     handle = codec.open(nc3d.container.unpack(blob))
     print(f"encoded: {len(blob):,} bytes, {data.input_bytes / len(blob):.0f}x the input files, "
           f"{nc3d.info(blob)['sections']}", flush=True)
-    shapes = []
-    for i, (name, mesh) in enumerate(data.data):
-        t1 = time.perf_counter()
-        decoded = handle.decode_shape(i)
-        t_dec = time.perf_counter() - t1
-        m = compare_meshes(mesh, decoded, n_samples=args.samples) if len(decoded.faces) else {k: None for k in KEYS}
-        shapes.append({"name": name, "decode_s": t_dec, **{k: m[k] for k in KEYS}})
-        print(name, {k: shapes[-1][k] for k in ("f_score_0.01", "chamfer_p2s")}, flush=True)
+    shapes = _measure(handle, data.data, args.samples)
     info = nc3d.info(blob)
     kept = None
     if args.keep:
@@ -135,6 +129,37 @@ def cmd_run(args) -> None:
         **({"file": str(kept)} if kept else {}),
     }
     _append(args.out, row)
+
+
+def _measure(handle, meshes, samples: int) -> list[dict]:
+    """Every shape of an opened set file decoded alone (timed) and compared with its original."""
+    from nc3d.metrics import compare_meshes
+
+    shapes = []
+    for i, (name, mesh) in enumerate(meshes):
+        t1 = time.perf_counter()
+        decoded = handle.decode_shape(i)
+        t_dec = time.perf_counter() - t1
+        m = compare_meshes(mesh, decoded, n_samples=samples) if len(decoded.faces) else {k: None for k in KEYS}
+        shapes.append({"name": name, "decode_s": t_dec, **{k: m[k] for k in KEYS}})
+        print(name, {k: shapes[-1][k] for k in ("f_score_0.01", "chamfer_p2s")}, flush=True)
+    return shapes
+
+
+def cmd_evaluate(args) -> None:
+    """Re-measure the kept file of each row of --rows with today's decoder (after a decode-side fix)."""
+    import nc3d
+    from nc3d.api import load_input
+
+    paths = mesh_paths()
+    data = load_input([(f"{p.parent.name}__{p.stem}", p) for p in paths])
+    for row in _rows(args.rows):
+        if not row.get("file") or not Path(row["file"]).exists():
+            print(f"skipped (no kept file): {row['settings']}", flush=True)
+            continue
+        handle = nc3d.open(row["file"])
+        _append(args.out, {**row, "per_shape": _measure(handle, data.data, row["samples"]),
+                           "re_evaluated": time.strftime("%Y-%m-%d")})
 
 
 def _training(train: dict) -> str:
@@ -229,6 +254,10 @@ def main() -> None:
     p.add_argument("--keep", type=Path, default=None, metavar="DIR",
                    help="keep the encoded set in DIR (import_results.py shapeset puts it in an nc3d bench report)")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("evaluate", help="re-measure the kept files of earlier rows with today's decoder")
+    p.add_argument("--rows", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("report")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--baselines", type=Path, default=None)
