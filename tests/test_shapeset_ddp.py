@@ -19,9 +19,9 @@ from nc3d.nn import ddp
 pytest.importorskip("torch.distributed")
 
 
-def _torchrun(args, tmp_path, env=None):
+def _torchrun(args, tmp_path):
     """``torchrun --standalone --nproc-per-node 2 ARGS`` with one torch thread per process."""
-    environ = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    environ = {**os.environ, "OMP_NUM_THREADS": "1"}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         environ.pop(name, None)
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Callable
 
 import numpy as np
@@ -64,6 +65,11 @@ def mesh_from_sdf(
 
 
 # -- deformable marching cubes (NeCGS) ---------------------------------------------------------------
+#: The 12 edges of the unit cube as (corner, corner + unit step) pairs.
+_CUBE_EDGES = [(c, tuple(x + (d == axis) for d, x in enumerate(c)))
+               for c in itertools.product((0, 1), repeat=3) for axis in range(3) if c[axis] == 0]
+
+
 def _surface_edges(tsdf: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The triangulation of the zero level set, each vertex a weighted sum of grid-edge crossings.
 
@@ -97,7 +103,7 @@ def _surface_edges(tsdf: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.nd
     # an edge vertex: integer on two axes (rounded, float32 noise), anywhere on the third
     on_edge = np.flatnonzero(~interior)
     v = verts[on_edge]
-    axis = np.argmax(np.where(off_grid[on_edge], 1.0, 0.0), axis=1)
+    axis = np.argmax(off_grid[on_edge], axis=1)
     base = np.round(v).astype(np.int64)
     rows_e = np.arange(len(on_edge))
     base[rows_e, axis] = np.floor(v[rows_e, axis] + 1e-5).astype(np.int64)
@@ -108,9 +114,8 @@ def _surface_edges(tsdf: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.nd
     # an interior vertex: the 12 edges of its cube, those whose end points change sign
     inside = np.flatnonzero(interior)
     corner = np.clip(np.floor(verts[inside]).astype(np.int64), 0, shape - 2)
-    ends = [(p, q) for p in _CUBE for q in _CUBE if sum(q) - sum(p) == 1 and all(x <= y for x, y in zip(p, q))]
-    ia = np.stack([np.ravel_multi_index((corner + p).T, tsdf.shape) for p, _ in ends], 1)
-    ib = np.stack([np.ravel_multi_index((corner + q).T, tsdf.shape) for _, q in ends], 1)
+    ia = np.stack([np.ravel_multi_index((corner + p).T, tsdf.shape) for p, _ in _CUBE_EDGES], 1)
+    ib = np.stack([np.ravel_multi_index((corner + q).T, tsdf.shape) for _, q in _CUBE_EDGES], 1)
     flat = tsdf.reshape(-1)
     crossing = (flat[ia] < 0) != (flat[ib] < 0)
     count = np.maximum(crossing.sum(1, keepdims=True), 1)
@@ -120,9 +125,6 @@ def _surface_edges(tsdf: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.nd
     b = np.concatenate([np.ravel_multi_index(other.T, tsdf.shape), ib[r, c]])
     weights = np.concatenate([np.ones(len(on_edge)), 1.0 / count[r, 0]]).astype(np.float32)
     return len(verts), rows, a, b, weights, faces.astype(np.int64)
-
-
-_CUBE = [(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)]
 
 
 def deformable_marching_cubes(tsdf, deformation=None, lo: float = -1.0, hi: float = 1.0):

@@ -123,8 +123,9 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
     from ...nn import ddp
     from ...nn.device import resolve_device, torch_threads
 
-    rank, processes = ddp.join(resolve_device(settings.device))
-    device = ddp.local_device(resolve_device(settings.device))
+    device = resolve_device(settings.device)
+    rank, processes = ddp.join(device)
+    device = ddp.local_device(device)
     if rank:
         progress = None
     with torch_threads(settings.threads):
