@@ -426,7 +426,7 @@ def test_write_and_read_file(tmp_path: Path) -> None:
 def test_write_refuses_overwrite_without_force(tmp_path: Path) -> None:
     target = tmp_path / "out.ply"
     write_bytes_atomic(target, b"first")
-    with pytest.raises(InputError, match="exists; use --force to overwrite"):
+    with pytest.raises(InputError, match="exists; not overwritten"):
         write_bytes_atomic(target, b"second")
     assert target.read_bytes() == b"first"
     write_bytes_atomic(target, b"second", force=True)

@@ -8,18 +8,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from nc3d import entropy
 from nc3d.entropy import (
     MAX_ALPHABET,
     MAX_SYMBOLS,
-    compress_array,
     decode_symbols,
-    decompress_array,
-    dequantize_uniform,
     encode_symbols,
-    quantize_uniform,
 )
 from nc3d.errors import FormatError, InputError
 
@@ -30,10 +25,6 @@ PROPS = settings(
 # Pinned streams (format version 1): if these change, old files no longer decode.
 GOLDEN_SYMBOLS = np.array([0, 1, 1, 2, 0, 0, 3, -1] * 4 + [7], dtype=np.int64)
 GOLDEN_SYMBOLS_HEX = "0101090706160e06060500214f3d0de16d882eb6c45ce952"
-GOLDEN_ARRAY = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
-GOLDEN_ARRAY_HEX = (
-    "0104000000000000f0bf000000000000f03f01001010000001000000010000010000000100000c2e0108f9b6de8eab"
-)
 
 
 def varint(value: int) -> bytes:
@@ -115,9 +106,6 @@ def test_constant_stores_no_coder_data() -> None:
 def test_golden_streams() -> None:
     assert encode_symbols(GOLDEN_SYMBOLS).hex() == GOLDEN_SYMBOLS_HEX
     np.testing.assert_array_equal(decode_symbols(bytes.fromhex(GOLDEN_SYMBOLS_HEX)), GOLDEN_SYMBOLS)
-    assert compress_array(GOLDEN_ARRAY, 4).hex() == GOLDEN_ARRAY_HEX
-    out = decompress_array(bytes.fromhex(GOLDEN_ARRAY_HEX), (3, 4))
-    assert np.abs(out - GOLDEN_ARRAY).max() <= 2 / 15 / 2 + 1e-6
 
 
 @PROPS
@@ -234,13 +222,13 @@ def test_rust_panics_become_format_errors(monkeypatch: pytest.MonkeyPatch) -> No
 
     class FakeConstriction:
         class stream:  # noqa: N801
-            model = entropy._constriction().stream.model
+            model = entropy.constriction_module().stream.model
 
             class stack:  # noqa: N801
                 AnsCoder = Panicking
 
     data = encode_symbols(np.array([0, 1, 1, 0]))
-    monkeypatch.setattr(entropy, "_constriction", lambda: FakeConstriction)
+    monkeypatch.setattr(entropy, "constriction_module", lambda: FakeConstriction)
     with pytest.raises(FormatError, match="corrupt"):
         decode_symbols(data)
 
@@ -290,150 +278,10 @@ def test_arbitrary_streams(tail: bytes) -> None:
         decode_or_format_error(data, count=3)
 
 
-# ----------------------------------------------------------------------------------------------
-# Quantization
-# ----------------------------------------------------------------------------------------------
-
-finite_arrays = hnp.arrays(
-    np.float64,
-    hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=8),
-    elements=st.floats(-1e6, 1e6, allow_nan=False),
-)
-
-
-@PROPS
-@given(finite_arrays, st.integers(1, 16))
-def test_quantize_error_at_most_half_step(x: np.ndarray, bits: int) -> None:
-    q, lo, hi = quantize_uniform(x, bits)
-    assert q.dtype == np.int64 and q.shape == x.shape
-    levels = 2**bits - 1
-    assert q.size == 0 or (q.min() >= 0 and q.max() <= levels)
-    y = dequantize_uniform(q, bits, lo, hi)
-    assert y.dtype == np.float32 and y.shape == x.shape
-    step = (hi - lo) / levels
-    f32 = np.finfo(np.float32).eps * max(abs(lo), abs(hi))
-    tol = step / 2 * (1 + 1e-9) + f32 + 1e-44  # 1e-44: float32 underflow of tiny values
-    assert np.all(np.abs(y.astype(np.float64) - x) <= tol)
-
-
-def test_quantize_explicit_range_and_clipping() -> None:
-    q, lo, hi = quantize_uniform(np.array([-5.0, 0.0, 0.5, 1.0, 7.0]), 2, lo=0.0, hi=1.0)
-    np.testing.assert_array_equal(q, [0, 0, 2, 3, 3])  # 0.5 * 3 = 1.5 rounds to even
-    assert (lo, hi) == (0.0, 1.0)
-    y = dequantize_uniform(np.array([0, 1, 2, 3]), 2, 0.0, 1.0)
-    np.testing.assert_allclose(y, [0, 1 / 3, 2 / 3, 1])
-
-
-def test_quantize_constant_and_empty() -> None:
-    q, lo, hi = quantize_uniform(np.full((2, 3), 2.5), 8)
-    assert (lo, hi) == (2.5, 2.5) and not q.any()
-    y = dequantize_uniform(q, 8, lo, hi)
-    np.testing.assert_array_equal(y, np.full((2, 3), 2.5, np.float32))
-    q, lo, hi = quantize_uniform(np.zeros(0), 8)
-    assert q.shape == (0,) and (lo, hi) == (0.0, 0.0)
-
-
-@pytest.mark.parametrize("bits", [0, 17, -1, True, 2.5, "8"])
-def test_bits_validation(bits: object) -> None:
-    with pytest.raises(InputError, match="bits"):
-        quantize_uniform(np.zeros(3), bits)  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="bits"):
-        dequantize_uniform(np.zeros(3, np.int64), bits, 0.0, 1.0)  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="bits"):
-        compress_array(np.zeros(3), bits)  # type: ignore[arg-type]
-
-
-def test_quantize_rejects() -> None:
-    for bad in (np.nan, np.inf, -np.inf):
-        with pytest.raises(InputError, match="NaN or infinite"):
-            quantize_uniform(np.array([0.0, bad]), 8)
-        with pytest.raises(InputError, match="NaN or infinite"):
-            compress_array(np.array([0.0, bad]), 8)
-        with pytest.raises(InputError, match="finite"):
-            quantize_uniform(np.zeros(2), 8, lo=bad, hi=1.0)
-    with pytest.raises(InputError, match="must not exceed"):
-        quantize_uniform(np.zeros(2), 8, lo=1.0, hi=0.0)
-    with pytest.raises(InputError, match="too wide"):
-        quantize_uniform(np.zeros(2), 8, lo=-1e308, hi=1e308)
-    with pytest.raises(InputError, match="outside"):
-        dequantize_uniform(np.array([0, 4]), 2, 0.0, 1.0)
-    with pytest.raises(InputError, match="integer"):
-        dequantize_uniform(np.array([0.0]), 2, 0.0, 1.0)
-    with pytest.raises(InputError, match="float32"):
-        compress_array(np.array([0.0, 1e39]), 8)
-
-
-# ----------------------------------------------------------------------------------------------
-# Float arrays <-> bytes
-# ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("bits", [1, 4, 8, 12, 16])
-@pytest.mark.parametrize("shape", [(0,), (1,), (17,), (32, 33), (2, 3, 4, 5)])
-def test_compress_array_round_trip(bits: int, shape: tuple[int, ...]) -> None:
-    gen = np.random.default_rng(bits * 100 + len(shape))
-    x = (gen.standard_normal(shape) * 0.05).astype(np.float32)
-    data = compress_array(x, bits)
-    y = decompress_array(data, shape)
-    assert y.dtype == np.float32 and y.shape == shape
-    if x.size:
-        lo, hi = float(x.min()), float(x.max())
-        bound = (hi - lo) / (2**bits - 1) / 2 + 1e-7
-        assert np.abs(y.astype(np.float64) - x).max() <= bound
-    assert decompress_array(bytearray(data), list(shape)).shape == shape
-
-
-def test_compress_array_compresses_weights() -> None:
-    gen = np.random.default_rng(0)
-    w = (gen.standard_normal(100_000) * 0.02).astype(np.float32)
-    data = compress_array(w, 8)
-    assert len(data) * 8 / w.size < 7.2  # Gaussian at 8 bits: entropy about 6.9 bits
-
-
-def head(bits: int = 8, lo: float = 0.0, hi: float = 1.0, version: int = 1) -> bytes:
-    return struct.pack("<BBdd", version, bits, lo, hi)
-
-
-GOOD = compress_array(np.linspace(0, 1, 6).reshape(2, 3), 8)
-
-
-@pytest.mark.parametrize(
-    ("data", "shape", "message"),
-    [
-        (GOOD, (7,), "expected 7"),
-        (GOOD, (3, 3), "expected 9"),
-        (GOOD, (-2, -3), "invalid array shape"),
-        (GOOD, (2.0, 3), "invalid array shape"),
-        (GOOD, (True, 6), "invalid array shape"),
-        (GOOD, "23", "invalid array shape"),
-        (GOOD, (2**20, 2**20), "more than"),
-        (GOOD[:10], (2, 3), "truncated"),
-        (GOOD[:-1], (2, 3), "multiple of 4"),
-        (head(version=2) + GOOD[18:], (2, 3), "version 2"),
-        (head(bits=0) + GOOD[18:], (2, 3), "bits = 0"),
-        (head(bits=17) + GOOD[18:], (2, 3), "bits = 17"),
-        (head(lo=float("nan")) + GOOD[18:], (2, 3), "invalid range"),
-        (head(hi=float("inf")) + GOOD[18:], (2, 3), "invalid range"),
-        (head(lo=2.0, hi=1.0) + GOOD[18:], (2, 3), "invalid range"),
-        (head(lo=-1e300, hi=1e300) + GOOD[18:], (2, 3), "float32"),
-        (head(bits=2) + GOOD[18:], (2, 3), "levels outside 0..3"),
-        (head(lo=1.0, hi=1.0) + GOOD[18:], (2, 3), "empty range"),
-    ],
-)
-def test_decompress_array_defects(data: bytes, shape: object, message: str) -> None:
-    with pytest.raises(FormatError) as info:
-        decompress_array(data, shape)  # type: ignore[arg-type]
-    assert message in str(info.value)
-
-
-@PROPS
-@given(st.data())
-def test_decompress_array_mutations(data: st.DataObject) -> None:
-    blob = bytearray(GOOD)
-    for _ in range(data.draw(st.integers(1, 3))):
-        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
-    try:
-        out = decompress_array(bytes(blob), (2, 3))
-    except FormatError:
-        return
-    assert out.shape == (2, 3) and out.dtype == np.float32 and np.isfinite(out).all()
+@pytest.mark.parametrize("values", [[0, -1, 1, -2, 2, 2**40, -(2**40)]])
+def test_zigzag_ints_and_arrays_agree(values: list[int]) -> None:
+    a = np.array(values, dtype=np.int64)
+    z = entropy.zigzag(a)
+    assert z.dtype == np.uint64 and z.tolist() == [entropy.zigzag(v) for v in values]
+    assert z[:5].tolist() == [0, 1, 2, 3, 4]
+    assert entropy.unzigzag(z).tolist() == values == [entropy.unzigzag(int(v)) for v in z]

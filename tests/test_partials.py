@@ -8,7 +8,7 @@ import time
 import trimesh
 
 from nc3d.batch import compress_folder
-from nc3d.container import remove_stale_partials, write_bytes_atomic
+from nc3d.files import remove_stale_partials, write_bytes_atomic
 
 
 def _touch(path, age_s):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nc3d.codecs.volume.blocks import block_grid, merge_blocks, seam_jump, split_blocks
+from nc3d.blocks import block_grid, merge_blocks, seam_jump, split_blocks
 from nc3d.errors import InputError
 
 SHAPES = [(1, 1, 17), (13, 7, 9), (16, 16, 16), (8, 3, 1)]

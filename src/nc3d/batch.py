@@ -6,7 +6,7 @@ mesh file of ``DIR`` (not recursive, sorted by name, :func:`nc3d.io.is_mesh_path
 
 * **resumable** — an output that already exists is not recomputed (reported with
   ``"skipped": true``) unless ``force``;
-* **atomic** — every output goes through :func:`nc3d.container.write_bytes_atomic`, so an
+* **atomic** — every output goes through :func:`nc3d.files.write_bytes_atomic`, so an
   interrupted run leaves whole files or none;
 * **fault tolerant** — a mesh that cannot be read or compressed gives a result with
   ``"error"`` and the run carries on;
@@ -155,7 +155,8 @@ def compress_file(source: str, output: str, codec: str, settings: dict, force: b
         its type).
     """
     from . import api
-    from .container import unpack, write_bytes_atomic
+    from .container import unpack
+    from .files import write_bytes_atomic
 
     t0 = time.perf_counter()
     result = {"name": Path(source).stem, "input": source, "output": output}
@@ -251,7 +252,7 @@ def compress_folder(
         an output path that is a file.
     """
     from .codecs.base import get_codec
-    from .container import remove_stale_partials
+    from .files import remove_stale_partials
 
     settings = dict(settings or {})
     c = get_codec(codec)

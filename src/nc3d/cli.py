@@ -16,7 +16,8 @@ from pathlib import Path
 
 from . import api
 from .codecs.base import Option, codec_names, get_codec
-from .errors import InputError, Nc3dError
+from .errors import InputError, Nc3dError, OutputExistsError
+from .files import check_output, write_bytes_atomic
 from .nn import ddp
 
 __all__ = ["main", "build_parser"]
@@ -69,11 +70,6 @@ def _print_json(obj) -> None:
         return o
 
     sys.stdout.write(json.dumps(clean(obj), default=default) + "\n")
-
-
-def _check_output(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise InputError(f"{path} exists; use --force to overwrite it")
 
 
 def _codec_options() -> dict[str, tuple[Option, list[str]]]:
@@ -147,7 +143,7 @@ def cmd_compress(args) -> int:
     if _folder_mode(args):
         return cmd_compress_folder(args)
     out = Path(args.output)
-    _check_output(out, args.force)
+    check_output(out, args.force)
     t0 = time.perf_counter()
     if args.shape is not None or args.dtype is not None:  # a raw volume
         if len(args.inputs) != 1:
@@ -171,8 +167,6 @@ def cmd_compress(args) -> int:
         blob = codec.encode(data.data, progress=progress, **settings)
     if rank:  # under torchrun: every process trained the same model, the first one writes it
         return 0
-    from .container import write_bytes_atomic
-
     write_bytes_atomic(out, blob, force=args.force)
     seconds = time.perf_counter() - t0
     result = {
@@ -263,7 +257,7 @@ def _decompress_set(args, handle, out: Path, t0: float) -> int:
     names = handle.names if args.only is None else [handle.names[handle.index(args.only)]]
     targets = [out / f"{name}.ply" for name in names]
     for path in targets:
-        _check_output(path, args.force)
+        check_output(path, args.force)
     out.mkdir(parents=True, exist_ok=True)
     outputs = []
     with _progress(f"decoding {handle.codec}") as progress:
@@ -299,7 +293,7 @@ def cmd_decompress(args) -> int:
         return _decompress_set(args, handle, out, t0)
     if args.only is not None:
         raise InputError(f"--only applies to sets of meshes; {args.input} holds a single {handle.kind}")
-    _check_output(out, args.force)
+    check_output(out, args.force)
     if out.suffix.lower() in (".h5", ".hdf5"):  # the network itself, in the Keras layout
         return _export_keras(args, handle, out, t0)
     if args.region is not None and handle.kind != "volume":
@@ -474,7 +468,7 @@ def cmd_render(args) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".png":
         raise InputError(f"render: the output must be a .png file, got {out}")
-    _check_output(out, args.force)
+    check_output(out, args.force)
     image_size(args.size)
     t0 = time.perf_counter()
     view = {"size": args.size, "azimuth": args.azimuth, "elevation": args.elevation}
@@ -520,7 +514,7 @@ def cmd_csg(args) -> int:
     ext = out.suffix.lower()
     if ext not in (".png", ".obj", ".ply", ".stl", ".off", ".glb"):
         raise InputError(f"csg: the output must be .png (an image) or .obj/.ply/.stl/.off/.glb (a mesh), got {out}")
-    _check_output(out, args.force)
+    check_output(out, args.force)
     image_size(args.size)
     t0 = time.perf_counter()
     what = "implicit .nc3d files can be combined"
@@ -691,6 +685,9 @@ def main(argv: list[str] | None = None) -> int:
         import_deferring_ctrl_c("trimesh")  # it swallows a Ctrl-C during its own import
         args = build_parser().parse_args(argv)
         return args.func(args)
+    except OutputExistsError as exc:  # the library says force=True; the command says how
+        print(f"nc3d: error: {exc.path} {exc.what}; use --force to overwrite it", file=sys.stderr)
+        return 1
     except Nc3dError as exc:
         print(f"nc3d: error: {exc}", file=sys.stderr)
         return 1

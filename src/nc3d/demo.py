@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from .codecs.base import codec_names, get_codec
-from .container import write_bytes_atomic
-from .errors import InputError
+from .files import write_bytes_atomic
+from .errors import OutputExistsError
 from .io import canonical_ply_size, load_mesh, load_volume, save_mesh
 from .metrics import compare_meshes
 from .metrics.volume import compare_volumes
@@ -46,7 +46,7 @@ def run_demo(out_dir: Path, *, force: bool = False, codecs: list[str] | None = N
     console = Console(stderr=True)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise InputError(f"{out_dir} exists and is not empty; use --force to overwrite the demo's outputs")
+        raise OutputExistsError(out_dir, "exists and is not empty")
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in codecs or ():
         get_codec(name)  # an unknown name is an InputError listing the codecs

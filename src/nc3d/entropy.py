@@ -40,14 +40,14 @@ __all__ = [
     "MAX_SYMBOLS",
     "encode_symbols",
     "decode_symbols",
-    "quantize_uniform",
-    "dequantize_uniform",
-    "compress_array",
-    "decompress_array",
     "pack_varints",
     "unpack_varints",
     "encode_with_tables",
     "decode_with_tables",
+    "zigzag",
+    "unzigzag",
+    "constriction_module",
+    "categorical_model",
 ]
 
 #: Largest alphabet (max - min + 1) that :func:`encode_symbols` accepts.
@@ -56,8 +56,6 @@ MAX_ALPHABET = 2**20
 MAX_SYMBOLS = 2**28
 
 _STREAM_VERSION = 1
-_ARRAY_VERSION = 1
-_ARRAY_HEAD = struct.Struct("<BBdd")
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -69,7 +67,8 @@ _MAX_TOKEN_BYTES = 5  # a token is < 2 * MAX_SYMBOLS < 2**35
 # ----------------------------------------------------------------------------------------------
 
 
-def _constriction() -> Any:
+def constriction_module() -> Any:
+    """The ``constriction`` package (a core dependency; imported on first use)."""
     try:
         import constriction
     except ImportError as exc:  # a core dependency: this is a broken install
@@ -79,10 +78,10 @@ def _constriction() -> Any:
     return constriction
 
 
-def _model(counts: np.ndarray) -> Any:
+def categorical_model(counts: np.ndarray) -> Any:
     """Categorical model over 0..K-1 from integer counts (K >= 2), identical on both ends."""
     probabilities = counts.astype(np.float64) / float(int(counts.sum()))
-    return _constriction().stream.model.Categorical(probabilities, perfect=False)
+    return constriction_module().stream.model.Categorical(probabilities, perfect=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -192,11 +191,18 @@ def _read_varints(
 # ----------------------------------------------------------------------------------------------
 
 
-def _zigzag(value: int) -> int:
+def zigzag(value):
+    """Signed integers → unsigned: 0, -1, 1, -2, … → 0, 1, 2, 3, … (an int, or an int array → uint64)."""
+    if isinstance(value, np.ndarray):
+        return np.where(value >= 0, 2 * value, -2 * value - 1).astype(np.uint64)
     return 2 * value if value >= 0 else -2 * value - 1
 
 
-def _unzigzag(value: int) -> int:
+def unzigzag(value):
+    """The inverse of :func:`zigzag` (an int, or an unsigned int array → int64)."""
+    if isinstance(value, np.ndarray):
+        v = value.astype(np.int64)  # values < 2**63 (unsigned negation would wrap)
+        return np.where(v % 2 == 0, v // 2, -(v + 1) // 2)
     return value >> 1 if value % 2 == 0 else -((value + 1) >> 1)
 
 
@@ -256,7 +262,7 @@ def encode_symbols(symbols: np.ndarray) -> bytes:
     tokens = _table_tokens(counts)
     head = (
         bytes([_STREAM_VERSION])
-        + _varint(_zigzag(lo))
+        + _varint(zigzag(lo))
         + _varint(k)
         + _varint(int(tokens.size))
         + _varints(tokens)
@@ -264,8 +270,8 @@ def encode_symbols(symbols: np.ndarray) -> bytes:
     )
     if k == 1:
         return head
-    coder = _constriction().stream.stack.AnsCoder()
-    coder.encode_reverse(index.astype(np.int32), _model(counts))
+    coder = constriction_module().stream.stack.AnsCoder()
+    coder.encode_reverse(index.astype(np.int32), categorical_model(counts))
     words = np.asarray(coder.get_compressed(), dtype=np.uint32)
     return head + words.astype("<u4").tobytes()
 
@@ -325,7 +331,7 @@ def decode_symbols(data: bytes | bytearray | memoryview, count: int | None = Non
         raise FormatError(f"symbol stream version {int(buf[0])} is not supported")
     pos = 1
     zz, pos = _read_varint(buf, pos, "the symbol offset")
-    offset = _unzigzag(zz)
+    offset = unzigzag(zz)
     k, pos = _read_varint(buf, pos, "the alphabet size")
     if k > MAX_ALPHABET:
         raise FormatError(f"symbol stream: alphabet size {k} exceeds the limit of {MAX_ALPHABET}")
@@ -383,8 +389,8 @@ def decode_symbols(data: bytes | bytearray | memoryview, count: int | None = Non
     words = rest.view("<u4").astype(np.uint32)
 
     def run():
-        coder = _constriction().stream.stack.AnsCoder(words)
-        return np.asarray(coder.decode(_model(counts), n)), not coder.is_empty()
+        coder = constriction_module().stream.stack.AnsCoder(words)
+        return np.asarray(coder.decode(categorical_model(counts), n)), not coder.is_empty()
 
     decoded, leftover = _guarded(run, "symbol stream is corrupt")
     if leftover:
@@ -448,9 +454,9 @@ def encode_with_tables(symbols: np.ndarray, counts: np.ndarray) -> bytes:
         raise InputError(f"symbols must lie in 0..{c.shape[1] - 1}")
     if c.shape[1] <= 1 or x.size == 0:
         return b""
-    coder = _constriction().stream.stack.AnsCoder()
+    coder = constriction_module().stream.stack.AnsCoder()
     for i in range(x.shape[0] - 1, -1, -1):  # over rows (channels), last first: a stack
-        coder.encode_reverse(x[i].astype(np.int32), _model(c[i]))
+        coder.encode_reverse(x[i].astype(np.int32), categorical_model(c[i]))
     return np.asarray(coder.get_compressed(), dtype=np.uint32).astype("<u4").tobytes()
 
 
@@ -474,220 +480,12 @@ def decode_with_tables(data: bytes | bytearray | memoryview, counts: np.ndarray,
     out = np.empty((k, n), dtype=np.int64)
 
     def run():
-        coder = _constriction().stream.stack.AnsCoder(buf.view("<u4").astype(np.uint32))
+        coder = constriction_module().stream.stack.AnsCoder(buf.view("<u4").astype(np.uint32))
         for i in range(k):  # over rows (channels)
-            out[i] = np.asarray(coder.decode(_model(c[i]), n))
+            out[i] = np.asarray(coder.decode(categorical_model(c[i]), n))
         return not coder.is_empty()
 
     leftover = _guarded(run, "coded rows are corrupt")
     if leftover:
         raise FormatError("coded rows are corrupt: unused data after the symbols")
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# Uniform quantization
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_bits(bits: Any) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 16:
-        raise InputError(f"bits must be an int in 1..16, got {bits!r}")
-    return int(bits)
-
-
-def _check_range(lo: Any, hi: Any) -> tuple[float, float]:
-    try:
-        lo_f, hi_f = float(lo), float(hi)
-    except (TypeError, ValueError):
-        raise InputError(f"lo and hi must be numbers, got {lo!r} and {hi!r}") from None
-    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
-        raise InputError(f"lo and hi must be finite, got {lo_f} and {hi_f}")
-    if lo_f > hi_f:
-        raise InputError(f"lo ({lo_f}) must not exceed hi ({hi_f})")
-    if not math.isfinite(hi_f - lo_f):
-        raise InputError(f"range {lo_f}..{hi_f} is too wide")
-    return lo_f, hi_f
-
-
-def quantize_uniform(
-    x: np.ndarray, bits: int, lo: float | None = None, hi: float | None = None
-) -> tuple[np.ndarray, float, float]:
-    """Map ``[lo, hi]`` uniformly onto the integers ``0 .. 2**bits - 1`` by rounding.
-
-    Parameters
-    ----------
-    x : array_like of float (or int), any shape
-        Finite values.
-    bits : int
-        1..16.
-    lo, hi : float, optional
-        The range; default the data's min and max (0 for an empty array). Values outside
-        are clipped to it.
-
-    Returns
-    -------
-    q : int64 array, shape of ``x``
-        Levels in ``0 .. 2**bits - 1`` (all 0 when ``lo == hi``).
-    lo, hi : float
-        The range used, to pass to :func:`dequantize_uniform`.
-
-    Raises
-    ------
-    InputError
-        ``bits`` outside 1..16, NaN/inf in ``x``, ``lo``/``hi`` not finite or ``lo > hi``.
-    """
-    bits = _check_bits(bits)
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu":
-        raise InputError(f"x must be a real numeric array, not dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise InputError("x contains NaN or infinite values")
-    if lo is None:
-        lo = float(arr.min()) if arr.size else 0.0
-    if hi is None:
-        hi = float(arr.max()) if arr.size else float(lo)
-    lo_f, hi_f = _check_range(lo, hi)
-    levels = 2**bits - 1
-    span = hi_f - lo_f
-    if span == 0.0:
-        return np.zeros(arr.shape, dtype=np.int64), lo_f, hi_f
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = np.rint((arr - lo_f) / span * levels)  # not * (levels / span): subnormal spans
-    q = np.clip(scaled, 0, levels).astype(np.int64)
-    return q, lo_f, hi_f
-
-
-def dequantize_uniform(q: np.ndarray, bits: int, lo: float, hi: float) -> np.ndarray:
-    """Invert :func:`quantize_uniform`.
-
-    Parameters
-    ----------
-    q : array_like of int, any shape
-        Levels in ``0 .. 2**bits - 1``.
-    bits : int
-        1..16.
-    lo, hi : float
-        The range returned by :func:`quantize_uniform`.
-
-    Returns
-    -------
-    float32 array, shape of ``q``
-        ``lo + q * (hi - lo) / (2**bits - 1)``, clipped to ``[lo, hi]``; the error against the
-        quantized input is at most half a step (plus float32 rounding).
-
-    Raises
-    ------
-    InputError
-        Invalid ``bits``/``lo``/``hi``, non-integer ``q`` or levels out of range.
-    """
-    bits = _check_bits(bits)
-    lo_f, hi_f = _check_range(lo, hi)
-    levels_arr = np.asarray(q)
-    if levels_arr.dtype.kind not in "iu":
-        raise InputError(f"q must be an integer array, not dtype {levels_arr.dtype}")
-    levels = 2**bits - 1
-    if levels_arr.size and (int(levels_arr.min()) < 0 or int(levels_arr.max()) > levels):
-        raise InputError(f"q has levels outside 0..{levels}")
-    out = lo_f + (levels_arr.astype(np.float64) / levels) * (hi_f - lo_f)
-    return np.clip(out, lo_f, hi_f).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------------------------
-# Float arrays <-> bytes
-# ----------------------------------------------------------------------------------------------
-
-
-def compress_array(x: np.ndarray, bits: int) -> bytes:
-    """Quantize a float array uniformly over its range and entropy-code it.
-
-    Parameters
-    ----------
-    x : array_like of float, any shape
-        Finite values within float32 range (flattened in C order; the shape is not stored).
-    bits : int
-        1..16 quantization bits.
-
-    Returns
-    -------
-    bytes
-        ``u8 version | u8 bits | f64 lo | f64 hi | symbol stream``. Decode with
-        :func:`decompress_array` and the original shape; the maximum absolute error is
-        ``(hi - lo) / (2**bits - 1) / 2`` plus float32 rounding.
-
-    Raises
-    ------
-    InputError
-        Invalid ``bits``, NaN/inf, values beyond float32 range, or too many elements.
-    """
-    bits = _check_bits(bits)
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu":
-        raise InputError(f"x must be a real numeric array, not dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if arr.size and not np.isfinite(arr).all():
-        raise InputError("x contains NaN or infinite values")
-    if arr.size and float(np.abs(arr).max()) > _FLOAT32_MAX:
-        raise InputError("x has values beyond the float32 range")
-    q, lo, hi = quantize_uniform(arr, bits)
-    return _ARRAY_HEAD.pack(_ARRAY_VERSION, bits, lo, hi) + encode_symbols(q)
-
-
-def decompress_array(
-    data: bytes | bytearray | memoryview, shape: int | Sequence[int]
-) -> np.ndarray:
-    """Decode an array written by :func:`compress_array`.
-
-    Parameters
-    ----------
-    data : bytes, bytearray or memoryview
-        The bytes (untrusted).
-    shape : int or sequence of int
-        Shape of the original array (usually read from a container header).
-
-    Returns
-    -------
-    float32 array of ``shape``
-
-    Raises
-    ------
-    FormatError
-        Truncated data, unknown version, bits outside 1..16, NaN/inf or reversed ``lo``/``hi``,
-        an invalid shape, element count not matching ``shape``, levels out of range, or a
-        corrupt symbol stream.
-    """
-    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
-    try:
-        dims = tuple(dims)
-    except TypeError:
-        raise FormatError(f"invalid array shape {shape!r}") from None
-    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in dims):
-        raise FormatError(f"invalid array shape {shape!r}")
-    dims = tuple(int(d) for d in dims)
-    n = math.prod(dims)
-    if n > MAX_SYMBOLS:
-        raise FormatError(f"array shape {dims} has more than {MAX_SYMBOLS} elements")
-
-    try:
-        view = memoryview(data).cast("B")
-    except TypeError:
-        raise FormatError(f"array data must be bytes, not {type(data).__name__}") from None
-    if len(view) < _ARRAY_HEAD.size:
-        raise FormatError(f"array data is truncated ({len(view)} bytes)")
-    version, bits, lo, hi = _ARRAY_HEAD.unpack_from(view, 0)
-    if version != _ARRAY_VERSION:
-        raise FormatError(f"array data version {version} is not supported")
-    if not 1 <= bits <= 16:
-        raise FormatError(f"array data: bits = {bits} is outside 1..16")
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or not math.isfinite(hi - lo):
-        raise FormatError(f"array data: invalid range lo={lo}, hi={hi}")
-    if max(abs(lo), abs(hi)) > _FLOAT32_MAX:
-        raise FormatError(f"array data: range lo={lo}, hi={hi} exceeds float32")
-    q = decode_symbols(view[_ARRAY_HEAD.size :], count=n)
-    levels = 2**bits - 1
-    if q.size and (int(q.min()) < 0 or int(q.max()) > levels):
-        raise FormatError(f"array data: levels outside 0..{levels}")
-    if lo == hi and q.size and int(q.max()) != 0:
-        raise FormatError("array data: nonzero levels for an empty range")
-    return dequantize_uniform(q, bits, lo, hi).reshape(dims)

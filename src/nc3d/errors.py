@@ -7,7 +7,7 @@ escaping the API is a bug.
 
 from __future__ import annotations
 
-__all__ = ["Nc3dError", "InputError", "FormatError", "MissingDependencyError"]
+__all__ = ["Nc3dError", "InputError", "OutputExistsError", "FormatError", "MissingDependencyError"]
 
 
 class Nc3dError(Exception):
@@ -16,6 +16,17 @@ class Nc3dError(Exception):
 
 class InputError(Nc3dError, ValueError):
     """An input (mesh, volume, argument, path) that nc3d cannot use, and why."""
+
+
+class OutputExistsError(InputError, FileExistsError):
+    """An output that already exists and that the caller did not allow to be replaced.
+
+    The message names the path; the command line adds how to allow it (``--force``).
+    """
+
+    def __init__(self, path, what: str = "") -> None:
+        self.path, self.what = path, what or "exists"
+        super().__init__(f"{path} {self.what}; not overwritten (pass force=True to replace it)")
 
 
 class FormatError(Nc3dError, ValueError):

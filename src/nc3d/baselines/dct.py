@@ -18,24 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..codecs.base import Codec, Option, register
-from ..codecs.volume.blocks import block_grid, merge_blocks, split_blocks
+from ..blocks import block_grid, merge_blocks, split_blocks
 from ..container import header_get
+from ..dct import BAND, BAND_EDGES, BANDS, BLOCK, BY_BAND, UNSORT_BY_BAND, dct_blocks
 from ..entropy import decode_symbols, encode_symbols
 from ..errors import FormatError
 from ..io.volumes import as_volume
-from ..volume import check_region, normalized, read_volume_header, restore_values, volume_header
+from ..codecs.volume_header import check_region, normalized, read_volume_header, restore_values, volume_header
 
 __all__ = ["Dct"]
 
-_B = 8
-_U, _V, _W = np.meshgrid(np.arange(_B), np.arange(_B), np.arange(_B), indexing="ij")
-#: Frequency band u + v + w of each of the 512 coefficients (C order), 0..21.
-_BAND = (_U + _V + _W).ravel()
-_BANDS = int(_BAND.max()) + 1
-#: Coefficient columns sorted by band (stable), so each band is one contiguous column range.
-_BY_BAND = np.argsort(_BAND, kind="stable")
-_UNSORT = np.argsort(_BY_BAND)
-_BAND_EDGES = np.searchsorted(_BAND[_BY_BAND], np.arange(_BANDS + 1))
 #: Rounding offset towards zero for the AC coefficients (0: plain rounding).
 _DEAD_ZONE = 0.15
 #: Most voxels a file may declare per stored byte (an all-zero band costs a few bytes).
@@ -44,14 +36,7 @@ _MAX_VOXELS_PER_BYTE = 1e5
 
 def _steps(step: float, tilt: float) -> np.ndarray:
     """(512,) float32 quantization step of each coefficient."""
-    return (step * (1.0 + tilt * _BAND / (_BANDS - 1))).astype(np.float32)
-
-
-def _dct(blocks: np.ndarray, inverse: bool = False) -> np.ndarray:
-    import scipy.fft
-
-    f = scipy.fft.idctn if inverse else scipy.fft.dctn
-    return f(blocks, type=2, axes=(1, 2, 3), norm="ortho")
+    return (step * (1.0 + tilt * BAND / (BANDS - 1))).astype(np.float32)
 
 
 @register
@@ -71,42 +56,42 @@ class Dct(Codec):
 
     def encode_parts(self, data, *, step, tilt, progress=None):
         v = as_volume(data)
-        header = volume_header(v) | {"block": _B, "step": step, "tilt": tilt}
+        header = volume_header(v) | {"block": BLOCK, "step": step, "tilt": tilt}
         lo, hi = header["range"]
         if lo == hi:
             return header, {}
-        blocks, _ = split_blocks(normalized(v, lo, hi), _B, 0)
-        scaled = _dct(blocks).reshape(len(blocks), -1)
+        blocks, _ = split_blocks(normalized(v, lo, hi), BLOCK, 0)
+        scaled = dct_blocks(blocks).reshape(len(blocks), -1)
         scaled /= _steps(step, tilt)
         dc = np.rint(scaled[:, 0]).astype(np.int64)
         # Dead-zone rounding of the AC coefficients (round half away from zero shifted by
         # _DEAD_ZONE): small coefficients go to zero, +0.3-0.6 dB at equal ratio on the MNI scans.
         magnitude = np.abs(scaled)
         np.floor(magnitude + np.float32(0.5 - _DEAD_ZONE), out=magnitude)
-        q = np.copysign(magnitude, scaled).astype(np.int32)[:, _BY_BAND]
+        q = np.copysign(magnitude, scaled).astype(np.int32)[:, BY_BAND]
         q[:, 0] = np.diff(dc, prepend=0)  # column 0 is the DC in band order too
-        edges = _BAND_EDGES
-        return header, {f"band{k:02d}": encode_symbols(q[:, edges[k] : edges[k + 1]]) for k in range(_BANDS)}
+        edges = BAND_EDGES
+        return header, {f"band{k:02d}": encode_symbols(q[:, edges[k] : edges[k + 1]]) for k in range(BANDS)}
 
     def _symbols(self, header, sections):
         shape, dtype, lo, hi = read_volume_header(
             header, max_voxels_per_byte=_MAX_VOXELS_PER_BYTE, stored_bytes=sum(map(len, sections.values()))
         )
-        header_get(header, "block", int, choices=(_B,))
+        header_get(header, "block", int, choices=(BLOCK,))
         step = header_get(header, "step", float, min=1e-4, max=1.0)
         tilt = header_get(header, "tilt", float, min=0.0, max=8.0)
         if lo == hi:
             return shape, dtype, lo, hi, None, None
-        n = int(np.prod(block_grid(shape, _B)))
+        n = int(np.prod(block_grid(shape, BLOCK)))
         # Values in [0, 1] give |coefficient| <= 8**1.5 (DC differences twice that): larger
         # symbols only come from a hostile file, and refusing them keeps int32 exact.
-        bound = int(2 * _B**1.5 / step) + 2
-        q = np.empty((n, _B**3), dtype=np.int32)
-        for k in range(_BANDS):  # 22 streams
+        bound = int(2 * BLOCK**1.5 / step) + 2
+        q = np.empty((n, BLOCK**3), dtype=np.int32)
+        for k in range(BANDS):  # 22 streams
             name = f"band{k:02d}"
             if name not in sections:
                 raise FormatError(f"dct: section {name!r} is missing")
-            a, b = _BAND_EDGES[k], _BAND_EDGES[k + 1]
+            a, b = BAND_EDGES[k], BAND_EDGES[k + 1]
             symbols = decode_symbols(sections[name], count=n * int(b - a))
             if symbols.size and max(-int(symbols.min()), int(symbols.max())) > bound:
                 raise FormatError(f"dct: section {name!r} holds coefficients out of range")
@@ -115,14 +100,14 @@ class Dct(Codec):
         if np.abs(dc).max() > bound:
             raise FormatError("dct: DC coefficients out of range")
         q[:, 0] = dc
-        return shape, dtype, lo, hi, q[:, _UNSORT], _steps(step, tilt)
+        return shape, dtype, lo, hi, q[:, UNSORT_BY_BAND], _steps(step, tilt)
 
     def decode_parts(self, header, sections):
         shape, dtype, lo, hi, q, steps = self._symbols(header, sections)
         if q is None:
             return np.full(shape, lo).astype(dtype)
-        blocks = _dct((q.astype(np.float32) * steps).reshape(-1, _B, _B, _B), inverse=True)
-        return restore_values(merge_blocks(blocks, shape, _B, 0), dtype, lo, hi, scaled=True)
+        blocks = dct_blocks((q.astype(np.float32) * steps).reshape(-1, BLOCK, BLOCK, BLOCK), inverse=True)
+        return restore_values(merge_blocks(blocks, shape, BLOCK, 0), dtype, lo, hi, scaled=True)
 
     def decode_region(self, header, sections, region):
         """Decode only the blocks meeting ``region`` ((z0, z1), (y0, y1), (x0, x1)), half-open."""
@@ -131,11 +116,11 @@ class Dct(Codec):
         out_shape = tuple(b - a for a, b in region)
         if q is None:
             return np.full(out_shape, lo).astype(dtype)
-        grid = block_grid(shape, _B)
-        first = [a // _B for a, _ in region]
-        last = [-(-b // _B) for _, b in region]
+        grid = block_grid(shape, BLOCK)
+        first = [a // BLOCK for a, _ in region]
+        last = [-(-b // BLOCK) for _, b in region]
         idx = np.ravel_multi_index(np.ix_(*[np.arange(f, e) for f, e in zip(first, last)]), grid).ravel()
-        blocks = _dct((q[idx].astype(np.float32) * steps).reshape(-1, _B, _B, _B), inverse=True)
-        sub = merge_blocks(blocks, [(e - f) * _B for f, e in zip(first, last)], _B, 0)
-        crop = tuple(slice(a - f * _B, b - f * _B) for (a, b), f in zip(region, first))
+        blocks = dct_blocks((q[idx].astype(np.float32) * steps).reshape(-1, BLOCK, BLOCK, BLOCK), inverse=True)
+        sub = merge_blocks(blocks, [(e - f) * BLOCK for f, e in zip(first, last)], BLOCK, 0)
+        crop = tuple(slice(a - f * BLOCK, b - f * BLOCK) for (a, b), f in zip(region, first))
         return restore_values(sub[crop], dtype, lo, hi, scaled=True)

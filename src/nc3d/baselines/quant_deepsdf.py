@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..codecs.base import Codec, Option, register
-from ..codecs.implicit.fit import _lr_at
+from ..nn.schedule import warmup_cosine_lr
 from ..container import header_get
 from ..entropy import decode_symbols, encode_symbols
 from ..errors import FormatError, InputError
@@ -96,7 +96,7 @@ def _fit(meshes: list[Mesh], *, layers, width, latent, samples, steps, batch, lr
     qat_from = int(steps * 0.8)
     for step in range(steps):
         pick = torch.randint(len(x), (batch,), generator=gen)
-        scale = _lr_at(step, steps, 1.0, min(100, steps // 10))
+        scale = warmup_cosine_lr(step, steps, 1.0, min(100, steps // 10))
         opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = lr * scale, 2 * lr * scale
         used = [fake_quantize(t, bits) for t in tensors] if step >= qat_from else tensors
         pred = _forward(used, x[pick], used[-1][idx[pick]])

@@ -19,7 +19,7 @@ from ..codecs.base import Codec, Option, register
 from ..container import header_get
 from ..errors import FormatError
 from ..io.volumes import as_volume
-from ..volume import read_volume_header, restore_values, volume_header
+from ..codecs.volume_header import read_volume_header, restore_values, volume_header
 
 __all__ = ["Zfp", "VolumeZlib", "VolumeLzma"]
 

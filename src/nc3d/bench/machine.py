@@ -61,7 +61,7 @@ def machine_info() -> dict:
 
 def write_machine(results_dir) -> Path:
     """Write :func:`machine_info` to ``results_dir/machine.json`` (replacing an older one)."""
-    from ..container import write_bytes_atomic
+    from ..files import write_bytes_atomic
 
     return write_bytes_atomic(Path(results_dir) / MACHINE_NAME,
                               (json.dumps(machine_info(), indent=1) + "\n").encode(), force=True)

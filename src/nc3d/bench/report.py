@@ -330,7 +330,7 @@ def write_report(results_dir, *, budget: float | None = None, render_input: str 
     InputError
         No results in the folder.
     """
-    from ..container import write_bytes_atomic
+    from ..files import write_bytes_atomic
 
     out = Path(results_dir)
     rows = read_results(out / RESULTS_NAME)

@@ -290,7 +290,7 @@ def _base_row(task: BenchTask) -> dict:
 def run_task(task: BenchTask) -> dict:
     """Encode, decode and measure one row; never raises for a bad input or a failing codec."""
     from ..codecs.base import get_codec
-    from ..container import write_bytes_atomic
+    from ..files import write_bytes_atomic
 
     row = _base_row(task)
     cpu0 = time.process_time()
@@ -470,7 +470,7 @@ def record_input_dir(results_dir, dataset: str, input_dir) -> Path:
     The folder is stored relative to the results folder (so that both can move together, e.g.
     in a repository) unless they lie on different drives.
     """
-    from ..container import write_bytes_atomic
+    from ..files import write_bytes_atomic
 
     out = Path(results_dir)
     try:  # lexically, links not resolved: "../shared/data" stays that, wherever the link points

@@ -137,7 +137,7 @@ class Codec:
         This default decodes everything and crops; block-based codecs override it to decode only
         the blocks they need.
         """
-        from ..volume import check_region
+        from .volume_header import check_region
 
         if self.kind != "volume":
             raise InputError(f"codec '{self.name}' decodes a {self.kind}; a region needs a volume")

@@ -239,7 +239,7 @@ def cached_tsdf_def(mesh: Mesh, settings: TsdfDefSettings, cache_dir: Path | Non
     Returns the volume and whether it came from the cache. A missing, unreadable or
     mismatched cache file is recomputed (never trusted blindly); writes are atomic.
     """
-    from ..container import write_bytes_atomic
+    from ..files import write_bytes_atomic
 
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())

@@ -105,7 +105,7 @@ def save_mesh(path: str | os.PathLike, mesh, *, force: bool = False) -> Path:
     force : bool
         Overwrite an existing file.
     """
-    from ..container import write_bytes_atomic
+    from ..files import write_bytes_atomic
 
     path = Path(path)
     ext = path.suffix.lower()

@@ -145,7 +145,7 @@ def save_metaimage(path: str | os.PathLike, volume: np.ndarray, *, force: bool =
     pathlib.Path
         The header's path.
     """
-    from ..container import write_bytes_atomic
+    from ..files import write_bytes_atomic
 
     path = Path(path)
     data_path = path.with_suffix(".raw")

@@ -349,7 +349,7 @@ def save_volume(path: str | os.PathLike, volume: np.ndarray, *, force: bool = Fa
     pathlib.Path
         The path written (for ``.raw`` the name with its pattern; for ``.mhd`` the header).
     """
-    from ..container import write_bytes_atomic
+    from ..files import write_bytes_atomic
 
     path = Path(path)
     fmt = volume_format(path)

@@ -54,7 +54,7 @@ def encode_png(image) -> bytes:
 def save_png(path: str | os.PathLike, image, *, force: bool = False) -> Path:
     """Write ``image`` (see :func:`encode_png`) as a PNG file, atomically; an existing file is
     kept unless ``force`` (:class:`InputError`)."""
-    from ..container import write_bytes_atomic
+    from ..files import write_bytes_atomic
 
     return write_bytes_atomic(path, encode_png(image), force=force)
 

@@ -22,6 +22,7 @@ from ...mesh import Mesh
 from ...nn.device import resolve_device, torch_threads
 from ...nn.mlp import Architecture, SdfMLP
 from ...nn.quant import fake_quantize
+from ...nn.schedule import warmup_cosine_lr
 
 __all__ = ["FitSettings", "fit_sdf", "surface_error", "evaluate_mlp"]
 
@@ -89,13 +90,6 @@ def draw_training_samples(mesh: Mesh, settings: FitSettings) -> tuple[np.ndarray
     raise InputError(f"sampler must be 'surface' or 'pool', got {settings.sampler!r}")
 
 
-def _lr_at(step: int, total: int, peak: float, warmup: int) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t)))
-
-
 def _train(model, x, y, *, steps, batch, peak_lr, bits, generator, on_step, held_out=None, check_every=25):
     """Adam on the L1 loss; with ``bits``, on the fake-quantized weights (QAT).
 
@@ -123,7 +117,7 @@ def _train(model, x, y, *, steps, batch, peak_lr, bits, generator, on_step, held
         idx = perm[cursor:cursor + batch]
         cursor += batch
         for g in opt.param_groups:
-            g["lr"] = _lr_at(step, steps, peak_lr, warmup)
+            g["lr"] = warmup_cosine_lr(step, steps, peak_lr, warmup)
         qparams = None if bits is None else [fake_quantize(p, bits) for p in params]
         loss = (model(x[idx], qparams) - y[idx]).abs().mean()
         opt.zero_grad(set_to_none=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...container import write_bytes_atomic
+from ...files import check_output, write_bytes_atomic
 from ...errors import InputError
 from ...geometry.normalize import Frame
 from ...nn.mlp import Architecture
@@ -235,8 +235,7 @@ def save_keras_h5(shape: ImplicitShape, path: str | os.PathLike, *, force: bool 
         )
     h5py = _h5py("writing Keras HDF5 weight files")
     target = Path(path)
-    if target.exists() and not force:  # checked before any work; write_bytes_atomic checks again
-        raise InputError(f"{target} exists; use --force to overwrite")
+    check_output(target, force)  # before any work; write_bytes_atomic checks again
     tensors = [t.detach().cpu().numpy().astype(np.float32) for t in shape.model.tensors()]
     names = ["dense"] + [f"dense_{i}" for i in range(1, len(tensors) // 2)]
     buffer = io.BytesIO()  # built in memory, then written by the one atomic writer of nc3d

@@ -41,7 +41,7 @@ import numpy as np
 from ...nn.mlp import _torch_module_base
 from ...nn.quant import fake_quantize
 from ...nn.ssim3d import ssim3d
-from ..implicit.fit import _lr_at
+from ...nn.schedule import warmup_cosine_lr
 from .model import Architecture, AutoDecoder
 
 __all__ = ["TrainSettings", "train_auto_decoder", "decode_volumes", "sign_error", "pick_crop", "draw_batches", "initial_features"]
@@ -156,7 +156,7 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
         for step in range(total):
             idx = next(batches)
             for g in opt.param_groups:
-                g["lr"] = _lr_at(step, total, g["peak"], warmup)
+                g["lr"] = warmup_cosine_lr(step, total, g["peak"], warmup)
             bits = settings.bits if step >= qat_from else None
             if size:
                 boxes = [pick_crop(rng, near[int(i)], k, size, settings.surface_crops)[0] for i in idx]

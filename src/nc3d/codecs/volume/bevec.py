@@ -26,8 +26,8 @@ from ...errors import FormatError, InputError
 from ...io import as_volume
 from ...nn.device import torch_threads
 from ..base import Codec, Option, register
-from .blocks import BLENDS, block_grid, merge_blocks, split_blocks
-from ...volume import read_volume_header, restore_values, volume_header
+from ...blocks import BLENDS, block_grid, merge_blocks, split_blocks
+from ..volume_header import read_volume_header, restore_values, volume_header
 from .codec import MAX_VOXELS
 from .train import normalize_volume
 from .transform import model_digest
@@ -207,7 +207,7 @@ def decode_blocks(net, latents: np.ndarray, shape, blend: str = "linear") -> np.
 
 def save_bevec(net, path: str | Path | None = None) -> bytes:
     """``.npz`` bytes (float16 weights + JSON meta) of a Bevec VAE; written if ``path``."""
-    from ...container import write_bytes_atomic
+    from ...files import write_bytes_atomic
 
     arrays = {k: v.detach().numpy().astype(np.float16) for k, v in net.state_dict().items()}
     meta = {"format": "nc3d-bevec-model", "version": 1, "architecture": asdict(net.arch)}

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...errors import FormatError, InputError
 from ...io import as_volume
-from ...volume import (check_region, decoder_model, normalized, read_volume_header, restore_values,
+from ..volume_header import (check_region, decoder_model, normalized, read_volume_header, restore_values,
                        smallest_level_reaching, volume_header)
 from ..base import Codec, Option, register
 from .latents import decode_latents, encode_latents

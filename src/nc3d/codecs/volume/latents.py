@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...entropy import decode_with_tables, encode_with_tables, pack_varints, unpack_varints
+from ...entropy import decode_with_tables, encode_with_tables, pack_varints, unpack_varints, unzigzag, zigzag
 from ...errors import FormatError
 
 __all__ = ["encode_latents", "decode_latents", "laplace_tables", "MAX_HALF_WIDTH"]
@@ -52,14 +52,6 @@ def laplace_tables(ratios: np.ndarray, half_width: int) -> np.ndarray:
     return np.concatenate([tails[:, :0:-1], tails], axis=1)
 
 
-def _zigzag(v: np.ndarray) -> np.ndarray:
-    return np.where(v >= 0, 2 * v, -2 * v - 1).astype(np.uint64)
-
-
-def _unzigzag(z: np.ndarray) -> np.ndarray:
-    return np.where(z % 2 == 0, z // 2, -(z + 1) // 2).astype(np.int64)
-
-
 def encode_latents(symbols: np.ndarray) -> bytes:
     """Code integer latents, one table per channel.
 
@@ -84,7 +76,7 @@ def encode_latents(symbols: np.ndarray) -> bytes:
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(mean_abs > 0, (np.sqrt(1 + mean_abs**2) - 1) / mean_abs, 0.0)
     ratios = np.clip(np.round(r * 65536), 0, 65535).astype(np.int64)
-    head = pack_varints(np.concatenate([[half], _zigzag(centres), ratios]).astype(np.uint64))
+    head = pack_varints(np.concatenate([[half], zigzag(centres), ratios]).astype(np.uint64))
     if m == 0:
         return head
     return head + encode_with_tables(dev + half, laplace_tables(ratios, half))
@@ -93,7 +85,7 @@ def encode_latents(symbols: np.ndarray) -> bytes:
 def decode_latents(data: bytes, channels: int, count: int) -> np.ndarray:
     """Invert :func:`encode_latents` over untrusted bytes; (channels, count) int64."""
     values, pos = unpack_varints(data, 1 + 2 * channels, "latent tables")
-    half, centres, ratios = int(values[0]), _unzigzag(values[1 : 1 + channels]), values[1 + channels :]
+    half, centres, ratios = int(values[0]), unzigzag(values[1 : 1 + channels]), values[1 + channels :]
     if half > MAX_HALF_WIDTH:
         raise FormatError(f"latent tables: half width {half} exceeds {MAX_HALF_WIDTH}")
     if ratios.size and int(ratios.max()) > 65535:

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...baselines.dct import _BAND, _BANDS, _dct
-from ...entropy import _constriction, _model, decode_symbols, encode_symbols
+from ...dct import BAND as _BAND, BANDS as _BANDS, dct_blocks as _dct
+from ...entropy import categorical_model, constriction_module, decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 
 __all__ = ["AC_BAND", "Z_LEVELS", "ZSHIFT_MAX", "QUALITY_MAX", "quality_step", "choose_zshift", "deblock_bucket", "fit_model", "fit_deblock", "save_ldct_model", "load_ldct_model", "default_ldct_path",
@@ -186,7 +186,7 @@ def encode_ac(q: np.ndarray, z: np.ndarray, model: dict, shift: np.ndarray | Non
     caps = _caps(r)
     mag = np.abs(sym)
     esc_values = []
-    coder = _constriction().stream.stack.AnsCoder()
+    coder = constriction_module().stream.stack.AnsCoder()
     for cell, a, b in zip(used[::-1], starts[::-1], ends[::-1]):  # over non-empty cells (≤ 1008)
         cap = int(caps[cell])
         s, m = sym[a:b], mag[a:b]
@@ -194,7 +194,7 @@ def encode_ac(q: np.ndarray, z: np.ndarray, model: dict, shift: np.ndarray | Non
         if over.any():
             esc_values.append((m[over] - cap))
         clipped = np.clip(s, -cap, cap) + cap
-        coder.encode_reverse(clipped.astype(np.int32), _model(_cell_counts(p0[cell], r[cell], cap)))
+        coder.encode_reverse(clipped.astype(np.int32), categorical_model(_cell_counts(p0[cell], r[cell], cap)))
     esc = np.concatenate(esc_values[::-1]) if esc_values else np.zeros(0, np.int64)
     words = np.asarray(coder.get_compressed(), dtype=np.uint32).astype("<u4").tobytes()
     return words, encode_symbols(esc)
@@ -222,12 +222,12 @@ def decode_ac(words: bytes, escapes: bytes, z: np.ndarray, model: dict, bound: i
     p0, r = model["p0"].ravel(), model["r"].ravel()
     caps = _caps(r)
     sym = np.empty(len(cells), dtype=np.int64)
-    constriction = _constriction()
+    constriction = constriction_module()
     try:
         coder = constriction.stream.stack.AnsCoder(buf.view("<u4").astype(np.uint32))
         for cell, a, b in zip(used, starts, ends):  # over non-empty cells
             cap = int(caps[cell])
-            sym[a:b] = np.asarray(coder.decode(_model(_cell_counts(p0[cell], r[cell], cap)), int(b - a))) - cap
+            sym[a:b] = np.asarray(coder.decode(categorical_model(_cell_counts(p0[cell], r[cell], cap)), int(b - a))) - cap
         leftover = not coder.is_empty()
     except (ValueError, RuntimeError, AssertionError, BaseException) as exc:  # constriction panics
         if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
@@ -281,7 +281,7 @@ def fit_model(samples, *, tilt: float, dead_zone: float, prior: float = 4.0) -> 
         ``p0``, ``r`` (22, Z) uint16-valued int64 tables, ``offsets`` (22,) float32,
         ``tilt``, ``dead_zone``.
     """
-    from .blocks import split_blocks
+    from ...blocks import split_blocks
 
     zeros = np.zeros((_BANDS, Z_LEVELS))
     total = np.zeros((_BANDS, Z_LEVELS))
@@ -321,7 +321,7 @@ def fit_model(samples, *, tilt: float, dead_zone: float, prior: float = 4.0) -> 
 
 def decode_grid(q: np.ndarray, steps: np.ndarray, offsets: np.ndarray, grid) -> np.ndarray:
     """(n, 512) integer coefficients → (8·gz, 8·gy, 8·gx) float32 volume on the full block grid."""
-    from .blocks import merge_blocks
+    from ...blocks import merge_blocks
 
     return merge_blocks(dequantize(q, steps, offsets), [_B * g for g in grid], _B, 0)
 
@@ -339,7 +339,7 @@ def fit_deblock(model: dict, volumes, qualities) -> np.ndarray:
     -------
     (DEBLOCK_BUCKETS, 16, 4) float32
     """
-    from .blocks import split_blocks
+    from ...blocks import split_blocks
     from .deblock import FEATURES, deblock_normal_equations, solve_deblock
 
     out = np.zeros((DEBLOCK_BUCKETS, FEATURES, 4), dtype=np.float32)

@@ -24,15 +24,15 @@ import math
 
 import numpy as np
 
-from ...baselines.dct import Dct, _dct
+from ...dct import dct_blocks as _dct
 from ...container import header_get
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...io.volumes import as_volume
-from ...volume import (check_region, decoder_model, normalized, read_volume_header, restore_values,
+from ..volume_header import (check_region, decoder_model, normalized, read_volume_header, restore_values,
                        smallest_level_reaching, volume_header)
-from ..base import Option, register
-from .blocks import block_grid, merge_blocks, split_blocks
+from ..base import Codec, Option, register
+from ...blocks import block_grid, merge_blocks, split_blocks
 from .deblock import deblock
 from .ldct import (AC_BAND, QUALITY_MAX, Z_LEVELS, ZSHIFT_MAX, block_activity, choose_zshift, deblock_bucket,
                    decode_ac, decode_grid, default_ldct_path, encode_ac, load_ldct_model, quality_step,
@@ -80,7 +80,7 @@ def _psnr01(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @register
-class LearnedDct(Dct):
+class LearnedDct(Codec):
     name = "volume"
     kind = "volume"
     baseline = False

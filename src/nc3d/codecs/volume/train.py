@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InputError
+from ...files import check_output
 from .transform import Architecture, make_net
 
 __all__ = ["TrainSettings", "normalize_volume", "load_training_volumes", "train_transform", "train_model_file"]
@@ -36,7 +37,7 @@ class TrainSettings:
 
 def normalize_volume(volume: np.ndarray) -> np.ndarray:
     """Values mapped linearly onto [0, 1] by the volume's own min and max; (z, y, x) float32."""
-    from ...volume import normalized
+    from ..volume_header import normalized
 
     v = np.asarray(volume)
     return normalized(v, float(v.min()), float(v.max()))
@@ -156,8 +157,7 @@ def train_model_file(data, output, *, exclude=(), arch: Architecture = Architect
     from .transform import save_model
 
     output = Path(output)
-    if output.exists() and not force:
-        raise InputError(f"{output} exists; use --force to overwrite it")
+    check_output(output, force)
     root = Path(data)
     files = sorted(p for p in (root.rglob("*.npy") if root.is_dir() else [root]) if p.stem not in set(exclude))
     volumes = load_training_volumes(files, settings.crop)

@@ -207,7 +207,7 @@ def save_model(net, path: str | Path | None = None, *, info: dict | None = None)
     info : dict, optional
         Extra JSON-able facts kept in ``meta`` (training settings, data).
     """
-    from ...container import write_bytes_atomic
+    from ...files import write_bytes_atomic
 
     meta = {"format": "nc3d-volume-model", "version": 1, "architecture": asdict(net.arch), "info": info or {}}
     # float16 halves the file (measured on the sample head at quality 3: -0.0003 dB)

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ...errors import InputError
+from .errors import InputError
 
 __all__ = ["split_blocks", "merge_blocks", "block_grid", "seam_jump", "BLENDS"]
 

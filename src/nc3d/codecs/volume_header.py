@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from .container import header_get
-from .errors import FormatError, InputError
-from .io.volumes import MAX_VOXELS, as_volume
+from ..container import header_get
+from ..errors import FormatError, InputError
+from ..io.volumes import MAX_VOXELS, as_volume
 
 __all__ = ["volume_header", "read_volume_header", "restore_values", "normalized", "parse_region", "check_region",
            "smallest_level_reaching", "decoder_model"]
