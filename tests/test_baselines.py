@@ -30,7 +30,7 @@ def test_registry_lists_the_baselines():
 @pytest.mark.parametrize("name", MESH_BASELINES)
 def test_round_trip_at_each_ladder_step(torus, name):
     codec = get_codec(name)
-    for settings in codec.ladder(quick=True):
+    for settings in codec.preset("quick"):
         blob = codec.encode(torus, **settings)
         back = nc3d.decompress(blob)
         m = compare_meshes(torus, back, n_samples=20_000)
@@ -60,7 +60,7 @@ def test_draco_beats_lossless_by_far(torus):
 @pytest.mark.parametrize("name", ["draco", "decimate", "decimate-draco", "sdf-grid"])
 def test_garbage_sections_are_format_errors(torus, name):
     codec = get_codec(name)
-    c = nc3d.container.unpack(codec.encode(torus, **codec.ladder(quick=True)[0]))
+    c = nc3d.container.unpack(codec.encode(torus, **codec.preset("quick")[0]))
     rng = np.random.default_rng(0)
     for section in c.sections:
         for junk in (b"", rng.bytes(17), c.sections[section][: len(c.sections[section]) // 2]):

@@ -51,7 +51,7 @@ def test_rows_cover_every_codec_setting_and_input(bench_dir):
     data, out, rows, _ = bench_dir
     from nc3d.codecs import get_codec
 
-    n_settings = sum(len(get_codec(c).ladder(quick=True)) for c in CODECS)
+    n_settings = sum(len(get_codec(c).preset("quick")) for c in CODECS)
     assert len(rows) == 4 * n_settings
     lines = (out / "results.jsonl").read_text().splitlines()
     assert len(lines) == len(rows) and all(json.loads(line)["dataset"] == "shapes" for line in lines)

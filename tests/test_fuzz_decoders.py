@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import nc3d
-from nc3d import container, fuzz
+from nc3d import container
+from nc3d.testing import fuzz
 from nc3d.codecs.base import codec_names, get_codec
 from nc3d.errors import FormatError
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import nc3d
-from nc3d import fuzz
+from nc3d.testing import fuzz
 from nc3d.codecs.base import codec_names
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -73,7 +73,7 @@ def test_decoding_is_bit_identical_in_a_fresh_process():
     here = {n: fuzz.describe_result(*fuzz.decode_quick((GOLDEN / f"{n}.nc3d").read_bytes()))["sha256"]
             for n in names if EXPECTED[n]["kind"] != "meshset"}
     script = (
-        "import json, sys, pathlib; from nc3d import fuzz\n"
+        "import json, sys, pathlib; from nc3d.testing import fuzz\n"
         "g = pathlib.Path(sys.argv[1])\n"
         "print(json.dumps({n: fuzz.describe_result(*fuzz.decode_quick((g / f'{n}.nc3d').read_bytes()))['sha256']"
         " for n in sys.argv[2:]}))\n"

@@ -52,7 +52,7 @@ def test_write_read_round_trip(tmp_path, box, ext):
 
 def test_save_refuses_to_overwrite(tmp_path, box, sphere):
     path = save_mesh(tmp_path / "m.ply", box)
-    with pytest.raises(InputError, match="--force"):
+    with pytest.raises(InputError, match="not overwritten"):
         save_mesh(path, sphere)
     assert len(load_mesh(path).faces) == len(box.faces)  # untouched
     save_mesh(path, sphere, force=True)

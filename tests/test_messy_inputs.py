@@ -1,9 +1,9 @@
-"""Messy inputs (nc3d.messy): every case loads and compresses, or stops with a clear nc3d error.
+"""Messy inputs (nc3d.testing.messy): every case loads and compresses, or stops with a clear nc3d error.
 
 The full matrix (every shared mesh × every codec, and a 5-million-face mesh) is
 benchmarks/messy_matrix.py; here each generated case meets every baseline codec of its kind,
 and the neural codecs meet a few cases (their encoding trains a network); decoded files are
-meshed at a low resolution (:func:`nc3d.fuzz.decode_checked`).
+meshed at a low resolution (:func:`nc3d.testing.fuzz.decode_checked`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 import nc3d
-from nc3d import fuzz, messy
+from nc3d.testing import fuzz, messy
 from nc3d.codecs.base import codec_names, get_codec
 
 # cases the (slow to encode) non-baseline codecs also meet

@@ -193,7 +193,8 @@ _HOSTILE_NAMES = [["../escape", "/tmp/nc3d_abs_escape", ".."], ["a/../../b", ".h
 @pytest.mark.parametrize("names", _HOSTILE_NAMES)
 @pytest.mark.parametrize("codec", codec_names("meshset"))
 def test_set_decompression_stays_inside_the_output_folder(codec, names, tmp_path, capsys):
-    from nc3d import container, fuzz
+    from nc3d import container
+    from nc3d.testing import fuzz
     from nc3d.cli import main
 
     c = container.unpack(fuzz.sample_file(codec))

@@ -291,7 +291,7 @@ def test_quick_ladder_uses_its_own_cache_entries():
     from nc3d.geometry.tsdf import TsdfDefSettings
 
     codec = nc3d.get_codec("shapeset")
-    (quick,) = codec.ladder(quick=True)
+    (quick,) = codec.preset("quick")
     defaults = {o.name: o.default for o in codec.options}
     prep = TsdfDefSettings(resolution=quick.get("resolution", defaults["resolution"]),
                            steps=quick.get("deform_steps", defaults["deform_steps"]))

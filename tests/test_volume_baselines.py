@@ -44,7 +44,7 @@ def test_round_trip_keeps_shape_dtype_and_range(codec, dtype):
 def test_quality_rises_along_the_ladder(codec):
     v = _blob(shape=(32, 24, 20), dtype="int16")
     c = get_codec(codec)
-    steps = [s for s in c.ladder(quick=True) if s.get("mode", "accuracy") == "accuracy"]
+    steps = [s for s in c.preset("quick") if s.get("mode", "accuracy") == "accuracy"]
     assert len(steps) >= 3
     results = []
     for settings in steps:
@@ -88,12 +88,12 @@ def test_dct_region_decodes_only_what_is_asked_and_matches_the_full_decode(regio
     c = container.unpack(blob)
     dct = get_codec("dct")
     calls = []
-    original = dct.decode_region.__globals__["_dct"]
-    dct.decode_region.__globals__["_dct"] = lambda b, inverse=False: calls.append(len(b)) or original(b, inverse)
+    original = dct.decode_region.__globals__["dct_blocks"]
+    dct.decode_region.__globals__["dct_blocks"] = lambda b, inverse=False: calls.append(len(b)) or original(b, inverse)
     try:
         dct.decode_region(c.header, c.sections, region)
     finally:
-        dct.decode_region.__globals__["_dct"] = original
+        dct.decode_region.__globals__["dct_blocks"] = original
     blocks = np.prod([-(-b // 8) - a // 8 for a, b in region])
     assert calls == [blocks]
 

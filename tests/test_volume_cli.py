@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nc3d
-from nc3d.api import _resolve_codec
+from nc3d.api import choose_codec
 from nc3d.cli import main
 from nc3d.io import load_volume
 from nc3d.samples import sample_volume_path
@@ -24,7 +24,7 @@ def run(capsys, *argv):
 
 
 def test_default_volume_codec_is_the_neural_one_or_dct():
-    assert _resolve_codec("volume", None).name in ("volume", "dct")
+    assert choose_codec("volume", None).name in ("volume", "dct")
 
 
 def test_compress_decompress_each_format_and_region(tmp_path, capsys):

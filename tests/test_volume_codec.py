@@ -7,10 +7,10 @@ import pytest
 
 from nc3d import container
 from nc3d.codecs import get_codec
-from nc3d.codecs.volume import codec as volume_codec
-from nc3d.codecs.volume.latents import decode_latents, encode_latents, laplace_tables
-from nc3d.codecs.volume.train import TrainSettings, normalize_volume, train_transform
-from nc3d.codecs.volume.transform import Architecture, default_model_path, load_model, save_model
+from nc3d.codecs.volume import volume_conv as volume_codec
+from nc3d.codecs.volume.volume_conv_latents import decode_latents, encode_latents, laplace_tables
+from nc3d.codecs.volume.volume_conv_train import TrainSettings, normalize_volume, train_transform
+from nc3d.codecs.volume.volume_conv_model import Architecture, default_model_path, load_model, save_model
 from nc3d.errors import FormatError, InputError
 from nc3d.samples import sample_volume_path
 

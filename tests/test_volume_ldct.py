@@ -8,8 +8,9 @@ import pytest
 import nc3d
 from nc3d import container
 from nc3d.codecs import get_codec
-from nc3d.codecs.volume import ldct, learned
-from nc3d.codecs.volume.learned import quality_step
+from nc3d.codecs.volume import volume as learned
+from nc3d.codecs.volume import volume_model as ldct
+from nc3d.codecs.volume.volume import quality_step
 from nc3d.errors import FormatError, InputError
 from nc3d.metrics.volume import psnr as _psnr
 from nc3d.samples import sample_volume_path
@@ -195,7 +196,7 @@ def test_golden_file_of_this_format_decodes_as_recorded(key):
     import json
     from pathlib import Path
 
-    from nc3d import fuzz
+    from nc3d.testing import fuzz
     from test_golden import _close
 
     golden = Path(__file__).parent / "golden"
@@ -212,7 +213,7 @@ def test_hostile_variants_of_a_shifted_file_end_in_format_error_or_a_result():
     import warnings
     from pathlib import Path
 
-    from nc3d import fuzz
+    from nc3d.testing import fuzz
 
     blob = (Path(__file__).parent / "golden" / "volume-ldct-zshift.nc3d").read_bytes()
     headers = [container.unpack(blob).header]

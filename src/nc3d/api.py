@@ -15,6 +15,7 @@ import numpy as np
 
 from . import container as _container
 from .codecs.base import Codec, codec_names, get_codec
+from .codecs.handles import EncodedFile
 from .errors import FormatError, InputError
 from .io import (
     MESH_EXTENSIONS,
@@ -28,7 +29,8 @@ from .io import (
 from .io.volumes import volume_file_bytes
 from .mesh import Mesh, as_mesh
 
-__all__ = ["compress", "decompress", "open", "info", "load_input", "Input", "EncodedFile", "DEFAULT_CODECS"]
+__all__ = ["compress", "decompress", "open", "info", "load_input", "choose_codec", "Input", "EncodedFile",
+           "DEFAULT_CODECS"]
 
 #: The codec used for each kind of input when none is named (first one registered wins).
 DEFAULT_CODECS = {"mesh": ("implicit", "ply-lzma"), "meshset": ("shapeset",), "volume": ("volume", "dct")}
@@ -142,7 +144,16 @@ def _looks_like_vf_pair(x) -> bool:
     return len(x) == 2 and all(isinstance(a, np.ndarray) for a in x)
 
 
-def _resolve_codec(kind: str, codec: str | None) -> Codec:
+def choose_codec(kind: str, codec: str | None = None) -> Codec:
+    """The codec named ``codec`` (checked to take a ``kind``), or the default one for that kind.
+
+    Parameters
+    ----------
+    kind : str
+        ``"mesh"``, ``"meshset"`` or ``"volume"`` (:attr:`Input.kind`).
+    codec : str, optional
+        A registry name; :class:`InputError` when unknown or made for another kind.
+    """
     if codec is None:
         names = set(codec_names(kind))
         for candidate in DEFAULT_CODECS[kind]:
@@ -168,7 +179,7 @@ def compress(inputs, codec: str | None = None, **settings) -> bytes:
         The codec's settings (its ``options``); unknown names raise :class:`InputError`.
     """
     data = inputs if isinstance(inputs, Input) else load_input(inputs)
-    return _resolve_codec(data.kind, codec).encode(data.data, **settings)
+    return choose_codec(data.kind, codec).encode(data.data, **settings)
 
 
 def _codec_for(c: _container.Container) -> Codec:
@@ -192,42 +203,14 @@ def decompress(blob: bytes, *, region=None):
     return _codec_for(c).decode_container(c, region=region)
 
 
-class EncodedFile:
-    """A parsed ``.nc3d`` file; nothing is decoded until asked.
-
-    Attributes
-    ----------
-    codec : str
-        Name of the codec that wrote it.
-    header : dict
-        Its JSON header.
-    container : nc3d.container.Container
-        All parts.
-    """
-
-    def __init__(self, container: _container.Container, codec: Codec, path: Path | None = None):
-        self.container = container
-        self.codec = container.codec
-        self.header = container.header
-        self.path = path
-        self._codec = codec
-
-    @property
-    def kind(self) -> str:
-        return self._codec.kind
-
-    def decode(self, *, region=None):
-        """The decoded data (as :func:`decompress`)."""
-        return self._codec.decode_container(self.container, region=region)
-
-    def __repr__(self) -> str:
-        return f"<nc3d file codec={self.codec!r} bytes={self.container.total_bytes}>"
-
-
 def open(path: str | os.PathLike | bytes) -> EncodedFile:  # noqa: A001 - mirrors builtins.open on purpose
-    """Open a ``.nc3d`` file for lazy access; codecs may return a richer object (``.sdf``).
+    """Open a ``.nc3d`` file for lazy access: a handle of :mod:`nc3d.codecs.handles`.
 
-    A Keras HDF5 weight file (``.h5``/``.hdf5``, Davies et al.'s released networks) opens as an
+    What comes back depends on the data, never on the caller checking names: a
+    :class:`~nc3d.codecs.handles.MeshFile`, :class:`~nc3d.codecs.handles.VolumeFile` or
+    :class:`~nc3d.codecs.handles.MeshSetFile` (or the codec's subclass of one); ask it what it can
+    do with ``handle.supports(...)`` (:data:`nc3d.codecs.base.CAPABILITIES`). A Keras HDF5 weight
+    file (``.h5``/``.hdf5``, Davies et al.'s released networks) opens as an
     :class:`~nc3d.codecs.implicit.ImplicitShape` with the identity frame.
     """
     if isinstance(path, (bytes, bytearray, memoryview)):  # the bytes of a file, e.g. from compress()
@@ -251,11 +234,4 @@ def info(source) -> dict:
     source : path or bytes
     """
     c = _container.unpack(bytes(source)) if isinstance(source, (bytes, bytearray)) else _container.read_file(source)
-    return {
-        "codec": c.codec,
-        "version": c.version,
-        "header": c.header,
-        "header_bytes": c.header_bytes,
-        "sections": c.section_sizes(),
-        "total_bytes": c.total_bytes,
-    }
+    return c.describe()

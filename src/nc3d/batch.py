@@ -162,7 +162,7 @@ def compress_file(source: str, output: str, codec: str, settings: dict, force: b
     result = {"name": Path(source).stem, "input": source, "output": output}
     try:
         data = api.load_input(source)
-        blob = api._resolve_codec(data.kind, codec).encode(data.data, **settings)
+        blob = api.choose_codec(data.kind, codec).encode(data.data, **settings)
         write_bytes_atomic(output, blob, force=force)
         header = unpack(blob).header
         result.update(bytes=len(blob), input_bytes=data.input_bytes,

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from . import api
-from .codecs.base import Option, codec_names, get_codec
+from .codecs.base import DATA_PARALLEL, FIELD, KERAS_EXPORT, Option, codec_names, get_codec
 from .errors import InputError, Nc3dError, OutputExistsError
 from .files import check_output, write_bytes_atomic
 from .nn import ddp
@@ -151,10 +151,11 @@ def cmd_compress(args) -> int:
         data = api.load_input(Path(args.inputs[0]), shape=args.shape, dtype=args.dtype)
     else:
         data = api.load_input([Path(p) for p in args.inputs])
-    codec = api._resolve_codec(data.kind, args.codec)
+    codec = api.choose_codec(data.kind, args.codec)
     rank, processes = ddp.world()
-    if processes > 1 and codec.name != "shapeset":
-        raise InputError(f"only the shapeset codec trains across processes; run '{codec.name}' without torchrun")
+    if processes > 1 and not codec.supports(DATA_PARALLEL):
+        trains = ", ".join(n for n in codec_names() if get_codec(n).supports(DATA_PARALLEL))
+        raise InputError(f"'{codec.name}' does not train across processes (only {trains} do); run it without torchrun")
     settings = {}
     for name, (opt, _) in _codec_options().items():
         value = getattr(args, name)
@@ -192,16 +193,12 @@ def cmd_compress(args) -> int:
 
 def _export_keras(args, handle, out: Path, t0: float) -> int:
     """``nc3d decompress x.nc3d -o y.h5``: write an implicit file's network as Keras weights."""
-    from .codecs.implicit import ImplicitShape
-    from .codecs.implicit.keras import save_keras_h5
-
-    if not isinstance(handle, ImplicitShape):
-        raise InputError(
-            f"only implicit files can be written as Keras weights; {args.input} uses codec '{handle.codec}'"
-        )
+    if not handle.supports(KERAS_EXPORT):
+        can = "/".join(n for n in codec_names() if get_codec(n).supports(KERAS_EXPORT))
+        raise InputError(f"only {can} files can be written as Keras weights; {args.input} uses codec '{handle.codec}'")
     if args.resolution is not None:
         raise InputError("--resolution does not apply to a .h5 output: the network is written, not a mesh")
-    save_keras_h5(handle, out, force=args.force)
+    handle.save_keras(out, force=args.force)
     frame = handle.frame
     moved = frame.scale != 1.0 or any(c != 0.0 for c in frame.center)
     if moved:
@@ -215,28 +212,6 @@ def _export_keras(args, handle, out: Path, t0: float) -> int:
     return 0
 
 
-class _DecodedSet:
-    """A whole decoded set behind the ``names``/``index``/``decode_shape`` of a shapeset handle;
-    its names are made file-name-safe the same way (never trusted as paths)."""
-
-    def __init__(self, handle):
-        from .codecs.shapeset import safe_names
-
-        self.codec = handle.codec
-        shapes = handle.decode()
-        self.names = safe_names([name for name, _ in shapes])
-        self.count = len(shapes)
-        self._meshes = dict(zip(self.names, (mesh for _, mesh in shapes)))
-
-    def index(self, name) -> int:
-        if name not in self.names:
-            raise InputError(f"no shape named {name!r} in this file; it holds: {', '.join(self.names[:20])}")
-        return self.names.index(name)
-
-    def decode_shape(self, name):
-        return self._meshes[name]
-
-
 def _decompress_set(args, handle, out: Path, t0: float) -> int:
     """``nc3d decompress SET.nc3d -o OUTDIR/ [--only NAME]``: one ``OUTDIR/<name>.ply`` per shape.
 
@@ -248,12 +223,10 @@ def _decompress_set(args, handle, out: Path, t0: float) -> int:
     if args.resolution is not None or args.region is not None:
         raise InputError("--resolution and --region do not apply to a set: its grid is fixed when it is compressed")
     if out.suffix.lower() in (".obj", ".ply", ".stl", ".off", ".glb", ".npy", ".h5", ".hdf5", ".nc3d"):
-        raise InputError(f"-o {out}: {args.input} holds a set of {getattr(handle, 'count', 'several')} meshes; "
+        raise InputError(f"-o {out}: {args.input} holds a set of {handle.count} meshes; "
                          "give a folder")
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder")
-    if not hasattr(handle, "decode_shape"):  # a set codec without random access: decode it whole
-        handle = _DecodedSet(handle)
     names = handle.names if args.only is None else [handle.names[handle.index(args.only)]]
     targets = [out / f"{name}.ply" for name in names]
     for path in targets:
@@ -302,8 +275,9 @@ def cmd_decompress(args) -> int:
         if args.region is not None:
             data = handle.decode(region=args.region)
         elif args.resolution is not None:
-            if not hasattr(handle, "mesh"):
-                raise InputError(f"--resolution applies to implicit files, not to codec '{handle.codec}'")
+            if not handle.supports(FIELD):
+                raise InputError(f"--resolution applies to files holding a distance field, not to codec "
+                                 f"'{handle.codec}'")
             data = handle.mesh(resolution=args.resolution)
         else:
             data = handle.decode()
@@ -375,7 +349,7 @@ def cmd_eval(args) -> int:
 
 def cmd_train_volume(args) -> int:
     """Train a custom model for the ``volume-conv`` codec on a folder of ``.npy`` volumes."""
-    from .codecs.volume.train import TrainSettings, train_model_file
+    from .codecs.volume.volume_conv_train import TrainSettings, train_model_file
 
     settings = TrainSettings(steps=args.steps, threads=args.threads, device=args.device)
     result = train_model_file(args.data, args.output, settings=settings, force=args.force)
@@ -386,7 +360,8 @@ def cmd_train_volume(args) -> int:
 
 def cmd_codecs(args) -> int:
     rows = [
-        {"name": n, "kind": (c := get_codec(n)).kind, "baseline": c.baseline, "description": c.description}
+        {"name": n, "kind": (c := get_codec(n)).kind, "baseline": c.baseline, "description": c.description,
+         "capabilities": sorted(c.capabilities)}
         for n in codec_names()
     ]
     if args.json:
@@ -456,7 +431,7 @@ def cmd_report(args) -> int:
 def _open_implicit(path: str, command: str, what: str):
     """An implicit ``.nc3d`` file as a shape (``.sdf``, ``.frame``), or a one-line InputError."""
     handle = api.open(path)
-    if not hasattr(handle, "sdf_normalized"):
+    if not handle.supports(FIELD):
         raise InputError(f"{command}: {path} is a {handle.codec} file; only {what}")
     return handle
 
@@ -473,7 +448,7 @@ def cmd_render(args) -> int:
     t0 = time.perf_counter()
     view = {"size": args.size, "azimuth": args.azimuth, "elevation": args.elevation}
     handle = api.open(args.input) if Path(args.input).suffix.lower() == ".nc3d" else None
-    if args.compare is not None or is_volume_path(args.input) or getattr(handle, "kind", None) == "volume":
+    if args.compare is not None or is_volume_path(args.input) or (handle is not None and handle.kind == "volume"):
         image = _render_volume(args, handle)
     elif handle is not None:
         image = _open_implicit(args.input, "render", "implicit files and meshes can be rendered").render(**view)

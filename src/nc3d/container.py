@@ -135,6 +135,12 @@ class Container:
             size += 1 + len(name.encode("ascii", "replace")) + 8 + 4 + memoryview(payload).nbytes
         return size + 4  # closing whole-file CRC32
 
+    def describe(self) -> dict[str, Any]:
+        """Codec, format version, header and bytes per part (what ``nc3d info`` prints)."""
+        return {"codec": self.codec, "version": self.version, "header": self.header,
+                "header_bytes": self.header_bytes, "sections": self.section_sizes(),
+                "total_bytes": self.total_bytes}
+
     def section_sizes(self) -> dict[str, int]:
         """Payload size of each section.
 

@@ -1,8 +1,8 @@
 """``nc3d demo``: the main job on the built-in data — compress, decode, measure, tabulate.
 
 Every registered mesh codec runs on every sample mesh, and every volume codec on the sample
-volume, with its default settings (codecs declare quicker ``demo_settings`` where their
-defaults take minutes); each codec joins the demo by registering itself.
+volume, with its default settings — what a user gets; each codec joins the demo by registering
+itself.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ __all__ = ["run_demo"]
 
 
 def _round_trip(name: str, data):
-    """Encode ``data`` with codec ``name`` (its ``demo_settings``) and decode it: (blob, decoded, encode s, decode s)."""
+    """Encode ``data`` with codec ``name`` at its defaults and decode it: (blob, decoded, encode s, decode s)."""
     codec = get_codec(name)
     t0 = time.perf_counter()
-    blob = codec.encode(data, **getattr(codec, "demo_settings", {}))
+    blob = codec.encode(data)
     t1 = time.perf_counter()
     decoded = codec.decode(blob)
     return blob, decoded, t1 - t0, time.perf_counter() - t1

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
+from .resources import data_dir
+
 __all__ = ["sample_mesh_paths", "sample_volume_path", "data_dir"]
-
-
-def data_dir() -> Path:
-    """The folder of the built-in sample data."""
-    return Path(str(resources.files("nc3d") / "data"))
 
 
 def sample_mesh_paths() -> list[Path]:

@@ -3,9 +3,9 @@
     PYTHONPATH=src python tests/golden/regenerate.py            # only codecs without a golden file
     PYTHONPATH=src python tests/golden/regenerate.py --force X  # rewrite codec X's (format change!)
 
-Each file is :func:`nc3d.fuzz.sample_file` of the codec (a tiny input of its kind, cheapest
+Each file is :func:`nc3d.testing.fuzz.sample_file` of the codec (a tiny input of its kind, cheapest
 settings: a few hundred bytes to a few kB). ``expected.json`` holds, per codec, the file's
-SHA-256 and :func:`nc3d.fuzz.describe_result` of its decode (:func:`nc3d.fuzz.decode_quick`).
+SHA-256 and :func:`nc3d.testing.fuzz.describe_result` of its decode (:func:`nc3d.testing.fuzz.decode_quick`).
 ``tests/test_golden.py`` decodes every file with the current code and compares. Never rewrite an
 existing golden file to make that test pass: it is what proves old files still decode.
 """
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from nc3d import fuzz
+    from nc3d.testing import fuzz
     from nc3d.codecs.base import codec_names
 
     expected = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codecs.base import Codec, Option, register
+from ..codecs.base import REGION_DECODE, Codec, Option, register
 from ..blocks import block_grid, merge_blocks, split_blocks
 from ..container import header_get
 from ..dct import BAND, BAND_EDGES, BANDS, BLOCK, BY_BAND, UNSORT_BY_BAND, dct_blocks
@@ -50,9 +50,9 @@ class Dct(Codec):
         Option("tilt", float, 1.0, "step growth towards the highest frequency band (0: flat)", low=0.0, high=8.0),
     )
 
-    def ladder(self, quick: bool = False) -> list[dict]:
-        steps = (0.005, 0.02, 0.08) if quick else (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
-        return [{"step": s} for s in steps]
+    capabilities = frozenset({REGION_DECODE})
+    presets = {"smoke": ({},), "quick": tuple({"step": s} for s in (0.005, 0.02, 0.08)),
+               "default": tuple({"step": s} for s in (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64))}
 
     def encode_parts(self, data, *, step, tilt, progress=None):
         v = as_volume(data)

@@ -88,8 +88,8 @@ class Draco(Codec):
     def decode_parts(self, header, sections):
         return draco_decode(_section(sections, "draco"), _counts(header)[1])
 
-    def ladder(self, quick=False):
-        return [{"bits": b} for b in ((8, 11, 14) if quick else range(8, 15))]
+    presets = {"smoke": ({},), "quick": tuple({"bits": b} for b in (8, 11, 14)),
+               "default": tuple({"bits": b} for b in range(8, 15))}
 
 
 @register
@@ -108,8 +108,8 @@ class Decimate(Codec):
         _counts(header)
         return parse_canonical_ply(_section(sections, "ply"), max_elements=_MAX_ELEMENTS)
 
-    def ladder(self, quick=False):
-        return [{"ratio": r} for r in ((0.25, 0.05) if quick else (0.5, 0.25, 0.1, 0.05, 0.02, 0.01))]
+    presets = {"smoke": ({},), "quick": ({"ratio": 0.25}, {"ratio": 0.05}),
+               "default": tuple({"ratio": r} for r in (0.5, 0.25, 0.1, 0.05, 0.02, 0.01))}
 
 
 @register
@@ -128,6 +128,6 @@ class DecimateDraco(Codec):
     def decode_parts(self, header, sections):
         return draco_decode(_section(sections, "draco"), _counts(header)[1])
 
-    def ladder(self, quick=False):
-        grid = ((0.25, 10), (0.05, 10)) if quick else ((0.5, 11), (0.25, 11), (0.1, 10), (0.05, 10), (0.02, 9), (0.01, 9))
-        return [{"ratio": r, "bits": b} for r, b in grid]
+    presets = {"smoke": ({},), "quick": ({"ratio": 0.25, "bits": 10}, {"ratio": 0.05, "bits": 10}),
+               "default": tuple({"ratio": r, "bits": b} for r, b in
+                                ((0.5, 11), (0.25, 11), (0.1, 10), (0.05, 10), (0.02, 9), (0.01, 9)))}

@@ -198,7 +198,6 @@ class QuantDeepSdf(Codec):
                 out.append((name, mesh))
         return out
 
-    def ladder(self, quick=False):
-        if quick:
-            return [{"width": 32, "steps": 600, "samples": 4000, "resolution": 48}]
-        return [{"width": w} for w in (32, 64, 128)]
+    presets = {"smoke": ({"layers": 2, "width": 8, "latent": 8, "samples": 2000, "steps": 10, "resolution": 16},),
+               "quick": ({"width": 32, "steps": 600, "samples": 4000, "resolution": 48},),
+               "default": ({"width": 32}, {"width": 64}, {"width": 128})}

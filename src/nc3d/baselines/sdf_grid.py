@@ -74,6 +74,6 @@ class SdfGrid(Codec):
             raise FormatError(f"section 'grid': {exc}") from None
         return frame.denormalize_mesh(mesh)
 
-    def ladder(self, quick=False):
-        # quick: 48³ instead of 64³ halves the cost (the SDF of every grid point is the whole of it)
-        return [{"resolution": r} for r in ((32, 48) if quick else (24, 32, 48, 64, 96, 128))]
+    # quick: 48³ instead of 64³ halves the cost (the SDF of every grid point is the whole of it)
+    presets = {"smoke": ({"resolution": 16},), "quick": ({"resolution": 32}, {"resolution": 48}),
+               "default": tuple({"resolution": r} for r in (24, 32, 48, 64, 96, 128))}

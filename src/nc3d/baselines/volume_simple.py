@@ -48,10 +48,14 @@ class Zfp(Codec):
         Option("rate", float, 2.0, "rate mode: bits per value", low=0.0625, high=64.0),
     )
 
-    def ladder(self, quick: bool = False) -> list[dict]:
-        tol = (0.001, 0.01, 0.1) if quick else (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
-        rates = (1.0, 4.0) if quick else (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-        return [{"mode": "accuracy", "tolerance": t} for t in tol] + [{"mode": "rate", "rate": r} for r in rates]
+    presets = {
+        "smoke": ({},),
+        "quick": (*({"mode": "accuracy", "tolerance": t} for t in (0.001, 0.01, 0.1)),
+                  *({"mode": "rate", "rate": r} for r in (1.0, 4.0))),
+        "default": (*({"mode": "accuracy", "tolerance": t}
+                      for t in (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)),
+                    *({"mode": "rate", "rate": r} for r in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0))),
+    }
 
     def encode_parts(self, data, *, mode, tolerance, rate, progress=None):
         zfpy = require("zfpy", "the zfp baseline")

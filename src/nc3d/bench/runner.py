@@ -2,7 +2,7 @@
 
 A run over ``INPUT_DIR`` (one *dataset*, named after the folder) finds its meshes or its volumes
 (recursively), and for every codec of that kind (sets: codecs of kind ``"meshset"`` get the
-whole folder as one input), every setting of ``codec.ladder(quick)`` and every input it
+whole folder as one input), every setting of ``codec.preset("quick" if quick else "default")`` and every input it
 
 1. encodes (``encode_s``), keeps the ``.nc3d`` bytes under ``RESULTS_DIR/files/``,
 2. decodes (``decode_s``),
@@ -224,7 +224,7 @@ def plan_tasks(input_dir, results_dir, *, codecs: list[str], quick: bool, sample
         c = get_codec(name)
         if c.kind != "meshset":
             continue
-        for s in c.ladder(quick):
+        for s in c.preset("quick" if quick else "default"):
             label = f"<set of {len(files)}>"
             tasks.append(BenchTask(dataset, data_kind, name, label, dict(s), tuple(map(str, files)), tuple(rel),
                                    samples, f"files/{dataset}/{name}/{_slug(setting_label(s))}/set.nc3d",
@@ -234,7 +234,7 @@ def plan_tasks(input_dir, results_dir, *, codecs: list[str], quick: bool, sample
             c = get_codec(name)
             if c.kind == "meshset":
                 continue
-            for s in c.ladder(quick):
+            for s in c.preset("quick" if quick else "default"):
                 tasks.append(BenchTask(dataset, data_kind, name, r, dict(s), (str(path),), (), samples,
                                        f"files/{dataset}/{name}/{_slug(setting_label(s))}/{r}.nc3d",
                                        str(results_dir)))

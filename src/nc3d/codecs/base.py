@@ -11,10 +11,24 @@ A codec author implements two methods over the container's parts:
 * ``encode_parts(data, **settings) -> (header: dict, sections: dict[str, bytes])``
 * ``decode_parts(header, sections) -> data`` — the header and sections are untrusted: validate
   every value before use and raise :class:`~nc3d.errors.FormatError` on anything wrong.
+
+and declares, as class attributes, what callers ask instead of checking its name:
+
+* ``options`` — the settings ``encode`` takes (also the ``nc3d compress`` flags);
+* ``presets`` — named ladders of settings: ``"smoke"`` (seconds: tests, fuzzing, golden files),
+  ``"quick"`` (``nc3d bench --quick``) and ``"default"`` (``nc3d bench``: the rate–distortion
+  ladder, usually with the defaults among its points);
+* ``capabilities`` — what it can do beyond encode/decode (:data:`CAPABILITIES`);
+* ``handle_type`` — the :mod:`handle <nc3d.codecs.handles>` class :meth:`Codec.open` returns;
+* ``format`` — the number of its header layout, written into every file as ``"format"``
+  (absent in files written before 2026-12-06: format 1). A codec whose layout changes bumps it
+  and keeps decoding the older numbers; a codec id is never reused for another codec.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -22,11 +36,31 @@ import numpy as np
 
 from .. import container as _container
 from ..errors import FormatError, InputError
+from .handles import EncodedFile, MeshFile, MeshSetFile, VolumeFile
 
-__all__ = ["Codec", "Option", "register", "get_codec", "codec_names", "KINDS"]
+__all__ = ["Codec", "Option", "register", "get_codec", "codec_names", "KINDS", "PRESETS", "CAPABILITIES",
+           "REGION_DECODE", "SHAPE_ACCESS", "DATA_PARALLEL", "FIELD", "KERAS_EXPORT"]
 
 #: The kinds of data codecs take.
 KINDS = ("mesh", "meshset", "volume")
+#: The presets every codec declares (see :attr:`Codec.presets`).
+PRESETS = ("smoke", "quick", "default")
+
+#: ``decode(region=...)`` decodes only the blocks a sub-box needs (volumes).
+REGION_DECODE = "region-decode"
+#: A set file decodes one shape without decoding the others (``decode_shape``).
+SHAPE_ACCESS = "shape-access"
+#: ``encode`` trains across the processes of a ``torchrun`` launch (:mod:`nc3d.nn.ddp`).
+DATA_PARALLEL = "data-parallel"
+#: The file is a signed distance field: its handle has ``sdf``, ``mesh(resolution)``, ``render``, CSG.
+FIELD = "field"
+#: The stored network can be written as Keras HDF5 weights (``handle.save_keras``).
+KERAS_EXPORT = "keras-export"
+#: Every capability a codec may declare.
+CAPABILITIES = frozenset({REGION_DECODE, SHAPE_ACCESS, DATA_PARALLEL, FIELD, KERAS_EXPORT})
+
+#: The handle class of each kind, unless a codec names its own.
+_HANDLES: dict[str, type[EncodedFile]] = {"mesh": MeshFile, "meshset": MeshSetFile, "volume": VolumeFile}
 
 
 @dataclass(frozen=True)
@@ -93,6 +127,14 @@ class Codec:
     baseline: ClassVar[bool] = False
     #: The settings ``encode`` accepts.
     options: ClassVar[tuple[Option, ...]] = ()
+    #: Named ladders of settings, one per name of :data:`PRESETS` (see the module docstring).
+    presets: ClassVar[Mapping[str, tuple[dict, ...]]] = {"smoke": ({},), "quick": ({},), "default": ({},)}
+    #: What the codec can do beyond encode/decode (names from :data:`CAPABILITIES`).
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: The handle class :meth:`open` returns (None: the one of its kind).
+    handle_type: ClassVar[type[EncodedFile] | None] = None
+    #: Number of the header layout this codec writes (the ``"format"`` header key).
+    format: ClassVar[int] = 1
 
     # -- the protocol ---------------------------------------------------------------------
     def encode(self, data, *, progress=None, **settings) -> bytes:
@@ -101,7 +143,7 @@ class Codec:
         ``progress(phase: str, done: int, total: int)``, if given, is called as long work advances.
         """
         header, sections = self.encode_parts(data, progress=progress, **self.resolve_settings(settings))
-        return _container.pack(_container.Container(self.name, header, sections))
+        return _container.pack(_container.Container(self.name, {**header, "format": self.format}, sections))
 
     def decode(self, blob: bytes):
         """Decompress the bytes of a ``.nc3d`` file written by this codec."""
@@ -112,17 +154,41 @@ class Codec:
 
         ``region`` (volumes only): a sub-box, see :meth:`decode_region`.
         """
+        header = self.check_container(c)
+        if region is not None:
+            return self.decode_region(header, c.sections, region)
+        return self.decode_parts(header, c.sections)
+
+    def check_container(self, c: _container.Container) -> dict:
+        """The header of a container this codec wrote, its ``"format"`` key checked and removed.
+
+        :class:`FormatError` when another codec wrote it or its format is newer than this nc3d's.
+        """
         if c.codec != self.name:
             raise FormatError(f"file was written by codec '{c.codec}', not '{self.name}'")
-        if region is not None:
-            return self.decode_region(c.header, c.sections, region)
-        return self.decode_parts(c.header, c.sections)
+        header = dict(c.header)
+        fmt = header.pop("format", 1)
+        if type(fmt) is not int or not 1 <= fmt <= self.format:
+            raise FormatError(f"{self.name} file: format {fmt!r} is not one this nc3d reads (1..{self.format}); "
+                              "a newer nc3d may read it")
+        return header
 
-    def open(self, c: _container.Container):
-        """A lazy handle on a parsed file; codecs with random access (``.sdf``) override this."""
-        from ..api import EncodedFile
+    def open(self, c: _container.Container) -> EncodedFile:
+        """A lazy handle on a parsed file (:attr:`handle_type`, or the handle of the codec's kind)."""
+        self.check_container(c)
+        return (self.handle_type or _HANDLES[self.kind])(c, self)
 
-        return EncodedFile(c, self)
+    def supports(self, capability: str) -> bool:
+        """True when the codec declares ``capability`` (one of :data:`CAPABILITIES`)."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}; known: {', '.join(sorted(CAPABILITIES))}")
+        return capability in self.capabilities
+
+    def preset(self, name: str) -> list[dict]:
+        """The ladder of settings of preset ``name`` (copies; see :data:`PRESETS`)."""
+        if name not in PRESETS:
+            raise InputError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+        return [dict(s) for s in self.presets.get(name, ({},))]
 
     # -- for subclasses ---------------------------------------------------------------------
     def encode_parts(self, data, *, progress=None, **settings) -> tuple[dict, dict[str, bytes]]:
@@ -137,17 +203,13 @@ class Codec:
         This default decodes everything and crops; block-based codecs override it to decode only
         the blocks they need.
         """
-        from .volume_header import check_region
+        from .volume_header import check_region  # noqa: PLC0415  (volume codecs only)
 
         if self.kind != "volume":
             raise InputError(f"codec '{self.name}' decodes a {self.kind}; a region needs a volume")
         data = self.decode_parts(header, sections)
         box = check_region(region, data.shape)
         return np.ascontiguousarray(data[tuple(slice(a, b) for a, b in box)])
-
-    def ladder(self, quick: bool = False) -> list[dict]:
-        """Settings to sweep for a rate–distortion curve (default: the defaults only)."""
-        return [{}]
 
     # -- helpers -------------------------------------------------------------------------------
     def resolve_settings(self, settings: dict) -> dict:
@@ -173,6 +235,10 @@ def register(cls: type[Codec]) -> type[Codec]:
     """Class decorator: make ``cls`` available by ``cls.name``."""
     if not cls.name or cls.kind not in KINDS:
         raise TypeError(f"codec class {cls.__name__} needs a name and a kind in {KINDS}")
+    if not set(cls.presets) <= set(PRESETS) or not all(cls.presets.values()):
+        raise TypeError(f"codec class {cls.__name__}: presets must be non-empty ladders named from {PRESETS}")
+    if not cls.capabilities <= CAPABILITIES:
+        raise TypeError(f"codec class {cls.__name__}: unknown capabilities {set(cls.capabilities) - CAPABILITIES}")
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise TypeError(f"codec name '{cls.name}' is registered twice")
     _REGISTRY[cls.name] = cls
@@ -198,8 +264,14 @@ def codec_names(kind: str | None = None, *, baselines: bool | None = None) -> li
     ]
 
 
+#: The modules that register nc3d's codecs, its own first (they lead listings and tables). They
+#: are loaded by name when the registry is first asked: the protocol does not import its
+#: implementations, so codecs and baselines import this module and never the other way round.
+BUILTIN_MODULES = ("nc3d.codecs.implicit", "nc3d.codecs.shapeset", "nc3d.codecs.volume", "nc3d.baselines")
+
+
 def _load_builtin_codecs() -> None:
     # Importing the modules runs their @register decorators; optional dependencies are only
     # imported inside encode/decode, so this never fails for a missing extra.
-    from . import builtin  # noqa: F401  (nc3d's own codecs first: they lead listings and tables)
-    from .. import baselines  # noqa: F401
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)

@@ -19,7 +19,8 @@ from ...geometry.normalize import Frame, frame_of_mesh
 from ...mesh import Mesh, as_mesh
 from ...nn.mlp import Architecture, SdfMLP
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
-from ..base import Codec, Option, register
+from ...container import Container, header_get
+from ..base import FIELD, KERAS_EXPORT, Codec, Option, register
 from .fit import FitSettings, fit_sdf, surface_error
 from .shape import ImplicitShape
 
@@ -157,21 +158,20 @@ class ImplicitCodec(Codec):
         return header, sections
 
     def open(self, c) -> ImplicitShape:
-        h = c.header
-        from ...container import header_get
-
+        h = self.check_container(c)
         arch = Architecture.from_dict(header_get(h, "architecture", dict))
         bits = header_get(h, "bits", int, min=2, max=16)
         quant_levels(bits)
         frame = Frame.from_dict(header_get(h, "frame", dict))
-        return ImplicitShape(decode_model(arch, bits, c.sections), frame, h)
+        return ImplicitShape(decode_model(arch, bits, c.sections), frame, container=c)
 
     def decode_parts(self, header, sections) -> Mesh:
-        from ...container import Container
-
         return self.open(Container(self.name, header, sections)).decode()
 
-    def ladder(self, quick: bool = False) -> list[dict]:
-        if quick:  # ≈ 2,800 steps of 1,024 points (defaults: ≈ 5,400 of 4,096); see BENCHMARKS.md
-            return [{"samples": 100_000, "epochs": 25, "batch_size": 1024}]
-        return [{"width": 16, "layers": 6}, {}, {"width": 48}, {"width": 64}]
+    capabilities = frozenset({FIELD, KERAS_EXPORT})
+    presets = {
+        "smoke": ({"layers": 1, "width": 8, "samples": 2000, "epochs": 1, "qat_epochs": 0.0},),
+        # quick: ≈ 2,800 steps of 1,024 points (defaults: ≈ 5,400 of 4,096); see BENCHMARKS.md
+        "quick": ({"samples": 100_000, "epochs": 25, "batch_size": 1024},),
+        "default": ({"width": 16, "layers": 6}, {}, {"width": 48}, {"width": 64}),
+    }

@@ -9,13 +9,19 @@ from ...geometry.marching import check_resolution, mesh_from_sdf
 from ...geometry.normalize import Frame
 from ...mesh import Mesh
 from ...nn.mlp import Architecture, SdfMLP
+from ..base import get_codec
+from ..handles import MeshFile
 from .fit import evaluate_mlp
 
 __all__ = ["ImplicitShape"]
 
 
-class ImplicitShape:
+class ImplicitShape(MeshFile):
     """One shape as a small MLP ``f`` in its normalized frame, seen in original coordinates.
+
+    The handle :func:`nc3d.open` returns for an implicit ``.nc3d`` file (and for a Keras ``.h5``
+    file of Davies et al.): a :class:`~nc3d.codecs.handles.MeshFile` that is also a signed
+    distance field (capabilities ``field`` and ``keras-export``).
 
     Parameters
     ----------
@@ -25,16 +31,14 @@ class ImplicitShape:
         Original ↔ normalized similarity transform (identity for the paper's own files).
     header : dict, optional
         The file header it came from (architecture, bits, fit statistics, …).
+    container : nc3d.container.Container, optional
+        The parsed file, when it came from one.
     """
 
-    codec = "implicit"
-    kind = "mesh"
-
-    def __init__(self, model: SdfMLP, frame: Frame, header: dict | None = None):
+    def __init__(self, model: SdfMLP, frame: Frame, header: dict | None = None, container=None):
+        super().__init__(container, get_codec("implicit"), header=header if container is None else None)
         self.model = model.eval()
         self.frame = frame
-        self.header = header or {}
-        self.path = None
 
     @property
     def architecture(self) -> Architecture:
@@ -83,6 +87,13 @@ class ImplicitShape:
             return self.mesh(resolution)
         except InputError as exc:  # the file's network, not the caller, is at fault
             raise FormatError(f"implicit file: {exc}") from None
+
+    def save_keras(self, path, *, force: bool = False):
+        """Write the network as Keras HDF5 weights (Davies et al.'s layout); see
+        :func:`nc3d.codecs.implicit.keras.save_keras_h5`. The frame is not stored there."""
+        from .keras import save_keras_h5
+
+        return save_keras_h5(self, path, force=force)
 
     def render(self, **kwargs):
         """Sphere-traced image, ``(h, w, 3) uint8``; see :func:`nc3d.render.render_sdf`."""

@@ -20,12 +20,10 @@ File layout:
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
-from ...api import EncodedFile
-from ...container import header_get
+from ...container import Container, header_get
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...geometry.normalize import Frame, frame_of_mesh
@@ -33,7 +31,8 @@ from ...mesh import Mesh, as_mesh
 from ...nn import ddp
 from ...nn.device import resolve_device
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
-from ..base import Codec, Option, register
+from ..base import DATA_PARALLEL, SHAPE_ACCESS, Codec, Option, register
+from ..handles import MeshSetFile, safe_names
 from .model import Architecture, AutoDecoder
 from .train import TrainSettings, decode_volumes, train_auto_decoder
 
@@ -46,23 +45,6 @@ MAX_SHAPES = 1_000_000
 #: Most decoder weights a file may declare per byte of its ``decoder`` section.
 _MAX_WEIGHTS_PER_BYTE = 64
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
-
-
-def safe_names(names) -> list[str]:
-    """File-name-safe, unique versions of ``names`` (no separators, no leading dot, ≤ 100 characters)."""
-    out, seen = [], set()
-    for i, name in enumerate(names):
-        s = _UNSAFE.sub("_", str(name)).lstrip(".")[:100] or f"shape_{i:04d}"
-        base, k = s, 2
-        while s.lower() in seen:
-            s = f"{base}_{k}"
-            k += 1
-        seen.add(s.lower())
-        out.append(s)
-    return out
-
-
 def _model_from_tensors(arch: Architecture, tensors: list[np.ndarray]):
     import torch
 
@@ -71,6 +53,90 @@ def _model_from_tensors(arch: Architecture, tensors: list[np.ndarray]):
         for param, value in zip(model.tensors(), tensors):
             param.copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
     return model.eval()
+
+
+class ShapeSetFile(MeshSetFile):
+    """A parsed shapeset file: names and frames at once; the decoder and features on demand.
+
+    Every header value and section is validated here, before anything is decoded
+    (:class:`FormatError`).
+    """
+
+    def __init__(self, container, codec):
+        super().__init__(container, codec)
+        h, sec = container.header, container.sections
+        for name in ("decoder_steps", "decoder", "features", "names"):
+            if name not in sec:
+                raise FormatError(f"shapeset file: missing section '{name}'")
+        self.arch = Architecture.from_dict(header_get(h, "architecture", dict))
+        self.bits = header_get(h, "bits", int, min=2, max=16)
+        n = header_get(h, "count", int, min=1, max=MAX_SHAPES)
+        frames = header_get(h, "frames", list)
+        sizes = header_get(h, "feature_bytes", list)
+        self.feature_step = header_get(h, "feature_step", float, min=1e-30, max=1e30)
+        if len(frames) != n or len(sizes) != n:
+            raise FormatError(f"shapeset file: {n} shapes but {len(frames)} frames and {len(sizes)} feature sizes")
+        if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in sizes):
+            raise FormatError("shapeset file: feature sizes must be positive integers")
+        if sum(sizes) != len(sec["features"]):
+            raise FormatError(f"shapeset file: feature sizes add up to {sum(sizes)} bytes, section 'features' "
+                              f"holds {len(sec['features'])}")
+        if self.arch.resolution > MAX_DECODE_RESOLUTION:
+            raise FormatError(f"shapeset file: resolution {self.arch.resolution} is over the limit of "
+                              f"{MAX_DECODE_RESOLUTION}")
+        if self.arch.parameter_count > _MAX_WEIGHTS_PER_BYTE * len(sec["decoder"]) + 4096:
+            raise FormatError(f"shapeset file: the architecture declares {self.arch.parameter_count} weights "
+                              f"but section 'decoder' holds only {len(sec['decoder'])} bytes")
+        if math.prod(self.arch.feature_shape) > _MAX_WEIGHTS_PER_BYTE * min(sizes) + 4096:
+            raise FormatError("shapeset file: features declare more values than their bytes can hold")
+        if len(sec["decoder_steps"]) != 4 * len(self.arch.tensor_shapes()):
+            raise FormatError(f"shapeset file: section 'decoder_steps' has {len(sec['decoder_steps'])} bytes, "
+                              f"expected {4 * len(self.arch.tensor_shapes())}")
+        self.frames = [Frame.from_dict(f) for f in frames]
+        try:
+            names = sec["names"].decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            raise FormatError("shapeset file: section 'names' is not UTF-8") from None
+        if len(names) != n:
+            raise FormatError(f"shapeset file: {len(names)} names for {n} shapes")
+        self._names = safe_names(names)  # never trust stored names as paths
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._model = None
+
+    def model(self):
+        """The decoder with the stored (dequantized) weights, decoded once."""
+        if self._model is None:
+            sec = self.container.sections
+            steps = np.frombuffer(sec["decoder_steps"], dtype="<f4").astype(np.float32)
+            q = decode_symbols(sec["decoder"], count=self.arch.parameter_count)
+            tensors = dequantize_tensors(q, steps, self.arch.tensor_shapes(), self.bits)
+            self._model = _model_from_tensors(self.arch, tensors)
+        return self._model
+
+    def features(self, i: int) -> np.ndarray:
+        """``(C, K', K', K')`` float32 stored features of shape ``i`` (only its bytes are decoded)."""
+        blob = self.container.sections["features"][self._offsets[i]:self._offsets[i + 1]]
+        q = decode_symbols(blob, count=math.prod(self.arch.feature_shape))
+        if len(q) and np.abs(q).max() > quant_levels(self.bits):
+            raise FormatError(f"shapeset file: a feature of shape {i} exceeds the {self.bits}-bit range")
+        return (q.astype(np.float32) * np.float32(self.feature_step)).reshape(self.arch.feature_shape)
+
+    def volume(self, name) -> np.ndarray:
+        """``(4, K, K, K)`` float32 decoded TSDF-Def volume of one shape."""
+        return decode_volumes(self.model(), self.features(self.index(name))[None])[0]
+
+    def decode_shape(self, name) -> Mesh:
+        """One shape as a mesh in its original coordinates (empty when it decodes to no surface)."""
+        from ...geometry.tsdf import mesh_from_volume
+
+        i = self.index(name)
+        vol = self.volume(i)
+        if not (vol[0].min() < 0 < vol[0].max()):
+            return Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
+        return self.frames[i].denormalize_mesh(mesh_from_volume(vol))
+
+    def decode(self) -> list[tuple[str, Mesh]]:
+        return [(name, self.decode_shape(i)) for i, name in enumerate(self.names)]
 
 
 @register
@@ -181,116 +247,18 @@ class ShapeSetCodec(Codec):
         }
         return header, sections
 
-    def open(self, c) -> ShapeSetFile:
-        return ShapeSetFile(c, self)
-
     def decode_parts(self, header, sections) -> list[tuple[str, Mesh]]:
-        from ...container import Container
-
         return self.open(Container(self.name, header, sections)).decode()
 
-    def ladder(self, quick: bool = False) -> list[dict]:
-        if quick:
-            # K = 32 and few deformation steps: its own TSDF-Def cache entries (the cache key holds
-            # the settings), so it neither reuses nor overwrites the K = 64 volumes
-            return [{"resolution": 32, "deform_steps": 5, "steps": 200, "decoder_width": 16}]
-        return [{"decoder_width": 8, "bits": 6}, {"decoder_width": 12}, {}]
-
-
-class ShapeSetFile(EncodedFile):
-    """A parsed shapeset file: names and frames at once; the decoder and features on demand.
-
-    Every header value and section is validated here, before anything is decoded
-    (:class:`FormatError`).
-    """
-
-    def __init__(self, container, codec):
-        super().__init__(container, codec)
-        h, sec = container.header, container.sections
-        for name in ("decoder_steps", "decoder", "features", "names"):
-            if name not in sec:
-                raise FormatError(f"shapeset file: missing section '{name}'")
-        self.arch = Architecture.from_dict(header_get(h, "architecture", dict))
-        self.bits = header_get(h, "bits", int, min=2, max=16)
-        n = header_get(h, "count", int, min=1, max=MAX_SHAPES)
-        frames = header_get(h, "frames", list)
-        sizes = header_get(h, "feature_bytes", list)
-        self.feature_step = header_get(h, "feature_step", float, min=1e-30, max=1e30)
-        if len(frames) != n or len(sizes) != n:
-            raise FormatError(f"shapeset file: {n} shapes but {len(frames)} frames and {len(sizes)} feature sizes")
-        if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in sizes):
-            raise FormatError("shapeset file: feature sizes must be positive integers")
-        if sum(sizes) != len(sec["features"]):
-            raise FormatError(f"shapeset file: feature sizes add up to {sum(sizes)} bytes, section 'features' "
-                              f"holds {len(sec['features'])}")
-        if self.arch.resolution > MAX_DECODE_RESOLUTION:
-            raise FormatError(f"shapeset file: resolution {self.arch.resolution} is over the limit of "
-                              f"{MAX_DECODE_RESOLUTION}")
-        if self.arch.parameter_count > _MAX_WEIGHTS_PER_BYTE * len(sec["decoder"]) + 4096:
-            raise FormatError(f"shapeset file: the architecture declares {self.arch.parameter_count} weights "
-                              f"but section 'decoder' holds only {len(sec['decoder'])} bytes")
-        if math.prod(self.arch.feature_shape) > _MAX_WEIGHTS_PER_BYTE * min(sizes) + 4096:
-            raise FormatError("shapeset file: features declare more values than their bytes can hold")
-        if len(sec["decoder_steps"]) != 4 * len(self.arch.tensor_shapes()):
-            raise FormatError(f"shapeset file: section 'decoder_steps' has {len(sec['decoder_steps'])} bytes, "
-                              f"expected {4 * len(self.arch.tensor_shapes())}")
-        self.frames = [Frame.from_dict(f) for f in frames]
-        try:
-            names = sec["names"].decode("utf-8").split("\n")
-        except UnicodeDecodeError:
-            raise FormatError("shapeset file: section 'names' is not UTF-8") from None
-        if len(names) != n:
-            raise FormatError(f"shapeset file: {len(names)} names for {n} shapes")
-        self.names = safe_names(names)  # never trust stored names as paths
-        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self._model = None
-
-    @property
-    def count(self) -> int:
-        return len(self.names)
-
-    def model(self):
-        """The decoder with the stored (dequantized) weights, decoded once."""
-        if self._model is None:
-            sec = self.container.sections
-            steps = np.frombuffer(sec["decoder_steps"], dtype="<f4").astype(np.float32)
-            q = decode_symbols(sec["decoder"], count=self.arch.parameter_count)
-            tensors = dequantize_tensors(q, steps, self.arch.tensor_shapes(), self.bits)
-            self._model = _model_from_tensors(self.arch, tensors)
-        return self._model
-
-    def index(self, name) -> int:
-        """Position of a shape given by name or index (:class:`InputError` if unknown)."""
-        if isinstance(name, (int, np.integer)) and not isinstance(name, bool):
-            if not 0 <= name < self.count:
-                raise InputError(f"shape index {name} is outside 0..{self.count - 1}")
-            return int(name)
-        if name in self.names:
-            return self.names.index(name)
-        raise InputError(f"no shape named {name!r} in this file; it holds: {', '.join(self.names[:20])}"
-                         + (" …" if self.count > 20 else ""))
-
-    def features(self, i: int) -> np.ndarray:
-        """``(C, K', K', K')`` float32 stored features of shape ``i`` (only its bytes are decoded)."""
-        blob = self.container.sections["features"][self._offsets[i]:self._offsets[i + 1]]
-        q = decode_symbols(blob, count=math.prod(self.arch.feature_shape))
-        if len(q) and np.abs(q).max() > quant_levels(self.bits):
-            raise FormatError(f"shapeset file: a feature of shape {i} exceeds the {self.bits}-bit range")
-        return (q.astype(np.float32) * np.float32(self.feature_step)).reshape(self.arch.feature_shape)
-
-    def volume(self, name) -> np.ndarray:
-        """``(4, K, K, K)`` float32 decoded TSDF-Def volume of one shape."""
-        return decode_volumes(self.model(), self.features(self.index(name))[None])[0]
-
-    def decode_shape(self, name) -> Mesh:
-        """One shape as a mesh in its original coordinates (empty when it decodes to no surface)."""
-        from ...geometry.tsdf import mesh_from_volume
-
-        i = self.index(name)
-        vol = self.volume(i)
-        if not (vol[0].min() < 0 < vol[0].max()):
-            return Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
-        return self.frames[i].denormalize_mesh(mesh_from_volume(vol))
-
-    def decode(self) -> list[tuple[str, Mesh]]:
-        return [(name, self.decode_shape(i)) for i, name in enumerate(self.names)]
+    capabilities = frozenset({SHAPE_ACCESS, DATA_PARALLEL})
+    handle_type = ShapeSetFile
+    presets = {
+        # smoke: a decoder trained 10 steps still says "outside everywhere" (its first phase), so
+        # 100 steps at a high feature rate, for surfaces
+        "smoke": ({"resolution": 16, "decoder_width": 8, "feature_channels": 2, "steps": 100, "epochs": 1,
+                   "crop": 0, "deform_steps": 0, "feature_lr": 0.1},),
+        # quick: K = 32 and few deformation steps: its own TSDF-Def cache entries (the cache key holds
+        # the settings), so it neither reuses nor overwrites the K = 64 volumes
+        "quick": ({"resolution": 32, "deform_steps": 5, "steps": 200, "decoder_width": 16},),
+        "default": ({"decoder_width": 8, "bits": 6}, {"decoder_width": 12}, {}),
+    }

@@ -6,7 +6,7 @@
 """
 
 from .bevec import BevecCodec
-from .codec import VolumeCodec
-from .learned import LearnedDct
+from .volume_conv import VolumeConvCodec
+from .volume import VolumeCodec
 
-__all__ = ["BevecCodec", "LearnedDct", "VolumeCodec"]
+__all__ = ["BevecCodec", "VolumeCodec", "VolumeConvCodec"]

@@ -22,15 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ...resources import model_path
 from ...errors import FormatError, InputError
 from ...io import as_volume
 from ...nn.device import torch_threads
 from ..base import Codec, Option, register
 from ...blocks import BLENDS, block_grid, merge_blocks, split_blocks
 from ..volume_header import read_volume_header, restore_values, volume_header
-from .codec import MAX_VOXELS
-from .train import normalize_volume
-from .transform import model_digest
+from .volume_conv import MAX_VOXELS
+from .volume_conv_train import normalize_volume
+from .volume_conv_model import model_digest
 
 __all__ = ["BevecArch", "VARIANTS", "make_bevec_net", "train_bevec", "encode_blocks", "decode_blocks",
            "save_bevec", "load_bevec", "init_from_pca", "BevecCodec"]
@@ -220,7 +221,7 @@ def save_bevec(net, path: str | Path | None = None) -> bytes:
 
 
 def default_bevec_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "data" / "models" / "bevec-8-0-128-32.npz"
+    return model_path("bevec-8-0-128-32.npz")
 
 
 def load_bevec(blob: bytes):

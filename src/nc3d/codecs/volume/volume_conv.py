@@ -22,10 +22,10 @@ from ...io import as_volume
 from ..volume_header import (check_region, decoder_model, normalized, read_volume_header, restore_values,
                        smallest_level_reaching, volume_header)
 from ..base import Codec, Option, register
-from .latents import decode_latents, encode_latents
-from .transform import STRIDE, default_model_path, load_model
+from .volume_conv_latents import decode_latents, encode_latents
+from .volume_conv_model import STRIDE, default_model_path, load_model
 
-__all__ = ["VolumeCodec", "MAX_VOXELS"]
+__all__ = ["VolumeConvCodec", "MAX_VOXELS"]
 
 #: Largest volume (voxels) encoded or decoded in one piece (~645³): the transforms hold a few
 #: float32 copies of it.
@@ -94,7 +94,7 @@ def _psnr(volume: np.ndarray, decoded: np.ndarray, lo: float, hi: float) -> floa
 
 
 @register
-class VolumeCodec(Codec):
+class VolumeConvCodec(Codec):
     name = "volume-conv"
     kind = "volume"
     description = "learned conv 3-D transform coding (conv analysis/synthesis, GDN, Laplace tables, ANS)"
@@ -107,10 +107,10 @@ class VolumeCodec(Codec):
         Option("device", str, "auto", "where the transforms run", choices=("auto", "cpu", "cuda")),
     )
 
-    def ladder(self, quick: bool = False) -> list[dict]:
-        levels = _model("default")[0].arch.levels
-        step = 1.0 if quick else 0.5
-        return [{"quality": q} for q in np.arange(0.0, levels - 1 + 1e-9, step).round(2).tolist()]
+    #: Quality levels of the shipped model (checked against it by the tests).
+    LEVELS = 7
+    presets = {"smoke": ({},), "quick": tuple({"quality": float(q)} for q in range(LEVELS)),
+               "default": tuple({"quality": q / 2} for q in range(2 * LEVELS - 1))}
 
     def encode_parts(self, data, *, quality, target_psnr=None, model="default", device="auto", progress=None):
         from ...nn.device import resolve_device

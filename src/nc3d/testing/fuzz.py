@@ -18,7 +18,6 @@ with a message, or returns a well-formed result of the codec's kind.
 
 from __future__ import annotations
 
-import inspect
 import json
 import struct
 import zlib
@@ -26,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from . import container as _container
-from .errors import FormatError
+from .. import container as _container
+from ..errors import FormatError
 
 __all__ = ["sample_input", "fast_settings", "sample_file", "mutate", "decode_quick", "decode_checked", "check_result",
            "describe_result", "pack_raw", "BadResult", "FUZZ_RESOLUTION"]
@@ -49,7 +48,7 @@ class BadResult(AssertionError):
 def _tiny_mesh(subdivisions: int = 1, offset: float = 0.0):
     import trimesh
 
-    from .mesh import as_mesh
+    from ..mesh import as_mesh
 
     sphere = trimesh.creation.icosphere(subdivisions=subdivisions)
     return as_mesh((sphere.vertices * (1.0 + offset) + offset, sphere.faces), name="fuzz sample")
@@ -67,30 +66,14 @@ def sample_input(kind: str):
     raise ValueError(f"unknown kind {kind!r}")
 
 
-#: Settings names that scale a codec's encoding work, set to their cheapest value for samples.
-_CHEAP = {"epochs": 1, "samples": 2000, "qat_epochs": 0.0, "layers": 1, "width": 8, "steps": 10,
-          "iterations": 10, "resolution": 16, "latent": 8, "hidden": 8, "deform_steps": 0,
-          "decoder_width": 8, "feature_channels": 2, "crop": 0}
-#: Per-codec exceptions: a shapeset decoder trained 10 steps still says "outside everywhere" (its
-#: first phase), so its sample would decode to no shapes; 100 steps at a high feature rate give surfaces.
-_CHEAP_FOR = {"shapeset": {"steps": 100, "feature_lr": 0.1}}
-
-
 def fast_settings(codec) -> dict:
-    """Cheapest settings of ``codec`` for a sample file: known work-scaling options at their minimum."""
-    out = {}
-    for opt in codec.options:
-        if opt.name in _CHEAP and opt.type in (int, float):
-            value = opt.type(_CHEAP[opt.name])
-            if opt.low is not None:
-                value = max(value, opt.type(opt.low))
-            out[opt.name] = value
-    return {**out, **_CHEAP_FOR.get(codec.name, {})}
+    """The settings of ``codec``'s ``"smoke"`` preset: its cheapest encode (seconds)."""
+    return codec.preset("smoke")[0]
 
 
 def sample_file(name: str) -> bytes:
     """A valid ``.nc3d`` file written by codec ``name`` from :func:`sample_input` of its kind."""
-    from .codecs.base import get_codec
+    from ..codecs.base import get_codec
 
     codec = get_codec(name)
     return codec.encode(sample_input(codec.kind), **fast_settings(codec))
@@ -257,7 +240,7 @@ def mutate(blob: bytes, seed: int, index: int, *, codec_names: list[str] | None 
     rng = np.random.default_rng([seed, index])
     c = _container.unpack(blob)
     if codec_names is None:
-        from .codecs.base import codec_names as _names
+        from ..codecs.base import codec_names as _names
 
         codec_names = _names()
     family = rng.integers(20)
@@ -297,7 +280,7 @@ def mutate(blob: bytes, seed: int, index: int, *, codec_names: list[str] | None 
 
 
 def _check_mesh(mesh, what: str) -> None:
-    from .mesh import Mesh
+    from ..mesh import Mesh
 
     if not isinstance(mesh, Mesh):
         raise BadResult(f"{what}: decoded a {type(mesh).__name__}, not a Mesh")
@@ -329,18 +312,16 @@ def check_result(kind: str, result: Any) -> None:
 def decode_quick(blob: bytes) -> tuple[str, Any]:
     """Decode as :func:`nc3d.decompress` does, but cheaply: ``(kind, result)``.
 
-    Parse, pick the codec the file names, open it and decode it — at :data:`FUZZ_RESOLUTION`
-    where the handle's ``decode`` takes a ``resolution`` (an implicit shape: the default 256³
-    only costs time).
+    Parse, pick the codec the file names, open it and decode it — a distance field
+    (capability ``field``) meshed at :data:`FUZZ_RESOLUTION`: the default 256³ only costs time.
     """
-    from .api import EncodedFile, _codec_for
+    from ..api import open as open_file
+    from ..codecs.base import FIELD
 
-    c = _container.unpack(blob)
-    codec = _codec_for(c)
-    handle = codec.open(c)
-    if isinstance(handle, EncodedFile) or "resolution" not in inspect.signature(handle.decode).parameters:
-        return codec.kind, handle.decode()
-    return codec.kind, handle.decode(resolution=FUZZ_RESOLUTION)
+    handle = open_file(blob)
+    if handle.supports(FIELD):
+        return handle.kind, handle.decode(resolution=FUZZ_RESOLUTION)
+    return handle.kind, handle.decode()
 
 
 def decode_checked(blob: bytes) -> str:

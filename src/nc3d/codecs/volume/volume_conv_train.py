@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import InputError
 from ...files import check_output
-from .transform import Architecture, make_net
+from .volume_conv_model import Architecture, make_net
 
 __all__ = ["TrainSettings", "normalize_volume", "load_training_volumes", "train_transform", "train_model_file"]
 
@@ -154,7 +154,7 @@ def train_model_file(data, output, *, exclude=(), arch: Architecture = Architect
     """
     import time
 
-    from .transform import save_model
+    from .volume_conv_model import save_model
 
     output = Path(output)
     check_output(output, force)

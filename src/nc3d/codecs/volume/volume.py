@@ -31,14 +31,14 @@ from ...errors import FormatError, InputError
 from ...io.volumes import as_volume
 from ..volume_header import (check_region, decoder_model, normalized, read_volume_header, restore_values,
                        smallest_level_reaching, volume_header)
-from ..base import Codec, Option, register
+from ..base import REGION_DECODE, Codec, Option, register
 from ...blocks import block_grid, merge_blocks, split_blocks
 from .deblock import deblock
-from .ldct import (AC_BAND, QUALITY_MAX, Z_LEVELS, ZSHIFT_MAX, block_activity, choose_zshift, deblock_bucket,
+from .volume_model import (AC_BAND, QUALITY_MAX, Z_LEVELS, ZSHIFT_MAX, block_activity, choose_zshift, deblock_bucket,
                    decode_ac, decode_grid, default_ldct_path, encode_ac, load_ldct_model, quality_step,
                    quantize_blocks, steps_for)
 
-__all__ = ["LearnedDct", "quality_step", "QUALITY_MAX"]  # the last two re-exported from .ldct
+__all__ = ["VolumeCodec", "quality_step", "QUALITY_MAX"]  # the last two re-exported from .ldct
 
 _MODEL: dict = {}
 #: The encoder tries a per-band table shift (a second AC coding) only when it estimates a saving
@@ -55,9 +55,9 @@ def _load(source):
 
 
 def _conv():
-    from .codec import VolumeCodec
+    from .volume_conv import VolumeConvCodec
 
-    return VolumeCodec()
+    return VolumeConvCodec()
 
 
 def _lorenzo(dc: np.ndarray, grid) -> np.ndarray:
@@ -80,7 +80,7 @@ def _psnr01(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @register
-class LearnedDct(Codec):
+class VolumeCodec(Codec):
     name = "volume"
     kind = "volume"
     baseline = False
@@ -93,9 +93,9 @@ class LearnedDct(Codec):
         Option("model", str, "default", "'default' (shipped) or a model file from fit_model (embedded in the file)"),
     )
 
-    def ladder(self, quick: bool = False) -> list[dict]:
-        grid = (8.0, 12.0, 16.0) if quick else np.arange(0.0, QUALITY_MAX + 1e-9, 1.0).tolist()
-        return [{"quality": q} for q in grid]
+    capabilities = frozenset({REGION_DECODE})
+    presets = {"smoke": ({},), "quick": ({"quality": 8.0}, {"quality": 12.0}, {"quality": 16.0}),
+               "default": tuple({"quality": float(q)} for q in range(int(QUALITY_MAX) + 1))}
 
     def encode_parts(self, data, *, quality, target_psnr=None, model="default", progress=None):
         v = as_volume(data)

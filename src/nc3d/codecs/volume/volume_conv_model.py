@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...resources import model_path
 from ...errors import FormatError, InputError
 
 __all__ = ["Architecture", "make_net", "save_model", "load_model", "model_digest", "default_model_path", "STRIDE"]
@@ -193,7 +194,7 @@ MAX_MODEL_BYTES = 64 << 20
 
 def default_model_path() -> Path:
     """Where the shipped pretrained model lives inside the package."""
-    return Path(__file__).resolve().parents[2] / "data" / "models" / "volume.npz"
+    return model_path("volume-conv.npz")
 
 
 def save_model(net, path: str | Path | None = None, *, info: dict | None = None) -> bytes:

@@ -34,6 +34,7 @@ import numpy as np
 
 from ...dct import BAND as _BAND, BANDS as _BANDS, dct_blocks as _dct
 from ...entropy import categorical_model, constriction_module, decode_symbols, encode_symbols
+from ...resources import model_path
 from ...errors import FormatError, InputError
 
 __all__ = ["AC_BAND", "Z_LEVELS", "ZSHIFT_MAX", "QUALITY_MAX", "quality_step", "choose_zshift", "deblock_bucket", "fit_model", "fit_deblock", "save_ldct_model", "load_ldct_model", "default_ldct_path",
@@ -359,7 +360,7 @@ def fit_deblock(model: dict, volumes, qualities) -> np.ndarray:
 
 
 def default_ldct_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "data" / "models" / "volume-ldct.npz"
+    return model_path("volume.npz")
 
 
 def save_ldct_model(model: dict, path) -> None:

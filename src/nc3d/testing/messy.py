@@ -41,8 +41,8 @@ def _grid(n: int):
 
 def big_mesh_ply(faces: int) -> bytes:
     """Canonical binary PLY of a flat grid with at least ``faces`` triangles (vectorized)."""
-    from .io.ply import canonical_ply_bytes
-    from .mesh import Mesh
+    from ..io.ply import canonical_ply_bytes
+    from ..mesh import Mesh
 
     n = int(np.ceil(np.sqrt(faces / 2))) + 1
     v, f = _grid(n)
