@@ -328,6 +328,67 @@ def test_folder_mode_on_local_ray(tmp_path, capsys):
     assert nc3d.open(out / "shape0.nc3d").architecture.width == 8
 
 
+class _InProcessRay:
+    """Just enough of Ray's API to run ``nc3d.distributed.ray_map`` in this process."""
+
+    def __init__(self):
+        self.started = self.stopped = False
+        self.tasks = []
+
+    def is_initialized(self):
+        return self.started
+
+    def init(self, **kwargs):
+        self.started = True
+
+    def shutdown(self):
+        self.stopped = True
+
+    def remote(self, **options):
+        def wrap(func):
+            class Remote:
+                @staticmethod
+                def remote(*args):
+                    self.tasks.append(args)
+                    ref = type("ObjectRef", (), {})()  # hashable, like Ray's
+                    try:
+                        ref.value, ref.raised = func(*args), False
+                    except Exception as exc:  # noqa: BLE001 - as Ray re-raises it in get()
+                        ref.value, ref.raised = exc, True
+                    return ref
+            return Remote
+        return wrap
+
+    def wait(self, refs, num_returns=1):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        if ref.raised:
+            raise ref.value
+        return ref.value
+
+    def cancel(self, ref):
+        pass
+
+
+def test_folder_mode_through_the_ray_path_with_an_in_process_ray(tmp_path, capsys, monkeypatch):
+    """The --ray-address path end to end (task arguments, result rows, a failing file), without Ray."""
+    from nc3d import _optional
+
+    fake = _InProcessRay()
+    real_require = _optional.require
+    monkeypatch.setattr(_optional, "require", lambda m, f: fake if m == "ray" else real_require(m, f))
+    src, out = _mesh_folder(tmp_path, n=2), tmp_path / "out"
+    argv = ["compress", str(src), "-o", str(out), "--codec", "implicit", "--ray-address", "local", *TINY]
+    assert main(argv) == 1  # the unreadable mesh fails, the others are written
+    rows = _lines(capsys.readouterr().out)
+    assert set(rows) == {"bad", "shape0", "shape1"} and "bad.obj" in rows["bad"]["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["shape0.nc3d", "shape1.nc3d"]
+    assert all(Path(a[0]).is_absolute() and Path(a[1]).is_absolute() for a in fake.tasks)
+    assert fake.started and fake.stopped
+    assert rows["shape0"]["input"] == str(src / "shape0.obj") and rows["shape0"]["bytes"] > 0
+
+
 def test_compress_an_open_shape_in_memory(keras_file, tmp_path):
     shape = nc3d.open(keras_file)
     blob = nc3d.compress(shape, bits=12)

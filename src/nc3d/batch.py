@@ -32,7 +32,7 @@ from typing import Callable, Iterable
 from .errors import InputError, Nc3dError
 
 __all__ = ["BatchItem", "plan_folder", "compress_file", "compress_folder", "default_jobs", "limit_threads",
-           "init_worker"]
+           "init_worker", "compress_in_worker"]
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,12 @@ def compress_file(source: str, output: str, codec: str, settings: dict, force: b
     return result
 
 
+def compress_in_worker(source: str, output: str, codec: str, settings: dict, force: bool) -> dict:
+    """:func:`compress_file` in a fresh worker (a Ray task): :func:`init_worker` first (one thread)."""
+    init_worker()
+    return compress_file(source, output, codec, settings, force)
+
+
 def _error(item: BatchItem, message: str) -> dict:
     return {"name": item.name, "input": item.source, "output": item.output, "error": message}
 
@@ -290,8 +296,11 @@ def compress_folder(
     if ray_address is not None:
         from .distributed import ray_map
 
-        stream = ray_map(pending, codec=codec, settings=settings, force=force, address=ray_address,
-                         num_cpus=jobs)
+        # absolute paths: a task's working directory is not the caller's on every cluster
+        stream = (result | {"name": result.get("name", it.name), "input": it.source, "output": it.output}
+                  for it, result in ray_map(compress_in_worker, pending, lambda it: (
+                      os.path.abspath(it.source), os.path.abspath(it.output), codec, settings, force),
+                      address=ray_address, num_cpus=jobs))
     else:
         stream = _run_local(pending, codec, settings, force, jobs)
     for result in stream:

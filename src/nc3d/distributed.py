@@ -1,25 +1,17 @@
-"""Dataset-scale jobs on Ray: the per-file work of :mod:`nc3d.batch` as Ray tasks.
+"""Dataset-scale jobs on Ray: any per-item function as Ray tasks of one CPU each.
 
-Ray is optional (``pip install 'nc3d[ray]'``). Every machine of a cluster needs the same nc3d
-installed (the tasks import :func:`nc3d.batch.compress_file` by name) and must see the input
-and output paths (a shared file system): tasks read the meshes and write the ``.nc3d`` files
-themselves, so no mesh or blob travels through Ray's object store.
+Ray is optional (``pip install 'nc3d[ray]'``). :mod:`nc3d.batch` runs its per-file work here;
+every machine of a cluster then needs the same nc3d installed (a task names its function by
+module) and must see the input and output paths (a shared file system): tasks read the meshes
+and write the ``.nc3d`` files themselves, so no mesh or blob travels through Ray's object store.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["ray_map", "compress_task"]
-
-
-def compress_task(source: str, output: str, codec: str, settings: dict, force: bool) -> dict:
-    """One file, as a Ray task: one torch thread, then :func:`nc3d.batch.compress_file`."""
-    from .batch import compress_file, init_worker
-
-    init_worker()
-    return compress_file(source, output, codec, settings, force)
+__all__ = ["ray_map"]
 
 
 def _connect(ray, address: str, num_cpus: int | None) -> bool:
@@ -34,16 +26,18 @@ def _connect(ray, address: str, num_cpus: int | None) -> bool:
     return True
 
 
-def ray_map(items: Iterable, *, codec: str, settings: dict, force: bool, address: str = "local",
-            num_cpus: int | None = None) -> Iterator[dict]:
-    """Compress :class:`nc3d.batch.BatchItem` s as Ray tasks of one CPU each; yield results as they finish.
+def ray_map(task: Callable[..., dict], items: Iterable, arguments: Callable[[Any], tuple], *,
+            address: str = "local", num_cpus: int | None = None) -> Iterator[tuple[Any, dict]]:
+    """Run ``task(*arguments(item))`` for every item as a Ray task of one CPU; yield as they finish.
 
     Parameters
     ----------
-    items : iterable of BatchItem
-        Files to compress (``source``, ``output``).
-    codec, settings, force
-        As :func:`nc3d.batch.compress_file`.
+    task : callable returning a dict
+        A module-level function (Ray ships it by reference), e.g. :func:`nc3d.batch.compress_in_worker`.
+    items : iterable
+        The work items.
+    arguments : callable
+        ``item -> tuple`` of the task's arguments (plain, picklable values).
     address : str
         ``"local"``: start a Ray on this machine with ``num_cpus`` CPUs; ``"auto"``: join the
         cluster this machine belongs to; ``"HOST:PORT"`` (or ``ray://HOST:PORT``): that cluster.
@@ -53,9 +47,8 @@ def ray_map(items: Iterable, *, codec: str, settings: dict, force: bool, address
 
     Yields
     ------
-    dict
-        One result per item (see :func:`nc3d.batch.compress_file`); a task that dies gives a
-        result with ``error``.
+    (item, dict)
+        Each item with its task's result; a task that dies gives ``{"error": ...}``.
     """
     from ._optional import require
 
@@ -66,20 +59,17 @@ def ray_map(items: Iterable, *, codec: str, settings: dict, force: bool, address
     started = _connect(ray, address, num_cpus)
     waiting: list = []
     try:
-        task = ray.remote(num_cpus=1, max_retries=1)(compress_task)
-        # absolute paths: a task's working directory is not the caller's on every cluster
-        refs = {task.remote(os.path.abspath(it.source), os.path.abspath(it.output), codec, settings, force): it
-                for it in items}
+        remote = ray.remote(num_cpus=1, max_retries=1)(task)
+        refs = {remote.remote(*arguments(it)): it for it in items}
         waiting = list(refs)
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=1)
             ref = done[0]
-            it = refs[ref]
             try:
                 result = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - a worker crashed or was lost
-                result = {"name": it.name, "error": f"Ray task failed: {type(exc).__name__}: {exc}"}
-            yield result | {"input": it.source, "output": it.output}
+                result = {"error": f"Ray task failed: {type(exc).__name__}: {exc}"}
+            yield refs[ref], result
     finally:
         for ref in waiting:  # stopped early (interrupted): do not leave tasks running on a cluster
             try:

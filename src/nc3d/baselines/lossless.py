@@ -9,31 +9,15 @@ from __future__ import annotations
 import lzma
 
 from ..codecs.base import Codec, register
+from ..bounded import decompress_exact
 from ..errors import FormatError
 from ..io.ply import canonical_ply_bytes, canonical_ply_size, parse_canonical_ply
 from ..mesh import as_mesh
 
-__all__ = ["PlyLzma", "decompress_bounded"]
+__all__ = ["PlyLzma"]
 
+#: No honest mesh compresses 2000:1: a header claiming more is refused before decompressing.
 _MAX_INFLATION = 2000
-
-
-def decompress_bounded(data: bytes, expected: int, what: str) -> bytes:
-    """lzma-decompress ``data`` to exactly ``expected`` bytes, never inflating beyond that.
-
-    ``expected`` comes from an untrusted header, so it is also capped relative to the stream's
-    size: no honest mesh compresses 2000:1, and a decompression bomb is refused up front.
-    """
-    if expected > _MAX_INFLATION * len(data) + (1 << 20):
-        raise FormatError(f"{what}: header claims {expected} bytes from a {len(data)}-byte stream")
-    try:
-        d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-        out = d.decompress(data, max_length=expected)
-    except lzma.LZMAError as exc:
-        raise FormatError(f"{what}: corrupt lzma stream ({exc})") from None
-    if len(out) != expected or not d.eof or d.unused_data:
-        raise FormatError(f"{what}: decompressed size does not match the header ({expected} bytes)")
-    return out
 
 
 @register
@@ -57,5 +41,6 @@ class PlyLzma(Codec):
         nf = header_get(header, "faces", int, min=1, max=1 << 28)
         if "ply.xz" not in sections:
             raise FormatError("missing section 'ply.xz'")
-        raw = decompress_bounded(sections["ply.xz"], canonical_ply_size(nv, nf), "section 'ply.xz'")
+        raw = decompress_exact(sections["ply.xz"], canonical_ply_size(nv, nf), "xz", "section 'ply.xz'",
+                               max_inflation=_MAX_INFLATION)
         return parse_canonical_ply(raw)

@@ -17,6 +17,7 @@ import numpy as np
 from .._optional import require
 from ..codecs.base import Codec, Option, register
 from ..container import header_get
+from ..bounded import decompress_exact
 from ..errors import FormatError
 from ..io.volumes import as_volume
 from ..codecs.volume_header import read_volume_header, restore_values, volume_header
@@ -95,23 +96,6 @@ class Zfp(Codec):
         return restore_values(x, dtype, lo, hi)
 
 
-def _inflate_exact(method: str, data: bytes, expected: int) -> bytes:
-    """Decompress to exactly ``expected`` bytes; output never grows past that (no bombs)."""
-    d = zlib.decompressobj() if method == "zlib" else lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-    try:
-        if method == "zlib":
-            out = d.decompress(data, expected)
-            done = d.eof and not d.unconsumed_tail and not d.unused_data
-        else:
-            out = d.decompress(data, max_length=expected)
-            done = d.eof and not d.unused_data
-    except (zlib.error, lzma.LZMAError) as exc:
-        raise FormatError(f"volume-{method}: corrupt stream ({exc})") from None
-    if len(out) != expected or not done:
-        raise FormatError(f"volume-{method}: the stream does not hold the {expected} bytes the header declares")
-    return out
-
-
 class _Lossless(Codec):
     kind = "volume"
     baseline = True
@@ -130,7 +114,8 @@ class _Lossless(Codec):
         shape, dtype, _, _ = read_volume_header(header)
         if "samples" not in sections:
             raise FormatError(f"{self.name}: section 'samples' is missing")
-        raw = _inflate_exact(self.method, bytes(sections["samples"]), math.prod(shape) * dtype.itemsize)
+        raw = decompress_exact(bytes(sections["samples"]), math.prod(shape) * dtype.itemsize,
+                               "zlib" if self.method == "zlib" else "xz", f"volume-{self.method}")
         return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
 
 

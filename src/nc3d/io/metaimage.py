@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bounded import decompress_exact
 from ..errors import InputError
-from .volumes import check_dims, check_dtype, inflate_exact, samples_from_bytes
+from .volume_arrays import check_dims, check_dtype, samples_from_bytes
 
 __all__ = ["load_metaimage", "save_metaimage", "metaimage_data_file"]
 
@@ -128,7 +129,7 @@ def load_metaimage(path: str | os.PathLike) -> np.ndarray:
                 )
             data = f.read(expected)
         else:
-            data = inflate_exact(f.read(), expected, what)
+            data = decompress_exact(f.read(), expected, "zlib", what, error=InputError, require_end=False)
     return samples_from_bytes(data, dims, dtype, what, big_endian=big)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .volumes import check_dims
+from .volume_arrays import check_dims
 
 __all__ = ["load_slc"]
 

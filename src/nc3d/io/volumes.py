@@ -37,6 +37,7 @@ import numpy as np
 
 from .._optional import require
 from ..errors import InputError
+from .volume_arrays import MAX_VOXELS, VOLUME_DTYPES, as_volume, check_dims, check_dtype, samples_from_bytes
 
 __all__ = [
     "VOLUME_EXTENSIONS",
@@ -54,9 +55,6 @@ __all__ = [
 
 VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".mha", ".vti", ".vtk", ".tif", ".tiff", ".slc")
 WRITABLE_VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".tif", ".tiff")
-#: Largest volume read or written, in voxels (2**30: 4 GiB of float32).
-MAX_VOXELS = 1 << 30
-_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
 _RAW_NAME = re.compile(r"_(\d+)x(\d+)x(\d+)_([a-z0-9]+)\.raw$", re.IGNORECASE)
 
 
@@ -72,52 +70,6 @@ def volume_format(path: str | os.PathLike) -> str | None:
 def is_volume_path(path: str | os.PathLike) -> bool:
     """True when ``path`` ends with one of :data:`VOLUME_EXTENSIONS`."""
     return volume_format(path) is not None
-
-
-def as_volume(array, *, name: str = "volume") -> np.ndarray:
-    """Validate a scalar volume: a 3-D array of a supported dtype with finite values.
-
-    Parameters
-    ----------
-    array : (z, y, x) array_like
-        uint8, int8, uint16, int16, uint32, int32, float32 or float64.
-    """
-    a = np.asarray(array)
-    if a.ndim != 3:
-        raise InputError(f"{name}: a volume must be 3-D, got shape {a.shape}")
-    if a.size == 0:
-        raise InputError(f"{name}: the volume is empty (shape {a.shape})")
-    if a.dtype.name not in _DTYPES:
-        raise InputError(f"{name}: unsupported dtype {a.dtype}; use one of {', '.join(_DTYPES)}")
-    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-        raise InputError(f"{name}: the volume holds NaN or infinite values")
-    return a
-
-
-def check_dtype(dtype, what: str) -> np.dtype:
-    """A supported volume dtype from a name or dtype (native byte order); InputError otherwise."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt is None or dt.name not in _DTYPES:
-        raise InputError(f"{what}: unknown or unsupported dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
-    return dt
-
-
-def check_dims(dims, what: str) -> tuple[int, int, int]:
-    """Three positive sizes whose product is at most :data:`MAX_VOXELS`, checked before allocating."""
-    try:
-        dims = tuple(int(d) for d in dims)
-    except (TypeError, ValueError):
-        raise InputError(f"{what}: sizes must be integers, got {dims!r}") from None
-    if len(dims) != 3:
-        raise InputError(f"{what}: a volume needs 3 sizes, got {len(dims)}")
-    if min(dims) < 1:
-        raise InputError(f"{what}: sizes must be positive, got {dims} (an empty volume)")
-    if math.prod(dims) > MAX_VOXELS:
-        raise InputError(f"{what}: {dims} is {math.prod(dims)} voxels, more than the limit of {MAX_VOXELS}")
-    return dims
 
 
 def parse_raw_name(path: str | os.PathLike) -> tuple[tuple[int, int, int], np.dtype] | None:
@@ -146,30 +98,6 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-
-
-def samples_from_bytes(data, dims, dtype: np.dtype, what: str, *, big_endian: bool = False) -> np.ndarray:
-    """A ``(z, y, x)`` array (native byte order) from exactly ``prod(dims) * itemsize`` bytes."""
-    dims = check_dims(dims, what)
-    expected = math.prod(dims) * dtype.itemsize
-    if len(data) != expected:
-        raise InputError(
-            f"{what}: {len(data)} bytes of data, but {dims[::-1]} (x, y, z) {dtype.name} needs {expected}"
-        )
-    stored = dtype.newbyteorder(">" if big_endian else "<")
-    return np.frombuffer(data, dtype=stored).astype(dtype).reshape(dims)
-
-
-def inflate_exact(stream: bytes, expected: int, what: str) -> bytes:
-    """zlib-decompress to exactly ``expected`` bytes, never more (a bomb stops at the limit)."""
-    d = zlib.decompressobj()
-    try:
-        out = d.decompress(stream, expected)
-    except zlib.error as exc:
-        raise InputError(f"{what}: corrupt compressed data ({exc})") from None
-    if len(out) != expected or d.unconsumed_tail:
-        raise InputError(f"{what}: the compressed data do not hold the {expected} bytes the header declares")
-    return out
 
 
 def _load_raw(path: Path, shape, dtype) -> np.ndarray:

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bounded import decompress_exact
 from ..errors import InputError
-from .volumes import check_dims, check_dtype, inflate_exact, samples_from_bytes
+from .volume_arrays import check_dims, check_dtype, samples_from_bytes
 
 __all__ = ["load_vtk_image"]
 
@@ -129,24 +130,14 @@ class _Array:
         if sum(sizes) > len(data):
             raise InputError(f"{self.what}: compressed blocks are truncated")
         ends = np.cumsum([0] + sizes)
-        inflate = inflate_exact if self.compressor == "vtkZLibDataCompressor" else _unxz_exact
+        method = "zlib" if self.compressor == "vtkZLibDataCompressor" else "lzma"
         # One iteration per compressed block (VTK writes 32 KiB blocks), not per voxel.
         out = [
-            inflate(data[ends[i] : ends[i + 1]], min(block, expected - i * block), self.what)
+            decompress_exact(data[ends[i] : ends[i + 1]], min(block, expected - i * block), method, self.what,
+                             error=InputError, require_end=False)
             for i in range(len(sizes))
         ]
         return b"".join(out)
-
-
-def _unxz_exact(chunk: bytes, want: int, what: str) -> bytes:
-    d = lzma.LZMADecompressor()
-    try:
-        out = d.decompress(chunk, max_length=want)
-    except lzma.LZMAError as exc:
-        raise InputError(f"{what}: corrupt lzma block ({exc})") from None
-    if len(out) != want:
-        raise InputError(f"{what}: an lzma block does not hold the declared {want} bytes")
-    return out
 
 
 def _load_xml(data: bytes, what: str) -> np.ndarray:

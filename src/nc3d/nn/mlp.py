@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from ..errors import FormatError, InputError
 
-__all__ = ["Architecture", "SdfMLP", "build_mlp"]
+__all__ = ["Architecture", "SdfMLP", "build_mlp", "mlp_from_tensors"]
 
 #: SIREN's frequency factor ω0 (Sitzmann et al. 2020).
 SIREN_OMEGA = 30.0
@@ -183,3 +185,14 @@ class SdfMLP(_torch_module_base()):
                     inner.bias.div_(s)
                     outer.weight.mul_(s[None, :])
         return self
+
+
+def mlp_from_tensors(arch: Architecture, tensors: list[np.ndarray]) -> SdfMLP:
+    """An :class:`SdfMLP` holding the given float tensors (storage order)."""
+    import torch
+
+    model = SdfMLP(arch)
+    with torch.no_grad():
+        for param, value in zip(model.tensors(), tensors):
+            param.copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+    return model.eval()

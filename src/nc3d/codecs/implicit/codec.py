@@ -17,14 +17,15 @@ from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...geometry.normalize import Frame, frame_of_mesh
 from ...mesh import Mesh, as_mesh
-from ...nn.mlp import Architecture, SdfMLP
+from ...nn.mlp import Architecture, SdfMLP, mlp_from_tensors
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
 from ...container import Container, header_get
 from ..base import FIELD, KERAS_EXPORT, Codec, Option, register
 from .fit import FitSettings, fit_sdf, surface_error
+from .keras import save_keras_h5
 from .shape import ImplicitShape
 
-__all__ = ["ImplicitCodec", "GROWTH_LADDER", "model_from_tensors", "encode_model", "decode_model"]
+__all__ = ["ImplicitCodec", "GROWTH_LADDER", "encode_model", "decode_model"]
 
 #: Most weights a file may declare per byte of its entropy-coded weights section.
 _MAX_WEIGHTS_PER_BYTE = 64
@@ -33,24 +34,13 @@ _MAX_WEIGHTS_PER_BYTE = 64
 GROWTH_LADDER = ((4, 16), (6, 24), (8, 32), (8, 48), (8, 64), (10, 96), (12, 128))
 
 
-def model_from_tensors(arch: Architecture, tensors: list[np.ndarray]) -> SdfMLP:
-    """An :class:`SdfMLP` holding the given float tensors (storage order)."""
-    import torch
-
-    model = SdfMLP(arch)
-    with torch.no_grad():
-        for param, value in zip(model.tensors(), tensors):
-            param.copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
-    return model.eval()
-
-
 def encode_model(model: SdfMLP, bits: int) -> tuple[dict[str, bytes], SdfMLP]:
     """Quantize and entropy-code a model; also return the model as the decoder will see it."""
     tensors = [t.detach().cpu().numpy() for t in model.tensors()]
     q, steps = quantize_tensors(tensors, bits)
     sections = {"steps": steps.astype("<f4").tobytes(), "weights": encode_symbols(q)}
     decoded = dequantize_tensors(q, steps, model.arch.tensor_shapes(), bits)
-    return sections, model_from_tensors(model.arch, decoded)
+    return sections, mlp_from_tensors(model.arch, decoded)
 
 
 def decode_model(arch: Architecture, bits: int, sections: dict[str, bytes]) -> SdfMLP:
@@ -69,7 +59,7 @@ def decode_model(arch: Architecture, bits: int, sections: dict[str, bytes]) -> S
         raise FormatError(f"implicit file: the architecture declares {arch.parameter_count} weights but section "
                           f"'weights' holds only {len(sections['weights'])} bytes")
     q = decode_symbols(sections["weights"], count=arch.parameter_count)
-    return model_from_tensors(arch, dequantize_tensors(q, steps, shapes, bits))
+    return mlp_from_tensors(arch, dequantize_tensors(q, steps, shapes, bits))
 
 
 @register
@@ -164,6 +154,11 @@ class ImplicitCodec(Codec):
         quant_levels(bits)
         frame = Frame.from_dict(header_get(h, "frame", dict))
         return ImplicitShape(decode_model(arch, bits, c.sections), frame, container=c)
+
+    @staticmethod
+    def save_keras(shape: ImplicitShape, path, *, force: bool = False):
+        """Write ``shape``'s network as Keras HDF5 weights (:func:`.keras.save_keras_h5`)."""
+        return save_keras_h5(shape, path, force=force)
 
     def decode_parts(self, header, sections) -> Mesh:
         return self.open(Container(self.name, header, sections)).decode()

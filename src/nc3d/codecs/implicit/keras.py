@@ -31,7 +31,7 @@ import numpy as np
 from ...files import check_output, write_bytes_atomic
 from ...errors import InputError
 from ...geometry.normalize import Frame
-from ...nn.mlp import Architecture
+from ...nn.mlp import Architecture, mlp_from_tensors
 from .shape import ImplicitShape
 
 __all__ = ["KERAS_EXTENSIONS", "is_keras_path", "load_keras_h5", "save_keras_h5"]
@@ -171,8 +171,6 @@ def load_keras_h5(path: str | os.PathLike) -> ImplicitShape:
     MissingDependencyError
         ``h5py`` is not installed.
     """
-    from .codec import model_from_tensors
-
     h5py = _h5py("reading Keras HDF5 weight files")
     path = Path(path)
     if not path.exists():
@@ -190,7 +188,7 @@ def load_keras_h5(path: str | os.PathLike) -> ImplicitShape:
     tensors = []
     for _, kernel, bias in layers:
         tensors += [np.ascontiguousarray(kernel.T), bias]
-    shape = ImplicitShape(model_from_tensors(arch, tensors), Frame.identity(),
+    shape = ImplicitShape(mlp_from_tensors(arch, tensors), Frame.identity(),
                           {"source": SOURCE, "architecture": arch.to_dict()})
     shape.path = path
     return shape

@@ -91,9 +91,7 @@ class ImplicitShape(MeshFile):
     def save_keras(self, path, *, force: bool = False):
         """Write the network as Keras HDF5 weights (Davies et al.'s layout); see
         :func:`nc3d.codecs.implicit.keras.save_keras_h5`. The frame is not stored there."""
-        from .keras import save_keras_h5
-
-        return save_keras_h5(self, path, force=force)
+        return self._codec.save_keras(self, path, force=force)
 
     def render(self, **kwargs):
         """Sphere-traced image, ``(h, w, 3) uint8``; see :func:`nc3d.render.render_sdf`."""

@@ -17,9 +17,9 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 
 from ...errors import FormatError, InputError
-from ...nn.mlp import _torch_module_base
 from ...nn.quant import fake_quantize
 from ...nn.upsample import upsample_block
 
@@ -104,7 +104,7 @@ class Architecture:
             raise FormatError(f"shapeset file: {exc}") from None
 
 
-class AutoDecoder(_torch_module_base()):
+class AutoDecoder(torch.nn.Module):
     """The decoder's tensors as parameters; ``forward(features) -> (n, 4, K, K, K)``."""
 
     def __init__(self, arch: Architecture, seed: int = 0):

@@ -37,8 +37,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 
-from ...nn.mlp import _torch_module_base
 from ...nn.quant import fake_quantize
 from ...nn.ssim3d import ssim3d
 from ...nn.schedule import warmup_cosine_lr
@@ -176,7 +176,7 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
         return net.decoder.cpu().eval(), net.features.detach().cpu().numpy()
 
 
-class _SetNet(_torch_module_base()):
+class _SetNet(torch.nn.Module):
     """The shared decoder and every shape's feature as one module (what DDP wraps)."""
 
     def __init__(self, decoder, features):
