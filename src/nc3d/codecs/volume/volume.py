@@ -28,6 +28,7 @@ from ...dct import dct_blocks as _dct
 from ...container import header_get
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
+from ...metrics.volume import psnr
 from ...io.volumes import as_volume
 from ..volume_header import (check_region, decoder_model, normalized, read_volume_header, restore_values,
                        smallest_level_reaching, volume_header)
@@ -72,11 +73,6 @@ def _unlorenzo(res: np.ndarray, grid) -> np.ndarray:
     for axis in range(3):
         g = np.cumsum(g, axis=axis)
     return g.ravel()
-
-
-def _psnr01(x: np.ndarray, y: np.ndarray) -> float:
-    err = float(np.mean((x - y) ** 2, dtype=np.float64))
-    return math.inf if err == 0 else -10 * math.log10(err)
 
 
 @register
@@ -141,7 +137,7 @@ class VolumeCodec(Codec):
             steps = steps_for(quality_step(quality), model["tilt"])
             q, _ = quantize_blocks(blocks, steps, model["dead_zone"])
             y = deblock(decode_grid(q, steps, model["offsets"], grid), model["deblock"][deblock_bucket(quality)])
-            return _psnr01(x, np.clip(y[: x.shape[0], : x.shape[1], : x.shape[2]], 0, 1))
+            return psnr(x, np.clip(y[: x.shape[0], : x.shape[1], : x.shape[2]], 0, 1), data_range=1.0)
 
         levels = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
         return smallest_level_reaching(levels, psnr_at, target, progress)

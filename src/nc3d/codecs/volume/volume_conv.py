@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from ...errors import FormatError, InputError
+from ...metrics.volume import psnr
 from ...io import as_volume
 from ..volume_header import (check_region, decoder_model, normalized, read_volume_header, restore_values,
                        smallest_level_reaching, volume_header)
@@ -88,11 +89,6 @@ def _region_latents(box, latent_shape):
     return lat, [s.start * STRIDE for s in lat]
 
 
-def _psnr(volume: np.ndarray, decoded: np.ndarray, lo: float, hi: float) -> float:
-    err = float(np.mean((volume.astype(np.float64) - decoded.astype(np.float64)) ** 2))
-    return math.inf if err == 0 else 10 * math.log10((hi - lo) ** 2 / err)
-
-
 @register
 class VolumeConvCodec(Codec):
     name = "volume-conv"
@@ -154,7 +150,7 @@ class VolumeConvCodec(Codec):
 
         def psnr_at(q: float) -> float:
             x = _synthesize(a.net, a.symbols(q), q, a.shape, a.device)
-            return _psnr(volume, restore_values(x, a.dtype, a.lo, a.hi, scaled=True), a.lo, a.hi)
+            return psnr(volume, restore_values(x, a.dtype, a.lo, a.hi, scaled=True), data_range=a.hi - a.lo)
 
         grid = np.arange(0.0, levels - 1 + 1e-9, 0.25).round(2).tolist()
         return smallest_level_reaching(grid, psnr_at, target, progress)
