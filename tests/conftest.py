@@ -11,7 +11,9 @@ import trimesh
 
 from nc3d.mesh import Mesh
 
-SHARED_DATA = Path(os.environ.get("NC3D_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("NC3D_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 MESH_SUFFIXES = {".obj", ".ply", ".stl", ".off"}
 
 
@@ -24,7 +26,9 @@ def shared_mesh_paths() -> list[Path]:
 
 
 def needs_shared_data():
-    return pytest.mark.skipif(not (SHARED_DATA / "meshes").is_dir(), reason=f"no shared data at {SHARED_DATA}")
+    return pytest.mark.skipif(
+        not (SHARED_DATA / "meshes").is_dir(), reason=f"no shared data at {SHARED_DATA}"
+    )
 
 
 @pytest.fixture

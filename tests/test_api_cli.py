@@ -108,10 +108,19 @@ def test_cli_compress_decompress_info_eval(tmp_path, capsys):
 
     code, stdout, _ = run(capsys, "eval", SPOT, dec, "--json", "--samples", "20000")
     m = json.loads(stdout)
-    assert set(m) == {"chamfer", "chamfer_p2s", "normal_consistency", "f_score_0.005", "f_score_0.01", "hausdorff"}
+    assert set(m) == {
+        "chamfer",
+        "chamfer_p2s",
+        "normal_consistency",
+        "f_score_0.005",
+        "f_score_0.01",
+        "hausdorff",
+    }
     assert m["chamfer_p2s"] < 1e-6 and m["f_score_0.01"] == 1.0
 
-    code, stdout, _ = run(capsys, "eval", SPOT, out, "--json", "--samples", "5000")  # .nc3d decoded on the fly
+    code, stdout, _ = run(
+        capsys, "eval", SPOT, out, "--json", "--samples", "5000"
+    )  # .nc3d decoded on the fly
     assert code == 0 and json.loads(stdout)["hausdorff"] < 1e-6
 
 
@@ -160,7 +169,9 @@ def test_cli_codecs_lists_the_registry(capsys):
 
 
 def test_demo_runs_on_builtin_data(tmp_path, capsys):
-    code, stdout, _ = run(capsys, "demo", "-o", tmp_path / "demo", "--json", "--codecs", "ply-lzma,draco,dct,volume-lzma")
+    code, stdout, _ = run(
+        capsys, "demo", "-o", tmp_path / "demo", "--json", "--codecs", "ply-lzma,draco,dct,volume-lzma"
+    )
     assert code == 0
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     shapes = {r["shape"] for r in summary["rows"]}
@@ -173,13 +184,18 @@ def test_demo_runs_on_builtin_data(tmp_path, capsys):
     volume_rows = {r["codec"]: r for r in summary["volume_rows"]}
     assert set(volume_rows) == {"dct", "volume-lzma"}
     assert volume_rows["volume-lzma"]["mse"] == 0 and volume_rows["volume-lzma"]["ratio_raw"] > 1
-    assert volume_rows["dct"]["psnr"] > 30 and volume_rows["dct"]["ratio_raw"] > volume_rows["volume-lzma"]["ratio_raw"]
+    assert (
+        volume_rows["dct"]["psnr"] > 30
+        and volume_rows["dct"]["ratio_raw"] > volume_rows["volume-lzma"]["ratio_raw"]
+    )
     code, _, err = run(capsys, "demo", "-o", tmp_path / "demo2", "--codecs", "no-such-codec")
     assert code == 1 and "unknown codec" in err
 
 
-@pytest.mark.skipif(shutil.which("nc3d") is None and not (Path(sys.executable).parent / "nc3d").exists(),
-                    reason="console script not installed")
+@pytest.mark.skipif(
+    shutil.which("nc3d") is None and not (Path(sys.executable).parent / "nc3d").exists(),
+    reason="console script not installed",
+)
 def test_console_script(tmp_path):
     exe = shutil.which("nc3d") or str(Path(sys.executable).parent / "nc3d")
     r = subprocess.run([exe, "info", str(tmp_path / "none.nc3d")], capture_output=True, text=True)

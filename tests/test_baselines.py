@@ -40,16 +40,21 @@ def test_round_trip_at_each_ladder_step(torus, name):
         assert np.allclose(back.bounds, torus.bounds, atol=0.1)
 
 
-@pytest.mark.parametrize("name, knob, values", [
-    ("draco", "bits", (8, 14)),
-    ("decimate", "ratio", (0.05, 0.5)),
-    ("decimate-draco", "ratio", (0.05, 0.5)),
-    ("sdf-grid", "resolution", (24, 64)),
-])
+@pytest.mark.parametrize(
+    "name, knob, values",
+    [
+        ("draco", "bits", (8, 14)),
+        ("decimate", "ratio", (0.05, 0.5)),
+        ("decimate-draco", "ratio", (0.05, 0.5)),
+        ("sdf-grid", "resolution", (24, 64)),
+    ],
+)
 def test_rate_knob_moves_size_and_error(torus, name, knob, values):
     small, large = (nc3d.compress(torus, codec=name, **{knob: v}) for v in values)
     assert len(small) < len(large)
-    e_small, e_large = (compare_meshes(torus, nc3d.decompress(b), n_samples=20_000)["chamfer_p2s"] for b in (small, large))
+    e_small, e_large = (
+        compare_meshes(torus, nc3d.decompress(b), n_samples=20_000)["chamfer_p2s"] for b in (small, large)
+    )
     assert e_large < e_small
 
 

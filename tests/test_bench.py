@@ -78,17 +78,28 @@ def test_resume_skips_existing_rows_and_can_retry_failures(bench_dir, tmp_path):
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
     seen = []
-    again = run_bench(data, copy, codecs=CODECS, quick=True, jobs=1, samples=2000,
-                      on_row=lambda r, d, t: seen.append(r))
+    again = run_bench(
+        data, copy, codecs=CODECS, quick=True, jobs=1, samples=2000, on_row=lambda r, d, t: seen.append(r)
+    )
     assert seen == [] and len(again) == len(rows)
     assert (copy / "results.jsonl").read_bytes() == (out / "results.jsonl").read_bytes()
     # a torn last line (killed run) is ignored, and the retried failures append fresh rows
     with open(copy / "results.jsonl", "a") as fh:
         fh.write('{"dataset": "shapes", "codec": "dra')
-    run_bench(data, copy, codecs=CODECS, quick=True, jobs=1, samples=2000, retry_failed=True,
-              on_row=lambda r, d, t: seen.append(r))
+    run_bench(
+        data,
+        copy,
+        codecs=CODECS,
+        quick=True,
+        jobs=1,
+        samples=2000,
+        retry_failed=True,
+        on_row=lambda r, d, t: seen.append(r),
+    )
     assert {r["input"] for r in seen} == {"broken.obj"} and all("error" in r for r in seen)
-    assert len((copy / "results.jsonl").read_text().splitlines()) == len(rows) + len(seen) + 1  # + the torn line
+    assert (
+        len((copy / "results.jsonl").read_text().splitlines()) == len(rows) + len(seen) + 1
+    )  # + the torn line
     assert len(read_results(copy / "results.jsonl")) == len(rows)  # a retried row replaces the old one
 
 
@@ -169,7 +180,9 @@ def test_report_numbers_match_results_jsonl(bench_dir):
             assert ok
             for field, text in cells.items():
                 expected = _median([r[field] for r in ok])
-                assert _parse_number(text) == pytest.approx(expected, rel=1e-3, abs=0.6 if field == "bytes" else 0)
+                assert _parse_number(text) == pytest.approx(
+                    expected, rel=1e-3, abs=0.6 if field == "bytes" else 0
+                )
                 checked += 1
     assert checked >= 3 * 11
     best = {codec for codec, _, _ in page.tables["best-shapes"]}
@@ -186,7 +199,9 @@ def test_report_is_self_contained_with_pictures(bench_dir):
         assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
     assert (out / "rd_shapes.png").is_file() and (out / "renders_shapes.png").is_file()
     failed = sum("error" in r for r in rows)
-    assert failed == 4 and f"{failed} failed rows" in report.read_text(encoding="utf-8")  # broken.obj, 4 settings
+    assert failed == 4 and f"{failed} failed rows" in report.read_text(
+        encoding="utf-8"
+    )  # broken.obj, 4 settings
 
 
 def test_find_inputs_refuses_mixed_and_empty_folders(tmp_path):
@@ -226,8 +241,10 @@ class _SetPly(Codec):
     baseline = True
 
     def encode_parts(self, data, *, progress=None):
-        return ({"names": [n for n, _ in data]},
-                {f"s{i}": canonical_ply_bytes(m) for i, (_, m) in enumerate(data)})
+        return (
+            {"names": [n for n, _ in data]},
+            {f"s{i}": canonical_ply_bytes(m) for i, (_, m) in enumerate(data)},
+        )
 
     def decode_parts(self, header, sections):
         names = header_get(header, "names", list)
@@ -247,7 +264,10 @@ def test_volumes_get_mse_psnr_and_raw_ratios(tmp_path, test_codecs):
     z, y, x = np.mgrid[0:20, 0:24, 0:28]
     (tmp_path / "in").mkdir()
     save_volume(tmp_path / "in" / "ramp.npy", (x * 1000 + y).astype(np.uint16))
-    save_volume(tmp_path / "in" / "smooth.npy", np.sin(z / 5.0).astype(np.float32) * np.cos(x / 7.0).astype(np.float32))
+    save_volume(
+        tmp_path / "in" / "smooth.npy",
+        np.sin(z / 5.0).astype(np.float32) * np.cos(x / 7.0).astype(np.float32),
+    )
     from nc3d.bench import select_codecs
 
     assert "test-volume-u8" in select_codecs(None, "volume") and "draco" not in select_codecs(None, "volume")
@@ -266,16 +286,23 @@ def test_volumes_get_mse_psnr_and_raw_ratios(tmp_path, test_codecs):
 
 def test_a_set_codec_gets_the_whole_folder_as_one_input(tmp_path, test_codecs):
     _write_meshes(tmp_path / "in")
-    rows = run_bench(tmp_path / "in", tmp_path / "out", codecs=["test-set-ply", "draco"], quick=True, jobs=1,
-                     samples=2000)
+    rows = run_bench(
+        tmp_path / "in", tmp_path / "out", codecs=["test-set-ply", "draco"], quick=True, jobs=1, samples=2000
+    )
     sets = [r for r in rows if r["codec"] == "test-set-ply"]
     assert len(sets) == 1 and len(rows) == 1 + 3 * 3
     s = sets[0]
     assert "error" not in s, s
-    assert s["input"] == "<set of 3>" and s["n_shapes"] == 3 and s["bytes_per_shape"] == pytest.approx(s["bytes"] / 3)
+    assert (
+        s["input"] == "<set of 3>"
+        and s["n_shapes"] == 3
+        and s["bytes_per_shape"] == pytest.approx(s["bytes"] / 3)
+    )
     assert [p["name"] for p in s["per_shape"]] == ["sphere.obj", "sub/box.stl", "torus.ply"]
     assert s["chamfer_p2s"] == pytest.approx(np.median([p["chamfer_p2s"] for p in s["per_shape"]]))
-    assert s["chamfer_p2s"] < 1e-6 and s["ratio_canonical"] == pytest.approx(s["canonical_bytes"] / s["bytes"])
+    assert s["chamfer_p2s"] < 1e-6 and s["ratio_canonical"] == pytest.approx(
+        s["canonical_bytes"] / s["bytes"]
+    )
     page = _Tables()
     page.feed(write_report(tmp_path / "out").read_text(encoding="utf-8"))
     row = next(c for codec, _, c in page.tables["all-in"] if codec == "test-set-ply")
@@ -299,8 +326,9 @@ def test_a_shape_of_a_set_decoded_to_nothing_scores_worst_instead_of_failing_the
     _write_meshes(tmp_path / "in")
     register(_SetDropsOne)
     try:
-        (row,) = run_bench(tmp_path / "in", tmp_path / "out", codecs=["test-set-drops-one"], quick=True, jobs=1,
-                           samples=2000)
+        (row,) = run_bench(
+            tmp_path / "in", tmp_path / "out", codecs=["test-set-drops-one"], quick=True, jobs=1, samples=2000
+        )
     finally:
         _REGISTRY.pop(_SetDropsOne.name, None)
     assert "error" not in row, row
@@ -312,8 +340,25 @@ def test_a_shape_of_a_set_decoded_to_nothing_scores_worst_instead_of_failing_the
 def test_cli_bench_and_report(tmp_path, capsys):
     _write_meshes(tmp_path / "in")
     out = tmp_path / "out"
-    assert main(["bench", str(tmp_path / "in"), "-o", str(out), "--codecs", "draco", "--quick", "--jobs", "1",
-                 "--samples", "1000", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(tmp_path / "in"),
+                "-o",
+                str(out),
+                "--codecs",
+                "draco",
+                "--quick",
+                "--jobs",
+                "1",
+                "--samples",
+                "1000",
+                "--json",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 9 and all(r["codec"] == "draco" for r in lines)
     assert (out / "report.html").is_file() and (out / "machine.json").is_file()
@@ -341,7 +386,9 @@ def _chromium() -> str:
         if shutil.which("chromium"):
             return shutil.which("chromium")
         pytest.skip("headless Chromium missing and `apt-get install -y chromium` did not install it")
-    pytest.skip("headless Chromium missing; install Debian's `chromium` (the test installs it only as root with apt)")
+    pytest.skip(
+        "headless Chromium missing; install Debian's `chromium` (the test installs it only as root with apt)"
+    )
 
 
 def test_report_renders_in_headless_chromium(bench_dir, tmp_path):
@@ -349,8 +396,14 @@ def test_report_renders_in_headless_chromium(bench_dir, tmp_path):
 
     _, _, _, report = bench_dir
     browser = _chromium()
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     url = report.resolve().as_uri()
     dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     page = _Tables()
@@ -358,8 +411,9 @@ def test_report_renders_in_headless_chromium(bench_dir, tmp_path):
     assert "best-shapes" in page.tables and len(page.images) == 2
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     shot = tmp_path / "shot.png"
-    subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1400,2000", url], capture_output=True,
-                   timeout=120)
+    subprocess.run(
+        flags + [f"--screenshot={shot}", "--window-size=1400,2000", url], capture_output=True, timeout=120
+    )
     image = imread(shot)[:, :, :3]
     assert image.shape[:2] == (2000, 1400)
     dark = (image.mean(axis=2) < 0.5).mean()
@@ -371,23 +425,55 @@ def test_head_to_head_counts_wins_and_losses_at_equal_size():
     from nc3d.bench.compare import head_to_head, head_to_head_markdown
 
     def row(codec, baseline, setting, name, nbytes, cd):
-        return {"dataset": "d", "data_kind": "mesh", "codec": codec, "kind": "mesh", "baseline": baseline,
-                "setting": setting, "setting_key": json.dumps(setting), "input": name, "bytes": nbytes,
-                "chamfer_p2s": cd}
+        return {
+            "dataset": "d",
+            "data_kind": "mesh",
+            "codec": codec,
+            "kind": "mesh",
+            "baseline": baseline,
+            "setting": setting,
+            "setting_key": json.dumps(setting),
+            "input": name,
+            "bytes": nbytes,
+            "chamfer_p2s": cd,
+        }
 
-    rows = [row("ours", False, {}, "a", 100, 0.01), row("ours", False, {}, "b", 100, 0.01),
-            row("ours", False, {}, "c", 100, 0.01), row("ours", False, {}, "d", 100, 0.01),
-            row("base", True, {"q": 1}, "a", 50, 0.02),   # a: the small setting loses to ours ...
-            row("base", True, {"q": 2}, "a", 150, 0.001),  # ... the better one is too large: nc3d wins a
-            row("base", True, {"q": 1}, "b", 90, 0.005),   # b: the baseline wins
-            row("base", True, {"q": 1}, "c", 120, 0.0),    # c: no baseline file that small
-            {**row("base", True, {"q": 2}, "d", 10, 0.0), "error": "failed"},  # d: a failed row is no result
-            {"dataset": "d", "data_kind": "mesh", "codec": "set", "kind": "meshset", "baseline": True,
-             "setting": {}, "setting_key": "{}", "input": "<set of 2>", "bytes": 100, "bytes_per_shape": 50,
-             "per_shape": [{"name": "a", "chamfer_p2s": 0.1}, {"name": "b", "chamfer_p2s": 0.001}]}]
+    rows = [
+        row("ours", False, {}, "a", 100, 0.01),
+        row("ours", False, {}, "b", 100, 0.01),
+        row("ours", False, {}, "c", 100, 0.01),
+        row("ours", False, {}, "d", 100, 0.01),
+        row("base", True, {"q": 1}, "a", 50, 0.02),  # a: the small setting loses to ours ...
+        row("base", True, {"q": 2}, "a", 150, 0.001),  # ... the better one is too large: nc3d wins a
+        row("base", True, {"q": 1}, "b", 90, 0.005),  # b: the baseline wins
+        row("base", True, {"q": 1}, "c", 120, 0.0),  # c: no baseline file that small
+        {**row("base", True, {"q": 2}, "d", 10, 0.0), "error": "failed"},  # d: a failed row is no result
+        {
+            "dataset": "d",
+            "data_kind": "mesh",
+            "codec": "set",
+            "kind": "meshset",
+            "baseline": True,
+            "setting": {},
+            "setting_key": "{}",
+            "input": "<set of 2>",
+            "bytes": 100,
+            "bytes_per_shape": 50,
+            "per_shape": [{"name": "a", "chamfer_p2s": 0.1}, {"name": "b", "chamfer_p2s": 0.001}],
+        },
+    ]
     got = {h["baseline"]: h for h in head_to_head(rows)}
-    assert (got["base"]["wins"], got["base"]["losses"], got["base"]["smaller"], got["base"]["inputs"]) == (1, 1, 1, 3)
+    assert (got["base"]["wins"], got["base"]["losses"], got["base"]["smaller"], got["base"]["inputs"]) == (
+        1,
+        1,
+        1,
+        3,
+    )
     assert got["base"]["baseline_bytes"] == 70 and got["base"]["quality"] == pytest.approx(0.01)
-    assert (got["set"]["wins"], got["set"]["losses"], got["set"]["smaller"]) == (1, 1, 0)  # per shape, 50 B each
+    assert (got["set"]["wins"], got["set"]["losses"], got["set"]["smaller"]) == (
+        1,
+        1,
+        0,
+    )  # per shape, 50 B each
     md = "\n".join(head_to_head_markdown(rows))
     assert "| ours | default | base | 1 | 1 | 1 | 100 / 70 | 0.01 / 0.0125 |" in md

@@ -7,8 +7,15 @@ import pytest
 
 from nc3d import container
 from nc3d.codecs import get_codec
-from nc3d.codecs.volume.bevec import (BevecArch, decode_blocks, encode_blocks, init_from_pca, make_bevec_net,
-                                      save_bevec, train_bevec)
+from nc3d.codecs.volume.bevec import (
+    BevecArch,
+    decode_blocks,
+    encode_blocks,
+    init_from_pca,
+    make_bevec_net,
+    save_bevec,
+    train_bevec,
+)
 from nc3d.codecs.volume.volume_conv_train import normalize_volume
 from nc3d.errors import FormatError
 from nc3d.samples import sample_volume_path

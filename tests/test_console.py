@@ -13,10 +13,18 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def test_import_nc3d_is_light_and_names_load_on_first_use():
-    code = ("import sys, nc3d; heavy = 'numpy' in sys.modules; m = nc3d.Mesh; e = nc3d.InputError; "
-            "print(heavy, 'numpy' in sys.modules, nc3d.io.__name__, e.__module__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env={"PYTHONPATH": SRC}, check=True).stdout.split()
+    code = (
+        "import sys, nc3d; heavy = 'numpy' in sys.modules; m = nc3d.Mesh; e = nc3d.InputError; "
+        "print(heavy, 'numpy' in sys.modules, nc3d.io.__name__, e.__module__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": SRC},
+        check=True,
+    ).stdout.split()
     assert out == ["False", "True", "nc3d.io", "nc3d.errors"]
     assert set(nc3d.__all__) <= set(dir(nc3d))
 

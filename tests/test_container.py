@@ -46,9 +46,7 @@ GOLDEN_CONTAINER = Container(
     sections={"weights": bytes(range(16)), "meta.v1": b"hello nc3d", "empty": b""},
 )
 
-PROPS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ----------------------------------------------------------------------------------------------
 # Strategies and a raw writer for hand-crafted (possibly invalid) files
@@ -65,9 +63,7 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
 headers = st.dictionaries(st.text(max_size=12), json_values, max_size=6)
@@ -154,9 +150,7 @@ def unpack_or_format_error(blob: bytes) -> Container | None:
 
 
 def test_round_trip_basic() -> None:
-    c = Container(
-        "implicit", {"layers": 8, "name": "bunny", "x": [1.5, -2e-9]}, {"weights": b"\x00\x01\x02"}
-    )
+    c = Container("implicit", {"layers": 8, "name": "bunny", "x": [1.5, -2e-9]}, {"weights": b"\x00\x01\x02"})
     blob = pack(c)
     assert blob.startswith(MAGIC)
     back = unpack(blob)
@@ -169,7 +163,7 @@ def test_round_trip_basic() -> None:
 def test_round_trip_empty_and_unicode() -> None:
     c = Container("x", {}, {})
     assert unpack(pack(c)) == c
-    header = {"名前": "メッシュ 🐇", "ε": {"ü": ["\u0000", "\n\t\"\\"]}}
+    header = {"名前": "メッシュ 🐇", "ε": {"ü": ["\u0000", '\n\t"\\']}}
     c = Container("a-b_9", header, {"e": b"", "f.0": b""})
     back = unpack(pack(c))
     assert back == c
@@ -383,9 +377,9 @@ def test_arbitrary_bytes(tail: bytes) -> None:
         assert result is None or isinstance(result, Container)
 
 
-huge_or_zero = st.sampled_from(
-    [0, 1, 2**8 - 1, 2**16 - 1, 2**31, 2**32 - 1, 2**63, 2**64 - 1]
-) | st.integers(0, 2**64 - 1)
+huge_or_zero = st.sampled_from([0, 1, 2**8 - 1, 2**16 - 1, 2**31, 2**32 - 1, 2**63, 2**64 - 1]) | st.integers(
+    0, 2**64 - 1
+)
 
 
 @PROPS
@@ -513,7 +507,12 @@ def test_peek(tmp_path: Path) -> None:
 
 def test_header_get() -> None:
     h = {
-        "bits": 8, "flag": True, "scale": 2, "eps": 1e-3, "mode": "fast", "shape": [4, 4],
+        "bits": 8,
+        "flag": True,
+        "scale": 2,
+        "eps": 1e-3,
+        "mode": "fast",
+        "shape": [4, 4],
         "bad": math.nan,
     }
     assert header_get(h, "bits", int, min=1, max=16) == 8

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,9 +16,7 @@ from nc3d.entropy import (
 )
 from nc3d.errors import FormatError, InputError
 
-PROPS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Pinned streams (format version 1): if these change, old files no longer decode.
 GOLDEN_SYMBOLS = np.array([0, 1, 1, 2, 0, 0, 3, -1] * 4 + [7], dtype=np.int64)
@@ -45,8 +41,13 @@ def stream(
 ) -> bytes:
     """A hand-made symbol stream (version 1)."""
     return (
-        b"\x01" + varint(offset_zz) + varint(k) + varint(len(tokens))
-        + b"".join(varint(t) for t in tokens) + varint(n) + tail
+        b"\x01"
+        + varint(offset_zz)
+        + varint(k)
+        + varint(len(tokens))
+        + b"".join(varint(t) for t in tokens)
+        + varint(n)
+        + tail
     )
 
 
@@ -243,9 +244,7 @@ def test_rust_panics_become_format_errors(monkeypatch: pytest.MonkeyPatch) -> No
 
 VALID = [
     encode_symbols(x)
-    for x in (
-        CASES["geometric"][:300], CASES["peaky-negative"][:200], CASES["two"], np.arange(-3, 40)
-    )
+    for x in (CASES["geometric"][:300], CASES["peaky-negative"][:200], CASES["two"], np.arange(-3, 40))
 ]
 
 

@@ -15,9 +15,9 @@ import pytest
 
 import nc3d
 from nc3d import container
-from nc3d.testing import fuzz
 from nc3d.codecs.base import codec_names, get_codec
 from nc3d.errors import FormatError
+from nc3d.testing import fuzz
 
 SEED = 0
 CASES = 200  # per codec, at most
@@ -70,8 +70,9 @@ def _repacked(blob: bytes, **header_changes) -> bytes:
 
 
 @pytest.mark.parametrize("codec", ["sdf-grid", "implicit"])
-@pytest.mark.parametrize("frame", [{"center": [0, 0, 0], "scale": 5e-324},
-                                   {"center": [1e308, 0, 0], "scale": 1.0}])
+@pytest.mark.parametrize(
+    "frame", [{"center": [0, 0, 0], "scale": 5e-324}, {"center": [1e308, 0, 0], "scale": 1.0}]
+)
 def test_frame_beyond_float32_is_a_format_error(codec, frame, samples):
     with pytest.raises(FormatError, match="frame"):
         nc3d.decompress(_repacked(samples[codec], frame=frame))

@@ -22,8 +22,12 @@ def brute_winding_number(points, mesh):
     c = mesh.vertices[mesh.faces][None, :, 2, :] - points[:, None, :]
     la, lb, lc = (np.linalg.norm(x, axis=-1) for x in (a, b, c))
     det = np.einsum("pfi,pfi->pf", a, np.cross(b, c))
-    den = la * lb * lc + np.einsum("pfi,pfi->pf", a, b) * lc + np.einsum("pfi,pfi->pf", b, c) * la \
+    den = (
+        la * lb * lc
+        + np.einsum("pfi,pfi->pf", a, b) * lc
+        + np.einsum("pfi,pfi->pf", b, c) * la
         + np.einsum("pfi,pfi->pf", c, a) * lb
+    )
     return (2.0 * np.arctan2(det, den)).sum(axis=1) / (4.0 * np.pi)
 
 
@@ -75,9 +79,16 @@ def test_frame_serializes_exactly(box):
 
 @pytest.mark.parametrize(
     "bad",
-    [None, {}, {"center": [0, 0], "scale": 1}, {"center": [0, 0, 0], "scale": 0},
-     {"center": [0, 0, float("nan")], "scale": 1}, {"center": [0, 0, 0], "scale": True},
-     {"center": [0, 0, 0], "scale": 1, "extra": 1}, {"center": "abc", "scale": 1}],
+    [
+        None,
+        {},
+        {"center": [0, 0], "scale": 1},
+        {"center": [0, 0, 0], "scale": 0},
+        {"center": [0, 0, float("nan")], "scale": 1},
+        {"center": [0, 0, 0], "scale": True},
+        {"center": [0, 0, 0], "scale": 1, "extra": 1},
+        {"center": "abc", "scale": 1},
+    ],
 )
 def test_frame_from_bad_dict_is_format_error(bad):
     with pytest.raises(FormatError):
@@ -108,7 +119,9 @@ def test_distance_matches_brute_force(sphere, box):
 
 
 @needs_shared_data()
-@pytest.mark.parametrize("name", ["spot.obj", "hemisphere.off", "soup.stl", "self_intersectA.obj", "hole_capsule.off"])
+@pytest.mark.parametrize(
+    "name", ["spot.obj", "hemisphere.off", "soup.stl", "self_intersectA.obj", "hole_capsule.off"]
+)
 def test_sign_matches_brute_force_winding_number(name):
     (path,) = [p for p in shared_mesh_paths() if p.name == name]
     mesh = load_mesh(path)
@@ -177,7 +190,9 @@ def test_importance_sampling_concentrates_with_beta(sphere):
     # β = 60 → E|sdf| ≈ 1/60 near a locally flat surface
     assert (uniform < 0).mean() == pytest.approx(np.pi / 6, abs=0.03)
     assert np.abs(near).mean() < 0.03
-    assert np.allclose(near, signed_distance_to_mesh(sample_importance(sphere, 4000, beta=60, seed=0)[0], sphere))
+    assert np.allclose(
+        near, signed_distance_to_mesh(sample_importance(sphere, 4000, beta=60, seed=0)[0], sphere)
+    )
 
 
 def test_large_queries_are_reordered_but_answered_in_input_order(sphere):
@@ -186,7 +201,9 @@ def test_large_queries_are_reordered_but_answered_in_input_order(sphere):
     p = np.random.default_rng(5).uniform(-1.5, 1.5, size=(50_000, 3))  # above the z-order threshold
     d, face, closest = closest_points_on_mesh(p, sphere)
     sq, face_ref, closest_ref = igl.point_mesh_squared_distance(p, sphere.vertices, sphere.faces)
-    assert np.allclose(d, np.sqrt(sq)) and np.array_equal(face, face_ref) and np.allclose(closest, closest_ref)
+    assert (
+        np.allclose(d, np.sqrt(sq)) and np.array_equal(face, face_ref) and np.allclose(closest, closest_ref)
+    )
     w = igl.fast_winding_number(sphere.vertices, sphere.faces, p)
     # winding_number splits long triangles first (same exact value, other Barnes-Hut approximation)
     assert np.allclose(winding_number(p, sphere), w, atol=2e-3)
@@ -196,7 +213,9 @@ def test_large_queries_are_reordered_but_answered_in_input_order(sphere):
 def test_inverted_component_is_still_solid(box, sphere):
     """A shell with all faces pointing inward has winding number -1 inside: still inside."""
     inverted = Mesh(box.vertices, box.faces[:, ::-1].copy())
-    both = Mesh(np.r_[sphere.vertices, inverted.vertices], np.r_[sphere.faces, inverted.faces + len(sphere.vertices)])
+    both = Mesh(
+        np.r_[sphere.vertices, inverted.vertices], np.r_[sphere.faces, inverted.faces + len(sphere.vertices)]
+    )
     p = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])  # in the sphere, in the box, outside
     assert np.allclose(winding_number(p, both), [1, -1, 0], atol=0.02)
     assert list(np.sign(signed_distance_to_mesh(p, both))) == [-1, -1, 1]

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import nc3d
-from nc3d.testing import fuzz
 from nc3d.codecs.base import codec_names
+from nc3d.testing import fuzz
 
 GOLDEN = Path(__file__).parent / "golden"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())
@@ -70,16 +70,26 @@ def test_same_input_settings_and_seed_give_the_same_bytes(name):
 
 def test_decoding_is_bit_identical_in_a_fresh_process():
     names = [n for n in codec_names() if (GOLDEN / f"{n}.nc3d").exists() and n in EXPECTED]
-    here = {n: fuzz.describe_result(*fuzz.decode_quick((GOLDEN / f"{n}.nc3d").read_bytes()))["sha256"]
-            for n in names if EXPECTED[n]["kind"] != "meshset"}
+    here = {
+        n: fuzz.describe_result(*fuzz.decode_quick((GOLDEN / f"{n}.nc3d").read_bytes()))["sha256"]
+        for n in names
+        if EXPECTED[n]["kind"] != "meshset"
+    }
     script = (
         "import json, sys, pathlib; from nc3d.testing import fuzz\n"
         "g = pathlib.Path(sys.argv[1])\n"
         "print(json.dumps({n: fuzz.describe_result(*fuzz.decode_quick((g / f'{n}.nc3d').read_bytes()))['sha256']"
         " for n in sys.argv[2:]}))\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(nc3d.__file__).parents[1]),
-                                                        os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", script, str(GOLDEN), *here], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(Path(nc3d.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(GOLDEN), *here],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert json.loads(out.strip().splitlines()[-1]) == here

@@ -12,9 +12,8 @@ import nc3d
 from nc3d import FormatError, InputError
 from nc3d.cli import main
 from nc3d.codecs.implicit.codec import decode_model, encode_model
-from nc3d.container import Container, pack, unpack
+from nc3d.container import Container, unpack
 from nc3d.geometry.marching import marching_cubes_sdf, mesh_from_sdf
-from nc3d.geometry.normalize import frame_of_mesh
 from nc3d.metrics import compare_meshes
 from nc3d.nn.mlp import Architecture, SdfMLP
 from nc3d.nn.quant import dequantize_tensors, quantize_tensors
@@ -133,8 +132,19 @@ def test_qat_keeps_the_snapshot_with_the_lowest_held_out_loss():
     def run(targets, held_out):
         torch.manual_seed(0)
         model = SdfMLP(Architecture(layers=2, width=8)).train()
-        _train(model, x[1000:], targets, steps=40, batch=256, peak_lr=1e-2, bits=8,
-               generator=torch.Generator().manual_seed(1), on_step=lambda loss: None, held_out=held_out, check_every=5)
+        _train(
+            model,
+            x[1000:],
+            targets,
+            steps=40,
+            batch=256,
+            peak_lr=1e-2,
+            bits=8,
+            generator=torch.Generator().manual_seed(1),
+            on_step=lambda loss: None,
+            held_out=held_out,
+            check_every=5,
+        )
         return held_out_loss(model)
 
     torch.manual_seed(0)
@@ -182,23 +192,43 @@ def test_hostile_headers_are_format_errors(blob):
         with pytest.raises(FormatError):
             codec.open(Container("implicit", h, c.sections))
     with pytest.raises(FormatError):  # architecture claims more weights than stored
-        codec.open(Container("implicit", {**c.header, "architecture": {**c.header["architecture"], "width": 33}},
-                             c.sections))
+        codec.open(
+            Container(
+                "implicit",
+                {**c.header, "architecture": {**c.header["architecture"], "width": 33}},
+                c.sections,
+            )
+        )
     with pytest.raises(FormatError):
         codec.open(Container("implicit", c.header, {"weights": c.sections["weights"]}))
     with pytest.raises(FormatError):
         decode_model(Architecture(), 8, {"steps": b"\x00" * 72, "weights": c.sections["weights"]})
     huge = Architecture(layers=64, width=1024)  # 67M weights claimed over a few kB: refused up front
     with pytest.raises(FormatError, match="declares"):
-        decode_model(huge, 8, {"steps": b"\x00" * (4 * len(huge.tensor_shapes())), "weights": c.sections["weights"]})
+        decode_model(
+            huge, 8, {"steps": b"\x00" * (4 * len(huge.tensor_shapes())), "weights": c.sections["weights"]}
+        )
 
 
 def test_cli_compress_decompress_implicit(tmp_path, capsys, ellipsoid):
     src = tmp_path / "ellipsoid.ply"
     nc3d.io.save_mesh(src, ellipsoid)
     out = tmp_path / "e.nc3d"
-    args = ["compress", str(src), "-o", str(out), "--json", "--samples", "20000", "--epochs", "30",
-            "--batch-size", "1024", "--qat-epochs", "2"]
+    args = [
+        "compress",
+        str(src),
+        "-o",
+        str(out),
+        "--json",
+        "--samples",
+        "20000",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "1024",
+        "--qat-epochs",
+        "2",
+    ]
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["codec"] == "implicit" and res["output_bytes"] == out.stat().st_size  # the default mesh codec

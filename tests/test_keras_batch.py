@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,9 @@ h5py = pytest.importorskip("h5py")
 def random_net(widths=(3, 32, 32, 32, 1), seed=0):
     """Kernels (in, out) and biases; the last bias puts the zero level set through the cube."""
     rng = np.random.default_rng(seed)
-    kernels = [rng.normal(0, 1.0 / np.sqrt(i), (i, o)).astype(np.float32) for i, o in zip(widths[:-1], widths[1:])]
+    kernels = [
+        rng.normal(0, 1.0 / np.sqrt(i), (i, o)).astype(np.float32) for i, o in zip(widths[:-1], widths[1:])
+    ]
     biases = [rng.normal(0, 0.1, o).astype(np.float32) for o in widths[1:]]
     biases[-1][:] = 0.0
     pre = forward(rng.uniform(-1, 1, (4096, 3)), kernels, biases, tanh=False)
@@ -91,7 +92,9 @@ def test_layer_order_is_layer_names_order(tmp_path):
     kernels, biases = random_net((3, 8, 8, 1), seed=3)
     names = ["z", "a", "m"]  # not alphabetical: the attribute's order must win
     path = write_keras(tmp_path / "o.h5", kernels, biases, names=names)
-    np.testing.assert_allclose(load_keras_h5(path).sdf_normalized(POINTS), forward(POINTS, kernels, biases), atol=2e-6)
+    np.testing.assert_allclose(
+        load_keras_h5(path).sdf_normalized(POINTS), forward(POINTS, kernels, biases), atol=2e-6
+    )
 
 
 def test_save_load_round_trip_is_exact(keras_file, tmp_path):
@@ -135,9 +138,20 @@ def test_failed_save_leaves_nothing(keras_file, tmp_path, monkeypatch):
 
 def _bad_files(tmp_path, net):
     kernels, biases = net
-    yield "missing kernel", write_keras(tmp_path / "nokernel.h5", kernels, biases, skip_kernel=1), "missing dataset"
-    yield "broken chain", write_keras(tmp_path / "chain.h5", [kernels[0], kernels[2][:16], kernels[3]],
-                                      [biases[0], biases[2], biases[3]]), "do not chain"
+    yield (
+        "missing kernel",
+        write_keras(tmp_path / "nokernel.h5", kernels, biases, skip_kernel=1),
+        "missing dataset",
+    )
+    yield (
+        "broken chain",
+        write_keras(
+            tmp_path / "chain.h5",
+            [kernels[0], kernels[2][:16], kernels[3]],
+            [biases[0], biases[2], biases[3]],
+        ),
+        "do not chain",
+    )
     k0 = np.zeros((4, 32), np.float32)
     yield "first dim", write_keras(tmp_path / "first.h5", [k0] + kernels[1:], biases), "expected 3"
     yield "last dim", write_keras(tmp_path / "last.h5", kernels[:-1], biases[:-1]), "expected 1"
@@ -229,15 +243,30 @@ def test_cli_refuses_keras_export_of_other_codecs(tmp_path, capsys):
 
 
 # -- folder mode ------------------------------------------------------------------------------------
-TINY = ["--samples", "2000", "--epochs", "2", "--batch-size", "1024", "--qat-epochs", "0",
-        "--layers", "2", "--width", "8"]
+TINY = [
+    "--samples",
+    "2000",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "1024",
+    "--qat-epochs",
+    "0",
+    "--layers",
+    "2",
+    "--width",
+    "8",
+]
 
 
 def _mesh_folder(root: Path, n: int = 3) -> Path:
     src = root / "meshes"
     src.mkdir()
-    shapes = [trimesh.creation.icosphere(subdivisions=2), trimesh.creation.box(extents=(2, 1, 0.5)),
-              trimesh.creation.icosphere(subdivisions=2).apply_scale((1, 2, 1)).apply_translation((5, 0, 0))]
+    shapes = [
+        trimesh.creation.icosphere(subdivisions=2),
+        trimesh.creation.box(extents=(2, 1, 0.5)),
+        trimesh.creation.icosphere(subdivisions=2).apply_scale((1, 2, 1)).apply_translation((5, 0, 0)),
+    ]
     for i, m in enumerate(shapes[:n]):
         m.export(src / f"shape{i}.{['obj', 'ply', 'stl'][i]}")
     (src / "bad.obj").write_text("this is not a mesh\nv 1 2\nf 9 9 9 9\n")
@@ -280,9 +309,13 @@ def test_folder_mode_in_process_api(tmp_path):
     (src / "bad.obj").unlink()
     (src / "shape0.ply").write_bytes((src / "shape0.obj").read_bytes())  # same stem, other format
     seen = []
-    results = compress_folder(src, tmp_path / "o", settings=dict(samples=2000, epochs=2, batch_size=1024,
-                                                                  qat_epochs=0, layers=2, width=8),
-                              jobs=1, on_result=lambda r, d, t: seen.append((r["name"], d, t)))
+    results = compress_folder(
+        src,
+        tmp_path / "o",
+        settings=dict(samples=2000, epochs=2, batch_size=1024, qat_epochs=0, layers=2, width=8),
+        jobs=1,
+        on_result=lambda r, d, t: seen.append((r["name"], d, t)),
+    )
     assert [r["name"] for r in results] == ["shape0", "shape0"]
     assert "error" not in results[0] and "same name as shape0.obj" in results[1]["error"]
     assert [d for _, d, _ in seen] == [1, 2] and {t for _, _, t in seen} == {2}
@@ -319,8 +352,19 @@ def _ray_available() -> bool:
 @pytest.mark.skipif(not _ray_available(), reason="ray is not installed")
 def test_folder_mode_on_local_ray(tmp_path, capsys):
     src, out = _mesh_folder(tmp_path, n=2), tmp_path / "out"
-    argv = ["compress", str(src), "-o", str(out), "--codec", "implicit", "--ray-address", "local", "--jobs", "2",
-            *TINY]
+    argv = [
+        "compress",
+        str(src),
+        "-o",
+        str(out),
+        "--codec",
+        "implicit",
+        "--ray-address",
+        "local",
+        "--jobs",
+        "2",
+        *TINY,
+    ]
     assert main(argv) == 1
     rows = _lines(capsys.readouterr().out)
     assert set(rows) == {"bad", "shape0", "shape1"} and "bad.obj" in rows["bad"]["error"]
@@ -356,7 +400,9 @@ class _InProcessRay:
                     except Exception as exc:  # noqa: BLE001 - as Ray re-raises it in get()
                         ref.value, ref.raised = exc, True
                     return ref
+
             return Remote
+
         return wrap
 
     def wait(self, refs, num_returns=1):

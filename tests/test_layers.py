@@ -45,7 +45,8 @@ def _module_name(path: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     t = node.test
     return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
-        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(path: Path) -> list[tuple[str, list[str], int]]:
@@ -97,7 +98,13 @@ GRAPH = {_module_name(p): _imports(p) for p in FILES}
 
 def _resolve(target: str) -> str:
     """The module an import names (``from nc3d.x import y``: ``nc3d.x.y`` when that is a module)."""
-    return target if target in GRAPH else target.rpartition(".")[0] if target.rpartition(".")[0] in GRAPH else target
+    return (
+        target
+        if target in GRAPH
+        else target.rpartition(".")[0]
+        if target.rpartition(".")[0] in GRAPH
+        else target
+    )
 
 
 def test_every_module_has_a_layer():
@@ -135,25 +142,42 @@ def test_codec_implementations_do_not_import_each_other():
 def test_no_private_names_cross_packages():
     wrong = []
     for module, imports in GRAPH.items():
-        package = module.rpartition(".")[0] if not (SRC / Path(*module.split(".")[1:]) / "__init__.py").exists() \
+        package = (
+            module.rpartition(".")[0]
+            if not (SRC / Path(*module.split(".")[1:]) / "__init__.py").exists()
             else module
+        )
         for target, names, line in imports:
             for name in names:
                 if name.startswith("_") and not name.startswith("__"):
                     home = _resolve(target)
-                    home_package = home.rpartition(".")[0] if home in GRAPH and not (
-                        SRC / Path(*home.split(".")[1:]) / "__init__.py").exists() else home
+                    home_package = (
+                        home.rpartition(".")[0]
+                        if home in GRAPH and not (SRC / Path(*home.split(".")[1:]) / "__init__.py").exists()
+                        else home
+                    )
                     if home_package != package:
                         wrong.append(f"{module}:{line} imports {name} from {target}")
     assert not wrong, "\n".join(wrong)
 
 
 def test_no_import_cycles():
-    edges = {m: sorted({_resolve(t) for t, _, _ in imports if _resolve(t) in GRAPH and _resolve(t) != m})
-             for m, imports in GRAPH.items() if m != "nc3d"}
+    edges = {
+        m: sorted({_resolve(t) for t, _, _ in imports if _resolve(t) in GRAPH and _resolve(t) != m})
+        for m, imports in GRAPH.items()
+        if m != "nc3d"
+    }
     for m in edges:  # a package's __init__ re-exporting its own modules is not a cycle through them
-        edges[m] = [t for t in edges[m] if t != "nc3d" and not (m.startswith(t + ".") and GRAPH.get(t) is not None
-                                                                 and (SRC / Path(*t.split(".")[1:]) / "__init__.py").exists())]
+        edges[m] = [
+            t
+            for t in edges[m]
+            if t != "nc3d"
+            and not (
+                m.startswith(t + ".")
+                and GRAPH.get(t) is not None
+                and (SRC / Path(*t.split(".")[1:]) / "__init__.py").exists()
+            )
+        ]
     state: dict[str, int] = {}
     stack: list[str] = []
     cycles = []
@@ -163,7 +187,7 @@ def test_no_import_cycles():
         stack.append(m)
         for t in edges.get(m, []):
             if state.get(t) == 1:
-                cycles.append(" → ".join(stack[stack.index(t):] + [t]))
+                cycles.append(" → ".join(stack[stack.index(t) :] + [t]))
             elif t not in state:
                 visit(t)
         stack.pop()
@@ -179,20 +203,35 @@ def test_no_import_cycles():
 def test_callers_ask_codecs_instead_of_checking_names_or_types(path):
     """No ``codec.name == "..."``, no ``isinstance``/``hasattr`` on a codec or handle: callers use
     ``kind``, ``capabilities``/``supports()`` and ``presets``."""
-    handle_types = {"EncodedFile", "MeshFile", "VolumeFile", "MeshSetFile", "ImplicitShape", "ShapeSetFile", "Codec"}
+    handle_types = {
+        "EncodedFile",
+        "MeshFile",
+        "VolumeFile",
+        "MeshSetFile",
+        "ImplicitShape",
+        "ShapeSetFile",
+        "Codec",
+    }
     wrong = []
-    for file in ([SRC / path] if path.endswith(".py") else sorted((SRC / path).rglob("*.py"))):
+    for file in [SRC / path] if path.endswith(".py") else sorted((SRC / path).rglob("*.py")):
         for node in ast.walk(ast.parse(file.read_text())):
-            if isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute) and node.left.attr in (
-                    "name", "codec") and any(isinstance(c, ast.Constant) and isinstance(c.value, str)
-                                             for c in node.comparators):
+            if (
+                isinstance(node, ast.Compare)
+                and isinstance(node.left, ast.Attribute)
+                and node.left.attr in ("name", "codec")
+                and any(isinstance(c, ast.Constant) and isinstance(c.value, str) for c in node.comparators)
+            ):
                 wrong.append(f"{file.name}:{node.lineno} compares a codec name")
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 if node.func.id == "isinstance" and len(node.args) == 2:
                     names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
                     if names & handle_types:
                         wrong.append(f"{file.name}:{node.lineno} isinstance on a codec or handle")
-                if node.func.id in ("hasattr", "getattr") and node.args and isinstance(node.args[0], ast.Name) \
-                        and node.args[0].id in ("handle", "codec", "c", "shape"):
+                if (
+                    node.func.id in ("hasattr", "getattr")
+                    and node.args
+                    and isinstance(node.args[0], ast.Name)
+                    and node.args[0].id in ("handle", "codec", "c", "shape")
+                ):
                     wrong.append(f"{file.name}:{node.lineno} {node.func.id} on {node.args[0].id}")
     assert not wrong, "\n".join(wrong)

@@ -13,8 +13,8 @@ import warnings
 import pytest
 
 import nc3d
-from nc3d.testing import fuzz, messy
 from nc3d.codecs.base import codec_names, get_codec
+from nc3d.testing import fuzz, messy
 
 # cases the (slow to encode) non-baseline codecs also meet
 NEURAL_CASES = {"1e8-scale coordinates", "constant volume", "1×1×N volume"}
@@ -71,7 +71,7 @@ def test_messy_case_loads_or_fails_clearly(case, tmp_path):
         codec = get_codec(name)
         if not codec.baseline and case not in NEURAL_CASES:
             continue
-        status, blob = _outcome(lambda: nc3d.compress(loaded, codec=name, **fuzz.fast_settings(codec)))
+        status, blob = _outcome(lambda name=name, codec=codec: nc3d.compress(loaded, codec=name, **fuzz.fast_settings(codec)))
         if status == "error":  # refused at compression: a clear InputError, never a FormatError
             assert isinstance(blob, nc3d.InputError), f"{case} × {name}: {type(blob).__name__}: {blob}"
             continue

@@ -124,7 +124,14 @@ def test_sphere_vs_cube_nc_below_one(sphere):
 def test_single_metric_functions_match_compare(sphere, scale):
     test = _sphere(1.0 + 0.004 / scale)
     m = compare_meshes(sphere, test, n_samples=N, seed=3, taus=(0.005, 0.003))
-    assert set(m) == {"chamfer", "chamfer_p2s", "normal_consistency", "f_score_0.005", "f_score_0.003", "hausdorff"}
+    assert set(m) == {
+        "chamfer",
+        "chamfer_p2s",
+        "normal_consistency",
+        "f_score_0.005",
+        "f_score_0.003",
+        "hausdorff",
+    }
     kw = dict(n_samples=N, seed=3)
     assert chamfer_distance(sphere, test, **kw) == m["chamfer"]
     assert chamfer_distance_p2s(sphere, test, **kw) == m["chamfer_p2s"]
@@ -148,7 +155,11 @@ def test_accepts_trimesh_and_tuples(sphere):
     b = compare_meshes(sphere, sphere, n_samples=1000)
     assert a == b
     assert set(compare_meshes(sphere, sphere, n_samples=100, taus=0.02)) == {
-        "chamfer", "chamfer_p2s", "normal_consistency", "f_score_0.02", "hausdorff"
+        "chamfer",
+        "chamfer_p2s",
+        "normal_consistency",
+        "f_score_0.02",
+        "hausdorff",
     }
 
 
@@ -206,7 +217,9 @@ def _mesh_files() -> list[Path]:
     root = DATA / "meshes"
     if not root.is_dir():
         return []
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in {".obj", ".ply", ".stl", ".off"})
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in {".obj", ".ply", ".stl", ".off"}
+    )
 
 
 def _load(path: Path) -> Mesh:

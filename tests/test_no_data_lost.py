@@ -42,8 +42,14 @@ def _sigint_as_in_a_terminal() -> None:
 
 
 def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nc3d.cli", "compress", *args], env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_sigint_as_in_a_terminal)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nc3d.cli", "compress", *args],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_sigint_as_in_a_terminal,
+    )
 
 
 def _signal_after(proc: subprocess.Popen, seconds: float, sig: int) -> tuple[int, str, str]:
@@ -82,13 +88,21 @@ def kill_compress_at_random(folder: Path, runs: int, seed: int = 0) -> dict:
     full = time.perf_counter() - t0
     assert rc == 0 and _check_output(out), err
     rng = np.random.default_rng(seed)
-    stats = {"runs": runs, "complete": 0, "absent": 0, "partial_visible": 0, "temp_left": 0,
-             "full_run_s": round(full, 2)}
+    stats = {
+        "runs": runs,
+        "complete": 0,
+        "absent": 0,
+        "partial_visible": 0,
+        "temp_left": 0,
+        "full_run_s": round(full, 2),
+    }
     for _ in range(runs):
         out.unlink(missing_ok=True)
         for stray in folder.glob(".*.partial"):
             stray.unlink()
-        _signal_after(_start(str(SPOT), "-o", str(out), "--codec", "ply-lzma"), rng.uniform(0, full), signal.SIGKILL)
+        _signal_after(
+            _start(str(SPOT), "-o", str(out), "--codec", "ply-lzma"), rng.uniform(0, full), signal.SIGKILL
+        )
         stats["partial_visible"] += len([n for n in _visible(folder) if n != out.name])
         stats["complete" if _check_output(out) else "absent"] += 1
         stats["temp_left"] += len(list(folder.glob(".*.partial")))
@@ -105,8 +119,10 @@ def test_sigkill_twenty_times(tmp_path):
 @pytest.mark.slow
 def test_sigkill_during_the_write_leaves_only_a_hidden_temporary_file(tmp_path):
     # a write big enough to be caught in the act: kill as soon as its temporary file appears
-    code = ("import sys; from nc3d.container import write_bytes_atomic; "
-            "write_bytes_atomic(sys.argv[1], bytes(512 * 2**20))")
+    code = (
+        "import sys; from nc3d.container import write_bytes_atomic; "
+        "write_bytes_atomic(sys.argv[1], bytes(512 * 2**20))"
+    )
     target = tmp_path / "big.nc3d"
     proc = subprocess.Popen([sys.executable, "-c", code, str(target)], env=_env(), start_new_session=True)
     deadline = time.monotonic() + 120
@@ -126,7 +142,9 @@ def test_ctrl_c_exits_cleanly_without_output(tmp_path):
     subprocess.run([sys.executable, "-c", "import nc3d.cli; nc3d.codec_names()"], env=_env(), check=True)
     startup = time.perf_counter() - t0
     out = tmp_path / "spot.nc3d"
-    proc = _start(str(SPOT), "-o", str(out), "--codec", "implicit", "--samples", "100000", "--epochs", "10000")
+    proc = _start(
+        str(SPOT), "-o", str(out), "--codec", "implicit", "--samples", "100000", "--epochs", "10000"
+    )
     rc, _, err = _signal_after(proc, 2 * startup + 2.0, signal.SIGINT)
     assert rc == 130 and "interrupted" in err and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == []  # no output and no temporary file either
@@ -194,8 +212,8 @@ _HOSTILE_NAMES = [["../escape", "/tmp/nc3d_abs_escape", ".."], ["a/../../b", ".h
 @pytest.mark.parametrize("codec", codec_names("meshset"))
 def test_set_decompression_stays_inside_the_output_folder(codec, names, tmp_path, capsys):
     from nc3d import container
-    from nc3d.testing import fuzz
     from nc3d.cli import main
+    from nc3d.testing import fuzz
 
     c = container.unpack(fuzz.sample_file(codec))
     if "names" in c.header:

@@ -59,7 +59,9 @@ def test_hostile_files_are_format_errors(encoded):
             with pytest.raises(FormatError):
                 codec.decode_parts(c.header, {**c.sections, section: junk})
     with pytest.raises(FormatError, match="cannot come from"):
-        codec.decode_parts({**c.header, "architecture": {"layers": 16, "width": 512, "latent": 256}}, c.sections)
+        codec.decode_parts(
+            {**c.header, "architecture": {"layers": 16, "width": 512, "latent": 256}}, c.sections
+        )
     with pytest.raises(FormatError):
         codec.decode_parts({**c.header, "names": ["a"]}, c.sections)
     with pytest.raises(FormatError):

@@ -65,8 +65,16 @@ def one_torch_thread():
 def implicit_file(tmp_path_factory):
     """A quickly trained implicit file of a sphere of radius 1 centred at (2, 0, 0) (original units)."""
     path = tmp_path_factory.mktemp("implicit") / "ball.nc3d"
-    path.write_bytes(nc3d.compress(icosphere(1.0, 3, (2.0, 0.0, 0.0)), codec="implicit", samples=20000, epochs=30,
-                                   batch_size=1024, qat_epochs=2))
+    path.write_bytes(
+        nc3d.compress(
+            icosphere(1.0, 3, (2.0, 0.0, 0.0)),
+            codec="implicit",
+            samples=20000,
+            epochs=30,
+            batch_size=1024,
+            qat_epochs=2,
+        )
+    )
     return path
 
 
@@ -267,13 +275,18 @@ def test_csg_frames_hold_the_result():
             normalized = shape.frame.to_normalized(mesh.vertices)
             assert np.abs(normalized).max() < 0.95 and mesh.signed_volume > 0
     u = union(A, B).frame
-    np.testing.assert_allclose(u.to_normalized([[-10.0, -10.0, -10.0], [18.0, 10.0, 10.0]]).ravel()[[0, 3]],
-                               [-0.9, 0.9])
+    np.testing.assert_allclose(
+        u.to_normalized([[-10.0, -10.0, -10.0], [18.0, 10.0, 10.0]]).ravel()[[0, 3]], [-0.9, 0.9]
+    )
     # sdf_normalized is the original SDF scaled into normalized units
     shape = union(A, B, smooth=2.0)
     p = np.random.default_rng(2).uniform(-1, 1, (100, 3))
-    np.testing.assert_allclose(shape.sdf_normalized(p), shape.sdf(shape.frame.to_original(p)) * shape.frame.scale,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        shape.sdf_normalized(p),
+        shape.sdf(shape.frame.to_original(p)) * shape.frame.scale,
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_nested_csg_and_render():
@@ -308,7 +321,9 @@ def test_csg_of_implicit_files(implicit_file):
 # -- command line -------------------------------------------------------------------------------------------
 def test_cli_render_implicit_and_mesh(tmp_path, capsys, implicit_file):
     out = tmp_path / "ball.png"
-    code, stdout, _ = run(capsys, "render", implicit_file, "-o", out, "--size", "40", "--azimuth", "-20", "--json")
+    code, stdout, _ = run(
+        capsys, "render", implicit_file, "-o", out, "--size", "40", "--azimuth", "-20", "--json"
+    )
     assert code == 0
     res = json.loads(stdout)
     assert res["output"] == str(out) and res["size"] == [40, 40] and res["seconds"] >= 0
@@ -335,7 +350,10 @@ def test_cli_render_force_and_errors(tmp_path, capsys, implicit_file):
     lossless = tmp_path / "lossless.nc3d"
     lossless.write_bytes(nc3d.compress(icosphere(1.0, 2), codec="ply-lzma"))
     for argv, message in [
-        (["render", lossless, "-o", tmp_path / "y.png"], "is a ply-lzma file; only implicit files and meshes"),
+        (
+            ["render", lossless, "-o", tmp_path / "y.png"],
+            "is a ply-lzma file; only implicit files and meshes",
+        ),
         (["render", implicit_file, "-o", tmp_path / "y.jpg"], ".png"),
         (["render", tmp_path / "nothing.obj", "-o", tmp_path / "y.png"], "no such file"),
         (["render", implicit_file, "-o", tmp_path / "y.png", "--size", "0"], "size"),
@@ -350,20 +368,49 @@ def test_cli_render_force_and_errors(tmp_path, capsys, implicit_file):
 
 def test_cli_csg_png_and_obj(tmp_path, capsys, implicit_file):
     png, obj = tmp_path / "u.png", tmp_path / "u.obj"
-    code, stdout, _ = run(capsys, "csg", "union", implicit_file, implicit_file, "--smooth", "0.1", "-o", png,
-                          "--size", "32", "--json")
+    code, stdout, _ = run(
+        capsys,
+        "csg",
+        "union",
+        implicit_file,
+        implicit_file,
+        "--smooth",
+        "0.1",
+        "-o",
+        png,
+        "--size",
+        "32",
+        "--json",
+    )
     assert code == 0 and json.loads(stdout)["size"] == [32, 32]
     assert decode_png(png.read_bytes()).shape == (32, 32, 3)
-    code, stdout, _ = run(capsys, "csg", "difference", implicit_file, implicit_file, "-o", obj,
-                          "--resolution", "24", "--json")
+    code, stdout, _ = run(
+        capsys, "csg", "difference", implicit_file, implicit_file, "-o", obj, "--resolution", "24", "--json"
+    )
     # A minus A is empty: marching cubes finds no surface, which is a clean one-line error
     assert code == 1 and not obj.exists()
-    code, stdout, _ = run(capsys, "csg", "intersection", implicit_file, implicit_file, "-o", obj,
-                          "--resolution", "24", "--json")
+    code, stdout, _ = run(
+        capsys, "csg", "intersection", implicit_file, implicit_file, "-o", obj, "--resolution", "24", "--json"
+    )
     assert code == 0 and json.loads(stdout)["faces"] > 0
     mesh = nc3d.io.load_mesh(obj)
     assert np.abs(mesh.vertices.mean(axis=0) - [2.0, 0.0, 0.0]).max() < 0.2
-    code, _, err = run(capsys, "csg", "intersection", implicit_file, implicit_file, "-o", obj, "--resolution", "24")
+    code, _, err = run(
+        capsys, "csg", "intersection", implicit_file, implicit_file, "-o", obj, "--resolution", "24"
+    )
     assert code == 1 and "--force" in err
-    assert run(capsys, "csg", "intersection", implicit_file, implicit_file, "-o", obj, "--resolution", "24",
-               "--force")[0] == 0
+    assert (
+        run(
+            capsys,
+            "csg",
+            "intersection",
+            implicit_file,
+            implicit_file,
+            "-o",
+            obj,
+            "--resolution",
+            "24",
+            "--force",
+        )[0]
+        == 0
+    )

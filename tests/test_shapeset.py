@@ -19,8 +19,14 @@ from nc3d.mesh import Mesh
 from nc3d.nn.ssim3d import ssim3d
 from nc3d.nn.upsample import pixel_shuffle_3d
 
-TINY = {"resolution": 16, "feature_resolution": 2, "decoder_width": 8, "steps": 3, "deform_steps": 1,
-        "cache_dir": "off"}
+TINY = {
+    "resolution": 16,
+    "feature_resolution": 2,
+    "decoder_width": 8,
+    "steps": 3,
+    "deform_steps": 1,
+    "cache_dir": "off",
+}
 
 
 def _mesh(t) -> Mesh:
@@ -29,8 +35,11 @@ def _mesh(t) -> Mesh:
 
 @pytest.fixture(scope="module")
 def shapes():
-    return [("sphere", _mesh(trimesh.creation.icosphere(2))), ("box", _mesh(trimesh.creation.box((1, .6, .4)))),
-            ("../evil name", _mesh(trimesh.creation.annulus(0.3, 0.8, 0.4)))]
+    return [
+        ("sphere", _mesh(trimesh.creation.icosphere(2))),
+        ("box", _mesh(trimesh.creation.box((1, 0.6, 0.4)))),
+        ("../evil name", _mesh(trimesh.creation.annulus(0.3, 0.8, 0.4))),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +94,22 @@ def test_architecture():
 
 
 def test_safe_names():
-    assert safe_names(["../a/b", ".hidden", "", "x", "X", "ok-1.2"]) == ["_a_b", "hidden", "shape_0002", "x", "X_2",
-                                                                        "ok-1.2"]
+    assert safe_names(["../a/b", ".hidden", "", "x", "X", "ok-1.2"]) == [
+        "_a_b",
+        "hidden",
+        "shape_0002",
+        "x",
+        "X_2",
+        "ok-1.2",
+    ]
 
 
 def test_round_trip(blob, shapes):
     info = nc3d.info(blob)
     assert set(info["sections"]) == {"decoder_steps", "decoder", "features", "names"}
-    assert info["header"]["count"] == 3 and sum(info["header"]["feature_bytes"]) == info["sections"]["features"]
+    assert (
+        info["header"]["count"] == 3 and sum(info["header"]["feature_bytes"]) == info["sections"]["features"]
+    )
     out = nc3d.decompress(blob)
     assert [n for n, _ in out] == ["sphere", "box", "_evil_name"]
     for (_, m), (_, ref) in zip(out, shapes):
@@ -109,8 +126,9 @@ def test_single_shape_decodes_only_its_features(blob, monkeypatch):
     whole = f.volume(2)
     calls = []
     real = codec_module.decode_symbols
-    monkeypatch.setattr(codec_module, "decode_symbols", lambda data, count=None: calls.append(len(data))
-                        or real(data, count))
+    monkeypatch.setattr(
+        codec_module, "decode_symbols", lambda data, count=None: calls.append(len(data)) or real(data, count)
+    )
     g = nc3d.get_codec("shapeset").open(unpack(blob))
     np.testing.assert_array_equal(g.volume("_evil_name"), whole)
     assert calls == [len(g.container.sections["decoder"]), g.container.header["feature_bytes"][2]]
@@ -123,21 +141,42 @@ def _tampered(blob, header=None, sections=None):
     return pack(Container(c.codec, {**c.header, **(header or {})}, {**c.sections, **(sections or {})}))
 
 
-@pytest.mark.parametrize("change", [
-    {"header": {"count": 4}},
-    {"header": {"feature_bytes": [1, 1, 1]}},
-    {"header": {"feature_step": -1.0}},
-    {"header": {"bits": 40}},
-    {"header": {"architecture": {"resolution": 1024, "feature_resolution": 2, "channels": 16, "width": 8,
-                                 "min_width": 8}}},
-    {"header": {"architecture": {"resolution": 16, "feature_resolution": 2, "channels": 16, "width": 1024,
-                                 "min_width": 8}}},
-    {"header": {"frames": []}},
-    {"sections": {"names": b"a\nb"}},
-    {"sections": {"names": b"\xff\xfe\n\n"}},
-    {"sections": {"decoder_steps": b"\0" * 8}},
-    {"sections": {"decoder": b"\x01\x02"}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"header": {"count": 4}},
+        {"header": {"feature_bytes": [1, 1, 1]}},
+        {"header": {"feature_step": -1.0}},
+        {"header": {"bits": 40}},
+        {
+            "header": {
+                "architecture": {
+                    "resolution": 1024,
+                    "feature_resolution": 2,
+                    "channels": 16,
+                    "width": 8,
+                    "min_width": 8,
+                }
+            }
+        },
+        {
+            "header": {
+                "architecture": {
+                    "resolution": 16,
+                    "feature_resolution": 2,
+                    "channels": 16,
+                    "width": 1024,
+                    "min_width": 8,
+                }
+            }
+        },
+        {"header": {"frames": []}},
+        {"sections": {"names": b"a\nb"}},
+        {"sections": {"names": b"\xff\xfe\n\n"}},
+        {"sections": {"decoder_steps": b"\0" * 8}},
+        {"sections": {"decoder": b"\x01\x02"}},
+    ],
+)
 def test_hostile_files_raise_format_error(blob, change):
     with pytest.raises(FormatError):
         nc3d.decompress(_tampered(blob, **change))
@@ -176,8 +215,18 @@ def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
     assert "give a folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("corner,size", [((0, 0, 0), 16), ((16, 16, 16), 16), ((2, 4, 6), 8), ((10, 0, 20), 12),
-                                         ((1, 7, 29), 3), ((31, 0, 5), 1), ((0, 0, 0), 32)])
+@pytest.mark.parametrize(
+    "corner,size",
+    [
+        ((0, 0, 0), 16),
+        ((16, 16, 16), 16),
+        ((2, 4, 6), 8),
+        ((10, 0, 20), 12),
+        ((1, 7, 29), 3),
+        ((31, 0, 5), 1),
+        ((0, 0, 0), 32),
+    ],
+)
 def test_cropped_decoder_equals_a_crop_of_the_whole_output(corner, size):
     from nc3d.codecs.shapeset.model import AutoDecoder
 
@@ -189,13 +238,13 @@ def test_cropped_decoder_equals_a_crop_of_the_whole_output(corner, size):
         full = model(features, 8)
         z, y, x = corner
         part = model(features, 8, crop=(corner, size))
-    assert torch.allclose(part, full[..., z:z + size, y:y + size, x:x + size], atol=1e-5)
+    assert torch.allclose(part, full[..., z : z + size, y : y + size, x : x + size], atol=1e-5)
     # one box per shape, both shapes in one batch
     other = (min(x + 3, 32 - size), z, max(y - 1, 0))
     both = model(features, 8, crop=([corner, other], size))
     assert torch.allclose(both[:1], part[:1], atol=1e-5)
     a, b, c = other
-    assert torch.allclose(both[1:], full[1:, :, a:a + size, b:b + size, c:c + size], atol=1e-5)
+    assert torch.allclose(both[1:], full[1:, :, a : a + size, b : b + size, c : c + size], atol=1e-5)
     with pytest.raises(ValueError, match="inside the"):
         model(features, crop=((28, 0, 0), 8))
 
@@ -206,11 +255,24 @@ def test_training_learns_the_shapes():
     from nc3d.metrics import compare_meshes
 
     torch.set_num_threads(1)
-    torus = _mesh(trimesh.creation.torus(1, .3))
-    shapes = [("sphere", _mesh(trimesh.creation.icosphere(3))), ("box", _mesh(trimesh.creation.box((1, .5, .3)))),
-              ("torus", torus)]
-    blob = nc3d.compress(shapes, codec="shapeset", resolution=16, feature_resolution=2, decoder_width=16, steps=300,
-                         batch_size=3, cache_dir="off", deform_steps=5, crop=0)
+    torus = _mesh(trimesh.creation.torus(1, 0.3))
+    shapes = [
+        ("sphere", _mesh(trimesh.creation.icosphere(3))),
+        ("box", _mesh(trimesh.creation.box((1, 0.5, 0.3)))),
+        ("torus", torus),
+    ]
+    blob = nc3d.compress(
+        shapes,
+        codec="shapeset",
+        resolution=16,
+        feature_resolution=2,
+        decoder_width=16,
+        steps=300,
+        batch_size=3,
+        cache_dir="off",
+        deform_steps=5,
+        crop=0,
+    )
     decoded = dict(nc3d.decompress(blob))
     assert compare_meshes(torus, decoded["torus"], n_samples=5000)["f_score_0.01"] > 0.6
 
@@ -234,12 +296,14 @@ def test_crops_are_centred_near_the_surface():
     near = np.flatnonzero(edge)
     rng = np.random.default_rng(0)
     boxes = [pick_crop(rng, near, k, size, 0.9) for _ in range(400)]
-    hits = [edge[z:z + size, y:y + size, x:x + size].any() for (z, y, x), _ in boxes]
+    hits = [edge[z : z + size, y : y + size, x : x + size].any() for (z, y, x), _ in boxes]
     assert 0.85 < np.mean(hits) < 1.0  # mostly on the surface, sometimes anywhere
     assert all(min(c) >= 0 and max(c) + size <= k and all(v % 2 == 0 for v in c) for c, _ in boxes)
     rng = np.random.default_rng(0)
-    assert all(edge[z:z + size, y:y + size, x:x + size].any()
-               for (z, y, x), _ in (pick_crop(rng, near, k, size, 1.0) for _ in range(100)))
+    assert all(
+        edge[z : z + size, y : y + size, x : x + size].any()
+        for (z, y, x), _ in (pick_crop(rng, near, k, size, 1.0) for _ in range(100))
+    )
 
 
 def test_batches_visit_each_shape_once_per_pass_or_follow_the_surface():
@@ -270,7 +334,9 @@ def test_a_few_steps_lower_the_wrong_sign_fraction(shapes):
     arch = Architecture(resolution=16, feature_resolution=2, width=16)
     errors = []
     for steps in (1, 120):
-        model, feats = train_auto_decoder(vols, arch, TrainSettings(steps=steps, batch_size=3, crop=0, device="cpu"))
+        model, feats = train_auto_decoder(
+            vols, arch, TrainSettings(steps=steps, batch_size=3, crop=0, device="cpu")
+        )
         errors.append(sign_error(decode_volumes(model, feats), vols))
     assert errors[1] < 0.7 * errors[0], errors  # measured: 0.33 → 0.18
 
@@ -280,10 +346,13 @@ def test_training_counts_steps_and_reports_progress():
 
     vols = _plain_volumes([_mesh(trimesh.creation.icosphere(1))], 16)
     seen, losses = [], []
-    train_auto_decoder(vols, Architecture(resolution=16, feature_resolution=2, width=8),
-                       TrainSettings(steps=7, batch_size=2, crop=8, device="cpu"),
-                       progress=lambda phase, done, total: seen.append((done, total)),
-                       on_step=lambda step, loss, model, feats: losses.append(step))
+    train_auto_decoder(
+        vols,
+        Architecture(resolution=16, feature_resolution=2, width=8),
+        TrainSettings(steps=7, batch_size=2, crop=8, device="cpu"),
+        progress=lambda phase, done, total: seen.append((done, total)),
+        on_step=lambda step, loss, model, feats: losses.append(step),
+    )
     assert losses == list(range(7)) and seen[0] == (0, 7) and seen[-1] == (7, 7)
 
 
@@ -293,9 +362,13 @@ def test_quick_ladder_uses_its_own_cache_entries():
     codec = nc3d.get_codec("shapeset")
     (quick,) = codec.preset("quick")
     defaults = {o.name: o.default for o in codec.options}
-    prep = TsdfDefSettings(resolution=quick.get("resolution", defaults["resolution"]),
-                           steps=quick.get("deform_steps", defaults["deform_steps"]))
-    assert prep.key() != TsdfDefSettings(resolution=defaults["resolution"], steps=defaults["deform_steps"]).key()
+    prep = TsdfDefSettings(
+        resolution=quick.get("resolution", defaults["resolution"]),
+        steps=quick.get("deform_steps", defaults["deform_steps"]),
+    )
+    assert (
+        prep.key() != TsdfDefSettings(resolution=defaults["resolution"], steps=defaults["deform_steps"]).key()
+    )
 
 
 def test_tsdf_feature_init_folds_the_coarse_tsdf_into_the_features():
@@ -322,13 +395,15 @@ def test_batch_loss_is_the_mean_of_each_volumes_loss():
     target = torch.rand((3, 4, 12, 12, 12), generator=gen) * 4 - 2  # near-surface cells differ per volume
     target[2, 0] = 1.0  # a volume with no near-surface cell
     pred = torch.rand((3, 4, 12, 12, 12), generator=gen) * 2 - 1
-    each = torch.stack([volume_loss(pred[i:i + 1], target[i:i + 1], 5.0, 10.0) for i in range(3)])
+    each = torch.stack([volume_loss(pred[i : i + 1], target[i : i + 1], 5.0, 10.0) for i in range(3)])
     assert torch.allclose(volume_loss(pred, target, 5.0, 10.0), each.mean(), atol=1e-5)
 
 
 def test_feature_init_option_reaches_training(shapes):
     two = shapes[:2]
-    blobs = {init: nc3d.compress(two, codec="shapeset", feature_init=init, **TINY) for init in ("tsdf", "noise")}
+    blobs = {
+        init: nc3d.compress(two, codec="shapeset", feature_init=init, **TINY) for init in ("tsdf", "noise")
+    }
     assert nc3d.info(blobs["noise"])["header"]["train"]["feature_init"] == "noise"
     assert nc3d.info(blobs["tsdf"])["header"]["train"]["feature_init"] == "tsdf"
     assert blobs["tsdf"] != blobs["noise"]

@@ -24,8 +24,14 @@ def _torchrun(args, tmp_path):
     environ = {**os.environ, "OMP_NUM_THREADS": "1"}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         environ.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           *args], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 TRAIN = textwrap.dedent("""
@@ -53,8 +59,13 @@ def test_two_processes_end_with_the_same_weights_trained_on_both_batches(tmp_pat
         np.testing.assert_array_equal(ranks[0][name], ranks[1][name])
     # one process alone (rank 0's batches only) ends elsewhere: rank 1's batches counted
     (tmp_path / "alone").mkdir()
-    alone = subprocess.run([sys.executable, "train.py", str(tmp_path / "alone")], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300)
+    alone = subprocess.run(
+        [sys.executable, "train.py", str(tmp_path / "alone")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert alone.returncode == 0, alone.stderr[-3000:]
     single = np.load(tmp_path / "alone" / "rank0.npz")
     assert not np.array_equal(single["feats"], ranks[0]["feats"])
@@ -63,12 +74,38 @@ def test_two_processes_end_with_the_same_weights_trained_on_both_batches(tmp_pat
 def test_torchrun_cli_writes_one_set_file(tmp_path):
     src = tmp_path / "meshes"
     src.mkdir()
-    for name, t in (("sphere", trimesh.creation.icosphere(2)), ("box", trimesh.creation.box((1, .6, .4))),
-                    ("ring", trimesh.creation.annulus(0.3, 0.8, 0.4))):
+    for name, t in (
+        ("sphere", trimesh.creation.icosphere(2)),
+        ("box", trimesh.creation.box((1, 0.6, 0.4))),
+        ("ring", trimesh.creation.annulus(0.3, 0.8, 0.4)),
+    ):
         save_mesh(src / f"{name}.ply", nc3d.mesh.Mesh(np.asarray(t.vertices), np.asarray(t.faces)))
-    run = _torchrun(["-m", "nc3d", "compress", str(src), "-o", "set.nc3d", "--codec", "shapeset", "--resolution", "16",
-                     "--feature-resolution", "2", "--decoder-width", "8", "--steps", "4", "--deform-steps", "1",
-                     "--cache-dir", "off", "--json"], tmp_path)
+    run = _torchrun(
+        [
+            "-m",
+            "nc3d",
+            "compress",
+            str(src),
+            "-o",
+            "set.nc3d",
+            "--codec",
+            "shapeset",
+            "--resolution",
+            "16",
+            "--feature-resolution",
+            "2",
+            "--decoder-width",
+            "8",
+            "--steps",
+            "4",
+            "--deform-steps",
+            "1",
+            "--cache-dir",
+            "off",
+            "--json",
+        ],
+        tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1 and lines[0]["output"] == "set.nc3d"  # written once, by rank 0

@@ -7,13 +7,24 @@ import pytest
 import torch
 
 from nc3d.errors import InputError
-from nc3d.geometry.marching import deformable_marching_cubes, grid_points, marching_cubes_sdf, mesh_from_tsdf_def
+from nc3d.geometry.marching import (
+    deformable_marching_cubes,
+    grid_points,
+    marching_cubes_sdf,
+    mesh_from_tsdf_def,
+)
 from nc3d.geometry.normalize import frame_of_mesh
-from nc3d.geometry.tsdf import (TsdfDefSettings, cached_tsdf_def, mesh_from_volume, prepare_tsdf_def,
-                                seed_thin_parts, tsdf_volume)
+from nc3d.geometry.tsdf import (
+    TsdfDefSettings,
+    cached_tsdf_def,
+    mesh_from_volume,
+    prepare_tsdf_def,
+    seed_thin_parts,
+    tsdf_volume,
+)
 from nc3d.io import load_mesh
-from nc3d.metrics import compare_meshes
 from nc3d.mesh import Mesh
+from nc3d.metrics import compare_meshes
 
 
 def _torus(r: int) -> np.ndarray:
@@ -47,7 +58,7 @@ def test_dmc_vertices_inside_a_cube_stay_in_it():
     np.testing.assert_array_equal(got.faces, ref.faces)
     assert np.abs(got.vertices - ref.vertices)[~interior].max() < 1e-5  # edge vertices: skimage's
     cube = np.floor(g[interior])  # interior ones: in skimage's cube
-    inside = ((got.vertices[interior] + 1) / cell - cube)
+    inside = (got.vertices[interior] + 1) / cell - cube
     assert inside.min() >= -1e-5 and inside.max() <= 1 + 1e-5
 
 
@@ -66,7 +77,7 @@ def test_dmc_deformation_moves_vertices_and_gradients_flow():
     verts, faces = deformable_marching_cubes(sdf, shift)
     base, _ = deformable_marching_cubes(sdf.detach())
     assert torch.allclose(verts[:, 2] - base[:, 2], torch.full_like(base[:, 2], 0.01), atol=1e-5)
-    (verts ** 2).sum().backward()
+    (verts**2).sum().backward()
     assert sdf.grad is not None and sdf.grad.abs().sum() > 0
     assert shift.grad is not None and shift.grad.abs().sum() > 0
     # only grid points next to the surface get gradients

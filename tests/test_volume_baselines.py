@@ -76,7 +76,9 @@ def test_constant_volume(codec):
     np.testing.assert_array_equal(nc3d.decompress(nc3d.compress(v, codec=codec)), v)
 
 
-@pytest.mark.parametrize("region", [((0, 19), (0, 17), (0, 13)), ((3, 11), (8, 17), (5, 6)), ((16, 19), (0, 1), (8, 13))])
+@pytest.mark.parametrize(
+    "region", [((0, 19), (0, 17), (0, 13)), ((3, 11), (8, 17), (5, 6)), ((16, 19), (0, 1), (8, 13))]
+)
 def test_dct_region_decodes_only_what_is_asked_and_matches_the_full_decode(region):
     v = _blob(dtype="int16")
     blob = nc3d.compress(v, codec="dct")
@@ -89,7 +91,9 @@ def test_dct_region_decodes_only_what_is_asked_and_matches_the_full_decode(regio
     dct = get_codec("dct")
     calls = []
     original = dct.decode_region.__globals__["dct_blocks"]
-    dct.decode_region.__globals__["dct_blocks"] = lambda b, inverse=False: calls.append(len(b)) or original(b, inverse)
+    dct.decode_region.__globals__["dct_blocks"] = lambda b, inverse=False: (
+        calls.append(len(b)) or original(b, inverse)
+    )
     try:
         dct.decode_region(c.header, c.sections, region)
     finally:
@@ -109,13 +113,20 @@ def test_region_fallback_and_errors():
 
 def _tamper(blob, header=None, sections=None):
     c = container.unpack(blob)
-    return container.pack(container.Container(c.codec, {**c.header, **(header or {})}, {**c.sections, **(sections or {})}))
+    return container.pack(
+        container.Container(c.codec, {**c.header, **(header or {})}, {**c.sections, **(sections or {})})
+    )
 
 
 @pytest.mark.parametrize("codec", LOSSY + LOSSLESS)
 def test_hostile_headers_raise_format_error(codec):
     blob = nc3d.compress(_blob(), codec=codec)
-    for header in ({"shape": [4096, 4096, 4096]}, {"shape": [19, 17]}, {"dtype": "complex64"}, {"range": [3, 1]}):
+    for header in (
+        {"shape": [4096, 4096, 4096]},
+        {"shape": [19, 17]},
+        {"dtype": "complex64"},
+        {"range": [3, 1]},
+    ):
         with pytest.raises(FormatError):
             nc3d.decompress(_tamper(blob, header=header))
     with pytest.raises(FormatError):

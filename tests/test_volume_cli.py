@@ -32,7 +32,12 @@ def test_compress_decompress_each_format_and_region(tmp_path, capsys):
     f = tmp_path / "head.nc3d"
     code, out, _ = run(capsys, "compress", HEAD, "-o", f, "--codec", "dct", "--step", "0.01", "--json")
     res = json.loads(out)
-    assert code == 0 and res["codec"] == "dct" and res["canonical_bytes"] == vol.nbytes and res["ratio_canonical"] > 2
+    assert (
+        code == 0
+        and res["codec"] == "dct"
+        and res["canonical_bytes"] == vol.nbytes
+        and res["ratio_canonical"] > 2
+    )
     decoded = nc3d.decompress(f.read_bytes())
     for name in ("out.npy", "out.nii.gz", "out.raw", "out.mhd", "out.tif"):
         code, out, _ = run(capsys, "decompress", f, "-o", tmp_path / name, "--json")
@@ -40,7 +45,9 @@ def test_compress_decompress_each_format_and_region(tmp_path, capsys):
         assert code == 0
         np.testing.assert_array_equal(load_volume(written), decoded)
     assert (tmp_path / "out_48x62x42_uint8.raw").is_file()
-    code, out, _ = run(capsys, "decompress", f, "-o", tmp_path / "part.npy", "--region", "10:20,:30,47:", "--json")
+    code, out, _ = run(
+        capsys, "decompress", f, "-o", tmp_path / "part.npy", "--region", "10:20,:30,47:", "--json"
+    )
     assert code == 0
     np.testing.assert_array_equal(np.load(tmp_path / "part.npy"), decoded[10:20, :30, 47:])
 
@@ -60,7 +67,9 @@ def test_compress_raw_with_flags_and_by_name(tmp_path, capsys):
     code, _, _ = run(capsys, "compress", named, "-o", tmp_path / "b.nc3d", "--codec", "volume-lzma")
     assert code == 0
     np.testing.assert_array_equal(nc3d.decompress((tmp_path / "b.nc3d").read_bytes()), vol)
-    code, _, err = run(capsys, "compress", raw, "-o", tmp_path / "c.nc3d", "--shape", "6,5,5", "--dtype", "int16")
+    code, _, err = run(
+        capsys, "compress", raw, "-o", tmp_path / "c.nc3d", "--shape", "6,5,5", "--dtype", "int16"
+    )
     assert code == 1 and "needs 300" in err and err.count("\n") == 1
 
 
@@ -122,6 +131,8 @@ def test_volume_command_errors(tmp_path, capsys, argv, message):
 def test_input_bytes_of_a_metaimage_count_its_data_file(tmp_path, capsys):
     vol = load_volume(HEAD)
     header = nc3d.io.save_volume(tmp_path / "head.mhd", vol)
-    code, out, _ = run(capsys, "compress", header, "-o", tmp_path / "h.nc3d", "--codec", "volume-zlib", "--json")
+    code, out, _ = run(
+        capsys, "compress", header, "-o", tmp_path / "h.nc3d", "--codec", "volume-zlib", "--json"
+    )
     res = json.loads(out)
     assert code == 0 and res["input_bytes"] == header.stat().st_size + vol.nbytes

@@ -9,8 +9,8 @@ from nc3d import container
 from nc3d.codecs import get_codec
 from nc3d.codecs.volume import volume_conv as volume_codec
 from nc3d.codecs.volume.volume_conv_latents import decode_latents, encode_latents, laplace_tables
-from nc3d.codecs.volume.volume_conv_train import TrainSettings, normalize_volume, train_transform
 from nc3d.codecs.volume.volume_conv_model import Architecture, default_model_path, load_model, save_model
+from nc3d.codecs.volume.volume_conv_train import TrainSettings, normalize_volume, train_transform
 from nc3d.errors import FormatError, InputError
 from nc3d.samples import sample_volume_path
 
@@ -112,8 +112,14 @@ def test_corrupt_files_are_format_errors(codec, head):
     with pytest.raises(FormatError):
         codec.decode(bytes(bad))
     c = container.unpack(blob)
-    for change in ({"model_digest": "0" * 16}, {"latent_shape": [48, 1, 1, 1]}, {"shape": [1 << 20] * 3},
-                   {"dtype": "object"}, {"quality": -1}, {"range": [1.0, float("nan")]}):
+    for change in (
+        {"model_digest": "0" * 16},
+        {"latent_shape": [48, 1, 1, 1]},
+        {"shape": [1 << 20] * 3},
+        {"dtype": "object"},
+        {"quality": -1},
+        {"range": [1.0, float("nan")]},
+    ):
         with pytest.raises(FormatError):
             codec.decode_parts({**c.header, **change}, c.sections)
     with pytest.raises(FormatError):
@@ -144,8 +150,10 @@ def test_shipped_model_is_small_and_embeddable(codec, head):
 def test_training_reduces_loss_and_the_model_file_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     z, y, x = np.mgrid[:24, :24, :24]
-    vols = [normalize_volume(np.sin(z / s) + np.cos(y / s) * x / 24 + rng.normal(0, 0.01, z.shape))
-            for s in (3.0, 5.0)]
+    vols = [
+        normalize_volume(np.sin(z / s) + np.cos(y / s) * x / 24 + rng.normal(0, 0.01, z.shape))
+        for s in (3.0, 5.0)
+    ]
     arch = Architecture(channels=4, latent=4, lambdas=(100.0, 1000.0))
     net, log = train_transform(vols, arch, TrainSettings(steps=60, batch=2, crop=16, lr=5e-3))
     assert log[-1][3] > log[0][3] + 3  # PSNR of the training batch rises
@@ -175,7 +183,23 @@ def test_cli_train_volume_then_compress_with_that_model(tmp_path, capsys):
     assert info["volumes"] == ["v0", "v1"] and model.is_file()
     assert main(["train-volume", str(data), "-o", str(model), "--steps", "2"]) == 1  # exists, no --force
     out = tmp_path / "v.nc3d"
-    assert main(["compress", str(data / "v0.npy"), "-o", str(out), "--codec", "volume-conv", "--model", str(model), "--quality", "1"]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                str(data / "v0.npy"),
+                "-o",
+                str(out),
+                "--codec",
+                "volume-conv",
+                "--model",
+                str(model),
+                "--quality",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert container.unpack(out.read_bytes()).header["model"] == "embedded"
     volume_codec._MODELS.clear()
 

@@ -259,7 +259,9 @@ def test_tiff_stack_and_unknown_format(tmp_path):
         load_volume(tmp_path / "bad.nii.gz")
 
 
-@pytest.mark.parametrize("name", ["a.nii.gz", "a.nii", "a.tif", "a.npy", "a.mhd", "a.vti", "b.vti", "a.vtk", "a.slc"])
+@pytest.mark.parametrize(
+    "name", ["a.nii.gz", "a.nii", "a.tif", "a.npy", "a.mhd", "a.vti", "b.vti", "a.vtk", "a.slc"]
+)
 def test_damaged_files_raise_input_error_quietly(tmp_path, capfd, name):
     """Truncated and byte-flipped files: a volume or InputError, and nothing printed by the libraries."""
     v = _ramp((6, 5, 4), "int16")
@@ -311,7 +313,9 @@ def _slc(v):
     for plane in v.reshape(z, -1):
         head = bytes([3, int(plane[0])]) if len(set(plane[:3].tolist())) == 1 else None
         rest = plane[3:] if head else plane
-        body = (head or b"") + b"".join(bytes([0x80 | len(c)]) + c.tobytes() for c in np.array_split(rest, -(-rest.size // 100)))
+        body = (head or b"") + b"".join(
+            bytes([0x80 | len(c)]) + c.tobytes() for c in np.array_split(rest, -(-rest.size // 100))
+        )
         body += b"\0"
         out.append(b"%d X" % len(body) + body)
     return b"".join(out)

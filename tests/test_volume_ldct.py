@@ -155,16 +155,30 @@ def test_model_fit_save_load_and_embedding(tmp_path, codec, head):
 
 def _repack(blob, header=None, sections=None):
     c = container.unpack(blob)
-    return container.pack(container.Container(c.codec, {**c.header, **(header or {})}, {**c.sections, **(sections or {})}))
+    return container.pack(
+        container.Container(c.codec, {**c.header, **(header or {})}, {**c.sections, **(sections or {})})
+    )
 
 
-@pytest.mark.parametrize("change", [
-    {"header": {"quality": 99}}, {"header": {"dc_pred": "median"}}, {"header": {"model_digest": "0" * 16}},
-    {"header": {"model": "other"}}, {"header": {"shape": [9, 9, 9]}},
-    {"sections": {"z": b""}}, {"sections": {"ac": b"\x01\x02\x03"}}, {"sections": {"esc": b"\x01"}},
-    {"header": {"zshift": [0] * 20}}, {"header": {"zshift": [99] + [0] * 20}}, {"header": {"zshift": [True] * 21}},
-    {"header": {"zshift": [0.5] * 21}}, {"header": {"zshift": "0"}}, {"header": {"quality": 32.5}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"header": {"quality": 99}},
+        {"header": {"dc_pred": "median"}},
+        {"header": {"model_digest": "0" * 16}},
+        {"header": {"model": "other"}},
+        {"header": {"shape": [9, 9, 9]}},
+        {"sections": {"z": b""}},
+        {"sections": {"ac": b"\x01\x02\x03"}},
+        {"sections": {"esc": b"\x01"}},
+        {"header": {"zshift": [0] * 20}},
+        {"header": {"zshift": [99] + [0] * 20}},
+        {"header": {"zshift": [True] * 21}},
+        {"header": {"zshift": [0.5] * 21}},
+        {"header": {"zshift": "0"}},
+        {"header": {"quality": 32.5}},
+    ],
+)
 def test_hostile_files_raise_format_error(codec, head, change):
     blob = codec.encode(head, quality=10)
     with pytest.raises(FormatError):

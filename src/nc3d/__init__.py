@@ -15,10 +15,19 @@ __version__ = "0.1.0"
 #: Where each public name lives. They are imported on first use (PEP 562), so that ``import nc3d``
 #: (and the ``nc3d`` command's start-up, see :mod:`nc3d._console`) does not pull in numpy.
 _LAZY = {
-    "compress": "api", "decompress": "api", "info": "api", "load_input": "api", "open": "api",
-    "codec_names": "codecs", "get_codec": "codecs",
-    "Nc3dError": "errors", "InputError": "errors", "FormatError": "errors", "MissingDependencyError": "errors",
-    "Mesh": "mesh", "as_mesh": "mesh",
+    "compress": "api",
+    "decompress": "api",
+    "info": "api",
+    "load_input": "api",
+    "open": "api",
+    "codec_names": "codecs",
+    "get_codec": "codecs",
+    "Nc3dError": "errors",
+    "InputError": "errors",
+    "FormatError": "errors",
+    "MissingDependencyError": "errors",
+    "Mesh": "mesh",
+    "as_mesh": "mesh",
 }
 
 __all__ = [

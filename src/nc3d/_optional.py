@@ -55,8 +55,10 @@ def import_deferring_ctrl_c(module: str) -> ModuleType:
 
     if module in sys.modules:
         return sys.modules[module]
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         return importlib.import_module(module)
     received = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))

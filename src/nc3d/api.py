@@ -29,8 +29,17 @@ from .io import (
 from .io.volumes import volume_file_bytes
 from .mesh import Mesh, as_mesh
 
-__all__ = ["compress", "decompress", "open", "info", "load_input", "choose_codec", "Input", "EncodedFile",
-           "DEFAULT_CODECS"]
+__all__ = [
+    "compress",
+    "decompress",
+    "open",
+    "info",
+    "load_input",
+    "choose_codec",
+    "Input",
+    "EncodedFile",
+    "DEFAULT_CODECS",
+]
 
 #: The codec used for each kind of input when none is named (first one registered wins).
 DEFAULT_CODECS = {"mesh": ("implicit", "ply-lzma"), "meshset": ("shapeset",), "volume": ("volume", "dct")}
@@ -233,5 +242,9 @@ def info(source) -> dict:
     ----------
     source : path or bytes
     """
-    c = _container.unpack(bytes(source)) if isinstance(source, (bytes, bytearray)) else _container.read_file(source)
+    c = (
+        _container.unpack(bytes(source))
+        if isinstance(source, (bytes, bytearray))
+        else _container.read_file(source)
+    )
     return c.describe()

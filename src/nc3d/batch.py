@@ -25,14 +25,22 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .errors import InputError, Nc3dError
 
-__all__ = ["BatchItem", "plan_folder", "compress_file", "compress_folder", "default_jobs", "limit_threads",
-           "init_worker", "compress_in_worker"]
+__all__ = [
+    "BatchItem",
+    "plan_folder",
+    "compress_file",
+    "compress_folder",
+    "default_jobs",
+    "limit_threads",
+    "init_worker",
+    "compress_in_worker",
+]
 
 
 @dataclass(frozen=True)
@@ -165,8 +173,12 @@ def compress_file(source: str, output: str, codec: str, settings: dict, force: b
         blob = api.choose_codec(data.kind, codec).encode(data.data, **settings)
         write_bytes_atomic(output, blob, force=force)
         header = unpack(blob).header
-        result.update(bytes=len(blob), input_bytes=data.input_bytes,
-                      seconds=round(time.perf_counter() - t0, 3), surface_error=header.get("surface_error"))
+        result.update(
+            bytes=len(blob),
+            input_bytes=data.input_bytes,
+            seconds=round(time.perf_counter() - t0, 3),
+            surface_error=header.get("surface_error"),
+        )
     except Nc3dError as exc:
         result["error"] = str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad mesh must not stop a dataset run
@@ -185,8 +197,13 @@ def _error(item: BatchItem, message: str) -> dict:
 
 
 def _skipped(item: BatchItem) -> dict:
-    return {"name": item.name, "input": item.source, "output": item.output, "skipped": True,
-            "bytes": Path(item.output).stat().st_size}
+    return {
+        "name": item.name,
+        "input": item.source,
+        "output": item.output,
+        "skipped": True,
+        "bytes": Path(item.output).stat().st_size,
+    }
 
 
 def _run_local(items: list[BatchItem], codec: str, settings: dict, force: bool, jobs: int) -> Iterable[dict]:
@@ -198,8 +215,12 @@ def _run_local(items: list[BatchItem], codec: str, settings: dict, force: bool, 
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=ctx, initializer=init_worker) as pool:
-        futures = {pool.submit(compress_file, it.source, it.output, codec, settings, force): it for it in items}
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(items)), mp_context=ctx, initializer=init_worker
+    ) as pool:
+        futures = {
+            pool.submit(compress_file, it.source, it.output, codec, settings, force): it for it in items
+        }
         try:
             for fut in as_completed(futures):
                 try:
@@ -286,8 +307,14 @@ def compress_folder(
 
     for it in items:
         if it.conflict is not None:
-            report(it.source, _error(it, f"{Path(it.source).name}: same name as {it.conflict}, whose output is "
-                                         f"{Path(it.output).name}; rename one of them"))
+            report(
+                it.source,
+                _error(
+                    it,
+                    f"{Path(it.source).name}: same name as {it.conflict}, whose output is "
+                    f"{Path(it.output).name}; rename one of them",
+                ),
+            )
         elif not force and Path(it.output).exists():
             report(it.source, _skipped(it))
         else:
@@ -297,10 +324,16 @@ def compress_folder(
         from .distributed import ray_map
 
         # absolute paths: a task's working directory is not the caller's on every cluster
-        stream = (result | {"name": result.get("name", it.name), "input": it.source, "output": it.output}
-                  for it, result in ray_map(compress_in_worker, pending, lambda it: (
-                      os.path.abspath(it.source), os.path.abspath(it.output), codec, settings, force),
-                      address=ray_address, num_cpus=jobs))
+        stream = (
+            result | {"name": result.get("name", it.name), "input": it.source, "output": it.output}
+            for it, result in ray_map(
+                compress_in_worker,
+                pending,
+                lambda it: (os.path.abspath(it.source), os.path.abspath(it.output), codec, settings, force),
+                address=ray_address,
+                num_cpus=jobs,
+            )
+        )
     else:
         stream = _run_local(pending, codec, settings, force, jobs)
     for result in stream:

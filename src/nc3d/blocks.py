@@ -51,7 +51,9 @@ def block_grid(shape, block: int = 8) -> tuple[int, int, int]:
     return tuple(-(-d // block) for d in _check_shape(shape))
 
 
-def split_blocks(volume: np.ndarray, block: int = 8, margin: int = 0) -> tuple[np.ndarray, tuple[int, int, int]]:
+def split_blocks(
+    volume: np.ndarray, block: int = 8, margin: int = 0
+) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Cut a volume into blocks with a margin.
 
     Parameters

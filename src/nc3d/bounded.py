@@ -20,8 +20,16 @@ __all__ = ["decompress_exact", "METHODS"]
 METHODS = ("zlib", "xz", "lzma")
 
 
-def decompress_exact(data: bytes, expected: int, method: str, what: str, *, error: type[Nc3dError] = FormatError,
-                     max_inflation: float | None = None, require_end: bool = True) -> bytes:
+def decompress_exact(
+    data: bytes,
+    expected: int,
+    method: str,
+    what: str,
+    *,
+    error: type[Nc3dError] = FormatError,
+    max_inflation: float | None = None,
+    require_end: bool = True,
+) -> bytes:
     """Decompress ``data`` to exactly ``expected`` bytes, never producing more.
 
     Parameters
@@ -66,5 +74,7 @@ def decompress_exact(data: bytes, expected: int, method: str, what: str, *, erro
     except (zlib.error, lzma.LZMAError) as exc:
         raise error(f"{what}: corrupt compressed data ({method}: {exc})") from None
     if len(out) != expected or left_over or (require_end and not ended):
-        raise error(f"{what}: the compressed data ({method}) do not hold the {expected} bytes the header declares")
+        raise error(
+            f"{what}: the compressed data ({method}) do not hold the {expected} bytes the header declares"
+        )
     return out

@@ -29,15 +29,21 @@ def _console():
     return Console(stderr=True)
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on stderr fed by a codec's ``progress(phase, done, total)`` callback."""
 
     def __init__(self, title: str):
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self._bar = Progress(TextColumn(f"{title}: {{task.description}}"), BarColumn(),
-                             TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                             TimeRemainingColumn(), console=_console(), transient=True)
+        self._bar = Progress(
+            TextColumn(f"{title}: {{task.description}}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=_console(),
+            transient=True,
+        )
         self._tasks: dict[str, int] = {}
 
     def __call__(self, phase: str, done: int, total: int) -> None:
@@ -86,8 +92,10 @@ def _folder_mode(args) -> bool:
     folder = len(args.inputs) == 1 and Path(args.inputs[0]).is_dir()
     batch = folder and args.codec is not None and get_codec(args.codec).kind == "mesh"
     if not batch and (args.jobs is not None or args.ray_address is not None):
-        raise InputError("--jobs and --ray-address apply to a folder compressed with a single-mesh codec "
-                         "(nc3d compress DIR -o OUTDIR --codec implicit)")
+        raise InputError(
+            "--jobs and --ray-address apply to a folder compressed with a single-mesh codec "
+            "(nc3d compress DIR -o OUTDIR --codec implicit)"
+        )
     return batch
 
 
@@ -103,11 +111,15 @@ def cmd_compress_folder(args) -> int:
 
     out = Path(args.output)
     if ddp.world()[1] > 1:
-        raise InputError(f"'{args.codec}' compresses each file on its own; run it without torchrun "
-                         "(--jobs N or --ray-address spread the files)")
+        raise InputError(
+            f"'{args.codec}' compresses each file on its own; run it without torchrun "
+            "(--jobs N or --ray-address spread the files)"
+        )
     if out.suffix.lower() == ".nc3d" and not out.is_dir():
-        raise InputError(f"-o {out}: compressing a folder with '{args.codec}' writes one file per mesh; "
-                         "give a folder as the output")
+        raise InputError(
+            f"-o {out}: compressing a folder with '{args.codec}' writes one file per mesh; "
+            "give a folder as the output"
+        )
     codec = get_codec(args.codec)
     own = {o.name for o in codec.options}
     settings = {}
@@ -119,9 +131,17 @@ def cmd_compress_folder(args) -> int:
             settings[name] = value
     t0 = time.perf_counter()
     # JSON lines must stay on stdout: let rich re-route stdout only when it is a terminal.
-    bar = Progress(TextColumn(f"compressing with {codec.name}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total} files"), TimeElapsedColumn(), TimeRemainingColumn(),
-                   console=_console(), transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
+    bar = Progress(
+        TextColumn(f"compressing with {codec.name}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} files"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_console(),
+        transient=True,
+        redirect_stdout=sys.stdout.isatty(),
+        redirect_stderr=False,
+    )
     task = bar.add_task("files", total=len(plan_folder(args.inputs[0], out)))
 
     def on_result(result, done, total):
@@ -130,12 +150,22 @@ def cmd_compress_folder(args) -> int:
         bar.update(task, completed=done, total=total)
 
     with bar:
-        results = compress_folder(args.inputs[0], out, codec=codec.name, settings=settings, jobs=args.jobs,
-                                  ray_address=args.ray_address, force=args.force, on_result=on_result)
+        results = compress_folder(
+            args.inputs[0],
+            out,
+            codec=codec.name,
+            settings=settings,
+            jobs=args.jobs,
+            ray_address=args.ray_address,
+            force=args.force,
+            on_result=on_result,
+        )
     failed = [r for r in results if "error" in r]
     skipped = sum(1 for r in results if r.get("skipped"))
-    _console().print(f"{out}: {len(results) - len(failed) - skipped} compressed, {skipped} skipped (already there), "
-                     f"{len(failed)} failed, in {time.perf_counter() - t0:.1f} s")
+    _console().print(
+        f"{out}: {len(results) - len(failed) - skipped} compressed, {skipped} skipped (already there), "
+        f"{len(failed)} failed, in {time.perf_counter() - t0:.1f} s"
+    )
     return 1 if failed else 0
 
 
@@ -155,16 +185,18 @@ def cmd_compress(args) -> int:
     rank, processes = ddp.world()
     if processes > 1 and not codec.supports(DATA_PARALLEL):
         trains = ", ".join(n for n in codec_names() if get_codec(n).supports(DATA_PARALLEL))
-        raise InputError(f"'{codec.name}' does not train across processes (only {trains} do); run it without torchrun")
+        raise InputError(
+            f"'{codec.name}' does not train across processes (only {trains} do); run it without torchrun"
+        )
     settings = {}
-    for name, (opt, _) in _codec_options().items():
+    for name in _codec_options():
         value = getattr(args, name)
         if value is None:
             continue
         if name not in {o.name for o in codec.options}:
             raise InputError(f"codec '{codec.name}' has no option --{name.replace('_', '-')}")
         settings[name] = value
-    with _progress(f"compressing with {codec.name}") as progress:
+    with _Progress(f"compressing with {codec.name}") as progress:
         blob = codec.encode(data.data, progress=progress, **settings)
     if rank:  # under torchrun: every process trained the same model, the first one writes it
         return 0
@@ -195,15 +227,19 @@ def _export_keras(args, handle, out: Path, t0: float) -> int:
     """``nc3d decompress x.nc3d -o y.h5``: write an implicit file's network as Keras weights."""
     if not handle.supports(KERAS_EXPORT):
         can = "/".join(n for n in codec_names() if get_codec(n).supports(KERAS_EXPORT))
-        raise InputError(f"only {can} files can be written as Keras weights; {args.input} uses codec '{handle.codec}'")
+        raise InputError(
+            f"only {can} files can be written as Keras weights; {args.input} uses codec '{handle.codec}'"
+        )
     if args.resolution is not None:
         raise InputError("--resolution does not apply to a .h5 output: the network is written, not a mesh")
     handle.save_keras(out, force=args.force)
     frame = handle.frame
     moved = frame.scale != 1.0 or any(c != 0.0 for c in frame.center)
     if moved:
-        _console().print(f"note: {out} holds the shape in its normalized frame; the original placement "
-                         f"(center {list(frame.center)}, scale {frame.scale:.6g}) is not stored in Keras files")
+        _console().print(
+            f"note: {out} holds the shape in its normalized frame; the original placement "
+            f"(center {list(frame.center)}, scale {frame.scale:.6g}) is not stored in Keras files"
+        )
     result = {"outputs": [str(out)], "seconds": time.perf_counter() - t0, "frame_dropped": moved}
     if args.json:
         _print_json(result)
@@ -221,10 +257,11 @@ def _decompress_set(args, handle, out: Path, t0: float) -> int:
     from .io import save_mesh
 
     if args.resolution is not None or args.region is not None:
-        raise InputError("--resolution and --region do not apply to a set: its grid is fixed when it is compressed")
+        raise InputError(
+            "--resolution and --region do not apply to a set: its grid is fixed when it is compressed"
+        )
     if out.suffix.lower() in (".obj", ".ply", ".stl", ".off", ".glb", ".npy", ".h5", ".hdf5", ".nc3d"):
-        raise InputError(f"-o {out}: {args.input} holds a set of {handle.count} meshes; "
-                         "give a folder")
+        raise InputError(f"-o {out}: {args.input} holds a set of {handle.count} meshes; give a folder")
     if out.exists() and not out.is_dir():
         raise InputError(f"-o {out}: exists and is not a folder")
     names = handle.names if args.only is None else [handle.names[handle.index(args.only)]]
@@ -233,7 +270,7 @@ def _decompress_set(args, handle, out: Path, t0: float) -> int:
         check_output(path, args.force)
     out.mkdir(parents=True, exist_ok=True)
     outputs = []
-    with _progress(f"decoding {handle.codec}") as progress:
+    with _Progress(f"decoding {handle.codec}") as progress:
         progress("shapes", 0, len(names))
         for i, (name, path) in enumerate(zip(names, targets)):
             mesh = handle.decode_shape(name)
@@ -243,8 +280,11 @@ def _decompress_set(args, handle, out: Path, t0: float) -> int:
                 outputs.append(save_mesh(path, mesh, force=args.force))
             progress("shapes", i + 1, len(names))
     seconds = time.perf_counter() - t0
-    return _emit(args, {"outputs": [str(p) for p in outputs], "seconds": seconds},
-                 f"wrote {len(outputs)} meshes to {out} in {seconds:.1f} s")
+    return _emit(
+        args,
+        {"outputs": [str(p) for p in outputs], "seconds": seconds},
+        f"wrote {len(outputs)} meshes to {out} in {seconds:.1f} s",
+    )
 
 
 def _emit(args, result: dict, text: str) -> int:
@@ -276,8 +316,9 @@ def cmd_decompress(args) -> int:
             data = handle.decode(region=args.region)
         elif args.resolution is not None:
             if not handle.supports(FIELD):
-                raise InputError(f"--resolution applies to files holding a distance field, not to codec "
-                                 f"'{handle.codec}'")
+                raise InputError(
+                    f"--resolution applies to files holding a distance field, not to codec '{handle.codec}'"
+                )
             data = handle.mesh(resolution=args.resolution)
         else:
             data = handle.decode()
@@ -288,8 +329,11 @@ def cmd_decompress(args) -> int:
     else:
         raise InputError(f"decompressing a {handle.kind} is not supported yet")
     seconds = time.perf_counter() - t0
-    return _emit(args, {"outputs": [str(p) for p in outputs], "seconds": seconds},
-                 f"wrote {', '.join(map(str, outputs))} in {seconds:.1f} s")
+    return _emit(
+        args,
+        {"outputs": [str(p) for p in outputs], "seconds": seconds},
+        f"wrote {', '.join(map(str, outputs))} in {seconds:.1f} s",
+    )
 
 
 def cmd_info(args) -> int:
@@ -299,7 +343,9 @@ def cmd_info(args) -> int:
         return 0
     from rich.table import Table
 
-    print(f"{args.input}: codec {result['codec']}, format version {result['version']}, {result['total_bytes']:,} bytes")
+    print(
+        f"{args.input}: codec {result['codec']}, format version {result['version']}, {result['total_bytes']:,} bytes"
+    )
     table = Table("part", "bytes")
     table.add_row("header (JSON)", f"{result['header_bytes']:,}")
     for name, size in result["sections"].items():
@@ -354,21 +400,32 @@ def cmd_train_volume(args) -> int:
     settings = TrainSettings(steps=args.steps, threads=args.threads, device=args.device)
     result = train_model_file(args.data, args.output, settings=settings, force=args.force)
     result.pop("log")
-    return _emit(args, result, f"wrote {result['output']} ({result['bytes']} bytes, {len(result['volumes'])} volumes, "
-                 f"{result['train_seconds']} s); use it with: nc3d compress VOLUME --codec volume-conv --model {result['output']}")
+    return _emit(
+        args,
+        result,
+        f"wrote {result['output']} ({result['bytes']} bytes, {len(result['volumes'])} volumes, "
+        f"{result['train_seconds']} s); use it with: nc3d compress VOLUME --codec volume-conv --model {result['output']}",
+    )
 
 
 def cmd_codecs(args) -> int:
     rows = [
-        {"name": n, "kind": (c := get_codec(n)).kind, "baseline": c.baseline, "description": c.description,
-         "capabilities": sorted(c.capabilities)}
+        {
+            "name": n,
+            "kind": (c := get_codec(n)).kind,
+            "baseline": c.baseline,
+            "description": c.description,
+            "capabilities": sorted(c.capabilities),
+        }
         for n in codec_names()
     ]
     if args.json:
         _print_json({"codecs": rows})
     else:
         for r in rows:
-            print(f"{r['name']:<14} {r['kind']:<8} {'baseline' if r['baseline'] else 'nc3d':<9} {r['description']}")
+            print(
+                f"{r['name']:<14} {r['kind']:<8} {'baseline' if r['baseline'] else 'nc3d':<9} {r['description']}"
+            )
     return 0
 
 
@@ -391,9 +448,17 @@ def cmd_bench(args) -> int:
 
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()] if args.codecs else None
     t0 = time.perf_counter()
-    bar = Progress(TextColumn("nc3d bench: {task.description}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total} rows"), TimeElapsedColumn(), TimeRemainingColumn(),
-                   console=_console(), transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
+    bar = Progress(
+        TextColumn("nc3d bench: {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} rows"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_console(),
+        transient=True,
+        redirect_stdout=sys.stdout.isatty(),
+        redirect_stderr=False,
+    )
     task = bar.add_task("starting", total=None)
 
     def on_row(row, done, total):
@@ -403,12 +468,27 @@ def cmd_bench(args) -> int:
         bar.update(task, completed=done, total=total, description=f"{row['codec']} {row['input']}")
 
     with bar:
-        rows = run_bench(args.input, args.output, codecs=codecs, quick=args.quick, jobs=args.jobs,
-                         samples=args.samples, pattern=args.pattern, retry_failed=args.retry_failed, on_row=on_row)
+        rows = run_bench(
+            args.input,
+            args.output,
+            codecs=codecs,
+            quick=args.quick,
+            jobs=args.jobs,
+            samples=args.samples,
+            pattern=args.pattern,
+            retry_failed=args.retry_failed,
+            on_row=on_row,
+        )
     failed = sum(1 for r in rows if "error" in r)
-    report = None if args.no_report else write_report(args.output, budget=args.budget, render_input=args.render_input)
-    _console().print(f"{args.output}: {len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s"
-                     + (f"; report: {report}" if report else ""))
+    report = (
+        None
+        if args.no_report
+        else write_report(args.output, budget=args.budget, render_input=args.render_input)
+    )
+    _console().print(
+        f"{args.output}: {len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s"
+        + (f"; report: {report}" if report else "")
+    )
     return 0
 
 
@@ -448,16 +528,26 @@ def cmd_render(args) -> int:
     t0 = time.perf_counter()
     view = {"size": args.size, "azimuth": args.azimuth, "elevation": args.elevation}
     handle = api.open(args.input) if Path(args.input).suffix.lower() == ".nc3d" else None
-    if args.compare is not None or is_volume_path(args.input) or (handle is not None and handle.kind == "volume"):
+    if (
+        args.compare is not None
+        or is_volume_path(args.input)
+        or (handle is not None and handle.kind == "volume")
+    ):
         image = _render_volume(args, handle)
     elif handle is not None:
-        image = _open_implicit(args.input, "render", "implicit files and meshes can be rendered").render(**view)
+        image = _open_implicit(args.input, "render", "implicit files and meshes can be rendered").render(
+            **view
+        )
     elif is_mesh_path(args.input):
         image = render_mesh(load_mesh(args.input), **view)
     else:
         raise InputError(f"render: {args.input} is neither a .nc3d file, a mesh file nor a volume file")
     save_png(out, image, force=args.force)
-    result = {"output": str(out), "seconds": time.perf_counter() - t0, "size": [image.shape[1], image.shape[0]]}
+    result = {
+        "output": str(out),
+        "seconds": time.perf_counter() - t0,
+        "size": [image.shape[1], image.shape[0]],
+    }
     if args.json:
         _print_json(result)
     else:
@@ -488,13 +578,19 @@ def cmd_csg(args) -> int:
     out = Path(args.output)
     ext = out.suffix.lower()
     if ext not in (".png", ".obj", ".ply", ".stl", ".off", ".glb"):
-        raise InputError(f"csg: the output must be .png (an image) or .obj/.ply/.stl/.off/.glb (a mesh), got {out}")
+        raise InputError(
+            f"csg: the output must be .png (an image) or .obj/.ply/.stl/.off/.glb (a mesh), got {out}"
+        )
     check_output(out, args.force)
     image_size(args.size)
     t0 = time.perf_counter()
     what = "implicit .nc3d files can be combined"
-    shape = csg(_open_implicit(args.a, "csg", what), _open_implicit(args.b, "csg", what), args.operation,
-                smooth=args.smooth)
+    shape = csg(
+        _open_implicit(args.a, "csg", what),
+        _open_implicit(args.b, "csg", what),
+        args.operation,
+        smooth=args.smooth,
+    )
     result = {"output": str(out)}
     with _console().status(f"{args.operation}…"):
         if ext == ".png":
@@ -516,7 +612,8 @@ def cmd_csg(args) -> int:
 # -- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="nc3d", description="Neural compression of 3D meshes and volumes, measured against classical codecs."
+        prog="nc3d",
+        description="Neural compression of 3D meshes and volumes, measured against classical codecs.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -526,19 +623,40 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         return p
 
-    p = add("compress", cmd_compress, "compress a mesh, a set of meshes or a volume into a .nc3d file "
-            "(or each mesh of a folder into its own file: DIR -o OUTDIR --codec implicit)")
+    p = add(
+        "compress",
+        cmd_compress,
+        "compress a mesh, a set of meshes or a volume into a .nc3d file "
+        "(or each mesh of a folder into its own file: DIR -o OUTDIR --codec implicit)",
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="mesh file(s), a folder of meshes, or a volume")
-    p.add_argument("-o", "--output", required=True,
-                   help="the .nc3d file to write (a folder when a folder is compressed with a single-mesh codec)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the .nc3d file to write (a folder when a folder is compressed with a single-mesh codec)",
+    )
     p.add_argument("--codec", help="codec name (see `nc3d codecs`); default by input kind")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="folder mode: worker processes, one torch thread each (default: one per core)")
-    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                   help="folder mode: run on Ray: 'local' (start one here), 'auto' (this cluster) or HOST:PORT")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="folder mode: worker processes, one torch thread each (default: one per core)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="folder mode: run on Ray: 'local' (start one here), 'auto' (this cluster) or HOST:PORT",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--shape", type=_parse_shape, default=None, metavar="Z,Y,X",
-                   help="a raw volume's shape, slowest axis first (or name it name_XxYxZ_dtype.raw)")
+    p.add_argument(
+        "--shape",
+        type=_parse_shape,
+        default=None,
+        metavar="Z,Y,X",
+        help="a raw volume's shape, slowest axis first (or name it name_XxYxZ_dtype.raw)",
+    )
     p.add_argument("--dtype", default=None, help="a raw volume's sample type: uint8, int16, float32, ...")
     opts = p.add_argument_group("codec settings (each applies to the codecs named)")
     for name, (opt, users) in _codec_options().items():
@@ -548,20 +666,40 @@ def build_parser() -> argparse.ArgumentParser:
             o = next(o for o in get_codec(u).options if o.name == name)
             helps.setdefault((o.help, o.default), []).append(u)
         text = "; ".join(f"{h} (default {d}; {', '.join(us)})" for (h, d), us in helps.items())
-        opts.add_argument("--" + name.replace("_", "-"), dest=name, default=None, choices=opt.choices,
-                          help=text.replace("%", "%%"), **kw)
+        opts.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=None,
+            choices=opt.choices,
+            help=text.replace("%", "%%"),
+            **kw,
+        )
 
     p = add("decompress", cmd_decompress, "decode a .nc3d file back to a mesh or volume (a set: to a folder)")
     p.add_argument("input", metavar="FILE")
-    p.add_argument("-o", "--output", required=True,
-                   help="output file (.obj/.ply/.stl/.off/.glb; a volume: .npy/.raw/.nii/.nii.gz/.mhd/.tif; "
-                        "or .h5: an implicit file's network as Keras weights; a folder for a set of meshes)")
-    p.add_argument("--region", default=None, metavar="Z0:Z1,Y0:Y1,X0:X1",
-                   help="volumes: decode only this sub-box (voxel indices, end exclusive; empty = to the edge)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file (.obj/.ply/.stl/.off/.glb; a volume: .npy/.raw/.nii/.nii.gz/.mhd/.tif; "
+        "or .h5: an implicit file's network as Keras weights; a folder for a set of meshes)",
+    )
+    p.add_argument(
+        "--region",
+        default=None,
+        metavar="Z0:Z1,Y0:Y1,X0:X1",
+        help="volumes: decode only this sub-box (voxel indices, end exclusive; empty = to the edge)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("--resolution", type=int, default=None, help="marching-cubes grid for implicit files (default 256)")
-    p.add_argument("--only", default=None, metavar="NAME",
-                   help="a set file: decode only this shape (the others' features are not decoded)")
+    p.add_argument(
+        "--resolution", type=int, default=None, help="marching-cubes grid for implicit files (default 256)"
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        metavar="NAME",
+        help="a set file: decode only this shape (the others' features are not decoded)",
+    )
 
     p = add("info", cmd_info, "show a .nc3d file's codec, settings and the bytes of each part")
     p.add_argument("input", metavar="FILE")
@@ -574,10 +712,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("codecs", cmd_codecs, "list the available codecs")
 
-    p = add("train-volume", cmd_train_volume, "train a custom model for the volume-conv codec on a folder of .npy volumes")
+    p = add(
+        "train-volume",
+        cmd_train_volume,
+        "train a custom model for the volume-conv codec on a folder of .npy volumes",
+    )
     p.add_argument("data", metavar="DIR", help="folder of .npy volumes (searched recursively)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.npz)")
-    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500: minutes on one core)")
+    p.add_argument(
+        "--steps", type=int, default=1500, help="training steps (default 1500: minutes on one core)"
+    )
     p.add_argument("--threads", type=int, default=1, help="CPU threads")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
@@ -587,49 +731,92 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite outputs of an earlier demo")
     p.add_argument("--codecs", default=None, help="comma-separated mesh codecs (default: all registered)")
 
-    p = add("bench", cmd_bench, "run every codec's ladder on a folder of meshes or volumes against the originals: "
-            "results.jsonl (resumable), plots and report.html")
-    p.add_argument("input", metavar="INPUT_DIR", help="a folder of meshes or of volumes (searched recursively)")
-    p.add_argument("-o", "--output", required=True, metavar="RESULTS_DIR", help="folder for results and the report")
-    p.add_argument("--codecs", default=None, help="comma-separated codec names (default: every codec for this data)")
+    p = add(
+        "bench",
+        cmd_bench,
+        "run every codec's ladder on a folder of meshes or volumes against the originals: "
+        "results.jsonl (resumable), plots and report.html",
+    )
+    p.add_argument(
+        "input", metavar="INPUT_DIR", help="a folder of meshes or of volumes (searched recursively)"
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="RESULTS_DIR", help="folder for results and the report"
+    )
+    p.add_argument(
+        "--codecs", default=None, help="comma-separated codec names (default: every codec for this data)"
+    )
     p.add_argument("--quick", action="store_true", help="each codec's small ladder and 2·10⁴ surface samples")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
-    p.add_argument("--samples", type=int, default=None, help="surface samples per mesh for the metrics "
-                   "(default 100000, --quick 20000)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="surface samples per mesh for the metrics (default 100000, --quick 20000)",
+    )
     p.add_argument("--pattern", default="*", help="glob of the input files to take (default: all)")
     p.add_argument("--retry-failed", action="store_true", help="recompute rows that failed in an earlier run")
     p.add_argument("--no-report", action="store_true", help="only the results, no report.html")
-    for q in (p, add("report", cmd_report, "write RESULTS_DIR/report.html from an nc3d bench results folder")):
+    for q in (
+        p,
+        add("report", cmd_report, "write RESULTS_DIR/report.html from an nc3d bench results folder"),
+    ):
         if q is not p:
             q.add_argument("results", metavar="RESULTS_DIR")
             q.add_argument("--markdown", action="store_true", help="print the tables as Markdown instead")
-        q.add_argument("--budget", type=float, default=None,
-                       help="bytes per input for the best-setting tables and the renders (default: the median "
-                            "size of the nc3d codecs at their default setting)")
-        q.add_argument("--render-input", default=None, help="the input to render (file name or relative path)")
+        q.add_argument(
+            "--budget",
+            type=float,
+            default=None,
+            help="bytes per input for the best-setting tables and the renders (default: the median "
+            "size of the nc3d codecs at their default setting)",
+        )
+        q.add_argument(
+            "--render-input", default=None, help="the input to render (file name or relative path)"
+        )
 
     def add_view(p):
         p.add_argument("--size", type=int, default=512, help="image width and height in pixels (default 512)")
         p.add_argument("--azimuth", type=float, default=30.0, help="camera azimuth in degrees (default 30)")
-        p.add_argument("--elevation", type=float, default=20.0, help="camera elevation in degrees (default 20)")
+        p.add_argument(
+            "--elevation", type=float, default=20.0, help="camera elevation in degrees (default 20)"
+        )
         p.add_argument("--force", action="store_true", help="overwrite an existing output")
 
-    p = add("render", cmd_render, "render an implicit .nc3d file (sphere tracing) or a mesh file to a PNG; "
-            "for a volume, its three middle slices")
-    p.add_argument("input", metavar="FILE", help="an implicit .nc3d file, a mesh file, or a volume (file or .nc3d)")
+    p = add(
+        "render",
+        cmd_render,
+        "render an implicit .nc3d file (sphere tracing) or a mesh file to a PNG; "
+        "for a volume, its three middle slices",
+    )
+    p.add_argument(
+        "input", metavar="FILE", help="an implicit .nc3d file, a mesh file, or a volume (file or .nc3d)"
+    )
     p.add_argument("-o", "--output", required=True, help="the .png file to write")
-    p.add_argument("--compare", default=None, metavar="FILE",
-                   help="volumes: a second volume (e.g. the .nc3d) drawn under the first, same gray window")
+    p.add_argument(
+        "--compare",
+        default=None,
+        metavar="FILE",
+        help="volumes: a second volume (e.g. the .nc3d) drawn under the first, same gray window",
+    )
     add_view(p)
 
     p = add("csg", cmd_csg, "combine two implicit .nc3d files by union, intersection or difference")
-    p.add_argument("operation", choices=("union", "intersection", "difference"), metavar="OPERATION",
-                   help="union, intersection or difference (A minus B)")
+    p.add_argument(
+        "operation",
+        choices=("union", "intersection", "difference"),
+        metavar="OPERATION",
+        help="union, intersection or difference (A minus B)",
+    )
     p.add_argument("a", metavar="A", help="implicit .nc3d file")
     p.add_argument("b", metavar="B", help="implicit .nc3d file")
-    p.add_argument("--smooth", type=float, default=0.0, help="blend radius in original units (default 0: hard)")
+    p.add_argument(
+        "--smooth", type=float, default=0.0, help="blend radius in original units (default 0: hard)"
+    )
     p.add_argument("-o", "--output", required=True, help="a .png image, or a mesh (.obj/.ply/.stl/.off/.glb)")
-    p.add_argument("--resolution", type=int, default=256, help="marching-cubes grid for mesh outputs (default 256)")
+    p.add_argument(
+        "--resolution", type=int, default=256, help="marching-cubes grid for mesh outputs (default 256)"
+    )
     add_view(p)
     return parser
 

@@ -137,9 +137,14 @@ class Container:
 
     def describe(self) -> dict[str, Any]:
         """Codec, format version, header and bytes per part (what ``nc3d info`` prints)."""
-        return {"codec": self.codec, "version": self.version, "header": self.header,
-                "header_bytes": self.header_bytes, "sections": self.section_sizes(),
-                "total_bytes": self.total_bytes}
+        return {
+            "codec": self.codec,
+            "version": self.version,
+            "header": self.header,
+            "header_bytes": self.header_bytes,
+            "sections": self.section_sizes(),
+            "total_bytes": self.total_bytes,
+        }
 
     def section_sizes(self) -> dict[str, int]:
         """Payload size of each section.
@@ -210,9 +215,7 @@ def _decode_header(raw: bytes) -> dict[str, Any]:
             object_pairs_hook=_unique_object,
         )
     except RecursionError:
-        raise FormatError(
-            f"header JSON is nested too deeply (limit {MAX_JSON_DEPTH} levels)"
-        ) from None
+        raise FormatError(f"header JSON is nested too deeply (limit {MAX_JSON_DEPTH} levels)") from None
     except (ValueError, TypeError, OverflowError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise FormatError(f"header is not valid JSON: {exc}") from None
     if not isinstance(header, dict):
@@ -227,14 +230,10 @@ def _encode_header(header: Mapping[str, Any]) -> bytes:
     if not isinstance(header, Mapping):
         raise InputError(f"container header must be a dict, not {type(header).__name__}")
     try:
-        text = json.dumps(
-            header, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-        )
+        text = json.dumps(header, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
         return text.encode("utf-8")
     except RecursionError:
-        raise InputError(
-            f"container header is nested too deeply (limit {MAX_JSON_DEPTH} levels)"
-        ) from None
+        raise InputError(f"container header is nested too deeply (limit {MAX_JSON_DEPTH} levels)") from None
     except (TypeError, ValueError) as exc:  # unserializable, NaN, lone surrogates, mixed keys
         raise InputError(f"container header cannot be stored as JSON: {exc}") from None
 
@@ -278,9 +277,7 @@ def pack(container: Container) -> bytes:
     codec = _check_name(container.codec, _CODEC_RE, "codec name")
     header = _encode_header(container.header)
     if len(header) > MAX_HEADER_BYTES:
-        raise InputError(
-            f"container header is {len(header)} bytes; the limit is {MAX_HEADER_BYTES}"
-        )
+        raise InputError(f"container header is {len(header)} bytes; the limit is {MAX_HEADER_BYTES}")
     try:  # what we write must be readable: nesting depth, duplicate keys, ...
         _decode_header(header)
     except FormatError as exc:
@@ -304,9 +301,7 @@ def pack(container: Container) -> bytes:
         try:
             view = memoryview(payload).cast("B")
         except TypeError:
-            raise InputError(
-                f"section {name!r} must be bytes-like, not {type(payload).__name__}"
-            ) from None
+            raise InputError(f"section {name!r} must be bytes-like, not {type(payload).__name__}") from None
         parts += [
             _U8.pack(len(raw_name)),
             raw_name,
@@ -340,17 +335,13 @@ class _Reader:
     def number(self, fmt: struct.Struct, what: str) -> int:
         rem = self.remaining
         if fmt.size > rem:
-            raise FormatError(
-                f"file is truncated: {what} needs {fmt.size} bytes but only {rem} remain"
-            )
+            raise FormatError(f"file is truncated: {what} needs {fmt.size} bytes but only {rem} remain")
         (value,) = fmt.unpack_from(self.view, self.pos)
         self.pos += fmt.size
         return int(value)
 
 
-def unpack(
-    blob: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> Container:
+def unpack(blob: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Container:
     """Parse and validate ``.nc3d`` bytes.
 
     Parameters
@@ -381,9 +372,7 @@ def unpack(
     try:
         view = memoryview(blob).cast("B")
     except TypeError:
-        raise InputError(
-            f"expected bytes, bytearray or memoryview, not {type(blob).__name__}"
-        ) from None
+        raise InputError(f"expected bytes, bytearray or memoryview, not {type(blob).__name__}") from None
     if len(view) > max_bytes:
         raise FormatError(f"input is {len(view)} bytes, more than the limit of {max_bytes}")
     if len(view) < len(MAGIC) or view[: len(MAGIC)] != MAGIC:
@@ -428,9 +417,7 @@ def unpack(
             raise FormatError(f"{where}: name length {m} is outside 1..{_MAX_NAME}")
         raw = bytes(r.take(m, f"{where} name"))
         if _SECTION_RE.fullmatch(raw) is None:
-            raise FormatError(
-                f"{where}: name {raw!r} is not 1..{_MAX_NAME} characters of [a-z0-9_.-]"
-            )
+            raise FormatError(f"{where}: name {raw!r} is not 1..{_MAX_NAME} characters of [a-z0-9_.-]")
         name = raw.decode("ascii")
         if name in sections:
             raise FormatError(f"section {name!r} appears twice")
@@ -513,9 +500,7 @@ def read_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTE
         if target.is_dir():
             raise InputError(f"{target} is a directory, not an .nc3d file")
         if st.st_size > max_bytes:
-            raise FormatError(
-                f"{target}: file is {st.st_size} bytes, more than the limit of {max_bytes}"
-            )
+            raise FormatError(f"{target}: file is {st.st_size} bytes, more than the limit of {max_bytes}")
         with open(target, "rb") as fh:
             data = fh.read(max_bytes + 1)
     except FileNotFoundError:

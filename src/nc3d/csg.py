@@ -19,7 +19,7 @@ distance (exact outside for union), which sphere tracing and marching cubes hand
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -155,8 +155,11 @@ def _check_operand(x, which: str) -> None:
 
 def _label(x) -> str:
     path = getattr(x, "path", None)
-    return str(getattr(x, "name", None) or (getattr(path, "name", None) if path is not None else None)
-               or type(x).__name__)
+    return str(
+        getattr(x, "name", None)
+        or (getattr(path, "name", None) if path is not None else None)
+        or type(x).__name__
+    )
 
 
 def csg(a, b, op: str, smooth: float = 0.0) -> SdfShape:
@@ -184,7 +187,12 @@ def csg(a, b, op: str, smooth: float = 0.0) -> SdfShape:
     """
     if op not in OPERATIONS:
         raise InputError(f"unknown CSG operation {op!r}; choose one of {', '.join(OPERATIONS)}")
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or not math.isfinite(smooth) or smooth < 0:
+    if (
+        isinstance(smooth, bool)
+        or not isinstance(smooth, (int, float))
+        or not math.isfinite(smooth)
+        or smooth < 0
+    ):
         raise InputError(f"smooth must be a finite number ≥ 0 (original units), got {smooth!r}")
     _check_operand(a, "A")
     _check_operand(b, "B")

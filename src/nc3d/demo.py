@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from .codecs.base import codec_names, get_codec
-from .files import write_bytes_atomic
 from .errors import OutputExistsError
+from .files import write_bytes_atomic
 from .io import canonical_ply_size, load_mesh, load_volume, save_mesh
 from .metrics import compare_meshes
 from .metrics.volume import compare_volumes
@@ -62,49 +62,82 @@ def run_demo(out_dir: Path, *, force: bool = False, codecs: list[str] | None = N
             stem = f"{path.stem}.{name}"
             write_bytes_atomic(out_dir / f"{stem}.nc3d", blob, force=True)
             save_mesh(out_dir / f"{stem}.obj", decoded, force=True)
-            rows.append({
-                "shape": path.name, "codec": name, "bytes": len(blob),
-                "ratio_file": path.stat().st_size / len(blob), "ratio_ply": canonical / len(blob),
-                "encode_s": encode_s, "decode_s": decode_s, **metrics,
-            })
+            rows.append(
+                {
+                    "shape": path.name,
+                    "codec": name,
+                    "bytes": len(blob),
+                    "ratio_file": path.stat().st_size / len(blob),
+                    "ratio_ply": canonical / len(blob),
+                    "encode_s": encode_s,
+                    "decode_s": decode_s,
+                    **metrics,
+                }
+            )
     volume = load_volume(sample_volume_path())
     volume_rows = []
     for name in [n for n in codecs if n in codec_names("volume")] if codecs else codec_names("volume"):
         with console.status(f"{sample_volume_path().name}: {name}…"):
             blob, decoded, encode_s, decode_s = _round_trip(name, volume)
         write_bytes_atomic(out_dir / f"{sample_volume_path().stem}.{name}.nc3d", blob, force=True)
-        volume_rows.append({
-            "volume": sample_volume_path().name, "codec": name, "bytes": len(blob),
-            "ratio_raw": volume.nbytes / len(blob), "encode_s": encode_s, "decode_s": decode_s,
-            **compare_volumes(volume, decoded),
-        })
+        volume_rows.append(
+            {
+                "volume": sample_volume_path().name,
+                "codec": name,
+                "bytes": len(blob),
+                "ratio_raw": volume.nbytes / len(blob),
+                "encode_s": encode_s,
+                "decode_s": decode_s,
+                **compare_volumes(volume, decoded),
+            }
+        )
     summary = {
         "rows": rows,
-        "volume": {"file": sample_volume_path().name, "shape": list(volume.shape), "dtype": str(volume.dtype)},
+        "volume": {
+            "file": sample_volume_path().name,
+            "shape": list(volume.shape),
+            "dtype": str(volume.dtype),
+        },
         "volume_rows": volume_rows,
     }
     write_bytes_atomic(out_dir / "summary.json", json.dumps(summary, indent=2).encode(), force=True)
 
-    table = Table(title="nc3d demo — built-in samples (ratio vs canonical binary PLY; metrics in normalized units)")
+    table = Table(
+        title="nc3d demo — built-in samples (ratio vs canonical binary PLY; metrics in normalized units)"
+    )
     for col in ("shape", "codec", "bytes", "ratio", "chamfer_p2s", "f@0.01", "NC", "enc s", "dec s"):
         table.add_column(col, justify="left" if col in ("shape", "codec") else "right")
     for r in rows:
         table.add_row(
-            r["shape"], r["codec"], f"{r['bytes']:,}", f"{r['ratio_ply']:.1f}×", f"{r['chamfer_p2s']:.2e}",
-            f"{r['f_score_0.01']:.3f}", f"{r['normal_consistency']:.3f}", f"{r['encode_s']:.1f}", f"{r['decode_s']:.1f}",
+            r["shape"],
+            r["codec"],
+            f"{r['bytes']:,}",
+            f"{r['ratio_ply']:.1f}×",
+            f"{r['chamfer_p2s']:.2e}",
+            f"{r['f_score_0.01']:.3f}",
+            f"{r['normal_consistency']:.3f}",
+            f"{r['encode_s']:.1f}",
+            f"{r['decode_s']:.1f}",
         )
     import sys
 
     Console(width=None if sys.stdout.isatty() else 150).print(table)
     if volume_rows:
-        vtable = Table(title=f"volume sample {summary['volume']['file']} {tuple(volume.shape)} {volume.dtype}",
-                       caption="ratio vs the raw bytes; PSNR over the data range")
+        vtable = Table(
+            title=f"volume sample {summary['volume']['file']} {tuple(volume.shape)} {volume.dtype}",
+            caption="ratio vs the raw bytes; PSNR over the data range",
+        )
         for col in ("codec", "bytes", "ratio", "PSNR dB", "enc s", "dec s"):
             vtable.add_column(col, justify="left" if col == "codec" else "right")
         for r in volume_rows:
-            vtable.add_row(r["codec"], f"{r['bytes']:,}", f"{r['ratio_raw']:.1f}×",
-                           "lossless" if r["mse"] == 0 else f"{r['psnr']:.1f}",
-                           f"{r['encode_s']:.1f}", f"{r['decode_s']:.1f}")
+            vtable.add_row(
+                r["codec"],
+                f"{r['bytes']:,}",
+                f"{r['ratio_raw']:.1f}×",
+                "lossless" if r["mse"] == 0 else f"{r['psnr']:.1f}",
+                f"{r['encode_s']:.1f}",
+                f"{r['decode_s']:.1f}",
+            )
         Console(width=None if sys.stdout.isatty() else 150).print(vtable)
     print(f"outputs in {out_dir}/")
     return summary

@@ -8,8 +8,8 @@ and write the ``.nc3d`` files themselves, so no mesh or blob travels through Ray
 
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 __all__ = ["ray_map"]
 
@@ -19,15 +19,20 @@ def _connect(ray, address: str, num_cpus: int | None) -> bool:
     if ray.is_initialized():
         return False
     if address == "local":
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     else:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     return True
 
 
-def ray_map(task: Callable[..., dict], items: Iterable, arguments: Callable[[Any], tuple], *,
-            address: str = "local", num_cpus: int | None = None) -> Iterator[tuple[Any, dict]]:
+def ray_map(
+    task: Callable[..., dict],
+    items: Iterable,
+    arguments: Callable[[Any], tuple],
+    *,
+    address: str = "local",
+    num_cpus: int | None = None,
+) -> Iterator[tuple[Any, dict]]:
     """Run ``task(*arguments(item))`` for every item as a Ray task of one CPU; yield as they finish.
 
     Parameters

@@ -26,9 +26,6 @@ Array layout (:func:`compress_array`, version 1)::
 
 from __future__ import annotations
 
-import math
-import struct
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -72,9 +69,7 @@ def constriction_module() -> Any:
     try:
         import constriction
     except ImportError as exc:  # a core dependency: this is a broken install
-        raise ImportError(
-            "nc3d needs the 'constriction' package: pip install constriction"
-        ) from exc
+        raise ImportError("nc3d needs the 'constriction' package: pip install constriction") from exc
     return constriction
 
 
@@ -145,9 +140,7 @@ def _read_varint(buf: np.ndarray, pos: int, what: str) -> tuple[int, int]:
     raise FormatError(f"symbol stream: {what} is longer than 10 bytes")
 
 
-def _read_varints(
-    buf: np.ndarray, pos: int, n: int, max_len: int, what: str
-) -> tuple[np.ndarray, int]:
+def _read_varints(buf: np.ndarray, pos: int, n: int, max_len: int, what: str) -> tuple[np.ndarray, int]:
     """Read ``n`` varints of at most ``max_len`` bytes each, vectorized.
 
     Parameters
@@ -287,7 +280,7 @@ def _guarded(run, message: str):
         return run()
     except (ValueError, KeyError, TypeError, AssertionError, RuntimeError, OverflowError) as exc:
         raise FormatError(f"{message}: {exc}") from None
-    except BaseException as exc:  # noqa: BLE001 - only Rust panics are converted
+    except BaseException as exc:
         if _is_rust_panic(exc):
             raise FormatError(f"{message}: {exc}") from None
         raise
@@ -341,9 +334,7 @@ def decode_symbols(data: bytes | bytearray | memoryview, count: int | None = Non
     if t > k:
         raise FormatError(f"symbol stream: {t} table tokens for an alphabet of {k}")
     if t > buf.size - pos:
-        raise FormatError(
-            f"symbol stream: table declares {t} entries but only {buf.size - pos} bytes remain"
-        )
+        raise FormatError(f"symbol stream: table declares {t} entries but only {buf.size - pos} bytes remain")
     tokens, pos = _read_varints(buf, pos, t, _MAX_TOKEN_BYTES, "the frequency table")
     n, pos = _read_varint(buf, pos, "the symbol count")
     if n > MAX_SYMBOLS:
@@ -366,9 +357,7 @@ def decode_symbols(data: bytes | bytearray | memoryview, count: int | None = Non
         raise FormatError("symbol stream: frequency table entry out of range")
     lengths = np.where(is_run, half + 1, 1)
     if int(lengths.sum()) != k:
-        raise FormatError(
-            f"symbol stream: frequency table covers {int(lengths.sum())} symbols, expected {k}"
-        )
+        raise FormatError(f"symbol stream: frequency table covers {int(lengths.sum())} symbols, expected {k}")
     counts = np.repeat(np.where(is_run, 0, half + 1), lengths)
     if counts[0] == 0 or counts[-1] == 0:
         raise FormatError("symbol stream: frequency table must start and end with used symbols")
@@ -416,7 +405,9 @@ def pack_varints(values: np.ndarray) -> bytes:
     return _varints(values)
 
 
-def unpack_varints(data: bytes | bytearray | memoryview, n: int, what: str = "varints") -> tuple[np.ndarray, int]:
+def unpack_varints(
+    data: bytes | bytearray | memoryview, n: int, what: str = "varints"
+) -> tuple[np.ndarray, int]:
     """Read ``n`` varints (each < 2**63) from the start of ``data``; (values (n,) int64, bytes used).
 
     Raises :class:`FormatError` when truncated or a value is too long.

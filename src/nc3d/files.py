@@ -23,8 +23,6 @@ def check_output(path: str | os.PathLike[str], force: bool) -> None:
         raise OutputExistsError(path)
 
 
-
-
 def _umask() -> int:
     """The process umask, read without changing it where the OS allows."""
     try:

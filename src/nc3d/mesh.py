@@ -88,7 +88,9 @@ def as_mesh(obj: Any, *, name: str = "mesh") -> Mesh:
     elif isinstance(obj, (tuple, list)) and len(obj) == 2:
         vertices, faces = obj
     else:
-        raise InputError(f"{name}: expected a mesh, a trimesh.Trimesh or (vertices, faces), got {type(obj).__name__}")
+        raise InputError(
+            f"{name}: expected a mesh, a trimesh.Trimesh or (vertices, faces), got {type(obj).__name__}"
+        )
     try:
         vertices = np.ascontiguousarray(vertices, dtype=np.float64)
         faces = np.asarray(faces)

@@ -29,8 +29,8 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from nc3d.testing import fuzz
     from nc3d.codecs.base import codec_names
+    from nc3d.testing import fuzz
 
     expected = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
     for name in codec_names():
@@ -40,8 +40,13 @@ def main(argv=None) -> int:
         blob = fuzz.sample_file(name)
         kind, result = fuzz.decode_quick(blob)
         path.write_bytes(blob)
-        expected[name] = {"file": path.name, "bytes": len(blob), "file_sha256": hashlib.sha256(blob).hexdigest(),
-                          "kind": kind, "decoded": fuzz.describe_result(kind, result)}
+        expected[name] = {
+            "file": path.name,
+            "bytes": len(blob),
+            "file_sha256": hashlib.sha256(blob).hexdigest(),
+            "kind": kind,
+            "decoded": fuzz.describe_result(kind, result),
+        }
         print(f"{path.name}: {len(blob)} bytes")
     EXPECTED.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
     return 0

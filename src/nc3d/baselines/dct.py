@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codecs.base import REGION_DECODE, Codec, Option, register
 from ..blocks import block_grid, merge_blocks, split_blocks
+from ..codecs.base import REGION_DECODE, Codec, Option, register
+from ..codecs.volume_header import check_region, normalized, read_volume_header, restore_values, volume_header
 from ..container import header_get
 from ..dct import BAND, BAND_EDGES, BANDS, BLOCK, BY_BAND, UNSORT_BY_BAND, dct_blocks
 from ..entropy import decode_symbols, encode_symbols
 from ..errors import FormatError
 from ..io.volumes import as_volume
-from ..codecs.volume_header import check_region, normalized, read_volume_header, restore_values, volume_header
 
 __all__ = ["Dct"]
 
@@ -47,12 +47,17 @@ class Dct(Codec):
     description = "8³-block orthonormal 3-D DCT, uniform quantization, per-band entropy coding"
     options = (
         Option("step", float, 0.02, "quantization step as a fraction of the data range", low=1e-4, high=1.0),
-        Option("tilt", float, 1.0, "step growth towards the highest frequency band (0: flat)", low=0.0, high=8.0),
+        Option(
+            "tilt", float, 1.0, "step growth towards the highest frequency band (0: flat)", low=0.0, high=8.0
+        ),
     )
 
     capabilities = frozenset({REGION_DECODE})
-    presets = {"smoke": ({},), "quick": tuple({"step": s} for s in (0.005, 0.02, 0.08)),
-               "default": tuple({"step": s} for s in (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64))}
+    presets = {
+        "smoke": ({},),
+        "quick": tuple({"step": s} for s in (0.005, 0.02, 0.08)),
+        "default": tuple({"step": s} for s in (0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)),
+    }
 
     def encode_parts(self, data, *, step, tilt, progress=None):
         v = as_volume(data)
@@ -120,7 +125,9 @@ class Dct(Codec):
         first = [a // BLOCK for a, _ in region]
         last = [-(-b // BLOCK) for _, b in region]
         idx = np.ravel_multi_index(np.ix_(*[np.arange(f, e) for f, e in zip(first, last)]), grid).ravel()
-        blocks = dct_blocks((q[idx].astype(np.float32) * steps).reshape(-1, BLOCK, BLOCK, BLOCK), inverse=True)
+        blocks = dct_blocks(
+            (q[idx].astype(np.float32) * steps).reshape(-1, BLOCK, BLOCK, BLOCK), inverse=True
+        )
         sub = merge_blocks(blocks, [(e - f) * BLOCK for f, e in zip(first, last)], BLOCK, 0)
         crop = tuple(slice(a - f * BLOCK, b - f * BLOCK) for (a, b), f in zip(region, first))
         return restore_values(sub[crop], dtype, lo, hi, scaled=True)

@@ -25,8 +25,14 @@ _MAX_ELEMENTS = 1 << 27
 def draco_encode(mesh: Mesh, bits: int, level: int) -> bytes:
     """Draco bytes of ``mesh`` with ``bits``-bit position quantization at ``level`` (0–10)."""
     draco = require("DracoPy", "the Draco baseline")
-    return bytes(draco.encode(mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32),
-                              quantization_bits=bits, compression_level=level))
+    return bytes(
+        draco.encode(
+            mesh.vertices.astype(np.float32),
+            mesh.faces.astype(np.uint32),
+            quantization_bits=bits,
+            compression_level=level,
+        )
+    )
 
 
 def draco_decode(data: bytes, max_faces: int) -> Mesh:
@@ -36,7 +42,7 @@ def draco_decode(data: bytes, max_faces: int) -> Mesh:
         decoded = draco.decode(bytes(data))
         points = np.asarray(decoded.points, dtype=np.float64).reshape(-1, 3)
         faces = np.asarray(decoded.faces, dtype=np.int64).reshape(-1, 3)
-    except Exception as exc:  # DracoPy raises its own types (and ValueError) on corrupt input
+    except Exception as exc:  # noqa: BLE001 - DracoPy raises its own types (and ValueError) on corrupt input
         raise FormatError(f"section 'draco': corrupt Draco stream ({type(exc).__name__}: {exc})") from None
     if len(faces) > max_faces:
         raise FormatError(f"section 'draco': {len(faces)} faces, the header says at most {max_faces}")
@@ -51,15 +57,21 @@ def decimate_mesh(mesh: Mesh, ratio: float) -> Mesh:
     fs = require("fast_simplification", "the decimation baseline")
     if ratio >= 1.0:
         return mesh
-    v, f = fs.simplify(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), target_reduction=1.0 - ratio)
+    v, f = fs.simplify(
+        mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), target_reduction=1.0 - ratio
+    )
     if len(f) == 0:
-        raise InputError(f"decimation to ratio {ratio} leaves none of the {len(mesh.faces)} faces; raise --ratio")
+        raise InputError(
+            f"decimation to ratio {ratio} leaves none of the {len(mesh.faces)} faces; raise --ratio"
+        )
     return as_mesh((np.asarray(v, np.float64), np.asarray(f, np.int64)), name="decimated mesh")
 
 
 def _counts(header) -> tuple[int, int]:
-    return (header_get(header, "vertices", int, min=1, max=_MAX_ELEMENTS),
-            header_get(header, "faces", int, min=1, max=_MAX_ELEMENTS))
+    return (
+        header_get(header, "vertices", int, min=1, max=_MAX_ELEMENTS),
+        header_get(header, "faces", int, min=1, max=_MAX_ELEMENTS),
+    )
 
 
 def _section(sections, name) -> bytes:
@@ -83,13 +95,18 @@ class Draco(Codec):
 
     def encode_parts(self, data, *, progress=None, bits, level):
         mesh = as_mesh(data)
-        return {"vertices": len(mesh.vertices), "faces": len(mesh.faces)}, {"draco": draco_encode(mesh, bits, level)}
+        return {"vertices": len(mesh.vertices), "faces": len(mesh.faces)}, {
+            "draco": draco_encode(mesh, bits, level)
+        }
 
     def decode_parts(self, header, sections):
         return draco_decode(_section(sections, "draco"), _counts(header)[1])
 
-    presets = {"smoke": ({},), "quick": tuple({"bits": b} for b in (8, 11, 14)),
-               "default": tuple({"bits": b} for b in range(8, 15))}
+    presets = {
+        "smoke": ({},),
+        "quick": tuple({"bits": b} for b in (8, 11, 14)),
+        "default": tuple({"bits": b} for b in range(8, 15)),
+    }
 
 
 @register
@@ -108,8 +125,11 @@ class Decimate(Codec):
         _counts(header)
         return parse_canonical_ply(_section(sections, "ply"), max_elements=_MAX_ELEMENTS)
 
-    presets = {"smoke": ({},), "quick": ({"ratio": 0.25}, {"ratio": 0.05}),
-               "default": tuple({"ratio": r} for r in (0.5, 0.25, 0.1, 0.05, 0.02, 0.01))}
+    presets = {
+        "smoke": ({},),
+        "quick": ({"ratio": 0.25}, {"ratio": 0.05}),
+        "default": tuple({"ratio": r} for r in (0.5, 0.25, 0.1, 0.05, 0.02, 0.01)),
+    }
 
 
 @register
@@ -128,6 +148,11 @@ class DecimateDraco(Codec):
     def decode_parts(self, header, sections):
         return draco_decode(_section(sections, "draco"), _counts(header)[1])
 
-    presets = {"smoke": ({},), "quick": ({"ratio": 0.25, "bits": 10}, {"ratio": 0.05, "bits": 10}),
-               "default": tuple({"ratio": r, "bits": b} for r, b in
-                                ((0.5, 11), (0.25, 11), (0.1, 10), (0.05, 10), (0.02, 9), (0.01, 9)))}
+    presets = {
+        "smoke": ({},),
+        "quick": ({"ratio": 0.25, "bits": 10}, {"ratio": 0.05, "bits": 10}),
+        "default": tuple(
+            {"ratio": r, "bits": b}
+            for r, b in ((0.5, 11), (0.25, 11), (0.1, 10), (0.05, 10), (0.02, 9), (0.01, 9))
+        ),
+    }

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import lzma
 
-from ..codecs.base import Codec, register
 from ..bounded import decompress_exact
+from ..codecs.base import Codec, register
 from ..errors import FormatError
 from ..io.ply import canonical_ply_bytes, canonical_ply_size, parse_canonical_ply
 from ..mesh import as_mesh
@@ -41,6 +41,11 @@ class PlyLzma(Codec):
         nf = header_get(header, "faces", int, min=1, max=1 << 28)
         if "ply.xz" not in sections:
             raise FormatError("missing section 'ply.xz'")
-        raw = decompress_exact(sections["ply.xz"], canonical_ply_size(nv, nf), "xz", "section 'ply.xz'",
-                               max_inflation=_MAX_INFLATION)
+        raw = decompress_exact(
+            sections["ply.xz"],
+            canonical_ply_size(nv, nf),
+            "xz",
+            "section 'ply.xz'",
+            max_inflation=_MAX_INFLATION,
+        )
         return parse_canonical_ply(raw)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..codecs.base import Codec, Option, register
-from ..nn.schedule import warmup_cosine_lr
 from ..container import header_get
 from ..entropy import decode_symbols, encode_symbols
 from ..errors import FormatError, InputError
@@ -28,6 +27,7 @@ from ..geometry.sampling import sample_near_surface
 from ..mesh import Mesh, as_mesh
 from ..nn.device import torch_threads
 from ..nn.quant import dequantize_tensors, fake_quantize, quant_levels, quantize_tensors
+from ..nn.schedule import warmup_cosine_lr
 
 __all__ = ["QuantDeepSdf", "decoder_shapes"]
 
@@ -74,8 +74,21 @@ def _init(shapes, seed: int):
     return [t.requires_grad_(True) for t in out]
 
 
-def _fit(meshes: list[Mesh], *, layers, width, latent, samples, steps, batch, lr, truncation, bits, seed,
-         progress=None):
+def _fit(
+    meshes: list[Mesh],
+    *,
+    layers,
+    width,
+    latent,
+    samples,
+    steps,
+    batch,
+    lr,
+    truncation,
+    bits,
+    seed,
+    progress=None,
+):
     """Train decoder + latents on normalized meshes; returns the float tensors (storage order)."""
     import torch
 
@@ -100,7 +113,9 @@ def _fit(meshes: list[Mesh], *, layers, width, latent, samples, steps, batch, lr
         opt.param_groups[0]["lr"], opt.param_groups[1]["lr"] = lr * scale, 2 * lr * scale
         used = [fake_quantize(t, bits) for t in tensors] if step >= qat_from else tensors
         pred = _forward(used, x[pick], used[-1][idx[pick]])
-        loss = (pred.clamp(-truncation, truncation) - y[pick]).abs().mean() + 1e-4 * used[-1].pow(2).sum(1).mean()
+        loss = (pred.clamp(-truncation, truncation) - y[pick]).abs().mean() + 1e-4 * used[-1].pow(2).sum(
+            1
+        ).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -120,36 +135,73 @@ class QuantDeepSdf(Codec):
     name = "quant-deepsdf"
     kind = "meshset"
     baseline = True
-    description = "QuantDeepSDF (NeCGS App. C.2): one MLP auto-decoder + a latent per shape, quantized, entropy-coded"
+    description = (
+        "QuantDeepSDF (NeCGS App. C.2): one MLP auto-decoder + a latent per shape, quantized, entropy-coded"
+    )
     options = (
         Option("layers", int, 8, "linear maps of the decoder MLP", low=2, high=16),
         Option("width", int, 64, "hidden size of the decoder (sets the rate)", low=4, high=512),
         Option("latent", int, 32, "latent vector size per shape", low=1, high=256),
         Option("bits", int, 8, "bits per stored weight and latent", low=2, high=16),
         Option("samples", int, 16_000, "training points per shape", low=100, high=10_000_000),
-        Option("steps", int, 3000, "training steps (the last 20% quantization-aware)", low=1, high=10_000_000),
+        Option(
+            "steps", int, 3000, "training steps (the last 20% quantization-aware)", low=1, high=10_000_000
+        ),
         Option("batch_size", int, 4096, "points per step", low=16, high=1 << 20),
         Option("lr", float, 2e-3, "peak learning rate (Adam; latents twice that)", low=1e-6, high=1.0),
-        Option("truncation", float, 0.1, "distances clamped to ± this (normalized units)", low=1e-3, high=2.0),
+        Option(
+            "truncation", float, 0.1, "distances clamped to ± this (normalized units)", low=1e-3, high=2.0
+        ),
         Option("resolution", int, 64, "marching-cubes grid per shape on decode", low=16, high=128),
         Option("seed", int, 0, "random seed", low=0, high=2**31 - 1),
     )
 
-    def encode_parts(self, data, *, progress=None, layers, width, latent, bits, samples, steps, batch_size, lr,
-                     truncation, resolution, seed):
+    def encode_parts(
+        self,
+        data,
+        *,
+        progress=None,
+        layers,
+        width,
+        latent,
+        bits,
+        samples,
+        steps,
+        batch_size,
+        lr,
+        truncation,
+        resolution,
+        seed,
+    ):
         if not isinstance(data, list) or not data:
             raise InputError("quant-deepsdf compresses a set of meshes: a non-empty list of (name, mesh)")
         names = [str(n) for n, _ in data]
         meshes = [as_mesh(m, name=n) for n, m in data]
         frames = [frame_of_mesh(m) for m in meshes]
         with torch_threads(1):
-            tensors = _fit([f.normalize_mesh(m) for f, m in zip(frames, meshes)], layers=layers, width=width,
-                           latent=latent, samples=samples, steps=steps, batch=batch_size, lr=lr,
-                           truncation=truncation, bits=bits, seed=seed, progress=progress)
+            tensors = _fit(
+                [f.normalize_mesh(m) for f, m in zip(frames, meshes)],
+                layers=layers,
+                width=width,
+                latent=latent,
+                samples=samples,
+                steps=steps,
+                batch=batch_size,
+                lr=lr,
+                truncation=truncation,
+                bits=bits,
+                seed=seed,
+                progress=progress,
+            )
         q, qsteps = quantize_tensors(tensors, bits)
-        header = {"architecture": {"layers": layers, "width": width, "latent": latent}, "bits": bits,
-                  "truncation": truncation, "resolution": resolution, "names": names,
-                  "frames": [f.to_dict() for f in frames]}
+        header = {
+            "architecture": {"layers": layers, "width": width, "latent": latent},
+            "bits": bits,
+            "truncation": truncation,
+            "resolution": resolution,
+            "names": names,
+            "frames": [f.to_dict() for f in frames],
+        }
         return header, {"steps": qsteps.astype("<f4").tobytes(), "weights": encode_symbols(q)}
 
     def decode_parts(self, header, sections):
@@ -175,11 +227,14 @@ class QuantDeepSdf(Codec):
         shapes = decoder_shapes(layers, width, latent, len(names))
         count = sum(int(np.prod(s)) for s in shapes)
         if count > _MAX_PARAMS_PER_BYTE * len(sections["weights"]) + 4096:
-            raise FormatError(f"quant-deepsdf file: {count} parameters cannot come from "
-                              f"{len(sections['weights'])} bytes")
+            raise FormatError(
+                f"quant-deepsdf file: {count} parameters cannot come from {len(sections['weights'])} bytes"
+            )
         if len(sections["steps"]) != 4 * len(shapes):
-            raise FormatError(f"quant-deepsdf file: section 'steps' has {len(sections['steps'])} bytes, "
-                              f"expected {4 * len(shapes)}")
+            raise FormatError(
+                f"quant-deepsdf file: section 'steps' has {len(sections['steps'])} bytes, "
+                f"expected {4 * len(shapes)}"
+            )
         steps = np.frombuffer(sections["steps"], dtype="<f4").astype(np.float32)
         q = decode_symbols(sections["weights"], count=count)
         tensors = [torch.from_numpy(t) for t in dequantize_tensors(q, steps, shapes, bits)]
@@ -189,8 +244,8 @@ class QuantDeepSdf(Codec):
             for i, (name, frame) in enumerate(zip(names, frames)):
                 values = np.empty(len(grid), dtype=np.float32)
                 for s in range(0, len(grid), 65536):
-                    g = grid[s:s + 65536]
-                    values[s:s + 65536] = _forward(tensors, g, tensors[-1][i].expand(len(g), -1)).numpy()
+                    g = grid[s : s + 65536]
+                    values[s : s + 65536] = _forward(tensors, g, tensors[-1][i].expand(len(g), -1)).numpy()
                 try:
                     mesh = frame.denormalize_mesh(marching_cubes_sdf(values.reshape((resolution,) * 3)))
                 except InputError:  # the decoded field has no surface: a legitimate (bad) result
@@ -198,6 +253,8 @@ class QuantDeepSdf(Codec):
                 out.append((name, mesh))
         return out
 
-    presets = {"smoke": ({"layers": 2, "width": 8, "latent": 8, "samples": 2000, "steps": 10, "resolution": 16},),
-               "quick": ({"width": 32, "steps": 600, "samples": 4000, "resolution": 48},),
-               "default": ({"width": 32}, {"width": 64}, {"width": 128})}
+    presets = {
+        "smoke": ({"layers": 2, "width": 8, "latent": 8, "samples": 2000, "steps": 10, "resolution": 16},),
+        "quick": ({"width": 32, "steps": 600, "samples": 4000, "resolution": 48},),
+        "default": ({"width": 32}, {"width": 64}, {"width": 128}),
+    }

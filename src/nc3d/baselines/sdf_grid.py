@@ -48,8 +48,10 @@ class SdfGrid(Codec):
         levels = quant_levels(bits)
         q = np.round(np.clip(sdf / (truncation * h), -1.0, 1.0) * levels).astype(np.int64)
         if not (q.min() < 0 < q.max()):  # the decoder could mesh nothing: say so now, not then
-            raise InputError(f"sdf-grid: at resolution {resolution} no grid point lies inside the mesh "
-                             "(thinner than a cell, or not closed); raise --resolution")
+            raise InputError(
+                f"sdf-grid: at resolution {resolution} no grid point lies inside the mesh "
+                "(thinner than a cell, or not closed); raise --resolution"
+            )
         header = {"resolution": resolution, "bits": bits, "truncation": truncation, "frame": frame.to_dict()}
         return header, {"grid": encode_symbols(q)}
 
@@ -75,5 +77,8 @@ class SdfGrid(Codec):
         return frame.denormalize_mesh(mesh)
 
     # quick: 48³ instead of 64³ halves the cost (the SDF of every grid point is the whole of it)
-    presets = {"smoke": ({"resolution": 16},), "quick": ({"resolution": 32}, {"resolution": 48}),
-               "default": tuple({"resolution": r} for r in (24, 32, 48, 64, 96, 128))}
+    presets = {
+        "smoke": ({"resolution": 16},),
+        "quick": ({"resolution": 32}, {"resolution": 48}),
+        "default": tuple({"resolution": r} for r in (24, 32, 48, 64, 96, 128)),
+    }

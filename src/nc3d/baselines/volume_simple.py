@@ -15,12 +15,12 @@ import zlib
 import numpy as np
 
 from .._optional import require
-from ..codecs.base import Codec, Option, register
-from ..container import header_get
 from ..bounded import decompress_exact
+from ..codecs.base import Codec, Option, register
+from ..codecs.volume_header import read_volume_header, restore_values, volume_header
+from ..container import header_get
 from ..errors import FormatError
 from ..io.volumes import as_volume
-from ..codecs.volume_header import read_volume_header, restore_values, volume_header
 
 __all__ = ["Zfp", "VolumeZlib", "VolumeLzma"]
 
@@ -44,18 +44,31 @@ class Zfp(Codec):
     description = "zfp (zfpy) in fixed-accuracy or fixed-rate mode on the float32/float64 samples"
     options = (
         Option("mode", str, "accuracy", "zfp mode", choices=("accuracy", "rate")),
-        Option("tolerance", float, 0.1, "accuracy mode: largest error as a fraction of the range "
-               "(0.1: 51–62 dB on the shared volumes; zfp stays well inside its bound)", low=1e-7, high=1.0),
+        Option(
+            "tolerance",
+            float,
+            0.1,
+            "accuracy mode: largest error as a fraction of the range "
+            "(0.1: 51–62 dB on the shared volumes; zfp stays well inside its bound)",
+            low=1e-7,
+            high=1.0,
+        ),
         Option("rate", float, 2.0, "rate mode: bits per value", low=0.0625, high=64.0),
     )
 
     presets = {
         "smoke": ({},),
-        "quick": (*({"mode": "accuracy", "tolerance": t} for t in (0.001, 0.01, 0.1)),
-                  *({"mode": "rate", "rate": r} for r in (1.0, 4.0))),
-        "default": (*({"mode": "accuracy", "tolerance": t}
-                      for t in (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)),
-                    *({"mode": "rate", "rate": r} for r in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0))),
+        "quick": (
+            *({"mode": "accuracy", "tolerance": t} for t in (0.001, 0.01, 0.1)),
+            *({"mode": "rate", "rate": r} for r in (1.0, 4.0)),
+        ),
+        "default": (
+            *(
+                {"mode": "accuracy", "tolerance": t}
+                for t in (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+            ),
+            *({"mode": "rate", "rate": r} for r in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)),
+        ),
     }
 
     def encode_parts(self, data, *, mode, tolerance, rate, progress=None):
@@ -87,7 +100,9 @@ class Zfp(Codec):
         except (ValueError, RuntimeError) as exc:
             raise FormatError(f"zfp: invalid stream header ({exc})") from None
         if (info["nz"], info["ny"], info["nx"]) != shape or info["nw"] != 0 or info["type"] is not want:
-            raise FormatError(f"zfp: the stream describes {info['nz']}x{info['ny']}x{info['nx']} {info['type']}, not {shape}")
+            raise FormatError(
+                f"zfp: the stream describes {info['nz']}x{info['ny']}x{info['nx']} {info['type']}, not {shape}"
+            )
         bound = _zfp_read_bound(shape, np.dtype(want))
         try:
             x = zfpy.decompress_numpy(stream + bytes(max(0, bound - len(stream))))
@@ -114,8 +129,12 @@ class _Lossless(Codec):
         shape, dtype, _, _ = read_volume_header(header)
         if "samples" not in sections:
             raise FormatError(f"{self.name}: section 'samples' is missing")
-        raw = decompress_exact(bytes(sections["samples"]), math.prod(shape) * dtype.itemsize,
-                               "zlib" if self.method == "zlib" else "xz", f"volume-{self.method}")
+        raw = decompress_exact(
+            bytes(sections["samples"]),
+            math.prod(shape) * dtype.itemsize,
+            "zlib" if self.method == "zlib" else "xz",
+            f"volume-{self.method}",
+        )
         return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
 
 

@@ -9,5 +9,15 @@ from .machine import machine_info
 from .report import aggregate, best_under_budget, default_budget, write_report
 from .runner import RESULTS_NAME, find_inputs, read_results, run_bench, select_codecs
 
-__all__ = ["run_bench", "write_report", "read_results", "find_inputs", "select_codecs", "aggregate",
-           "best_under_budget", "default_budget", "machine_info", "RESULTS_NAME"]
+__all__ = [
+    "run_bench",
+    "write_report",
+    "read_results",
+    "find_inputs",
+    "select_codecs",
+    "aggregate",
+    "best_under_budget",
+    "default_budget",
+    "machine_info",
+    "RESULTS_NAME",
+]

@@ -86,11 +86,21 @@ def head_to_head(rows: list[dict]) -> list[dict]:
                 their_b.append(best[0])
                 their_q.append(best[1])
             med = lambda v: float(np.median(v)) if v else None  # noqa: E731
-            out.append({"codec": codec, "label": setting_label(settings[(codec, key)]), "baseline": base,
-                        "inputs": wins + losses + smaller, "wins": wins, "losses": losses, "smaller": smaller,
-                        "bytes": med(ours_b), "quality": None if not ours_q else sign * med(ours_q),
-                        "baseline_bytes": med(their_b),
-                        "baseline_quality": None if not their_q else sign * med(their_q)})
+            out.append(
+                {
+                    "codec": codec,
+                    "label": setting_label(settings[(codec, key)]),
+                    "baseline": base,
+                    "inputs": wins + losses + smaller,
+                    "wins": wins,
+                    "losses": losses,
+                    "smaller": smaller,
+                    "bytes": med(ours_b),
+                    "quality": None if not ours_q else sign * med(ours_q),
+                    "baseline_bytes": med(their_b),
+                    "baseline_quality": None if not their_q else sign * med(their_q),
+                }
+            )
     return out
 
 
@@ -106,15 +116,20 @@ def head_to_head_markdown(rows: list[dict]) -> list[str]:
             return "—"
         return ("∞" if v > 0 else "−∞") if math.isinf(v) else format(v, f)
 
-    out = [f"Head to head at equal size (per input: the baseline's best setting not larger than the nc3d "
-           f"file; medians over the inputs compared; {metric}; pairs where the baseline has no file that small "
-           f"on any input are left out):", "",
-           f"| nc3d codec | setting | baseline | nc3d better | baseline better | no baseline file that small "
-           f"| bytes nc3d / baseline | {metric} nc3d / baseline |",
-           "|---|---|---|---:|---:|---:|---:|---:|"]
+    out = [
+        f"Head to head at equal size (per input: the baseline's best setting not larger than the nc3d "
+        f"file; medians over the inputs compared; {metric}; pairs where the baseline has no file that small "
+        f"on any input are left out):",
+        "",
+        f"| nc3d codec | setting | baseline | nc3d better | baseline better | no baseline file that small "
+        f"| bytes nc3d / baseline | {metric} nc3d / baseline |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for h in lines:
         q = ".2f" if metric == "PSNR dB" else ".4g"
-        out.append(f"| {h['codec']} | {h['label']} | {h['baseline']} | {h['wins']} | {h['losses']} | {h['smaller']} "
-                   f"| {fmt(h['bytes'], ',.0f')} / {fmt(h['baseline_bytes'], ',.0f')} "
-                   f"| {fmt(h['quality'], q)} / {fmt(h['baseline_quality'], q)} |")
+        out.append(
+            f"| {h['codec']} | {h['label']} | {h['baseline']} | {h['wins']} | {h['losses']} | {h['smaller']} "
+            f"| {fmt(h['bytes'], ',.0f')} / {fmt(h['baseline_bytes'], ',.0f')} "
+            f"| {fmt(h['quality'], q)} / {fmt(h['baseline_quality'], q)} |"
+        )
     return out + [""]

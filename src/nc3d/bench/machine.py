@@ -19,10 +19,19 @@ def _git_commit() -> str:
     """The nc3d source tree's commit (``+dirty`` with uncommitted changes), or ``"unknown"``."""
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "") if commit else "unknown"
@@ -63,8 +72,9 @@ def write_machine(results_dir) -> Path:
     """Write :func:`machine_info` to ``results_dir/machine.json`` (replacing an older one)."""
     from ..files import write_bytes_atomic
 
-    return write_bytes_atomic(Path(results_dir) / MACHINE_NAME,
-                              (json.dumps(machine_info(), indent=1) + "\n").encode(), force=True)
+    return write_bytes_atomic(
+        Path(results_dir) / MACHINE_NAME, (json.dumps(machine_info(), indent=1) + "\n").encode(), force=True
+    )
 
 
 def read_machine(results_dir) -> dict:

@@ -15,9 +15,11 @@ __all__ = ["is_lossless", "plot_rate_distortion", "plot_reconstructions", "CURVE
 
 #: (metric, axis label, log y) per data kind: what the curves show against the compression ratio.
 CURVES = {
-    "mesh": (("chamfer_p2s", "Chamfer-p2s (normalized units, lower is better)", True),
-             ("f_score_0.01", "F-score@0.01 (higher is better)", False),
-             ("normal_consistency", "normal consistency (higher is better)", False)),
+    "mesh": (
+        ("chamfer_p2s", "Chamfer-p2s (normalized units, lower is better)", True),
+        ("f_score_0.01", "F-score@0.01 (higher is better)", False),
+        ("normal_consistency", "normal consistency (higher is better)", False),
+    ),
     "volume": (("psnr", "PSNR over the data range, dB (higher is better)", False),),
 }
 
@@ -42,9 +44,16 @@ def _style(codecs: list[str], baseline: dict[str, bool]) -> dict[str, dict]:
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
-    return {c: {"color": cmap(i % 10), "linestyle": "--" if baseline[c] else "-", "marker": "s" if baseline[c] else "o",
-                "linewidth": 1.3 if baseline[c] else 2.4, "markersize": 4 if baseline[c] else 6}
-            for i, c in enumerate(codecs)}
+    return {
+        c: {
+            "color": cmap(i % 10),
+            "linestyle": "--" if baseline[c] else "-",
+            "marker": "s" if baseline[c] else "o",
+            "linewidth": 1.3 if baseline[c] else 2.4,
+            "markersize": 4 if baseline[c] else 6,
+        }
+        for i, c in enumerate(codecs)
+    }
 
 
 def _series(point: dict) -> str:
@@ -89,14 +98,25 @@ def plot_rate_distortion(points: list[dict], data_kind: str, title: str) -> byte
     for i, (metric, label, log_y) in enumerate(curves):
         ax = fig.add_subplot(1, len(curves), i + 1)
         for c in codecs:
-            pts = sorted((p for p in points if _series(p) == c and p.get(metric) is not None
-                          and p.get("ratio_canonical") is not None), key=lambda p: p["ratio_canonical"])
+            pts = sorted(
+                (
+                    p
+                    for p in points
+                    if _series(p) == c and p.get(metric) is not None and p.get("ratio_canonical") is not None
+                ),
+                key=lambda p: p["ratio_canonical"],
+            )
             if not pts:
                 continue
             x = np.array([p["ratio_canonical"] for p in pts], dtype=float)
             if all(is_lossless(p) for p in pts):
-                ax.axvline(float(np.median(x)), color=style[c]["color"], linestyle=":", linewidth=1.5,
-                           label=f"{c} (lossless)")
+                ax.axvline(
+                    float(np.median(x)),
+                    color=style[c]["color"],
+                    linestyle=":",
+                    linewidth=1.5,
+                    label=f"{c} (lossless)",
+                )
                 continue
             y = np.array([p[metric] for p in pts], dtype=float)
             keep = np.isfinite(y) & ((y > 0) if log_y else True)
@@ -106,8 +126,11 @@ def plot_rate_distortion(points: list[dict], data_kind: str, title: str) -> byte
         ax.xaxis.set_minor_formatter(NullFormatter())
         if log_y:
             ax.set_yscale("log")
-        ax.set_xlabel("compression ratio vs binary PLY (log)" if data_kind == "mesh"
-                      else "compression ratio vs raw bytes (log)")
+        ax.set_xlabel(
+            "compression ratio vs binary PLY (log)"
+            if data_kind == "mesh"
+            else "compression ratio vs raw bytes (log)"
+        )
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         if i == 0:
@@ -120,7 +143,9 @@ def _volume_slice(volume: np.ndarray) -> np.ndarray:
     return np.asarray(volume[volume.shape[0] // 2], dtype=np.float64)
 
 
-def plot_reconstructions(original, panels: list[dict], data_kind: str, title: str, *, size: int = 256) -> bytes:
+def plot_reconstructions(
+    original, panels: list[dict], data_kind: str, title: str, *, size: int = 256
+) -> bytes:
     """The original next to each codec's reconstruction, with the numbers under each picture.
 
     Parameters
@@ -153,7 +178,11 @@ def plot_reconstructions(original, panels: list[dict], data_kind: str, title: st
     else:
         ref = _volume_slice(original)
         images = [_volume_slice(it["data"]) for it in items]
-        kw = {"cmap": "gray", "vmin": float(ref.min()), "vmax": float(ref.max()) if ref.max() > ref.min() else 1.0}
+        kw = {
+            "cmap": "gray",
+            "vmin": float(ref.min()),
+            "vmax": float(ref.max()) if ref.max() > ref.min() else 1.0,
+        }
     for i, (it, im) in enumerate(zip(items, images)):
         ax = fig.add_subplot(1, len(items), i + 1)
         ax.imshow(im, **kw)
@@ -161,4 +190,3 @@ def plot_reconstructions(original, panels: list[dict], data_kind: str, title: st
         ax.set_title(it["caption"], fontsize=7.5)
     fig.suptitle(title, fontsize=10)
     return _png(fig)
-

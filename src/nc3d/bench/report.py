@@ -27,22 +27,55 @@ from ..errors import InputError
 from .compare import head_to_head, head_to_head_markdown
 from .machine import read_machine
 from .plots import plot_rate_distortion, plot_reconstructions
-from .runner import INPUTS_NAME, MESH_METRICS, RESULTS_NAME, VOLUME_METRICS, find_source, read_results, setting_label
+from .runner import (
+    INPUTS_NAME,
+    MESH_METRICS,
+    RESULTS_NAME,
+    VOLUME_METRICS,
+    find_source,
+    read_results,
+    setting_label,
+)
 
-__all__ = ["aggregate", "cpu_by_codec", "default_budget", "best_under_budget", "write_report", "markdown_tables", "REPORT_NAME", "format_value",
-           "TABLE_FIELDS"]
+__all__ = [
+    "aggregate",
+    "cpu_by_codec",
+    "default_budget",
+    "best_under_budget",
+    "write_report",
+    "markdown_tables",
+    "REPORT_NAME",
+    "format_value",
+    "TABLE_FIELDS",
+]
 
 REPORT_NAME = "report.html"
 _NUMBERS = ("bytes", "ratio_canonical", "ratio_input", "encode_s", "decode_s")
 
 #: Columns of the tables: (field, heading) per data kind.
 TABLE_FIELDS = {
-    "mesh": (("bytes", "bytes"), ("ratio_canonical", "ratio (PLY)"), ("ratio_input", "ratio (file)"),
-             ("chamfer_p2s", "CD-p2s"), ("chamfer", "Chamfer"), ("f_score_0.005", "F@0.005"),
-             ("f_score_0.01", "F@0.01"), ("normal_consistency", "NC"), ("hausdorff", "Hausdorff"),
-             ("encode_s", "encode s"), ("decode_s", "decode s")),
-    "volume": (("bytes", "bytes"), ("ratio_canonical", "ratio (raw)"), ("ratio_input", "ratio (file)"),
-               ("mse", "MSE"), ("psnr", "PSNR dB"), ("encode_s", "encode s"), ("decode_s", "decode s")),
+    "mesh": (
+        ("bytes", "bytes"),
+        ("ratio_canonical", "ratio (PLY)"),
+        ("ratio_input", "ratio (file)"),
+        ("chamfer_p2s", "CD-p2s"),
+        ("chamfer", "Chamfer"),
+        ("f_score_0.005", "F@0.005"),
+        ("f_score_0.01", "F@0.01"),
+        ("normal_consistency", "NC"),
+        ("hausdorff", "Hausdorff"),
+        ("encode_s", "encode s"),
+        ("decode_s", "decode s"),
+    ),
+    "volume": (
+        ("bytes", "bytes"),
+        ("ratio_canonical", "ratio (raw)"),
+        ("ratio_input", "ratio (file)"),
+        ("mse", "MSE"),
+        ("psnr", "PSNR dB"),
+        ("encode_s", "encode s"),
+        ("decode_s", "decode s"),
+    ),
 }
 
 
@@ -77,9 +110,18 @@ def aggregate(rows: list[dict]) -> list[dict]:
         ok = [r for r in rs if "error" not in r]
         first = rs[0]
         metrics = MESH_METRICS if first["data_kind"] == "mesh" else VOLUME_METRICS
-        p = {"dataset": dataset, "data_kind": first["data_kind"], "codec": codec, "kind": first["kind"],
-             "baseline": bool(first["baseline"]), "setting": first["setting"], "setting_key": key,
-             "label": setting_label(first["setting"]), "n": len(rs), "n_ok": len(ok)}
+        p = {
+            "dataset": dataset,
+            "data_kind": first["data_kind"],
+            "codec": codec,
+            "kind": first["kind"],
+            "baseline": bool(first["baseline"]),
+            "setting": first["setting"],
+            "setting_key": key,
+            "label": setting_label(first["setting"]),
+            "n": len(rs),
+            "n_ok": len(ok),
+        }
         p["bytes"] = _median(_row_bytes(r) for r in ok)
         for f in _NUMBERS[1:] + metrics:
             p[f] = _median(r.get(f) for r in ok)
@@ -144,17 +186,22 @@ def _img(png: bytes, alt: str) -> str:
 def _table(points: list[dict], data_kind: str, table_id: str, *, mark_budget: bool) -> str:
     fields = TABLE_FIELDS[data_kind]
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h in fields)
-    lines = [f'<table id="{html.escape(table_id)}"><thead><tr><th>codec</th><th>type</th><th>setting</th>'
-             f"<th>inputs ok</th>{head}</tr></thead><tbody>"]
+    lines = [
+        f'<table id="{html.escape(table_id)}"><thead><tr><th>codec</th><th>type</th><th>setting</th>'
+        f"<th>inputs ok</th>{head}</tr></thead><tbody>"
+    ]
     for p in points:
         over = mark_budget and not p.get("within_budget", True)
-        cells = "".join(f'<td data-field="{f}">{html.escape(format_value(f, p.get(f)))}</td>' for f, _ in fields)
+        cells = "".join(
+            f'<td data-field="{f}">{html.escape(format_value(f, p.get(f)))}</td>' for f, _ in fields
+        )
         lines.append(
             f'<tr data-codec="{html.escape(p["codec"])}" data-setting="{html.escape(p["setting_key"])}"'
-            f'{" class=over" if over else ""}><td>{html.escape(p["codec"])}</td>'
-            f'<td>{"baseline" if p["baseline"] else "nc3d"}</td>'
-            f'<td>{html.escape(p["label"])}{" (over budget)" if over else ""}</td>'
-            f'<td>{p["n_ok"]}/{p["n"]}</td>{cells}</tr>')
+            f"{' class=over' if over else ''}><td>{html.escape(p['codec'])}</td>"
+            f"<td>{'baseline' if p['baseline'] else 'nc3d'}</td>"
+            f"<td>{html.escape(p['label'])}{' (over budget)' if over else ''}</td>"
+            f"<td>{p['n_ok']}/{p['n']}</td>{cells}</tr>"
+        )
     lines.append("</tbody></table>")
     return "\n".join(lines)
 
@@ -163,14 +210,20 @@ def _caption(codec: str, label: str, nbytes: float, m: dict, data_kind: str) -> 
     head = f"{codec}\n{label}\n{nbytes:,.0f} B"  # long ladder labels get their own line
     if data_kind == "volume":
         return f"{head} · PSNR {format_value('psnr', m.get('psnr'))} dB"
-    return (f"{head} · CD-p2s {format_value('chamfer_p2s', m.get('chamfer_p2s'))}\n"
-            f"F@0.01 {format_value('f', m.get('f_score_0.01'))} · NC {format_value('nc', m.get('normal_consistency'))}")
+    return (
+        f"{head} · CD-p2s {format_value('chamfer_p2s', m.get('chamfer_p2s'))}\n"
+        f"F@0.01 {format_value('f', m.get('f_score_0.01'))} · NC {format_value('nc', m.get('normal_consistency'))}"
+    )
 
 
-def _pick_render_input(rows: list[dict], render_input: str | None, results_dir: Path) -> tuple[dict, Path] | None:
+def _pick_render_input(
+    rows: list[dict], render_input: str | None, results_dir: Path
+) -> tuple[dict, Path] | None:
     """A per-input row (any codec) of the input to render and its original file: given by name
     (when this dataset has it), else the median-sized one among those every per-input codec decoded."""
-    single = [r for r in rows if "n_shapes" not in r and "error" not in r and not r["input"].startswith("<set")]
+    single = [
+        r for r in rows if "n_shapes" not in r and "error" not in r and not r["input"].startswith("<set")
+    ]
     found: dict[str, Path | None] = {}
     for r in single:  # one look-up per input, not per row
         if r["input"] not in found:
@@ -193,15 +246,18 @@ def _pick_render_input(rows: list[dict], render_input: str | None, results_dir: 
     return pick, found[pick["input"]]
 
 
-def _renders(rows: list[dict], results_dir: Path, budget: float, render_input: str | None,
-             dataset: str) -> tuple[bytes | None, str]:
+def _renders(
+    rows: list[dict], results_dir: Path, budget: float, render_input: str | None, dataset: str
+) -> tuple[bytes | None, str]:
     """The side-by-side picture of one input, and a line saying what it shows (or why not)."""
     from .. import api
 
     picked = _pick_render_input(rows, render_input, results_dir)
     if picked is None:
-        return None, (f"no input to render (none decoded by every codec, or the inputs are not where "
-                      f"{results_dir / INPUTS_NAME} says)")
+        return None, (
+            f"no input to render (none decoded by every codec, or the inputs are not where "
+            f"{results_dir / INPUTS_NAME} says)"
+        )
     pick, source = picked
     name, kind = pick["input"], pick["data_kind"]
     try:
@@ -232,7 +288,9 @@ def _renders(rows: list[dict], results_dir: Path, budget: float, render_input: s
                 decoded = item[1] if isinstance(item, tuple) else item
         except Exception:  # noqa: BLE001 - a missing or unreadable kept file: leave the codec out
             continue
-        panels.append({"data": decoded, "caption": _caption(codec, setting_label(r["setting"]), nbytes, m, kind)})
+        panels.append(
+            {"data": decoded, "caption": _caption(codec, setting_label(r["setting"]), nbytes, m, kind)}
+        )
     if not panels:
         return None, f"no reconstruction of {name} could be read back"
     title = f"{dataset}: {name}, each codec at the setting closest to {budget:,.0f} B"
@@ -260,11 +318,18 @@ def cpu_by_codec(rows: list[dict]) -> list[dict]:
 
 def _cpu_markdown(rows: list[dict]) -> list[str]:
     costs = cpu_by_codec(rows)
-    return ["CPU seconds per codec (whole rows: load, encode, decode, metrics):", "",
-            "| codec | rows | CPU s | share | rows without CPU time |", "|---|---:|---:|---:|---:|",
-            *(f"| {c['codec']} | {c['rows']} | {c['cpu_s']:,.1f} | {100 * c['share']:.0f}% | {c['untimed']} |"
-              for c in costs),
-            f"| all | {sum(c['rows'] for c in costs)} | {sum(c['cpu_s'] for c in costs):,.1f} | | |", ""]
+    return [
+        "CPU seconds per codec (whole rows: load, encode, decode, metrics):",
+        "",
+        "| codec | rows | CPU s | share | rows without CPU time |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {c['codec']} | {c['rows']} | {c['cpu_s']:,.1f} | {100 * c['share']:.0f}% | {c['untimed']} |"
+            for c in costs
+        ),
+        f"| all | {sum(c['rows'] for c in costs)} | {sum(c['cpu_s'] for c in costs):,.1f} | | |",
+        "",
+    ]
 
 
 def markdown_tables(results_dir, *, budget: float | None = None) -> str:
@@ -283,15 +348,23 @@ def markdown_tables(results_dir, *, budget: float | None = None) -> str:
         head = "| codec | type | setting | inputs ok | " + " | ".join(h for _, h in fields) + " |"
         rule = "|---|---|---|---:|" + "---:|" * len(fields)
 
-        def line(p, over=False):
+        def line(p, over=False, fields=fields):
             cells = " | ".join(format_value(f, p.get(f)) for f, _ in fields)
-            return (f"| {p['codec']} | {'baseline' if p['baseline'] else 'nc3d'} | {p['label']}"
-                    f"{' (over budget)' if over else ''} | {p['n_ok']}/{p['n']} | {cells} |")
+            return (
+                f"| {p['codec']} | {'baseline' if p['baseline'] else 'nc3d'} | {p['label']}"
+                f"{' (over budget)' if over else ''} | {p['n_ok']}/{p['n']} | {cells} |"
+            )
 
         if b is not None:
-            out += [f"**{dataset}** — best setting of each codec within {b:,.0f} bytes per input "
-                    f"({'lowest Chamfer-p2s' if kind == 'mesh' else 'highest PSNR'}; medians over inputs):", "",
-                    head, rule, *(line(p, not p["within_budget"]) for p in best_under_budget(points, b)), ""]
+            out += [
+                f"**{dataset}** — best setting of each codec within {b:,.0f} bytes per input "
+                f"({'lowest Chamfer-p2s' if kind == 'mesh' else 'highest PSNR'}; medians over inputs):",
+                "",
+                head,
+                rule,
+                *(line(p, not p["within_budget"]) for p in best_under_budget(points, b)),
+                "",
+            ]
         out += [f"**{dataset}** — every setting:", "", head, rule, *(line(p) for p in points), ""]
         out += head_to_head_markdown(ds_rows)
         out += _cpu_markdown(ds_rows)
@@ -304,8 +377,9 @@ text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}tr.over{c
 img{max-width:100%;display:block;margin:0.5em 0}code{background:#f3f3f3;padding:1px 4px}"""
 
 
-def write_report(results_dir, *, budget: float | None = None, render_input: str | None = None,
-                 save_images: bool = True) -> Path:
+def write_report(
+    results_dir, *, budget: float | None = None, render_input: str | None = None, save_images: bool = True
+) -> Path:
     """Write ``results_dir/report.html`` from its ``results.jsonl`` (and the PNGs next to it).
 
     Parameters
@@ -337,17 +411,23 @@ def write_report(results_dir, *, budget: float | None = None, render_input: str 
     if not rows:
         raise InputError(f"{out / RESULTS_NAME}: no results to report")
     machine = read_machine(out)
-    body = ["<h1>nc3d benchmark</h1>",
-            "<p>Every codec over its ladder of settings on every input; metrics of the decoded data against the "
-            "original (meshes in the normalized frame of the original, DESIGN.md; volumes over the original's data "
-            "range). Points are medians over inputs. nc3d codecs are solid lines, baselines dashed.</p>"]
+    body = [
+        "<h1>nc3d benchmark</h1>",
+        "<p>Every codec over its ladder of settings on every input; metrics of the decoded data against the "
+        "original (meshes in the normalized frame of the original, DESIGN.md; volumes over the original's data "
+        "range). Points are medians over inputs. nc3d codecs are solid lines, baselines dashed.</p>",
+    ]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         ds_rows = [r for r in rows if r["dataset"] == dataset]
         kind = ds_rows[0]["data_kind"]
         points = aggregate(ds_rows)
         b = budget if budget is not None else default_budget(points)
-        n_inputs = len({r["input"] for r in ds_rows if "n_shapes" not in r and not r["input"].startswith("<set")})
-        body.append(f"<h2>{html.escape(dataset)} ({n_inputs} {'meshes' if kind == 'mesh' else 'volumes'})</h2>")
+        n_inputs = len(
+            {r["input"] for r in ds_rows if "n_shapes" not in r and not r["input"].startswith("<set")}
+        )
+        body.append(
+            f"<h2>{html.escape(dataset)} ({n_inputs} {'meshes' if kind == 'mesh' else 'volumes'})</h2>"
+        )
         rd = plot_rate_distortion(points, kind, f"{dataset}: median over inputs")
         if save_images:
             write_bytes_atomic(out / f"rd_{dataset}.png", rd, force=True)
@@ -368,35 +448,51 @@ def write_report(results_dir, *, budget: float | None = None, render_input: str 
         h2h = [h for h in head_to_head(ds_rows) if h["wins"] + h["losses"]]
         if h2h:
             metric = "PSNR dB" if kind == "volume" else "CD-p2s"
-            body.append(f"<h3>Head to head at equal size</h3><p>Per input, each baseline's best setting whose file is "
-                        f"not larger than the nc3d file; medians over the inputs compared ({metric}). Pairs where the "
-                        "baseline has no file that small on any input are left out.</p>"
-                        f"<table id=h2h-{html.escape(dataset)}><thead><tr><th>nc3d codec</th><th>setting</th>"
-                        "<th>baseline</th><th>nc3d better</th><th>baseline better</th><th>no baseline file that "
-                        f"small</th><th>bytes nc3d / baseline</th><th>{metric} nc3d / baseline</th></tr></thead>")
-            body.extend(f"<tr><td>{html.escape(h['codec'])}</td><td>{html.escape(h['label'])}</td>"
-                        f"<td>{html.escape(h['baseline'])}</td><td>{h['wins']}</td><td>{h['losses']}</td>"
-                        f"<td>{h['smaller']}</td><td>{format_value('bytes', h['bytes'])} / "
-                        f"{format_value('bytes', h['baseline_bytes'])}</td><td>{format_value('q', h['quality'])} / "
-                        f"{format_value('q', h['baseline_quality'])}</td></tr>" for h in h2h)
+            body.append(
+                f"<h3>Head to head at equal size</h3><p>Per input, each baseline's best setting whose file is "
+                f"not larger than the nc3d file; medians over the inputs compared ({metric}). Pairs where the "
+                "baseline has no file that small on any input are left out.</p>"
+                f"<table id=h2h-{html.escape(dataset)}><thead><tr><th>nc3d codec</th><th>setting</th>"
+                "<th>baseline</th><th>nc3d better</th><th>baseline better</th><th>no baseline file that "
+                f"small</th><th>bytes nc3d / baseline</th><th>{metric} nc3d / baseline</th></tr></thead>"
+            )
+            body.extend(
+                f"<tr><td>{html.escape(h['codec'])}</td><td>{html.escape(h['label'])}</td>"
+                f"<td>{html.escape(h['baseline'])}</td><td>{h['wins']}</td><td>{h['losses']}</td>"
+                f"<td>{h['smaller']}</td><td>{format_value('bytes', h['bytes'])} / "
+                f"{format_value('bytes', h['baseline_bytes'])}</td><td>{format_value('q', h['quality'])} / "
+                f"{format_value('q', h['baseline_quality'])}</td></tr>"
+                for h in h2h
+            )
             body.append("</table>")
-        body.append(f"<details><summary>CPU seconds per codec</summary><table id=cpu-{html.escape(dataset)}>"
-                    "<tr><th>codec</th><th>rows</th><th>CPU s</th><th>share</th><th>rows without CPU time</th></tr>")
-        body.extend(f"<tr><td>{html.escape(c['codec'])}</td><td>{c['rows']}</td><td>{c['cpu_s']:,.1f}</td>"
-                    f"<td>{100 * c['share']:.0f}%</td><td>{c['untimed']}</td></tr>" for c in cpu_by_codec(ds_rows))
+        body.append(
+            f"<details><summary>CPU seconds per codec</summary><table id=cpu-{html.escape(dataset)}>"
+            "<tr><th>codec</th><th>rows</th><th>CPU s</th><th>share</th><th>rows without CPU time</th></tr>"
+        )
+        body.extend(
+            f"<tr><td>{html.escape(c['codec'])}</td><td>{c['rows']}</td><td>{c['cpu_s']:,.1f}</td>"
+            f"<td>{100 * c['share']:.0f}%</td><td>{c['untimed']}</td></tr>"
+            for c in cpu_by_codec(ds_rows)
+        )
         body.append("</table></details>")
         body.append(f"<details><summary>All settings of {html.escape(dataset)}</summary>")
         body.append(_table(points, kind, f"all-{dataset}", mark_budget=False) + "</details>")
         errors = [r for r in ds_rows if "error" in r]
         if errors:
             body.append(f"<details><summary>{len(errors)} failed rows</summary><ul>")
-            body.extend(f"<li><code>{html.escape(r['codec'])} {html.escape(setting_label(r['setting']))} "
-                        f"{html.escape(r['input'])}</code>: {html.escape(str(r['error']))}</li>" for r in errors)
+            body.extend(
+                f"<li><code>{html.escape(r['codec'])} {html.escape(setting_label(r['setting']))} "
+                f"{html.escape(r['input'])}</code>: {html.escape(str(r['error']))}</li>"
+                for r in errors
+            )
             body.append("</ul></details>")
     body.append("<h2>Machine and versions</h2><table id=machine>")
-    body.extend(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in machine.items())
+    body.extend(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in machine.items()
+    )
     body.append("</table>")
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>nc3d benchmark</title>'
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>nc3d benchmark</title>'
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
     return write_bytes_atomic(out / REPORT_NAME, page.encode("utf-8"), force=True)
-

@@ -42,16 +42,30 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
 from ..errors import InputError, Nc3dError
 
-__all__ = ["RESULTS_NAME", "BenchTask", "append_rows", "find_inputs", "select_codecs", "plan_tasks", "run_task", "run_bench",
-           "read_results", "setting_key", "setting_label", "row_key", "record_input_dir", "find_source"]
+__all__ = [
+    "RESULTS_NAME",
+    "BenchTask",
+    "append_rows",
+    "find_inputs",
+    "select_codecs",
+    "plan_tasks",
+    "run_task",
+    "run_bench",
+    "read_results",
+    "setting_key",
+    "setting_label",
+    "row_key",
+    "record_input_dir",
+    "find_source",
+]
 
 RESULTS_NAME = "results.jsonl"
 INPUTS_NAME = "inputs.json"
@@ -59,8 +73,14 @@ MESH_METRICS = ("chamfer", "chamfer_p2s", "normal_consistency", "f_score_0.005",
 VOLUME_METRICS = ("mse", "psnr")
 #: What a shape of a set that decodes to no surface scores: F-scores and normal consistency 0, the
 #: distances the diagonal of the normalized frame's [-1, 1]³ box (no decoded point is nearer).
-EMPTY_SHAPE_METRICS = {"chamfer": 2 * 3 ** 0.5, "chamfer_p2s": 2 * 3 ** 0.5, "hausdorff": 2 * 3 ** 0.5,
-                       "normal_consistency": 0.0, "f_score_0.005": 0.0, "f_score_0.01": 0.0}
+EMPTY_SHAPE_METRICS = {
+    "chamfer": 2 * 3**0.5,
+    "chamfer_p2s": 2 * 3**0.5,
+    "hausdorff": 2 * 3**0.5,
+    "normal_consistency": 0.0,
+    "f_score_0.005": 0.0,
+    "f_score_0.01": 0.0,
+}
 #: Surface samples per mesh for the metrics: DESIGN.md's 10⁵, and fewer for ``--quick``.
 SAMPLES_FULL, SAMPLES_QUICK = 100_000, 20_000
 
@@ -72,7 +92,10 @@ def setting_key(setting: dict) -> str:
 
 def setting_label(setting: dict) -> str:
     """Short human label: ``"bits=8"``, ``"ratio=0.05,bits=10"``, or ``"default"``."""
-    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items()) or "default"
+    return (
+        ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items())
+        or "default"
+    )
 
 
 def row_key(row: dict) -> tuple[str, str, str, str]:
@@ -148,11 +171,15 @@ def find_inputs(input_dir, pattern: str = "*") -> tuple[str, list[Path]]:
     meshes = [p for p in files if is_mesh_path(p)]
     volumes = [p for p in files if is_volume_path(p)]
     if meshes and volumes:
-        raise InputError(f"{root}: holds both meshes ({len(meshes)}) and volumes ({len(volumes)}); "
-                         "bench one kind per folder (or narrow it with --pattern)")
+        raise InputError(
+            f"{root}: holds both meshes ({len(meshes)}) and volumes ({len(volumes)}); "
+            "bench one kind per folder (or narrow it with --pattern)"
+        )
     if not meshes and not volumes:
-        raise InputError(f"{root}: no mesh ({', '.join(MESH_EXTENSIONS)}) or volume "
-                         f"({', '.join(VOLUME_EXTENSIONS)}) files matching '{pattern}'")
+        raise InputError(
+            f"{root}: no mesh ({', '.join(MESH_EXTENSIONS)}) or volume "
+            f"({', '.join(VOLUME_EXTENSIONS)}) files matching '{pattern}'"
+        )
     return ("mesh", meshes) if meshes else ("volume", _one_format_each(volumes, VOLUME_EXTENSIONS))
 
 
@@ -164,6 +191,7 @@ _VOLUME_PREFERENCE = (".npy", ".nii.gz", ".nii", ".mhd", ".mha", ".vti", ".vtk",
 def _one_format_each(paths: list[Path], extensions: tuple[str, ...]) -> list[Path]:
     """One file per volume stored in several formats side by side (``x.npy``, ``x.nii.gz``,
     ``x.mhd`` + ``x.raw``), chosen by :data:`_VOLUME_PREFERENCE`."""
+
     def split(p: Path) -> tuple[str, int]:
         name = p.name.lower()
         ext = max((e for e in extensions if name.endswith(e)), key=len)
@@ -210,8 +238,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9=.,_-]+", "_", text)
 
 
-def plan_tasks(input_dir, results_dir, *, codecs: list[str], quick: bool, samples: int,
-               pattern: str = "*") -> list[BenchTask]:
+def plan_tasks(
+    input_dir, results_dir, *, codecs: list[str], quick: bool, samples: int, pattern: str = "*"
+) -> list[BenchTask]:
     """Every (codec, setting, input) of a run, set codecs first, then input by input."""
     from ..codecs.base import get_codec
 
@@ -226,18 +255,40 @@ def plan_tasks(input_dir, results_dir, *, codecs: list[str], quick: bool, sample
             continue
         for s in c.preset("quick" if quick else "default"):
             label = f"<set of {len(files)}>"
-            tasks.append(BenchTask(dataset, data_kind, name, label, dict(s), tuple(map(str, files)), tuple(rel),
-                                   samples, f"files/{dataset}/{name}/{_slug(setting_label(s))}/set.nc3d",
-                                   str(results_dir)))
+            tasks.append(
+                BenchTask(
+                    dataset,
+                    data_kind,
+                    name,
+                    label,
+                    dict(s),
+                    tuple(map(str, files)),
+                    tuple(rel),
+                    samples,
+                    f"files/{dataset}/{name}/{_slug(setting_label(s))}/set.nc3d",
+                    str(results_dir),
+                )
+            )
     for path, r in zip(files, rel):
         for name in codecs:
             c = get_codec(name)
             if c.kind == "meshset":
                 continue
             for s in c.preset("quick" if quick else "default"):
-                tasks.append(BenchTask(dataset, data_kind, name, r, dict(s), (str(path),), (), samples,
-                                       f"files/{dataset}/{name}/{_slug(setting_label(s))}/{r}.nc3d",
-                                       str(results_dir)))
+                tasks.append(
+                    BenchTask(
+                        dataset,
+                        data_kind,
+                        name,
+                        r,
+                        dict(s),
+                        (str(path),),
+                        (),
+                        samples,
+                        f"files/{dataset}/{name}/{_slug(setting_label(s))}/{r}.nc3d",
+                        str(results_dir),
+                    )
+                )
     return tasks
 
 
@@ -265,12 +316,16 @@ def _measure(task: BenchTask, original, decoded) -> dict:
     if not task.names:
         return {**_mesh_metrics(original, decoded, task.samples), "samples": task.samples}
     if not isinstance(decoded, list) or len(decoded) != len(original):
-        raise InputError(f"the decoded set holds {len(decoded) if isinstance(decoded, list) else '?'} shapes, "
-                         f"the original {len(original)}")
+        raise InputError(
+            f"the decoded set holds {len(decoded) if isinstance(decoded, list) else '?'} shapes, "
+            f"the original {len(original)}"
+        )
     per_shape = []
     for (name, ref), item in zip(original, decoded):
         test = item[1] if isinstance(item, tuple) else item
-        if len(test.faces) == 0:  # a set codec may decode a shape to no surface: the worst score, not a failed row
+        if (
+            len(test.faces) == 0
+        ):  # a set codec may decode a shape to no surface: the worst score, not a failed row
             per_shape.append({"name": name, "empty": True, **EMPTY_SHAPE_METRICS})
         else:
             per_shape.append({"name": name, **_mesh_metrics(ref, test, task.samples)})
@@ -282,9 +337,16 @@ def _base_row(task: BenchTask) -> dict:
     from ..codecs.base import get_codec
 
     c = get_codec(task.codec)
-    return {"dataset": task.dataset, "data_kind": task.data_kind, "codec": task.codec, "kind": c.kind,
-            "baseline": c.baseline, "setting": task.setting, "setting_key": setting_key(task.setting),
-            "input": task.input}
+    return {
+        "dataset": task.dataset,
+        "data_kind": task.data_kind,
+        "codec": task.codec,
+        "kind": c.kind,
+        "baseline": c.baseline,
+        "setting": task.setting,
+        "setting_key": setting_key(task.setting),
+        "input": task.input,
+    }
 
 
 def run_task(task: BenchTask) -> dict:
@@ -307,9 +369,16 @@ def run_task(task: BenchTask) -> dict:
         decoded = codec.decode(blob)
         decode_s = time.perf_counter() - t0
         n = len(blob)
-        row.update(bytes=n, input_bytes=data.input_bytes, canonical_bytes=data.canonical_bytes,
-                   ratio_input=data.input_bytes / n, ratio_canonical=data.canonical_bytes / n,
-                   encode_s=round(encode_s, 4), decode_s=round(decode_s, 4), file=task.file)
+        row.update(
+            bytes=n,
+            input_bytes=data.input_bytes,
+            canonical_bytes=data.canonical_bytes,
+            ratio_input=data.input_bytes / n,
+            ratio_canonical=data.canonical_bytes / n,
+            encode_s=round(encode_s, 4),
+            decode_s=round(decode_s, 4),
+            file=task.file,
+        )
         if task.names:
             row.update(n_shapes=len(task.names), bytes_per_shape=n / len(task.names))
         row.update(_measure(task, data.data, decoded))
@@ -382,7 +451,9 @@ def _run_rows(tasks: list[BenchTask], jobs: int) -> Iterable[dict]:
     from ..batch import init_worker
 
     ctx = multiprocessing.get_context("spawn")  # forking a process that runs torch threads can deadlock
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=init_worker) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=init_worker
+    ) as pool:
         futures = {pool.submit(run_task, t): t for t in tasks}
         try:
             for fut in as_completed(futures):
@@ -396,9 +467,18 @@ def _run_rows(tasks: list[BenchTask], jobs: int) -> Iterable[dict]:
             raise
 
 
-def run_bench(input_dir, results_dir, *, codecs: list[str] | None = None, quick: bool = False,
-              jobs: int | None = None, samples: int | None = None, pattern: str = "*",
-              retry_failed: bool = False, on_row: Callable[[dict, int, int], None] | None = None) -> list[dict]:
+def run_bench(
+    input_dir,
+    results_dir,
+    *,
+    codecs: list[str] | None = None,
+    quick: bool = False,
+    jobs: int | None = None,
+    samples: int | None = None,
+    pattern: str = "*",
+    retry_failed: bool = False,
+    on_row: Callable[[dict, int, int], None] | None = None,
+) -> list[dict]:
     """Run (or resume) a benchmark; see the module docstring.
 
     Parameters
@@ -478,8 +558,9 @@ def record_input_dir(results_dir, dataset: str, input_dir) -> Path:
     except ValueError:  # another drive (Windows)
         where = os.path.abspath(input_dir)
     info = _read_inputs(out) | {dataset: where}
-    return write_bytes_atomic(out / INPUTS_NAME, (json.dumps(info, indent=1, sort_keys=True) + "\n").encode(),
-                              force=True)
+    return write_bytes_atomic(
+        out / INPUTS_NAME, (json.dumps(info, indent=1, sort_keys=True) + "\n").encode(), force=True
+    )
 
 
 def find_source(row: dict, results_dir) -> Path | None:

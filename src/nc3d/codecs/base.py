@@ -38,8 +38,21 @@ from .. import container as _container
 from ..errors import FormatError, InputError
 from .handles import EncodedFile, MeshFile, MeshSetFile, VolumeFile
 
-__all__ = ["Codec", "Option", "register", "get_codec", "codec_names", "KINDS", "PRESETS", "CAPABILITIES",
-           "REGION_DECODE", "SHAPE_ACCESS", "DATA_PARALLEL", "FIELD", "KERAS_EXPORT"]
+__all__ = [
+    "Codec",
+    "Option",
+    "register",
+    "get_codec",
+    "codec_names",
+    "KINDS",
+    "PRESETS",
+    "CAPABILITIES",
+    "REGION_DECODE",
+    "SHAPE_ACCESS",
+    "DATA_PARALLEL",
+    "FIELD",
+    "KERAS_EXPORT",
+]
 
 #: The kinds of data codecs take.
 KINDS = ("mesh", "meshset", "volume")
@@ -169,8 +182,10 @@ class Codec:
         header = dict(c.header)
         fmt = header.pop("format", 1)
         if type(fmt) is not int or not 1 <= fmt <= self.format:
-            raise FormatError(f"{self.name} file: format {fmt!r} is not one this nc3d reads (1..{self.format}); "
-                              "a newer nc3d may read it")
+            raise FormatError(
+                f"{self.name} file: format {fmt!r} is not one this nc3d reads (1..{self.format}); "
+                "a newer nc3d may read it"
+            )
         return header
 
     def open(self, c: _container.Container) -> EncodedFile:
@@ -203,7 +218,7 @@ class Codec:
         This default decodes everything and crops; block-based codecs override it to decode only
         the blocks they need.
         """
-        from .volume_header import check_region  # noqa: PLC0415  (volume codecs only)
+        from .volume_header import check_region
 
         if self.kind != "volume":
             raise InputError(f"codec '{self.name}' decodes a {self.kind}; a region needs a volume")
@@ -238,7 +253,9 @@ def register(cls: type[Codec]) -> type[Codec]:
     if not set(cls.presets) <= set(PRESETS) or not all(cls.presets.values()):
         raise TypeError(f"codec class {cls.__name__}: presets must be non-empty ladders named from {PRESETS}")
     if not cls.capabilities <= CAPABILITIES:
-        raise TypeError(f"codec class {cls.__name__}: unknown capabilities {set(cls.capabilities) - CAPABILITIES}")
+        raise TypeError(
+            f"codec class {cls.__name__}: unknown capabilities {set(cls.capabilities) - CAPABILITIES}"
+        )
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise TypeError(f"codec name '{cls.name}' is registered twice")
     _REGISTRY[cls.name] = cls

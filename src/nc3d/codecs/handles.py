@@ -182,8 +182,10 @@ class MeshSetFile(EncodedFile):
             return int(name)
         if name in self.names:
             return self.names.index(name)
-        raise InputError(f"no shape named {name!r} in this file; it holds: {', '.join(self.names[:20])}"
-                         + (" …" if self.count > 20 else ""))
+        raise InputError(
+            f"no shape named {name!r} in this file; it holds: {', '.join(self.names[:20])}"
+            + (" …" if self.count > 20 else "")
+        )
 
     def decode_shape(self, name) -> Mesh:
         """One shape (by name or index) as a mesh in its original coordinates (empty when it

@@ -16,8 +16,16 @@ from ..container import header_get
 from ..errors import FormatError, InputError
 from ..io.volumes import MAX_VOXELS, as_volume
 
-__all__ = ["volume_header", "read_volume_header", "restore_values", "normalized", "parse_region", "check_region",
-           "smallest_level_reaching", "decoder_model"]
+__all__ = [
+    "volume_header",
+    "read_volume_header",
+    "restore_values",
+    "normalized",
+    "parse_region",
+    "check_region",
+    "smallest_level_reaching",
+    "decoder_model",
+]
 
 _INT_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32")
 _DTYPES = _INT_DTYPES + ("float32", "float64")
@@ -197,6 +205,8 @@ def decoder_model(header: dict, sections: dict, load, shipped_name: str):
         raise FormatError(f"volume file: unknown model {kind!r}")
     model, digest = load("default")
     if header.get("model_digest") != digest:
-        raise FormatError(f"volume file was written with model {header.get('model_digest')!r}, "
-                          f"but this nc3d ships {digest!r} ({shipped_name})")
+        raise FormatError(
+            f"volume file was written with model {header.get('model_digest')!r}, "
+            f"but this nc3d ships {digest!r} ({shipped_name})"
+        )
     return model

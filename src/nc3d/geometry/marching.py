@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from ..errors import InputError
 from ..mesh import Mesh
 
-__all__ = ["grid_points", "marching_cubes_sdf", "mesh_from_sdf", "deformable_marching_cubes", "mesh_from_tsdf_def", "check_resolution"]
+__all__ = [
+    "grid_points",
+    "marching_cubes_sdf",
+    "mesh_from_sdf",
+    "deformable_marching_cubes",
+    "mesh_from_tsdf_def",
+    "check_resolution",
+]
 
 
 def grid_points(resolution: int, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
@@ -66,11 +73,17 @@ def mesh_from_sdf(
 
 # -- deformable marching cubes (NeCGS) ---------------------------------------------------------------
 #: The 12 edges of the unit cube as (corner, corner + unit step) pairs.
-_CUBE_EDGES = [(c, tuple(x + (d == axis) for d, x in enumerate(c)))
-               for c in itertools.product((0, 1), repeat=3) for axis in range(3) if c[axis] == 0]
+_CUBE_EDGES = [
+    (c, tuple(x + (d == axis) for d, x in enumerate(c)))
+    for c in itertools.product((0, 1), repeat=3)
+    for axis in range(3)
+    if c[axis] == 0
+]
 
 
-def _surface_edges(tsdf: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _surface_edges(
+    tsdf: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The triangulation of the zero level set, each vertex a weighted sum of grid-edge crossings.
 
     Topology is piecewise constant in the grid values, so it is taken from scikit-image's
@@ -186,8 +199,9 @@ def deformable_marching_cubes(tsdf, deformation=None, lo: float = -1.0, hi: floa
     return verts.index_add(0, torch.from_numpy(rows).to(s.device), points), faces
 
 
-def mesh_from_tsdf_def(tsdf: np.ndarray, deformation: np.ndarray | None = None, lo: float = -1.0,
-                       hi: float = 1.0) -> Mesh:
+def mesh_from_tsdf_def(
+    tsdf: np.ndarray, deformation: np.ndarray | None = None, lo: float = -1.0, hi: float = 1.0
+) -> Mesh:
     """:func:`deformable_marching_cubes` without gradients, as a :class:`Mesh` (float64)."""
     import torch
 

@@ -83,13 +83,17 @@ class Frame:
         if not (isinstance(center, list) and len(center) == 3):
             raise FormatError("header 'frame.center' must be a list of 3 numbers")
         values = [*center, scale]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        if not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
+        ):
             raise FormatError("header 'frame' holds a value that is not a finite number")
         if not scale > 0:
             raise FormatError(f"header 'frame.scale' must be positive, got {scale}")
         # the normalized cube must land on float32-representable original coordinates
         if not 2.0 / scale + max(abs(c) for c in center) < _FLOAT32_MAX:
-            raise FormatError(f"header 'frame' (center {center}, scale {scale}) maps the shape beyond float32 range")
+            raise FormatError(
+                f"header 'frame' (center {center}, scale {scale}) maps the shape beyond float32 range"
+            )
         return cls((float(center[0]), float(center[1]), float(center[2])), float(scale))
 
     @classmethod

@@ -151,10 +151,14 @@ def sample_near_surface(
     """
     mesh = as_mesh(mesh)
     if n <= 0 or not 0.0 <= uniform_fraction <= 1.0 or not (beta > 0 and np.isfinite(beta)):
-        raise InputError(f"need n > 0, 0 ≤ uniform_fraction ≤ 1, beta > 0; got {n}, {uniform_fraction}, {beta}")
+        raise InputError(
+            f"need n > 0, 0 ≤ uniform_fraction ≤ 1, beta > 0; got {n}, {uniform_fraction}, {beta}"
+        )
     rng = np.random.default_rng(seed)
     n_uniform = int(round(n * uniform_fraction))
     surface, normals, _ = sample_surface(mesh, n - n_uniform, seed=int(rng.integers(2**31)))
     offsets = rng.laplace(0.0, 1.0 / beta, size=(len(surface), 1))
-    points = np.concatenate([surface + offsets * normals, rng.uniform(-half_extent, half_extent, (n_uniform, 3))])
+    points = np.concatenate(
+        [surface + offsets * normals, rng.uniform(-half_extent, half_extent, (n_uniform, 3))]
+    )
     return points, signed_distance_to_mesh(points, mesh)

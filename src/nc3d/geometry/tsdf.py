@@ -26,8 +26,15 @@ from ..errors import InputError
 from ..mesh import Mesh
 from .marching import deformable_marching_cubes, grid_points, mesh_from_tsdf_def
 
-__all__ = ["TsdfDefSettings", "tsdf_volume", "prepare_tsdf_def", "seed_thin_parts", "mesh_from_volume", "default_cache_dir",
-           "cached_tsdf_def"]
+__all__ = [
+    "TsdfDefSettings",
+    "tsdf_volume",
+    "prepare_tsdf_def",
+    "seed_thin_parts",
+    "mesh_from_volume",
+    "default_cache_dir",
+    "cached_tsdf_def",
+]
 
 #: Largest deformation as a fraction of the grid spacing (strictly below half a cell).
 DEFORM_LIMIT = 0.5
@@ -124,7 +131,7 @@ def seed_thin_parts(mesh: Mesh, tsdf: np.ndarray, samples: np.ndarray) -> tuple[
     unit = np.zeros((k, k, k, 3), np.float32)
     cell = np.clip(np.floor((np.asarray(samples) + 1.0) / h).astype(np.int64), 0, k - 2)
     cell = np.unique(cell, axis=0)
-    offsets = np.array([(i, j, l) for i in (0, 1) for j in (0, 1) for l in (0, 1)])
+    offsets = np.array([(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)])
     corners = cell[:, None, :] + offsets[None]  # (m, 8, 3)
     signs = np.sign(tsdf[corners[..., 0], corners[..., 1], corners[..., 2]])
     missed = (signs == signs[:, :1]).all(axis=1) & (signs[:, 0] != 0)

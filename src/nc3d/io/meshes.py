@@ -69,14 +69,20 @@ def load_mesh(path: str | os.PathLike) -> Mesh:
     except IndexError as exc:
         raise InputError(f"{path}: face indices out of range ({exc})") from None
     except ImportError:  # trimesh reaches for a charset detector when text is not UTF-8: binary junk
-        raise InputError(f"{path}: cannot read as {ext.lstrip('.').upper()}: the content is neither a valid "
-                         "binary file of this format nor text") from None
-    except Exception as exc:  # trimesh raises many types on malformed files; all mean "unreadable"
-        raise InputError(f"{path}: cannot read as {ext.lstrip('.').upper()} ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"{path}: cannot read as {ext.lstrip('.').upper()}: the content is neither a valid "
+            "binary file of this format nor text"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - trimesh raises many types on malformed files; all mean "unreadable"
+        raise InputError(
+            f"{path}: cannot read as {ext.lstrip('.').upper()} ({type(exc).__name__}: {exc})"
+        ) from None
     faces = getattr(loaded, "faces", None)
     if faces is None or len(faces) == 0:
-        raise InputError(f"{path}: has no faces (a point cloud, or not really {ext.lstrip('.').upper()}?); "
-                         "nc3d needs a triangle mesh")
+        raise InputError(
+            f"{path}: has no faces (a point cloud, or not really {ext.lstrip('.').upper()}?); "
+            "nc3d needs a triangle mesh"
+        )
     mesh = as_mesh((np.asarray(loaded.vertices), np.asarray(faces)), name=str(path))
     return _merge_duplicate_vertices(mesh)
 

@@ -90,7 +90,9 @@ def load_metaimage(path: str | os.PathLike) -> np.ndarray:
     except ValueError:
         raise InputError(f"{what}: DimSize must be integers, got {fields.get('DimSize')!r}") from None
     if ndims not in ("2", "3") or len(sizes) != int(ndims):
-        raise InputError(f"{what}: a volume needs NDims = 3 and three DimSize values, got {ndims} and {sizes}")
+        raise InputError(
+            f"{what}: a volume needs NDims = 3 and three DimSize values, got {ndims} and {sizes}"
+        )
     dims = check_dims((sizes + [1])[2::-1], what)  # x y z -> (z, y, x); a 2-D image is one slice
     if _int(fields, "ElementNumberOfChannels", 1, what) != 1:
         raise InputError(f"{what}: only scalar volumes (ElementNumberOfChannels = 1) are supported")
@@ -160,5 +162,7 @@ def save_metaimage(path: str | os.PathLike, volume: np.ndarray, *, force: bool =
         f"DimSize = {x} {y} {z}\nElementSpacing = 1 1 1\nElementType = {_NAMES[volume.dtype.name]}\n"
         f"ElementDataFile = {data_path.name}\n"
     )
-    write_bytes_atomic(data_path, volume.astype(volume.dtype.newbyteorder("<"), copy=False).tobytes(), force=force)
+    write_bytes_atomic(
+        data_path, volume.astype(volume.dtype.newbyteorder("<"), copy=False).tobytes(), force=force
+    )
     return write_bytes_atomic(path, header.encode("ascii"), force=force)

@@ -37,9 +37,7 @@ def canonical_ply_bytes(mesh: Mesh) -> bytes:
     faces["n"] = 3
     faces["idx"] = mesh.faces
     return (
-        _header(len(mesh.vertices), len(mesh.faces))
-        + mesh.vertices.astype("<f4").tobytes()
-        + faces.tobytes()
+        _header(len(mesh.vertices), len(mesh.faces)) + mesh.vertices.astype("<f4").tobytes() + faces.tobytes()
     )
 
 
@@ -54,16 +52,18 @@ def parse_canonical_ply(data: bytes, *, max_elements: int = 1 << 28) -> Mesh:
         nf = int(lines[6].removeprefix("element face "))
     except (IndexError, ValueError):
         raise FormatError("embedded PLY: unexpected header layout") from None
-    if not (0 < nv <= max_elements and 0 < nf <= max_elements) or data[:end + 11] != _header(nv, nf):
+    if not (0 < nv <= max_elements and 0 < nf <= max_elements) or data[: end + 11] != _header(nv, nf):
         raise FormatError("embedded PLY: unexpected header or element counts")
-    body = memoryview(data)[end + 11:]
+    body = memoryview(data)[end + 11 :]
     if len(body) != 12 * nv + _FACE.itemsize * nf:
-        raise FormatError(f"embedded PLY: body has {len(body)} bytes, header implies {12 * nv + _FACE.itemsize * nf}")
+        raise FormatError(
+            f"embedded PLY: body has {len(body)} bytes, header implies {12 * nv + _FACE.itemsize * nf}"
+        )
     raw = np.frombuffer(body[: 12 * nv], dtype="<f4").reshape(nv, 3)
     if not np.all(np.isfinite(raw)):
         raise FormatError("embedded PLY: non-finite vertex")
     vertices = raw.astype(np.float64)
-    faces = np.frombuffer(body[12 * nv:], dtype=_FACE)
+    faces = np.frombuffer(body[12 * nv :], dtype=_FACE)
     if np.any(faces["n"] != 3):
         raise FormatError("embedded PLY: a face is not a triangle")
     idx = faces["idx"].astype(np.int64)

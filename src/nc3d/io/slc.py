@@ -14,7 +14,6 @@ header would be if this byte were one", so there is no Python loop over runs or 
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path

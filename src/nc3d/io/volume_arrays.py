@@ -48,7 +48,9 @@ def check_dtype(dtype, what: str) -> np.dtype:
     except TypeError:
         dt = None
     if dt is None or dt.name not in VOLUME_DTYPES:
-        raise InputError(f"{what}: unknown or unsupported dtype {dtype!r}; use one of {', '.join(VOLUME_DTYPES)}")
+        raise InputError(
+            f"{what}: unknown or unsupported dtype {dtype!r}; use one of {', '.join(VOLUME_DTYPES)}"
+        )
     return dt
 
 

@@ -30,14 +30,13 @@ import logging
 import math
 import os
 import re
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .._optional import require
 from ..errors import InputError
-from .volume_arrays import MAX_VOXELS, VOLUME_DTYPES, as_volume, check_dims, check_dtype, samples_from_bytes
+from .volume_arrays import MAX_VOXELS, as_volume, check_dims, check_dtype, samples_from_bytes
 
 __all__ = [
     "VOLUME_EXTENSIONS",
@@ -53,7 +52,19 @@ __all__ = [
     "volume_file_bytes",
 ]
 
-VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".mha", ".vti", ".vtk", ".tif", ".tiff", ".slc")
+VOLUME_EXTENSIONS = (
+    ".npy",
+    ".raw",
+    ".nii",
+    ".nii.gz",
+    ".mhd",
+    ".mha",
+    ".vti",
+    ".vtk",
+    ".tif",
+    ".tiff",
+    ".slc",
+)
 WRITABLE_VOLUME_EXTENSIONS = (".npy", ".raw", ".nii", ".nii.gz", ".mhd", ".tif", ".tiff")
 _RAW_NAME = re.compile(r"_(\d+)x(\d+)x(\d+)_([a-z0-9]+)\.raw$", re.IGNORECASE)
 
@@ -162,7 +173,9 @@ def _load_tiff(path: Path) -> np.ndarray:
             if len(shape) == 2:
                 shape = (1,) + shape
             if len(shape) != 3:
-                raise InputError(f"{path}: a TIFF stack of scalar slices is (z, y, x), got shape {series.shape}")
+                raise InputError(
+                    f"{path}: a TIFF stack of scalar slices is (z, y, x), got shape {series.shape}"
+                )
             check_dims(shape, str(path))
             data = series.asarray()
             if data.size != math.prod(shape):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import lzma
 import math
 import os
 import re
@@ -103,7 +102,9 @@ class _Array:
             if text[_b64len(self.hs) - 1 : _b64len(self.hs)] == b"=":  # header encoded on its own
                 return self._exact(_b64(text[_b64len(self.hs) : _b64len(self.hs) + _b64len(n)], self.what), n)
             return self._exact(_b64(text[: _b64len(self.hs + n)], self.what)[self.hs :], n)
-        nb, block, sizes = self._block_header(lambda k: _b64(text[: _b64len(k * self.hs)], self.what), expected)
+        nb, block, sizes = self._block_header(
+            lambda k: _b64(text[: _b64len(k * self.hs)], self.what), expected
+        )
         start = _b64len((3 + nb) * self.hs)
         data = _b64(text[start : start + _b64len(sum(sizes))], self.what)
         return self._inflate_blocks(data, block, sizes, expected)
@@ -133,8 +134,14 @@ class _Array:
         method = "zlib" if self.compressor == "vtkZLibDataCompressor" else "lzma"
         # One iteration per compressed block (VTK writes 32 KiB blocks), not per voxel.
         out = [
-            decompress_exact(data[ends[i] : ends[i + 1]], min(block, expected - i * block), method, self.what,
-                             error=InputError, require_end=False)
+            decompress_exact(
+                data[ends[i] : ends[i + 1]],
+                min(block, expected - i * block),
+                method,
+                self.what,
+                error=InputError,
+                require_end=False,
+            )
             for i in range(len(sizes))
         ]
         return b"".join(out)
@@ -247,7 +254,10 @@ def _load_legacy(data: bytes, what: str) -> np.ndarray:
             continue
         words = line.split()
         key = words[0].upper()
-        if key in ("VECTORS", "NORMALS", "TENSORS", "FIELD", "COLOR_SCALARS", "CELL_DATA") and "SCALARS" not in fields:
+        if (
+            key in ("VECTORS", "NORMALS", "TENSORS", "FIELD", "COLOR_SCALARS", "CELL_DATA")
+            and "SCALARS" not in fields
+        ):
             raise InputError(f"{what}: the first point data are {key}, not SCALARS")
         fields.setdefault(key, words[1:])
     if "SCALARS" not in fields:

@@ -80,7 +80,9 @@ class Architecture:
     def from_dict(cls, d) -> Architecture:
         """From an untrusted header value; :class:`FormatError` when malformed."""
         if not isinstance(d, dict) or set(d) != set(cls.__dataclass_fields__):
-            raise FormatError(f"header 'architecture' must have exactly the keys {sorted(cls.__dataclass_fields__)}")
+            raise FormatError(
+                f"header 'architecture' must have exactly the keys {sorted(cls.__dataclass_fields__)}"
+            )
         try:
             return cls(**d)
         except InputError as exc:
@@ -147,7 +149,9 @@ class SdfMLP(_torch_module_base()):
         import torch
 
         h = self.encode(x)
-        tensors = params if params is not None else [t for lin in self.linears for t in (lin.weight, lin.bias)]
+        tensors = (
+            params if params is not None else [t for lin in self.linears for t in (lin.weight, lin.bias)]
+        )
         last = len(self.linears) - 1
         for k in range(len(self.linears)):
             h = torch.nn.functional.linear(h, tensors[2 * k], tensors[2 * k + 1])

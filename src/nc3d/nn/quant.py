@@ -57,12 +57,16 @@ def quantize_tensors(tensors: list[np.ndarray], bits: int) -> tuple[np.ndarray, 
     return np.concatenate([x.ravel() for x in q]).astype(np.int64), steps
 
 
-def dequantize_tensors(q: np.ndarray, steps: np.ndarray, shapes: list[tuple[int, ...]], bits: int) -> list[np.ndarray]:
+def dequantize_tensors(
+    q: np.ndarray, steps: np.ndarray, shapes: list[tuple[int, ...]], bits: int
+) -> list[np.ndarray]:
     """Inverse of :func:`quantize_tensors` (float32 tensors); :class:`FormatError` on bad data."""
     levels = quant_levels(bits)
     sizes = [math.prod(s) for s in shapes]
     if len(steps) != len(shapes) or len(q) != sum(sizes):
-        raise FormatError(f"weights: {len(q)} values and {len(steps)} steps for {len(shapes)} tensors of {sum(sizes)}")
+        raise FormatError(
+            f"weights: {len(q)} values and {len(steps)} steps for {len(shapes)} tensors of {sum(sizes)}"
+        )
     if not np.all(np.isfinite(steps)) or np.any(steps <= 0):
         raise FormatError("weights: a quantization step is not a positive finite number")
     if len(steps) and float(np.max(steps)) * levels > float(np.finfo(np.float32).max):
@@ -71,6 +75,6 @@ def dequantize_tensors(q: np.ndarray, steps: np.ndarray, shapes: list[tuple[int,
         raise FormatError(f"weights: a value exceeds the {bits}-bit range")
     out, start = [], 0
     for shape, size, step in zip(shapes, sizes, steps):
-        out.append((q[start:start + size].astype(np.float32) * np.float32(step)).reshape(shape))
+        out.append((q[start : start + size].astype(np.float32) * np.float32(step)).reshape(shape))
         start += size
     return out

@@ -53,7 +53,7 @@ def ssim3d(x, y, *, window: int = 7, sigma: float = 1.5, data_range: float = 2.0
     import torch
 
     r = torch.arange(window, dtype=x.dtype, device=x.device) - (window - 1) / 2
-    kernel = torch.exp(-(r ** 2) / (2 * sigma ** 2))
+    kernel = torch.exp(-(r**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     n = len(x)

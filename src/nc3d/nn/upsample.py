@@ -13,9 +13,9 @@ def pixel_shuffle_3d(x, factor: int):
     """
     n, c, d, h, w = x.shape
     f = int(factor)
-    if c % (f ** 3):
+    if c % (f**3):
         raise ValueError(f"pixel_shuffle_3d: {c} channels are not a multiple of {f}³")
-    out = c // f ** 3
+    out = c // f**3
     x = x.reshape(n, out, f, f, f, d, h, w).permute(0, 1, 5, 2, 6, 3, 7, 4)
     return x.reshape(n, out, d * f, h * f, w * f)
 

@@ -11,8 +11,8 @@ model, so an implicit reconstruction and its original mesh render to images that
 from .camera import Camera, camera_rays, image_size
 from .image import encode_png, save_png, side_by_side
 from .mesh import render_mesh, render_mesh_buffers
-from .volume import middle_slices, render_volume_slices
 from .sdf import BOUNDING_RADIUS, RenderBuffers, render_sdf, render_sdf_buffers, sdf_normals, sphere_trace
+from .volume import middle_slices, render_volume_slices
 
 __all__ = [
     "BOUNDING_RADIUS",

@@ -79,7 +79,9 @@ class Camera:
     def eye(self) -> np.ndarray:
         """(3,) float64: the eye position."""
         az, el = math.radians(self.azimuth), math.radians(self.elevation)
-        return self.distance * np.array([math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)])
+        return self.distance * np.array(
+            [math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)]
+        )
 
     def basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(right, up, forward)``: three (3,) float64 orthonormal vectors (forward towards the origin)."""
@@ -130,7 +132,8 @@ class Camera:
         return np.stack([(x + 1.0) / 2.0 * w, (1.0 - y) / 2.0 * h], axis=1)
 
 
-def camera_rays(size=512, *, azimuth: float = 30.0, elevation: float = 20.0, distance: float = 4.5,
-                fov: float = 35.0) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+def camera_rays(
+    size=512, *, azimuth: float = 30.0, elevation: float = 20.0, distance: float = 4.5, fov: float = 35.0
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Ray origins and unit directions ``(h*w, 3) float64`` for the orbit camera; see :meth:`Camera.rays`."""
     return Camera(azimuth, elevation, distance, fov).rays(size)

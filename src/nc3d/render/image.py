@@ -43,12 +43,21 @@ def encode_png(image) -> bytes:
     h, w, c = a.shape
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     rows = np.concatenate([np.zeros((h, 1), dtype=np.uint8), a.reshape(h, w * c)], axis=1)  # filter 0 per row
     header = struct.pack(">IIBBBBB", w, h, 8, _COLOR_TYPES[c], 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def save_png(path: str | os.PathLike, image, *, force: bool = False) -> Path:
@@ -79,8 +88,15 @@ def _caption_strip(text: str, width: int, height: int) -> np.ndarray:
     return out
 
 
-def side_by_side(images, captions=None, *, separator: int = 4, background=(255, 255, 255),
-                 separator_color=(200, 200, 200), caption_height: int = 28) -> np.ndarray:
+def side_by_side(
+    images,
+    captions=None,
+    *,
+    separator: int = 4,
+    background=(255, 255, 255),
+    separator_color=(200, 200, 200),
+    caption_height: int = 28,
+) -> np.ndarray:
     """Concatenate images horizontally with a thin separator.
 
     Parameters
@@ -111,7 +127,7 @@ def side_by_side(images, captions=None, *, separator: int = 4, background=(255, 
         col = np.empty((h, im.shape[1], 3), dtype=np.uint8)
         col[...] = bg
         top = (h - im.shape[0]) // 2
-        col[top:top + im.shape[0]] = im
+        col[top : top + im.shape[0]] = im
         if captions is not None:
             col = np.concatenate([col, _caption_strip(str(captions[i]), im.shape[1], caption_height)], axis=0)
         if i:

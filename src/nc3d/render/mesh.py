@@ -21,8 +21,16 @@ from .shading import DEFAULT_BACKGROUND, DEFAULT_COLOR, check_rgb, compose, shad
 __all__ = ["render_mesh", "render_mesh_buffers"]
 
 
-def render_mesh_buffers(mesh, *, frame: Frame | None = None, size=512, azimuth: float = 30.0,
-                        elevation: float = 20.0, distance: float = 4.5, fov: float = 35.0) -> RenderBuffers:
+def render_mesh_buffers(
+    mesh,
+    *,
+    frame: Frame | None = None,
+    size=512,
+    azimuth: float = 30.0,
+    elevation: float = 20.0,
+    distance: float = 4.5,
+    fov: float = 35.0,
+) -> RenderBuffers:
     """Cast the orbit camera's rays at ``mesh``: hit mask, depth and viewer-facing face normals.
 
     Parameters are those of :func:`render_mesh` (without colors).
@@ -52,9 +60,18 @@ def render_mesh_buffers(mesh, *, frame: Frame | None = None, size=512, azimuth: 
     return RenderBuffers(hit.reshape(h, w), depth.reshape(h, w), normal.reshape(h, w, 3), camera)
 
 
-def render_mesh(mesh, *, frame: Frame | None = None, size=512, azimuth: float = 30.0, elevation: float = 20.0,
-                distance: float = 4.5, fov: float = 35.0, background=DEFAULT_BACKGROUND,
-                color=DEFAULT_COLOR) -> np.ndarray:
+def render_mesh(
+    mesh,
+    *,
+    frame: Frame | None = None,
+    size=512,
+    azimuth: float = 30.0,
+    elevation: float = 20.0,
+    distance: float = 4.5,
+    fov: float = 35.0,
+    background=DEFAULT_BACKGROUND,
+    color=DEFAULT_COLOR,
+) -> np.ndarray:
     """Ray-cast, shaded image of a triangle mesh, comparable with :func:`nc3d.render.render_sdf`.
 
     Parameters
@@ -77,8 +94,9 @@ def render_mesh(mesh, *, frame: Frame | None = None, size=512, azimuth: float = 
     """
     check_rgb(color, "color")
     check_rgb(background, "background")
-    buf = render_mesh_buffers(mesh, frame=frame, size=size, azimuth=azimuth, elevation=elevation,
-                              distance=distance, fov=fov)
+    buf = render_mesh_buffers(
+        mesh, frame=frame, size=size, azimuth=azimuth, elevation=elevation, distance=distance, fov=fov
+    )
     _, directions, _ = buf.camera.rays(size)
     mask = buf.hit.reshape(-1)
     rgb = shade(buf.normal.reshape(-1, 3)[mask], directions[mask], buf.camera, color)

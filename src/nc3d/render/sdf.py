@@ -13,8 +13,8 @@ call of ``6 * hits`` points.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -22,7 +22,14 @@ from ..errors import InputError
 from .camera import Camera
 from .shading import DEFAULT_BACKGROUND, DEFAULT_COLOR, check_rgb, compose, shade
 
-__all__ = ["BOUNDING_RADIUS", "RenderBuffers", "render_sdf", "render_sdf_buffers", "sdf_normals", "sphere_trace"]
+__all__ = [
+    "BOUNDING_RADIUS",
+    "RenderBuffers",
+    "render_sdf",
+    "render_sdf_buffers",
+    "sdf_normals",
+    "sphere_trace",
+]
 
 #: Radius of the sphere around the [-1, 1]^3 cube, normalized units.
 BOUNDING_RADIUS = math.sqrt(3.0)
@@ -66,8 +73,16 @@ def _call(sdf: SdfFunction, points: np.ndarray) -> np.ndarray:
     return f
 
 
-def sphere_trace(sdf: SdfFunction, origins: np.ndarray, directions: np.ndarray, *, max_steps: int = 128,
-                 eps: float = 1e-3, step_scale: float = 0.9, radius: float = BOUNDING_RADIUS):
+def sphere_trace(
+    sdf: SdfFunction,
+    origins: np.ndarray,
+    directions: np.ndarray,
+    *,
+    max_steps: int = 128,
+    eps: float = 1e-3,
+    step_scale: float = 0.9,
+    radius: float = BOUNDING_RADIUS,
+):
     """March rays through ``sdf`` with dynamic batching.
 
     Parameters
@@ -145,29 +160,57 @@ def sdf_normals(sdf: SdfFunction, points: np.ndarray, h: float = 2e-3) -> np.nda
     return np.where(norm > 0, g / np.maximum(norm, 1e-30), 0.0).astype(np.float32)
 
 
-def render_sdf_buffers(sdf: SdfFunction, *, size=512, azimuth: float = 30.0, elevation: float = 20.0,
-                       distance: float = 4.5, fov: float = 35.0, max_steps: int = 128, eps: float = 1e-3,
-                       step_scale: float = 0.9, normal_eps: float = 2e-3) -> RenderBuffers:
+def render_sdf_buffers(
+    sdf: SdfFunction,
+    *,
+    size=512,
+    azimuth: float = 30.0,
+    elevation: float = 20.0,
+    distance: float = 4.5,
+    fov: float = 35.0,
+    max_steps: int = 128,
+    eps: float = 1e-3,
+    step_scale: float = 0.9,
+    normal_eps: float = 2e-3,
+) -> RenderBuffers:
     """Sphere-trace ``sdf`` from the orbit camera and return hit mask, depth and normals.
 
     Parameters are those of :func:`render_sdf` (without colors).
     """
     camera = Camera(azimuth, elevation, distance, fov)
     origins, directions, (h, w) = camera.rays(size)
-    t, evaluations, iterations = sphere_trace(sdf, origins, directions, max_steps=max_steps, eps=eps,
-                                              step_scale=step_scale)
+    t, evaluations, iterations = sphere_trace(
+        sdf, origins, directions, max_steps=max_steps, eps=eps, step_scale=step_scale
+    )
     hit = np.isfinite(t)
     hits = np.flatnonzero(hit)
     normal = np.zeros((h * w, 3), dtype=np.float32)
     normal[hits] = sdf_normals(sdf, origins[hits] + t[hits, None] * directions[hits], normal_eps)
-    return RenderBuffers(hit.reshape(h, w), t.astype(np.float32).reshape(h, w), normal.reshape(h, w, 3),
-                         camera, evaluations, iterations)
+    return RenderBuffers(
+        hit.reshape(h, w),
+        t.astype(np.float32).reshape(h, w),
+        normal.reshape(h, w, 3),
+        camera,
+        evaluations,
+        iterations,
+    )
 
 
-def render_sdf(sdf: SdfFunction, *, size=512, azimuth: float = 30.0, elevation: float = 20.0,
-               distance: float = 4.5, fov: float = 35.0, max_steps: int = 128, eps: float = 1e-3,
-               step_scale: float = 0.9, normal_eps: float = 2e-3, background=DEFAULT_BACKGROUND,
-               color=DEFAULT_COLOR) -> np.ndarray:
+def render_sdf(
+    sdf: SdfFunction,
+    *,
+    size=512,
+    azimuth: float = 30.0,
+    elevation: float = 20.0,
+    distance: float = 4.5,
+    fov: float = 35.0,
+    max_steps: int = 128,
+    eps: float = 1e-3,
+    step_scale: float = 0.9,
+    normal_eps: float = 2e-3,
+    background=DEFAULT_BACKGROUND,
+    color=DEFAULT_COLOR,
+) -> np.ndarray:
     """Sphere-traced, shaded image of the zero level set of ``sdf``.
 
     Parameters
@@ -199,8 +242,18 @@ def render_sdf(sdf: SdfFunction, *, size=512, azimuth: float = 30.0, elevation: 
     """
     check_rgb(color, "color")
     check_rgb(background, "background")
-    buf = render_sdf_buffers(sdf, size=size, azimuth=azimuth, elevation=elevation, distance=distance, fov=fov,
-                             max_steps=max_steps, eps=eps, step_scale=step_scale, normal_eps=normal_eps)
+    buf = render_sdf_buffers(
+        sdf,
+        size=size,
+        azimuth=azimuth,
+        elevation=elevation,
+        distance=distance,
+        fov=fov,
+        max_steps=max_steps,
+        eps=eps,
+        step_scale=step_scale,
+        normal_eps=normal_eps,
+    )
     _, directions, _ = buf.camera.rays(size)
     mask = buf.hit.reshape(-1)
     rgb = shade(buf.normal.reshape(-1, 3)[mask], directions[mask], buf.camera, color)

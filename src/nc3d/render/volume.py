@@ -34,7 +34,9 @@ def _gray(plane: np.ndarray, lo: float, hi: float, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(g, scale, axis=0), scale, axis=1)  # nearest-neighbour enlargement
 
 
-def render_volume_slices(volume, compare=None, *, size: int = 256, labels=("original", "decoded")) -> np.ndarray:
+def render_volume_slices(
+    volume, compare=None, *, size: int = 256, labels=("original", "decoded")
+) -> np.ndarray:
     """An image of the three middle slices of ``volume`` (and, in a second row, of ``compare``).
 
     Parameters
@@ -64,7 +66,10 @@ def render_volume_slices(volume, compare=None, *, size: int = 256, labels=("orig
     images = []
     for label, vol in rows:
         panels = middle_slices(vol)
-        images.append(side_by_side([_gray(p, lo, hi, scale) for _, p in panels],
-                                   captions=[f"{label}, {c}" for c, _ in panels]))
+        images.append(
+            side_by_side(
+                [_gray(p, lo, hi, scale) for _, p in panels], captions=[f"{label}, {c}" for c, _ in panels]
+            )
+        )
     gap = np.full((6, images[0].shape[1], 3), 255, dtype=np.uint8)
     return np.concatenate([images[0]] + [part for im in images[1:] for part in (gap, im)], axis=0)

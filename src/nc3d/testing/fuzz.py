@@ -28,8 +28,19 @@ import numpy as np
 from .. import container as _container
 from ..errors import FormatError
 
-__all__ = ["sample_input", "fast_settings", "sample_file", "mutate", "decode_quick", "decode_checked", "check_result",
-           "describe_result", "pack_raw", "BadResult", "FUZZ_RESOLUTION"]
+__all__ = [
+    "sample_input",
+    "fast_settings",
+    "sample_file",
+    "mutate",
+    "decode_quick",
+    "decode_checked",
+    "check_result",
+    "describe_result",
+    "pack_raw",
+    "BadResult",
+    "FUZZ_RESOLUTION",
+]
 
 #: Marching-cubes resolution used when a decoded handle is meshed during fuzzing (the default
 #: 256³ costs seconds for every valid file and tests nothing the file controls).
@@ -86,26 +97,114 @@ def sample_file(name: str) -> bytes:
 
 def pack_raw(codec: bytes, header: bytes, sections: list[tuple[bytes, bytes]], version: int = 1) -> bytes:
     """``.nc3d`` bytes from raw parts with correct CRCs, bypassing :func:`container.pack`'s checks."""
-    out = [_container.MAGIC, struct.pack("<H", version), bytes([len(codec) & 0xFF]), codec,
-           struct.pack("<I", len(header)), header, struct.pack("<I", zlib.crc32(header)),
-           struct.pack("<H", len(sections) & 0xFFFF)]
+    out = [
+        _container.MAGIC,
+        struct.pack("<H", version),
+        bytes([len(codec) & 0xFF]),
+        codec,
+        struct.pack("<I", len(header)),
+        header,
+        struct.pack("<I", zlib.crc32(header)),
+        struct.pack("<H", len(sections) & 0xFFFF),
+    ]
     for name, payload in sections:
-        out += [bytes([len(name) & 0xFF]), name, struct.pack("<QI", len(payload), zlib.crc32(payload)), payload]
+        out += [
+            bytes([len(name) & 0xFF]),
+            name,
+            struct.pack("<QI", len(payload), zlib.crc32(payload)),
+            payload,
+        ]
     body = b"".join(out)
     return body + struct.pack("<I", zlib.crc32(body))
 
 
 _HOSTILE: list[Any] = [
-    0, -1, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 255, 256, 1024, 4096, 65535, 65536,
-    2**20, 2**24, 2**27, 2**28 + 1, 2**31 - 1, 2**31, 2**32, 2**53, 2**63 - 1, 2**63, 2**64, 10**30,
-    -(2**31), -(2**63), 1e308, -1e308, 1e-308, 5e-324, 0.5, -0.0, 1.5, 1e-7, 3.0e38, 3.5e38,
-    "", "x", "relu", "none", "siren", "positional", "surface", "\u0000", "é" * 40, True, False, None,
-    [], {}, [1, 2, 3], [-1, -1, -1], [2**31, 2**31, 2**31], [0.0, 0.0], [1e308, 1e308, 1e308],
-    [[1, 2], [3, 4]], {"a": 1}, {"center": [0, 0, 0], "scale": 0}, list(range(40)),
+    0,
+    -1,
+    1,
+    2,
+    3,
+    7,
+    8,
+    9,
+    15,
+    16,
+    17,
+    31,
+    32,
+    33,
+    63,
+    64,
+    255,
+    256,
+    1024,
+    4096,
+    65535,
+    65536,
+    2**20,
+    2**24,
+    2**27,
+    2**28 + 1,
+    2**31 - 1,
+    2**31,
+    2**32,
+    2**53,
+    2**63 - 1,
+    2**63,
+    2**64,
+    10**30,
+    -(2**31),
+    -(2**63),
+    1e308,
+    -1e308,
+    1e-308,
+    5e-324,
+    0.5,
+    -0.0,
+    1.5,
+    1e-7,
+    3.0e38,
+    3.5e38,
+    "",
+    "x",
+    "relu",
+    "none",
+    "siren",
+    "positional",
+    "surface",
+    "\u0000",
+    "é" * 40,
+    True,
+    False,
+    None,
+    [],
+    {},
+    [1, 2, 3],
+    [-1, -1, -1],
+    [2**31, 2**31, 2**31],
+    [0.0, 0.0],
+    [1e308, 1e308, 1e308],
+    [[1, 2], [3, 4]],
+    {"a": 1},
+    {"center": [0, 0, 0], "scale": 0},
+    list(range(40)),
 ]
-_RAW_HEADERS = [b"", b"{", b"[]", b"null", b'{"a":NaN}', b'{"a":Infinity}', b'{"a":-Infinity}',
-                b'{"a":1e999}', b'{"a":1,"a":2}', b"\xff\xfe{}", b"{}" + b" " * 10, b'"x"',
-                b"[" * 100 + b"]" * 100, b'{"a":' + b"9" * 5000 + b"}"]
+_RAW_HEADERS = [
+    b"",
+    b"{",
+    b"[]",
+    b"null",
+    b'{"a":NaN}',
+    b'{"a":Infinity}',
+    b'{"a":-Infinity}',
+    b'{"a":1e999}',
+    b'{"a":1,"a":2}',
+    b"\xff\xfe{}",
+    b"{}" + b" " * 10,
+    b'"x"',
+    b"[" * 100 + b"]" * 100,
+    b'{"a":' + b"9" * 5000 + b"}",
+]
 
 
 def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
@@ -129,8 +228,16 @@ def _get(value: Any, path: tuple) -> Any:
 def _near(value: Any, rng: np.random.Generator) -> Any:
     """A value close to ``value`` (off by one, doubled, negated, scaled), or a hostile one."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        ops = [lambda v: v + 1, lambda v: v - 1, lambda v: -v, lambda v: v * 2, lambda v: v * 1000,
-               lambda v: v // 2 if isinstance(v, int) else v / 2, lambda v: v * 10**9, lambda v: 0]
+        ops = [
+            lambda v: v + 1,
+            lambda v: v - 1,
+            lambda v: -v,
+            lambda v: v * 2,
+            lambda v: v * 1000,
+            lambda v: v // 2 if isinstance(v, int) else v / 2,
+            lambda v: v * 10**9,
+            lambda v: 0,
+        ]
         return ops[rng.integers(len(ops))](value)
     return _HOSTILE[rng.integers(len(_HOSTILE))]
 
@@ -176,10 +283,14 @@ def _mutate_bytes(data: bytes, rng: np.random.Generator) -> bytes:
         return bytes(b)
     if op == 3:
         i = int(rng.integers(n + 1))
-        return bytes(b[:i]) + rng.integers(0, 256, int(rng.integers(1, 64)), dtype=np.uint8).tobytes() + bytes(b[i:])
+        return (
+            bytes(b[:i])
+            + rng.integers(0, 256, int(rng.integers(1, 64)), dtype=np.uint8).tobytes()
+            + bytes(b[i:])
+        )
     if op == 4 and n:
         i = int(rng.integers(n))
-        return bytes(b[:i] + b[i + int(rng.integers(1, 17)):])
+        return bytes(b[:i] + b[i + int(rng.integers(1, 17)) :])
     if op == 5:
         return bytes(b) * int(rng.integers(2, 4))
     if op == 6:
@@ -217,8 +328,14 @@ def _fix_file_crc(blob: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def mutate(blob: bytes, seed: int, index: int, *, codec_names: list[str] | None = None,
-           headers: list[dict] | None = None) -> bytes:
+def mutate(
+    blob: bytes,
+    seed: int,
+    index: int,
+    *,
+    codec_names: list[str] | None = None,
+    headers: list[dict] | None = None,
+) -> bytes:
     """The ``index``-th hostile variant of the valid file ``blob`` (deterministic).
 
     Parameters
@@ -255,8 +372,12 @@ def mutate(blob: bytes, seed: int, index: int, *, codec_names: list[str] | None 
         ids = [*codec_names, "unknown", "x" * 32]
         codec = ids[rng.integers(len(ids))].encode()
         version = int(rng.choice([0, 1, 1, 2, 255, 65535]))
-        return pack_raw(codec, _container._encode_header(c.header),
-                        [(k.encode(), v) for k, v in c.sections.items()], version)
+        return pack_raw(
+            codec,
+            _container._encode_header(c.header),
+            [(k.encode(), v) for k, v in c.sections.items()],
+            version,
+        )
     header, sections = c.header, c.sections
     rounds = 1 + int(rng.integers(3) == 0) * int(rng.integers(1, 4))
     for _ in range(rounds):
@@ -269,9 +390,10 @@ def mutate(blob: bytes, seed: int, index: int, *, codec_names: list[str] | None 
             sections = _mutate_sections(sections, rng)
     try:
         return _container.pack(_container.Container(c.codec, header, sections))
-    except Exception:  # a mutation that pack refuses (e.g. an invalid name): the raw writer takes it
-        return pack_raw(c.codec.encode(), json.dumps(header).encode(),
-                        [(k.encode(), v) for k, v in sections.items()])
+    except Exception:  # noqa: BLE001 - a mutation that pack refuses (e.g. an invalid name): the raw writer takes it
+        return pack_raw(
+            c.codec.encode(), json.dumps(header).encode(), [(k.encode(), v) for k, v in sections.items()]
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -364,8 +486,12 @@ def describe_result(kind: str, result: Any) -> dict:
             if x.size and np.issubdtype(x.dtype, np.floating):
                 flat = x.ravel().astype(np.float64)
                 weights = np.sin(np.arange(flat.size, dtype=np.float64))  # order-sensitive, tolerant
-                stats[name].update(min=float(flat.min()), max=float(flat.max()), mean=float(flat.mean()),
-                                   moment=float(flat @ weights))
+                stats[name].update(
+                    min=float(flat.min()),
+                    max=float(flat.max()),
+                    mean=float(flat.mean()),
+                    moment=float(flat @ weights),
+                )
         return {"sha256": h.hexdigest(), **stats}
 
     if kind == "mesh":

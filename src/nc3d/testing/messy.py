@@ -9,8 +9,8 @@ every codec). The contract: loading and compressing each one either works or rai
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -52,8 +52,10 @@ def big_mesh_ply(faces: int) -> bytes:
 
 def _point_cloud_ply() -> bytes:
     v = _sphere(1)[0].astype("<f4")
-    head = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(v)}\n"
-            "property float x\nproperty float y\nproperty float z\nend_header\n").encode()
+    head = (
+        f"ply\nformat binary_little_endian 1.0\nelement vertex {len(v)}\n"
+        "property float x\nproperty float y\nproperty float z\nend_header\n"
+    ).encode()
     return head + v.tobytes()
 
 
@@ -72,8 +74,13 @@ def _mesh_cases() -> dict[str, tuple[str, Callable[[], bytes]]]:
         "flat 2-D mesh": ("flat.obj", lambda: _obj(*_grid(8))),
         "point cloud (PLY, no faces)": ("points.ply", _point_cloud_ply),
         "face index out of range": ("bad_index.obj", lambda: _obj(v, np.concatenate([f, [[0, 1, 9999]]]))),
-        "quads and a pentagon": ("polygons.obj", lambda: b"v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 0 0 1\n"
-                                 b"f 1 2 3 4\nf 1 2 5\nf 2 3 5\nf 3 4 5\nf 4 1 5\nf 1 2 3 4 5\n"),
+        "quads and a pentagon": (
+            "polygons.obj",
+            lambda: (
+                b"v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 0 0 1\n"
+                b"f 1 2 3 4\nf 1 2 5\nf 2 3 5\nf 3 4 5\nf 4 1 5\nf 1 2 3 4 5\n"
+            ),
+        ),
         "wrong extension (OBJ named .stl)": ("obj_text.stl", lambda: _obj(v, f)),
         "unknown extension": ("mesh.xyz", lambda: _obj(v, f)),
         "binary garbage .obj": ("garbage.obj", lambda: garbage),
@@ -81,7 +88,10 @@ def _mesh_cases() -> dict[str, tuple[str, Callable[[], bytes]]]:
         "binary garbage .stl": ("garbage.stl", lambda: garbage),
         "binary garbage .glb": ("garbage.glb", lambda: garbage),
         "truncated binary PLY": ("truncated.ply", lambda: big_mesh_ply(2000)[:5000]),
-        "binary STL with a huge triangle count": ("huge_count.stl", lambda: b"\0" * 80 + struct.pack("<I", 2**31)),
+        "binary STL with a huge triangle count": (
+            "huge_count.stl",
+            lambda: b"\0" * 80 + struct.pack("<I", 2**31),
+        ),
     }
 
 
@@ -103,11 +113,19 @@ def _volume_cases() -> dict[str, tuple[str, Callable[[], bytes]]]:
         "1×1×N volume": ("line.npy", lambda: npy(np.linspace(0, 1, 64, dtype=np.float32).reshape(1, 1, 64))),
         "2-D array": ("image.npy", lambda: npy(np.zeros((16, 16), np.float32))),
         "object array (pickle)": ("objects.npy", lambda: _pickled_npy()),
-        "huge dims in a MetaImage header": ("huge.mhd", lambda: b"ObjectType = Image\nNDims = 3\n"
-                                           b"DimSize = 100000 100000 100000\nElementType = MET_UCHAR\n"
-                                           b"ElementDataFile = huge.raw\n"),
+        "huge dims in a MetaImage header": (
+            "huge.mhd",
+            lambda: (
+                b"ObjectType = Image\nNDims = 3\n"
+                b"DimSize = 100000 100000 100000\nElementType = MET_UCHAR\n"
+                b"ElementDataFile = huge.raw\n"
+            ),
+        ),
         "huge dims in a .npy header": ("huge.npy", lambda: _npy_header_only((100000, 100000, 100000))),
-        "binary garbage .nii": ("garbage.nii", lambda: np.random.default_rng(8).integers(0, 256, 4096, dtype=np.uint8).tobytes()),
+        "binary garbage .nii": (
+            "garbage.nii",
+            lambda: np.random.default_rng(8).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        ),
     }
 
 

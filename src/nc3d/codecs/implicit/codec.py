@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...container import Container, header_get
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...geometry.normalize import Frame, frame_of_mesh
 from ...mesh import Mesh, as_mesh
 from ...nn.mlp import Architecture, SdfMLP, mlp_from_tensors
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
-from ...container import Container, header_get
 from ..base import FIELD, KERAS_EXPORT, Codec, Option, register
 from .fit import FitSettings, fit_sdf, surface_error
 from .keras import save_keras_h5
@@ -56,8 +56,10 @@ def decode_model(arch: Architecture, bits: int, sections: dict[str, bytes]) -> S
     # A hostile header could declare a huge network over a tiny section; real weights never
     # take less than ~1 bit each, so refuse before allocating anything in proportion to it.
     if arch.parameter_count > _MAX_WEIGHTS_PER_BYTE * len(sections["weights"]) + 4096:
-        raise FormatError(f"implicit file: the architecture declares {arch.parameter_count} weights but section "
-                          f"'weights' holds only {len(sections['weights'])} bytes")
+        raise FormatError(
+            f"implicit file: the architecture declares {arch.parameter_count} weights but section "
+            f"'weights' holds only {len(sections['weights'])} bytes"
+        )
     q = decode_symbols(sections["weights"], count=arch.parameter_count)
     return mlp_from_tensors(arch, dequantize_tensors(q, steps, shapes, bits))
 
@@ -80,13 +82,32 @@ class ImplicitCodec(Codec):
         Option("lr", float, _fit.lr, "peak learning rate (Adam, cosine decay)", low=1e-6, high=1.0),
         Option("beta", float, _fit.beta, "importance-sampling concentration β", low=0.0, high=1e4),
         Option("sampler", str, _fit.sampler, "how training points are drawn", choices=("surface", "pool")),
-        Option("qat_epochs", float, _fit.qat_epochs, "quantization-aware fine-tuning passes", low=0.0, high=1000.0),
+        Option(
+            "qat_epochs",
+            float,
+            _fit.qat_epochs,
+            "quantization-aware fine-tuning passes",
+            low=0.0,
+            high=1000.0,
+        ),
         Option("seed", int, _fit.seed, "random seed", low=0, high=2**31 - 1),
         Option("device", str, _fit.device, "where to train", choices=("auto", "cpu", "cuda")),
-        Option("threads", int, _fit.threads, "CPU threads for training (1: one process per core scales better)",
-               low=1, high=256),
-        Option("target_error", float, None, "grow the network until the surface error ≤ this (App. A.2)",
-               low=0.0, high=1.0),
+        Option(
+            "threads",
+            int,
+            _fit.threads,
+            "CPU threads for training (1: one process per core scales better)",
+            low=1,
+            high=256,
+        ),
+        Option(
+            "target_error",
+            float,
+            None,
+            "grow the network until the surface error ≤ this (App. A.2)",
+            low=0.0,
+            high=1.0,
+        ),
     )
 
     def encode_parts(self, data, *, target_error=None, progress=None, **settings):
@@ -102,8 +123,11 @@ class ImplicitCodec(Codec):
             candidates = [base]
         else:  # grow: every ladder step not smaller than nothing, capped by the requested size
             cap = base.parameter_count
-            candidates = [a for a in (Architecture(l, w, base.activation, base.encoding) for l, w in GROWTH_LADDER)
-                          if a.parameter_count <= cap] or [base]
+            candidates = [
+                a
+                for a in (Architecture(n, w, base.activation, base.encoding) for n, w in GROWTH_LADDER)
+                if a.parameter_count <= cap
+            ] or [base]
         tried = []  # nothing time-dependent goes into the header: same input → same bytes
         for arch in candidates:
             model, _ = fit_sdf(normalized, arch, fit, progress=progress)

@@ -9,10 +9,9 @@ ranges and a short quantization-aware fine-tune so that the weights survive roun
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Callable
 
 import numpy as np
 
@@ -114,7 +113,7 @@ def _train(model, x, y, *, steps, batch, peak_lr, bits, generator, on_step, held
         if cursor + batch > n:
             perm = torch.randperm(n, generator=generator, device="cpu").to(x.device)
             cursor = 0
-        idx = perm[cursor:cursor + batch]
+        idx = perm[cursor : cursor + batch]
         cursor += batch
         for g in opt.param_groups:
             g["lr"] = warmup_cosine_lr(step, steps, peak_lr, warmup)
@@ -195,12 +194,31 @@ def _fit(mesh, arch, settings, device, progress):
 
     t1 = time.perf_counter()
     model.train()
-    _train(model, x, y, steps=steps, batch=settings.batch_size, peak_lr=settings.lr, bits=None,
-           generator=gen, on_step=on_step)
+    _train(
+        model,
+        x,
+        y,
+        steps=steps,
+        batch=settings.batch_size,
+        peak_lr=settings.lr,
+        bits=None,
+        generator=gen,
+        on_step=on_step,
+    )
     model.equalize_ranges()  # same function, ranges that survive one step per tensor
     if qat_steps:
-        _train(model, x, y, steps=qat_steps, batch=settings.batch_size, peak_lr=settings.lr / 20,
-               bits=settings.bits, generator=gen, on_step=on_step, held_out=held_out)
+        _train(
+            model,
+            x,
+            y,
+            steps=qat_steps,
+            batch=settings.batch_size,
+            peak_lr=settings.lr / 20,
+            bits=settings.bits,
+            generator=gen,
+            on_step=on_step,
+            held_out=held_out,
+        )
     model = model.cpu().eval()
     info = {
         "sample_seconds": round(t_sample, 3),
@@ -220,8 +238,8 @@ def evaluate_mlp(model: SdfMLP, points: np.ndarray, *, chunk: int = 32768) -> np
     device = next(model.parameters()).device
     with torch.inference_mode():
         for s in range(0, len(points), chunk):
-            xb = torch.as_tensor(np.asarray(points[s:s + chunk], dtype=np.float32), device=device)
-            out[s:s + chunk] = model(xb).cpu().numpy()
+            xb = torch.as_tensor(np.asarray(points[s : s + chunk], dtype=np.float32), device=device)
+            out[s : s + chunk] = model(xb).cpu().numpy()
     return out
 
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...files import check_output, write_bytes_atomic
 from ...errors import InputError
+from ...files import check_output, write_bytes_atomic
 from ...geometry.normalize import Frame
 from ...nn.mlp import Architecture, mlp_from_tensors
 from .shape import ImplicitShape
@@ -129,13 +129,17 @@ def _architecture(layers, path: Path) -> Architecture:
     names = [n for n, _, _ in layers]
     kernels = [k for _, k, _ in layers]
     if len(kernels) < 2:
-        raise InputError(f"{path}: {len(kernels)} dense layer(s); an SDF network needs at least 2 (3 → width → 1)")
+        raise InputError(
+            f"{path}: {len(kernels)} dense layer(s); an SDF network needs at least 2 (3 → width → 1)"
+        )
     if kernels[0].shape[0] != 3:
         raise InputError(
             f"{path}: the first layer '{names[0]}' takes {kernels[0].shape[0]} inputs, expected 3 (x, y, z)"
         )
     if kernels[-1].shape[1] != 1:
-        raise InputError(f"{path}: the last layer '{names[-1]}' gives {kernels[-1].shape[1]} outputs, expected 1")
+        raise InputError(
+            f"{path}: the last layer '{names[-1]}' gives {kernels[-1].shape[1]} outputs, expected 1"
+        )
     for (na, ka), (nb, kb) in zip(zip(names, kernels), zip(names[1:], kernels[1:])):
         if ka.shape[1] != kb.shape[0]:
             raise InputError(
@@ -143,7 +147,9 @@ def _architecture(layers, path: Path) -> Architecture:
             )
     widths = {k.shape[1] for k in kernels[:-1]}
     if len(widths) != 1:
-        raise InputError(f"{path}: hidden layers have different widths {sorted(widths)}; nc3d needs one width")
+        raise InputError(
+            f"{path}: hidden layers have different widths {sorted(widths)}; nc3d needs one width"
+        )
     return Architecture(layers=len(kernels) - 1, width=widths.pop(), activation="relu", encoding="none")
 
 
@@ -183,13 +189,16 @@ def load_keras_h5(path: str | os.PathLike) -> ImplicitShape:
     except InputError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise InputError(f"{path}: cannot read as a Keras HDF5 weight file ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"{path}: cannot read as a Keras HDF5 weight file ({type(exc).__name__}: {exc})"
+        ) from None
     arch = _architecture(layers, path)
     tensors = []
     for _, kernel, bias in layers:
         tensors += [np.ascontiguousarray(kernel.T), bias]
-    shape = ImplicitShape(mlp_from_tensors(arch, tensors), Frame.identity(),
-                          {"source": SOURCE, "architecture": arch.to_dict()})
+    shape = ImplicitShape(
+        mlp_from_tensors(arch, tensors), Frame.identity(), {"source": SOURCE, "architecture": arch.to_dict()}
+    )
     shape.path = path
     return shape
 
@@ -242,8 +251,9 @@ def save_keras_h5(shape: ImplicitShape, path: str | os.PathLike, *, force: bool 
         f.attrs["backend"] = b"tensorflow"
         for k, name in enumerate(names):
             group = f.create_group(name)
-            group.attrs["weight_names"] = np.array([f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()],
-                                                   dtype="S")
+            group.attrs["weight_names"] = np.array(
+                [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()], dtype="S"
+            )
             inner = group.create_group(name)
             inner.create_dataset("kernel:0", data=np.ascontiguousarray(tensors[2 * k].T))
             inner.create_dataset("bias:0", data=tensors[2 * k + 1])

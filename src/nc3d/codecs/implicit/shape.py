@@ -102,4 +102,3 @@ class ImplicitShape(MeshFile):
     def __repr__(self) -> str:
         a = self.architecture
         return f"<ImplicitShape {a.layers}×{a.width} {a.activation}, {a.parameter_count} parameters>"
-

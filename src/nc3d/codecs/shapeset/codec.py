@@ -45,6 +45,7 @@ MAX_SHAPES = 1_000_000
 #: Most decoder weights a file may declare per byte of its ``decoder`` section.
 _MAX_WEIGHTS_PER_BYTE = 64
 
+
 def _model_from_tensors(arch: Architecture, tensors: list[np.ndarray]):
     import torch
 
@@ -75,23 +76,33 @@ class ShapeSetFile(MeshSetFile):
         sizes = header_get(h, "feature_bytes", list)
         self.feature_step = header_get(h, "feature_step", float, min=1e-30, max=1e30)
         if len(frames) != n or len(sizes) != n:
-            raise FormatError(f"shapeset file: {n} shapes but {len(frames)} frames and {len(sizes)} feature sizes")
+            raise FormatError(
+                f"shapeset file: {n} shapes but {len(frames)} frames and {len(sizes)} feature sizes"
+            )
         if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in sizes):
             raise FormatError("shapeset file: feature sizes must be positive integers")
         if sum(sizes) != len(sec["features"]):
-            raise FormatError(f"shapeset file: feature sizes add up to {sum(sizes)} bytes, section 'features' "
-                              f"holds {len(sec['features'])}")
+            raise FormatError(
+                f"shapeset file: feature sizes add up to {sum(sizes)} bytes, section 'features' "
+                f"holds {len(sec['features'])}"
+            )
         if self.arch.resolution > MAX_DECODE_RESOLUTION:
-            raise FormatError(f"shapeset file: resolution {self.arch.resolution} is over the limit of "
-                              f"{MAX_DECODE_RESOLUTION}")
+            raise FormatError(
+                f"shapeset file: resolution {self.arch.resolution} is over the limit of "
+                f"{MAX_DECODE_RESOLUTION}"
+            )
         if self.arch.parameter_count > _MAX_WEIGHTS_PER_BYTE * len(sec["decoder"]) + 4096:
-            raise FormatError(f"shapeset file: the architecture declares {self.arch.parameter_count} weights "
-                              f"but section 'decoder' holds only {len(sec['decoder'])} bytes")
+            raise FormatError(
+                f"shapeset file: the architecture declares {self.arch.parameter_count} weights "
+                f"but section 'decoder' holds only {len(sec['decoder'])} bytes"
+            )
         if math.prod(self.arch.feature_shape) > _MAX_WEIGHTS_PER_BYTE * min(sizes) + 4096:
             raise FormatError("shapeset file: features declare more values than their bytes can hold")
         if len(sec["decoder_steps"]) != 4 * len(self.arch.tensor_shapes()):
-            raise FormatError(f"shapeset file: section 'decoder_steps' has {len(sec['decoder_steps'])} bytes, "
-                              f"expected {4 * len(self.arch.tensor_shapes())}")
+            raise FormatError(
+                f"shapeset file: section 'decoder_steps' has {len(sec['decoder_steps'])} bytes, "
+                f"expected {4 * len(self.arch.tensor_shapes())}"
+            )
         self.frames = [Frame.from_dict(f) for f in frames]
         try:
             names = sec["names"].decode("utf-8").split("\n")
@@ -115,7 +126,7 @@ class ShapeSetFile(MeshSetFile):
 
     def features(self, i: int) -> np.ndarray:
         """``(C, K', K', K')`` float32 stored features of shape ``i`` (only its bytes are decoded)."""
-        blob = self.container.sections["features"][self._offsets[i]:self._offsets[i + 1]]
+        blob = self.container.sections["features"][self._offsets[i] : self._offsets[i + 1]]
         q = decode_symbols(blob, count=math.prod(self.arch.feature_shape))
         if len(q) and np.abs(q).max() > quant_levels(self.bits):
             raise FormatError(f"shapeset file: a feature of shape {i} exceeds the {self.bits}-bit range")
@@ -146,43 +157,133 @@ class ShapeSetCodec(Codec):
     description = "a set of meshes → one shared quantized auto-decoder + a small feature per shape (NeCGS)"
     _train = TrainSettings()
     options = (
-        Option("resolution", int, 64, "TSDF-Def grid K (power-of-two multiple of the feature grid)",
-               low=8, high=MAX_DECODE_RESOLUTION),
-        Option("decoder_width", int, Architecture.width, "channels after the decoder's head (the size knob)",
-               low=8, high=512),
-        Option("decoder_min_width", int, Architecture.min_width, "fewest channels of an upsampling module "
-               "(the width of the fine levels, where thin parts are drawn)", low=1, high=512),
+        Option(
+            "resolution",
+            int,
+            64,
+            "TSDF-Def grid K (power-of-two multiple of the feature grid)",
+            low=8,
+            high=MAX_DECODE_RESOLUTION,
+        ),
+        Option(
+            "decoder_width",
+            int,
+            Architecture.width,
+            "channels after the decoder's head (the size knob)",
+            low=8,
+            high=512,
+        ),
+        Option(
+            "decoder_min_width",
+            int,
+            Architecture.min_width,
+            "fewest channels of an upsampling module "
+            "(the width of the fine levels, where thin parts are drawn)",
+            low=1,
+            high=512,
+        ),
         Option("feature_channels", int, 16, "channels C of each shape's feature", low=1, high=128),
         Option("feature_resolution", int, 4, "feature grid K'", low=2, high=32),
         Option("bits", int, _train.bits, "bits per stored weight and feature", low=2, high=16),
-        Option("steps", int, _train.steps, "optimizer steps of training (whatever the number of shapes)",
-               low=1, high=10_000_000),
-        Option("epochs", int, None, "passes over the set, each shape once per pass (instead of --steps: "
-               "steps = epochs × ⌈shapes / batch size⌉)", low=1, high=1_000_000),
-        Option("lr", float, _train.lr, "peak learning rate of the decoder (Adam, warm-up then cosine)",
-               low=1e-6, high=1.0),
-        Option("feature_lr", float, _train.feature_lr, "peak learning rate of the per-shape features",
-               low=1e-6, high=10.0),
-        Option("feature_init", str, _train.feature_init, "start of each shape's feature: its coarse TSDF "
-               "(a head start) or noise", choices=("tsdf", "noise")),
-        Option("surface_power", float, _train.surface_power, "draw shapes for training in proportion to "
-               "(near-surface cells)^p (0: each shape equally often)", low=0.0, high=2.0),
+        Option(
+            "steps",
+            int,
+            _train.steps,
+            "optimizer steps of training (whatever the number of shapes)",
+            low=1,
+            high=10_000_000,
+        ),
+        Option(
+            "epochs",
+            int,
+            None,
+            "passes over the set, each shape once per pass (instead of --steps: "
+            "steps = epochs × ⌈shapes / batch size⌉)",
+            low=1,
+            high=1_000_000,
+        ),
+        Option(
+            "lr",
+            float,
+            _train.lr,
+            "peak learning rate of the decoder (Adam, warm-up then cosine)",
+            low=1e-6,
+            high=1.0,
+        ),
+        Option(
+            "feature_lr",
+            float,
+            _train.feature_lr,
+            "peak learning rate of the per-shape features",
+            low=1e-6,
+            high=10.0,
+        ),
+        Option(
+            "feature_init",
+            str,
+            _train.feature_init,
+            "start of each shape's feature: its coarse TSDF (a head start) or noise",
+            choices=("tsdf", "noise"),
+        ),
+        Option(
+            "surface_power",
+            float,
+            _train.surface_power,
+            "draw shapes for training in proportion to (near-surface cells)^p (0: each shape equally often)",
+            low=0.0,
+            high=2.0,
+        ),
         Option("batch_size", int, _train.batch_size, "shapes per training step", low=1, high=4096),
-        Option("crop", int, _train.crop, "train on boxes of crop³ cells of each volume (0: whole volumes; "
-               "even)", low=0, high=MAX_DECODE_RESOLUTION),
-        Option("near_weight", float, _train.near_weight, "λ1 of the loss: weight of the L1 on near-surface cells "
-               "(NeCGS Eq. 3)", low=0.0, high=1000.0),
-        Option("ssim_weight", float, _train.ssim_weight, "λ2 of the loss: weight of 1 − SSIM-3D (NeCGS Eq. 3)",
-               low=0.0, high=1000.0),
-        Option("qat_start", float, _train.qat_start, "share of the steps before quantization-aware training "
-               "starts (0: from the first step)", low=0.0, high=1.0),
-        Option("deform_steps", int, 40, "Adam steps fitting each TSDF-Def volume (0: plain TSDF)", low=0,
-               high=10_000),
+        Option(
+            "crop",
+            int,
+            _train.crop,
+            "train on boxes of crop³ cells of each volume (0: whole volumes; even)",
+            low=0,
+            high=MAX_DECODE_RESOLUTION,
+        ),
+        Option(
+            "near_weight",
+            float,
+            _train.near_weight,
+            "λ1 of the loss: weight of the L1 on near-surface cells (NeCGS Eq. 3)",
+            low=0.0,
+            high=1000.0,
+        ),
+        Option(
+            "ssim_weight",
+            float,
+            _train.ssim_weight,
+            "λ2 of the loss: weight of 1 − SSIM-3D (NeCGS Eq. 3)",
+            low=0.0,
+            high=1000.0,
+        ),
+        Option(
+            "qat_start",
+            float,
+            _train.qat_start,
+            "share of the steps before quantization-aware training starts (0: from the first step)",
+            low=0.0,
+            high=1.0,
+        ),
+        Option(
+            "deform_steps",
+            int,
+            40,
+            "Adam steps fitting each TSDF-Def volume (0: plain TSDF)",
+            low=0,
+            high=10_000,
+        ),
         Option("seed", int, _train.seed, "random seed", low=0, high=2**31 - 1),
         Option("device", str, _train.device, "where to train", choices=("auto", "cpu", "cuda")),
         Option("threads", int, _train.threads, "CPU threads for training", low=1, high=256),
-        Option("cache_dir", str, None, "folder of prepared TSDF-Def volumes ('off': no cache; default "
-               "$NC3D_CACHE_DIR/tsdf-def or ~/.cache/nc3d/tsdf-def)"),
+        Option(
+            "cache_dir",
+            str,
+            None,
+            "folder of prepared TSDF-Def volumes ('off': no cache; default "
+            "$NC3D_CACHE_DIR/tsdf-def or ~/.cache/nc3d/tsdf-def)",
+        ),
     )
 
     def encode_parts(self, data, *, progress=None, **s):
@@ -199,17 +300,32 @@ class ShapeSetCodec(Codec):
             name, mesh = item if isinstance(item, tuple) and len(item) == 2 else (f"shape_{i:04d}", item)
             names.append(name)
             meshes.append(as_mesh(mesh, name=str(name)))
-        arch = Architecture(resolution=s["resolution"], feature_resolution=s["feature_resolution"],
-                            channels=s["feature_channels"], width=s["decoder_width"],
-                            min_width=s["decoder_min_width"])
+        arch = Architecture(
+            resolution=s["resolution"],
+            feature_resolution=s["feature_resolution"],
+            channels=s["feature_channels"],
+            width=s["decoder_width"],
+            min_width=s["decoder_min_width"],
+        )
         if s["crop"] % 2:
             raise InputError(f"shapeset: crop must be even, got {s['crop']}")
         steps = s["steps"] if s["epochs"] is None else s["epochs"] * -(-len(meshes) // s["batch_size"])
-        train = TrainSettings(steps=steps, lr=s["lr"], feature_lr=s["feature_lr"], batch_size=s["batch_size"],
-                              crop=s["crop"], surface_power=s["surface_power"], qat_start=s["qat_start"],
-                              near_weight=s["near_weight"], ssim_weight=s["ssim_weight"],
-                              feature_init=s["feature_init"], bits=s["bits"], seed=s["seed"], device=s["device"],
-                              threads=s["threads"])
+        train = TrainSettings(
+            steps=steps,
+            lr=s["lr"],
+            feature_lr=s["feature_lr"],
+            batch_size=s["batch_size"],
+            crop=s["crop"],
+            surface_power=s["surface_power"],
+            qat_start=s["qat_start"],
+            near_weight=s["near_weight"],
+            ssim_weight=s["ssim_weight"],
+            feature_init=s["feature_init"],
+            bits=s["bits"],
+            seed=s["seed"],
+            device=s["device"],
+            threads=s["threads"],
+        )
         prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
@@ -234,10 +350,18 @@ class ShapeSetCodec(Codec):
             "frames": [f.to_dict() for f in frames],
             "feature_step": float(fstep),
             "feature_bytes": [len(b) for b in per_shape],
-            "tsdf_def": {"resolution": prep.resolution, "steps": prep.steps, "lr": prep.lr, "samples": prep.samples,
-                         "deform_weight": prep.deform_weight, "thin_parts": prep.thin_parts},
-            "train": {**{k: v for k, v in train.to_dict().items() if k not in ("device", "threads")},
-                      "processes": processes},
+            "tsdf_def": {
+                "resolution": prep.resolution,
+                "steps": prep.steps,
+                "lr": prep.lr,
+                "samples": prep.samples,
+                "deform_weight": prep.deform_weight,
+                "thin_parts": prep.thin_parts,
+            },
+            "train": {
+                **{k: v for k, v in train.to_dict().items() if k not in ("device", "threads")},
+                "processes": processes,
+            },
         }
         sections = {
             "decoder_steps": steps.astype("<f4").tobytes(),
@@ -255,8 +379,18 @@ class ShapeSetCodec(Codec):
     presets = {
         # smoke: a decoder trained 10 steps still says "outside everywhere" (its first phase), so
         # 100 steps at a high feature rate, for surfaces
-        "smoke": ({"resolution": 16, "decoder_width": 8, "feature_channels": 2, "steps": 100, "epochs": 1,
-                   "crop": 0, "deform_steps": 0, "feature_lr": 0.1},),
+        "smoke": (
+            {
+                "resolution": 16,
+                "decoder_width": 8,
+                "feature_channels": 2,
+                "steps": 100,
+                "epochs": 1,
+                "crop": 0,
+                "deform_steps": 0,
+                "feature_lr": 0.1,
+            },
+        ),
         # quick: K = 32 and few deformation steps: its own TSDF-Def cache entries (the cache key holds
         # the settings), so it neither reuses nor overwrites the K = 64 volumes
         "quick": ({"resolution": 32, "deform_steps": 5, "steps": 200, "decoder_width": 16},),

@@ -51,15 +51,22 @@ class Architecture:
     min_width: int = 16
 
     def __post_init__(self):
-        for name, lo, hi in (("resolution", 8, 256), ("feature_resolution", 1, 64), ("channels", 1, 256),
-                             ("width", 1, 1024), ("min_width", 1, 1024)):
+        for name, lo, hi in (
+            ("resolution", 8, 256),
+            ("feature_resolution", 1, 64),
+            ("channels", 1, 256),
+            ("width", 1, 1024),
+            ("min_width", 1, 1024),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise InputError(f"shapeset: {name} must be an integer in [{lo}, {hi}], got {v!r}")
         ratio = self.resolution // self.feature_resolution
         if ratio * self.feature_resolution != self.resolution or ratio < 2 or ratio & (ratio - 1):
-            raise InputError(f"shapeset: resolution {self.resolution} must be feature resolution "
-                             f"{self.feature_resolution} times a power of two ≥ 2")
+            raise InputError(
+                f"shapeset: resolution {self.resolution} must be feature resolution "
+                f"{self.feature_resolution} times a power of two ≥ 2"
+            )
 
     @property
     def levels(self) -> int:
@@ -170,13 +177,17 @@ class AutoDecoder(torch.nn.Module):
             sides.append(int((hi - lo).max()))
         los.reverse()
         sides.reverse()  # [0]: the head's output ... [-1]: the last module's output
-        x = torch.cat([_take_box(x[j:j + 1], 0, los[0][j], sides[0]) for j in range(len(x))])
+        x = torch.cat([_take_box(x[j : j + 1], 0, los[0][j], sides[0]) for j in range(len(x))])
         for i in range(self.arch.levels):
             # a valid convolution on cells [lo, lo + side) gives [lo + 1, …), doubled by the shuffle
             x = upsample_block(x, p[2 + 2 * i], p[3 + 2 * i], pad=0)
             grid = self.arch.feature_resolution << (i + 1)
-            x = torch.cat([_take_box(x[j:j + 1], 2 * los[i][j] + 2, los[i + 1][j], sides[i + 1], grid)
-                           for j in range(len(x))])
+            x = torch.cat(
+                [
+                    _take_box(x[j : j + 1], 2 * los[i][j] + 2, los[i + 1][j], sides[i + 1], grid)
+                    for j in range(len(x))
+                ]
+            )
         return F.conv3d(x, p[-2], p[-1])
 
 
@@ -200,6 +211,9 @@ def _take_box(x, origin, lo, side: int, grid: int | None = None):
         x = F.pad(x, [v for pair in reversed(pads) for v in pair])
     x = x[..., cuts[0], cuts[1], cuts[2]]
     if grid is not None and any(a < 0 or a + side > grid for a in lo):
-        inside = [((r >= 0) & (r < grid)).to(x.dtype) for r in (torch.arange(a, a + side, device=x.device) for a in lo)]
+        inside = [
+            ((r >= 0) & (r < grid)).to(x.dtype)
+            for r in (torch.arange(a, a + side, device=x.device) for a in lo)
+        ]
         x = x * inside[0][:, None, None] * inside[1][None, :, None] * inside[2][None, None, :]
     return x

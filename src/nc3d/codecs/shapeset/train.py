@@ -40,11 +40,19 @@ import numpy as np
 import torch
 
 from ...nn.quant import fake_quantize
-from ...nn.ssim3d import ssim3d
 from ...nn.schedule import warmup_cosine_lr
+from ...nn.ssim3d import ssim3d
 from .model import Architecture, AutoDecoder
 
-__all__ = ["TrainSettings", "train_auto_decoder", "decode_volumes", "sign_error", "pick_crop", "draw_batches", "initial_features"]
+__all__ = [
+    "TrainSettings",
+    "train_auto_decoder",
+    "decode_volumes",
+    "sign_error",
+    "pick_crop",
+    "draw_batches",
+    "initial_features",
+]
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,9 @@ def sign_error(pred: np.ndarray, target: np.ndarray) -> float:
     return float(((p >= 0) != (t >= 0))[near].mean()) if near.any() else 0.0
 
 
-def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainSettings, progress=None,
-                       on_step=None):
+def train_auto_decoder(
+    volumes: np.ndarray, arch: Architecture, settings: TrainSettings, progress=None, on_step=None
+):
     """Fit features and decoder.
 
     Parameters
@@ -132,17 +141,25 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
         torch.manual_seed(settings.seed)
         n = len(volumes)
         gen = torch.Generator().manual_seed(settings.seed)
-        net = _SetNet(AutoDecoder(arch, settings.seed), initial_features(volumes, arch, settings, gen)).to(device)
+        net = _SetNet(AutoDecoder(arch, settings.seed), initial_features(volumes, arch, settings, gen)).to(
+            device
+        )
         step_net = net
         if processes > 1:  # the same start everywhere; DDP averages the gradients of every backward
             step_net = torch.nn.parallel.DistributedDataParallel(net)
         target = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32))
-        opt = torch.optim.Adam([{"params": list(net.decoder.parameters()), "peak": settings.lr},
-                                {"params": [net.features], "peak": settings.feature_lr}])
+        opt = torch.optim.Adam(
+            [
+                {"params": list(net.decoder.parameters()), "peak": settings.lr},
+                {"params": [net.features], "peak": settings.feature_lr},
+            ]
+        )
         batch, total = min(settings.batch_size, n), settings.steps
         warmup = max(1, total // 20)
         qat_from = int(round(settings.qat_start * total))
-        rng = np.random.default_rng(settings.seed if rank == 0 else [settings.seed, rank])  # own batches, crops
+        rng = np.random.default_rng(
+            settings.seed if rank == 0 else [settings.seed, rank]
+        )  # own batches, crops
         k = arch.resolution
         size = settings.crop if 0 < settings.crop < k else 0
         near = [np.flatnonzero(np.abs(v[0]) < 1) for v in volumes] if size else None
@@ -160,8 +177,12 @@ def train_auto_decoder(volumes: np.ndarray, arch: Architecture, settings: TrainS
             bits = settings.bits if step >= qat_from else None
             if size:
                 boxes = [pick_crop(rng, near[int(i)], k, size, settings.surface_crops)[0] for i in idx]
-                tgt = torch.stack([target[int(i), :, z:z + size, y:y + size, x:x + size]
-                                   for i, (z, y, x) in zip(idx, boxes)])
+                tgt = torch.stack(
+                    [
+                        target[int(i), :, z : z + size, y : y + size, x : x + size]
+                        for i, (z, y, x) in zip(idx, boxes)
+                    ]
+                )
             else:
                 boxes, tgt = None, target[torch.from_numpy(idx)]
             pred = step_net(torch.from_numpy(idx), bits, boxes, size)
@@ -208,7 +229,7 @@ def draw_batches(rng, n: int, batch: int, surface=None, power: float = 0.0):
     while True:
         if pos + batch > n:
             order, pos = rng.permutation(n), 0
-        yield order[pos:pos + batch]
+        yield order[pos : pos + batch]
         pos += batch
 
 
@@ -232,14 +253,20 @@ def initial_features(volumes: np.ndarray, arch: Architecture, settings: TrainSet
     while (2 * f) ** 3 <= c and 2 * f * k <= arch.resolution:
         f *= 2
     if settings.feature_init == "tsdf" and n:
-        coarse = F.adaptive_avg_pool3d(torch.from_numpy(np.ascontiguousarray(volumes[:, :1], np.float32)), f * k)
+        coarse = F.adaptive_avg_pool3d(
+            torch.from_numpy(np.ascontiguousarray(volumes[:, :1], np.float32)), f * k
+        )
         folded = coarse.reshape(n, f * k, f * k, f * k)[:, None]
-        folded = folded.reshape(n, 1, k, f, k, f, k, f).permute(0, 1, 3, 5, 7, 2, 4, 6).reshape(n, f ** 3, k, k, k)
-        feats[:, :f ** 3] = folded
+        folded = (
+            folded.reshape(n, 1, k, f, k, f, k, f).permute(0, 1, 3, 5, 7, 2, 4, 6).reshape(n, f**3, k, k, k)
+        )
+        feats[:, : f**3] = folded
     return feats * settings.feature_scale
 
 
-def pick_crop(rng, near: np.ndarray, k: int, size: int, surface: float = 0.9) -> tuple[tuple[int, int, int], int]:
+def pick_crop(
+    rng, near: np.ndarray, k: int, size: int, surface: float = 0.9
+) -> tuple[tuple[int, int, int], int]:
     """An even ``size³`` box inside the ``k³`` grid.
 
     With probability ``surface`` (and when there are any) centred on one of the ``near`` cells
@@ -258,5 +285,8 @@ def decode_volumes(model, features: np.ndarray) -> np.ndarray:
     import torch
 
     with torch.no_grad():
-        out = [model(torch.from_numpy(np.ascontiguousarray(f[None], dtype=np.float32)))[0].numpy() for f in features]
+        out = [
+            model(torch.from_numpy(np.ascontiguousarray(f[None], dtype=np.float32)))[0].numpy()
+            for f in features
+        ]
     return np.stack(out) if out else np.zeros((0, 4, *(model.arch.resolution,) * 3), np.float32)

@@ -6,7 +6,7 @@
 """
 
 from .bevec import BevecCodec
-from .volume_conv import VolumeConvCodec
 from .volume import VolumeCodec
+from .volume_conv import VolumeConvCodec
 
 __all__ = ["BevecCodec", "VolumeCodec", "VolumeConvCodec"]

@@ -22,19 +22,29 @@ from pathlib import Path
 
 import numpy as np
 
-from ...resources import model_path
+from ...blocks import BLENDS, block_grid, merge_blocks, split_blocks
 from ...errors import FormatError, InputError
 from ...io import as_volume
 from ...nn.device import torch_threads
+from ...resources import model_path
 from ..base import Codec, Option, register
-from ...blocks import BLENDS, block_grid, merge_blocks, split_blocks
 from ..volume_header import read_volume_header, restore_values, volume_header
 from .volume_conv import MAX_VOXELS
-from .volume_conv_train import normalize_volume
 from .volume_conv_model import model_digest
+from .volume_conv_train import normalize_volume
 
-__all__ = ["BevecArch", "VARIANTS", "make_bevec_net", "train_bevec", "encode_blocks", "decode_blocks",
-           "save_bevec", "load_bevec", "init_from_pca", "BevecCodec"]
+__all__ = [
+    "BevecArch",
+    "VARIANTS",
+    "make_bevec_net",
+    "train_bevec",
+    "encode_blocks",
+    "decode_blocks",
+    "save_bevec",
+    "load_bevec",
+    "init_from_pca",
+    "BevecCodec",
+]
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,9 @@ class BevecArch:
 
 
 #: The paper's Table 1.
-VARIANTS = {a.variant: a for a in (BevecArch(8, 0, 128, 32), BevecArch(8, 2, 128, 32), BevecArch(8, 2, 256, 64))}
+VARIANTS = {
+    a.variant: a for a in (BevecArch(8, 0, 128, 32), BevecArch(8, 2, 128, 32), BevecArch(8, 2, 256, 64))
+}
 
 
 def make_bevec_net(arch: BevecArch):
@@ -67,9 +79,13 @@ def make_bevec_net(arch: BevecArch):
             super().__init__()
             n = arch.width**3
             self.arch = arch
-            self.enc = nn.Sequential(nn.Linear(n, arch.hidden), nn.ReLU(), nn.Linear(arch.hidden, 2 * arch.latent))
+            self.enc = nn.Sequential(
+                nn.Linear(n, arch.hidden), nn.ReLU(), nn.Linear(arch.hidden, 2 * arch.latent)
+            )
             # linear output (a sigmoid saturates and trains far slower); decoding clips to [0, 1]
-            self.dec = nn.Sequential(nn.Linear(arch.latent, arch.hidden), nn.ReLU(), nn.Linear(arch.hidden, n))
+            self.dec = nn.Sequential(
+                nn.Linear(arch.latent, arch.hidden), nn.ReLU(), nn.Linear(arch.hidden, n)
+            )
             with torch.no_grad():  # start with a narrow posterior: unit noise would drown the latents
                 self.enc[2].bias[arch.latent :] = -8.0
 
@@ -90,8 +106,9 @@ def make_bevec_net(arch: BevecArch):
 
 def _blocks_of(volumes, arch: BevecArch) -> np.ndarray:
     """All blocks of normalized volumes, flattened: (n, w³) float32."""
-    return np.concatenate([split_blocks(v, arch.block, arch.margin)[0].reshape(-1, arch.width**3)
-                           for v in volumes]).astype(np.float32)
+    return np.concatenate(
+        [split_blocks(v, arch.block, arch.margin)[0].reshape(-1, arch.width**3) for v in volumes]
+    ).astype(np.float32)
 
 
 def init_from_pca(net, blocks: np.ndarray, *, sample: int = 12000, seed: int = 0) -> None:
@@ -136,9 +153,19 @@ def init_from_pca(net, blocks: np.ndarray, *, sample: int = 12000, seed: int = 0
         d2.bias.copy_(m)
 
 
-def train_bevec(volumes, arch: BevecArch, *, epochs: int = 2, batch: int = 64, lr: float = 1e-4,
-                kl_weight: float = 1e-4, pca_init: bool = True, augment: bool = False, seed: int = 0,
-                threads: int = 1):
+def train_bevec(
+    volumes,
+    arch: BevecArch,
+    *,
+    epochs: int = 2,
+    batch: int = 64,
+    lr: float = 1e-4,
+    kl_weight: float = 1e-4,
+    pca_init: bool = True,
+    augment: bool = False,
+    seed: int = 0,
+    threads: int = 1,
+):
     """Train the VAE on every block of ``volumes`` (each normalized to [0, 1]).
 
     The paper: Adam, batch 64, lr 1e-4, 8 epochs over 1.7 M blocks. Here the net starts at PCA
@@ -236,14 +263,16 @@ def load_bevec(blob: bytes):
         if meta.get("format") != "nc3d-bevec-model":
             raise ValueError("not an nc3d Bevec model")
         arch = BevecArch(**{k: int(meta["architecture"][k]) for k in ("block", "margin", "hidden", "latent")})
-        if arch.variant not in VARIANTS and not (arch.width <= 32 and arch.hidden <= 4096 and arch.latent <= 4096):
+        if arch.variant not in VARIANTS and not (
+            arch.width <= 32 and arch.hidden <= 4096 and arch.latent <= 4096
+        ):
             raise ValueError(f"architecture out of range: {arch}")
         net = make_bevec_net(arch)
         state = net.state_dict()
         if set(state) != set(arrays) or any(arrays[k].shape != tuple(state[k].shape) for k in state):
             raise ValueError("parameters do not match the architecture")
         net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()})
-    except Exception as exc:  # zip, JSON, key and shape errors alike
+    except Exception as exc:  # noqa: BLE001 - zip, JSON, key and shape errors alike
         raise InputError(f"not a readable Bevec model ({exc})") from None
     return net.eval(), model_digest(blob)
 
@@ -254,7 +283,9 @@ class BevecCodec(Codec):
     kind = "volume"
     description = "the paper's dense block VAE (Bevec 2023): float32 latents per 8³ block, margin blending"
     options = (
-        Option("model", str, "default", "'default' (shipped 8-0-128-32) or a model file (embedded in the file)"),
+        Option(
+            "model", str, "default", "'default' (shipped 8-0-128-32) or a model file (embedded in the file)"
+        ),
         Option("blend", str, "linear", "how block margins are merged", choices=BLENDS),
     )
 
@@ -269,8 +300,12 @@ class BevecCodec(Codec):
             raise InputError(f"{path}: cannot read the Bevec model ({exc})") from None
         net, digest = load_bevec(blob)
         latents = encode_blocks(net, normalize_volume(volume))
-        header = volume_header(volume) | {"blend": blend, "variant": net.arch.variant, "model_digest": digest,
-                                          "model": "default" if model == "default" else "embedded"}
+        header = volume_header(volume) | {
+            "blend": blend,
+            "variant": net.arch.variant,
+            "model_digest": digest,
+            "model": "default" if model == "default" else "embedded",
+        }
         sections = {"latents": latents.astype("<f4").tobytes()}
         if model != "default":
             sections["model"] = blob
@@ -294,11 +329,15 @@ class BevecCodec(Codec):
         except InputError as exc:
             raise FormatError(f"bevec file: {exc}") from None
         if digest != header.get("model_digest"):
-            raise FormatError(f"bevec file was written with model {header.get('model_digest')!r}, not {digest!r}")
+            raise FormatError(
+                f"bevec file was written with model {header.get('model_digest')!r}, not {digest!r}"
+            )
         n = math.prod(block_grid(shape, net.arch.block))
         raw = sections.get("latents", b"")
         if len(raw) != 4 * n * net.arch.latent:
-            raise FormatError(f"bevec file: section 'latents' has {len(raw)} bytes, expected {4 * n * net.arch.latent}")
+            raise FormatError(
+                f"bevec file: section 'latents' has {len(raw)} bytes, expected {4 * n * net.arch.latent}"
+            )
         latents = np.frombuffer(raw, dtype="<f4").reshape(n, net.arch.latent)
         if not np.isfinite(latents).all():
             raise FormatError("bevec file: non-finite latents")

@@ -72,7 +72,7 @@ def deblock(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
             if y.shape[axis] < 2 * _B:
                 continue  # one block along this axis: no face
             a = np.moveaxis(y, axis, -1)
-            list(pool.map(filter_faces, [a[i:i + _SLAB] for i in range(0, a.shape[0], _SLAB)]))
+            list(pool.map(filter_faces, [a[i : i + _SLAB] for i in range(0, a.shape[0], _SLAB)]))
     return y
 
 

@@ -24,20 +24,41 @@ import math
 
 import numpy as np
 
-from ...dct import dct_blocks as _dct
+from ...blocks import block_grid, merge_blocks, split_blocks
 from ...container import header_get
+from ...dct import dct_blocks as _dct
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
-from ...metrics.volume import psnr
 from ...io.volumes import as_volume
-from ..volume_header import (check_region, decoder_model, normalized, read_volume_header, restore_values,
-                       smallest_level_reaching, volume_header)
+from ...metrics.volume import psnr
 from ..base import REGION_DECODE, Codec, Option, register
-from ...blocks import block_grid, merge_blocks, split_blocks
+from ..volume_header import (
+    check_region,
+    decoder_model,
+    normalized,
+    read_volume_header,
+    restore_values,
+    smallest_level_reaching,
+    volume_header,
+)
 from .deblock import deblock
-from .volume_model import (AC_BAND, QUALITY_MAX, Z_LEVELS, ZSHIFT_MAX, block_activity, choose_zshift, deblock_bucket,
-                   decode_ac, decode_grid, default_ldct_path, encode_ac, load_ldct_model, quality_step,
-                   quantize_blocks, steps_for)
+from .volume_model import (
+    AC_BAND,
+    QUALITY_MAX,
+    Z_LEVELS,
+    ZSHIFT_MAX,
+    block_activity,
+    choose_zshift,
+    deblock_bucket,
+    decode_ac,
+    decode_grid,
+    default_ldct_path,
+    encode_ac,
+    load_ldct_model,
+    quality_step,
+    quantize_blocks,
+    steps_for,
+)
 
 __all__ = ["VolumeCodec", "quality_step", "QUALITY_MAX"]  # the last two re-exported from .ldct
 
@@ -80,18 +101,40 @@ class VolumeCodec(Codec):
     name = "volume"
     kind = "volume"
     baseline = False
-    description = "8³ DCT + learned entropy model (block side info, band×activity Laplace tables) and dequantizer"
+    description = (
+        "8³ DCT + learned entropy model (block side info, band×activity Laplace tables) and dequantizer"
+    )
     options = (
-        Option("quality", float, 14.0, f"rate knob: 0 (smallest) .. {QUALITY_MAX:g} (best); +2 halves the step",
-               low=0.0, high=QUALITY_MAX),
-        Option("target_psnr", float, None, "pick the smallest quality (0.25 grid) whose PSNR (dB, data range) "
-               "reaches this", low=0.0, high=200.0),
-        Option("model", str, "default", "'default' (shipped) or a model file from fit_model (embedded in the file)"),
+        Option(
+            "quality",
+            float,
+            14.0,
+            f"rate knob: 0 (smallest) .. {QUALITY_MAX:g} (best); +2 halves the step",
+            low=0.0,
+            high=QUALITY_MAX,
+        ),
+        Option(
+            "target_psnr",
+            float,
+            None,
+            "pick the smallest quality (0.25 grid) whose PSNR (dB, data range) reaches this",
+            low=0.0,
+            high=200.0,
+        ),
+        Option(
+            "model",
+            str,
+            "default",
+            "'default' (shipped) or a model file from fit_model (embedded in the file)",
+        ),
     )
 
     capabilities = frozenset({REGION_DECODE})
-    presets = {"smoke": ({},), "quick": ({"quality": 8.0}, {"quality": 12.0}, {"quality": 16.0}),
-               "default": tuple({"quality": float(q)} for q in range(int(QUALITY_MAX) + 1))}
+    presets = {
+        "smoke": ({},),
+        "quick": ({"quality": 8.0}, {"quality": 12.0}, {"quality": 16.0}),
+        "default": tuple({"quality": float(q)} for q in range(int(QUALITY_MAX) + 1)),
+    }
 
     def encode_parts(self, data, *, quality, target_psnr=None, model="default", progress=None):
         v = as_volume(data)
@@ -117,7 +160,10 @@ class VolumeCodec(Codec):
             header["psnr"] = round(psnr, 3)
         q, _ = quantize_blocks(blocks, steps_for(quality_step(quality), model["tilt"]), model["dead_zone"])
         z = block_activity(q)
-        dc = {"lorenzo": encode_symbols(_lorenzo(q[:, 0], grid)), "x": encode_symbols(np.diff(q[:, 0], prepend=0))}
+        dc = {
+            "lorenzo": encode_symbols(_lorenzo(q[:, 0], grid)),
+            "x": encode_symbols(np.diff(q[:, 0], prepend=0)),
+        }
         pred = min(dc, key=lambda k: len(dc[k]))
         ac, esc = encode_ac(q, z, model)
         shift, saved = choose_zshift(q, z, model)
@@ -136,7 +182,9 @@ class VolumeCodec(Codec):
         def psnr_at(quality: float) -> float:
             steps = steps_for(quality_step(quality), model["tilt"])
             q, _ = quantize_blocks(blocks, steps, model["dead_zone"])
-            y = deblock(decode_grid(q, steps, model["offsets"], grid), model["deblock"][deblock_bucket(quality)])
+            y = deblock(
+                decode_grid(q, steps, model["offsets"], grid), model["deblock"][deblock_bucket(quality)]
+            )
             return psnr(x, np.clip(y[: x.shape[0], : x.shape[1], : x.shape[2]], 0, 1), data_range=1.0)
 
         levels = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
@@ -173,7 +221,8 @@ class VolumeCodec(Codec):
         """Entropy-decode → (shape, dtype, lo, hi, coefficients (n, 512) float32 in step units, steps,
         deblocking weights)."""
         shape, dtype, lo, hi = read_volume_header(
-            header, max_voxels_per_byte=1e5, stored_bytes=sum(map(len, sections.values())))
+            header, max_voxels_per_byte=1e5, stored_bytes=sum(map(len, sections.values()))
+        )
         model = self._decoder_model(header, sections)
         quality = header_get(header, "quality", float, min=0.0, max=QUALITY_MAX)
         pred = header_get(header, "dc_pred", str, choices=("lorenzo", "x"))
@@ -218,6 +267,7 @@ def _zshift(header: dict) -> np.ndarray | None:
     if value is None:
         return None
     if len(value) != int(AC_BAND.max()) or not all(type(v) is int and abs(v) <= ZSHIFT_MAX for v in value):
-        raise FormatError(f"volume file: zshift must be {int(AC_BAND.max())} integers in "
-                          f"-{ZSHIFT_MAX}..{ZSHIFT_MAX}")
+        raise FormatError(
+            f"volume file: zshift must be {int(AC_BAND.max())} integers in -{ZSHIFT_MAX}..{ZSHIFT_MAX}"
+        )
     return np.array([0, *value], dtype=np.int64)

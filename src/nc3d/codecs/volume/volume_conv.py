@@ -18,11 +18,18 @@ import math
 import numpy as np
 
 from ...errors import FormatError, InputError
-from ...metrics.volume import psnr
 from ...io import as_volume
-from ..volume_header import (check_region, decoder_model, normalized, read_volume_header, restore_values,
-                       smallest_level_reaching, volume_header)
+from ...metrics.volume import psnr
 from ..base import Codec, Option, register
+from ..volume_header import (
+    check_region,
+    decoder_model,
+    normalized,
+    read_volume_header,
+    restore_values,
+    smallest_level_reaching,
+    volume_header,
+)
 from .volume_conv_latents import decode_latents, encode_latents
 from .volume_conv_model import STRIDE, default_model_path, load_model
 
@@ -85,7 +92,10 @@ def _synthesize(net, symbols: np.ndarray, quality: float, shape, device) -> np.n
 
 def _region_latents(box, latent_shape):
     """Latent sub-box (with halo) covering a voxel ``box``, and the voxel offset of its first latent."""
-    lat = [slice(max(0, a // STRIDE - _HALO), min(n, -(-b // STRIDE) + _HALO)) for (a, b), n in zip(box, latent_shape)]
+    lat = [
+        slice(max(0, a // STRIDE - _HALO), min(n, -(-b // STRIDE) + _HALO))
+        for (a, b), n in zip(box, latent_shape)
+    ]
     return lat, [s.start * STRIDE for s in lat]
 
 
@@ -95,25 +105,47 @@ class VolumeConvCodec(Codec):
     kind = "volume"
     description = "learned conv 3-D transform coding (conv analysis/synthesis, GDN, Laplace tables, ANS)"
     options = (
-        Option("quality", float, 3.0, "rate knob: 0 (smallest) .. levels-1 (best); fractions interpolate",
-               low=0.0, high=63.0),
-        Option("target_psnr", float, None, "pick the smallest quality whose PSNR (dB, data range) reaches this",
-               low=0.0, high=200.0),
-        Option("model", str, "default", "'default' (shipped) or a model file from train-volume (embedded in the file)"),
+        Option(
+            "quality",
+            float,
+            3.0,
+            "rate knob: 0 (smallest) .. levels-1 (best); fractions interpolate",
+            low=0.0,
+            high=63.0,
+        ),
+        Option(
+            "target_psnr",
+            float,
+            None,
+            "pick the smallest quality whose PSNR (dB, data range) reaches this",
+            low=0.0,
+            high=200.0,
+        ),
+        Option(
+            "model",
+            str,
+            "default",
+            "'default' (shipped) or a model file from train-volume (embedded in the file)",
+        ),
         Option("device", str, "auto", "where the transforms run", choices=("auto", "cpu", "cuda")),
     )
 
     #: Quality levels of the shipped model (checked against it by the tests).
     LEVELS = 7
-    presets = {"smoke": ({},), "quick": tuple({"quality": float(q)} for q in range(LEVELS)),
-               "default": tuple({"quality": q / 2} for q in range(2 * LEVELS - 1))}
+    presets = {
+        "smoke": ({},),
+        "quick": tuple({"quality": float(q)} for q in range(LEVELS)),
+        "default": tuple({"quality": q / 2} for q in range(2 * LEVELS - 1)),
+    }
 
     def encode_parts(self, data, *, quality, target_psnr=None, model="default", device="auto", progress=None):
         from ...nn.device import resolve_device
 
         volume = as_volume(data)
         if volume.size > MAX_VOXELS:
-            raise InputError(f"volume of {volume.size} voxels is over the limit of {MAX_VOXELS}; split it first")
+            raise InputError(
+                f"volume of {volume.size} voxels is over the limit of {MAX_VOXELS}; split it first"
+            )
         embedded = model != "default"
         if embedded:
             path = model
@@ -128,7 +160,10 @@ class VolumeConvCodec(Codec):
         if quality > levels - 1:
             raise InputError(f"volume: quality must be in [0, {levels - 1}] for this model, got {quality}")
         dev = resolve_device(device)
-        header = volume_header(volume) | {"model": "embedded" if embedded else "default", "model_digest": digest}
+        header = volume_header(volume) | {
+            "model": "embedded" if embedded else "default",
+            "model_digest": digest,
+        }
         sections = {"model": blob} if embedded else {}
         lo, hi = header["range"]
         if hi == lo:  # constant: nothing else to store
@@ -171,7 +206,11 @@ class VolumeConvCodec(Codec):
             return np.full(out_shape, lo).astype(dtype)
         net = self._decoder_model(header, sections)
         quality = header.get("quality")
-        if not isinstance(quality, (int, float)) or isinstance(quality, bool) or not 0 <= quality <= net.arch.levels - 1:
+        if (
+            not isinstance(quality, (int, float))
+            or isinstance(quality, bool)
+            or not 0 <= quality <= net.arch.levels - 1
+        ):
             raise FormatError(f"volume file: invalid quality {quality!r}")
         expect = [net.arch.latent] + [-(-s // STRIDE) for s in shape]
         if header.get("latent_shape") != expect:

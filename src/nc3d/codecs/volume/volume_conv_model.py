@@ -25,10 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import InputError
 from ...resources import model_path
-from ...errors import FormatError, InputError
 
-__all__ = ["Architecture", "make_net", "save_model", "load_model", "model_digest", "default_model_path", "STRIDE"]
+__all__ = [
+    "Architecture",
+    "make_net",
+    "save_model",
+    "load_model",
+    "model_digest",
+    "default_model_path",
+    "STRIDE",
+]
 
 #: Downsampling of the analysis transform per axis (three stride-2 layers).
 STRIDE = 8
@@ -111,13 +119,17 @@ def _build_net():
             self.arch = arch
             c, m, L = arch.channels, arch.latent, arch.levels
             self.g_a = nn.Sequential(
-                nn.Conv3d(1, c, 5, 2, 2), GDN(c),
-                nn.Conv3d(c, c, 3, 2, 1), GDN(c),
+                nn.Conv3d(1, c, 5, 2, 2),
+                GDN(c),
+                nn.Conv3d(c, c, 3, 2, 1),
+                GDN(c),
                 nn.Conv3d(c, m, 3, 2, 1),
             )
             self.g_s = nn.Sequential(
-                nn.ConvTranspose3d(m, c, 4, 2, 1), GDN(c, inverse=True),
-                nn.ConvTranspose3d(c, c, 4, 2, 1), GDN(c, inverse=True),
+                nn.ConvTranspose3d(m, c, 4, 2, 1),
+                GDN(c, inverse=True),
+                nn.ConvTranspose3d(c, c, 4, 2, 1),
+                GDN(c, inverse=True),
                 nn.ConvTranspose3d(c, 1, 4, 2, 1),
             )
             # log-gains start spread so that higher levels quantize more finely
@@ -274,13 +286,16 @@ def load_model(source: str | Path | bytes | None = None):
         if set(state) != set(arrays):
             raise ValueError("parameter names do not match the architecture")
         for k, v in arrays.items():
-            if tuple(v.shape) != tuple(state[k].shape) or v.dtype not in (np.float16, np.float32) \
-                    or not np.isfinite(v).all():
+            if (
+                tuple(v.shape) != tuple(state[k].shape)
+                or v.dtype not in (np.float16, np.float32)
+                or not np.isfinite(v).all()
+            ):
                 raise ValueError(f"parameter {k}: wrong shape, dtype or non-finite values")
         net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()})
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, EOFError) as exc:
         raise InputError(f"{name}: not a readable nc3d volume model ({exc})") from None
-    except Exception as exc:  # zipfile.BadZipFile and friends
+    except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile and friends
         raise InputError(f"{name}: not a readable nc3d volume model ({exc})") from None
     net.eval()
     return net, model_digest(blob)

@@ -19,7 +19,13 @@ from ...errors import InputError
 from ...files import check_output
 from .volume_conv_model import Architecture, make_net
 
-__all__ = ["TrainSettings", "normalize_volume", "load_training_volumes", "train_transform", "train_model_file"]
+__all__ = [
+    "TrainSettings",
+    "normalize_volume",
+    "load_training_volumes",
+    "train_transform",
+    "train_model_file",
+]
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,14 @@ def _batch(volumes, rng: np.random.Generator, batch: int, crop: int) -> np.ndarr
     return np.stack(items)[:, None]
 
 
-def train_transform(volumes, arch: Architecture = Architecture(), settings: TrainSettings = TrainSettings(),
-                    *, net=None, progress=None):
+def train_transform(
+    volumes,
+    arch: Architecture = Architecture(),
+    settings: TrainSettings = TrainSettings(),
+    *,
+    net=None,
+    progress=None,
+):
     """Train the transform network on normalized volumes.
 
     Parameters
@@ -111,7 +123,9 @@ def train_transform(volumes, arch: Architecture = Architecture(), settings: Trai
         raise InputError(f"crop must be a multiple of 8, got {settings.crop}")
     for i, v in enumerate(volumes):
         if min(v.shape) < settings.crop:
-            raise InputError(f"training volume {i} has shape {v.shape}, smaller than the crop {settings.crop}")
+            raise InputError(
+                f"training volume {i} has shape {v.shape}, smaller than the crop {settings.crop}"
+            )
     with torch_threads(settings.threads):
         torch.manual_seed(settings.seed)
         rng = np.random.default_rng(settings.seed)
@@ -143,8 +157,16 @@ def train_transform(volumes, arch: Architecture = Architecture(), settings: Trai
         return net.cpu().eval(), log
 
 
-def train_model_file(data, output, *, exclude=(), arch: Architecture = Architecture(),
-                     settings: TrainSettings = TrainSettings(), force: bool = False, progress=None) -> dict:
+def train_model_file(
+    data,
+    output,
+    *,
+    exclude=(),
+    arch: Architecture = Architecture(),
+    settings: TrainSettings = TrainSettings(),
+    force: bool = False,
+    progress=None,
+) -> dict:
     """Train on the ``.npy`` volumes under ``data`` (minus stems in ``exclude``) and write a model file.
 
     Returns
@@ -159,11 +181,16 @@ def train_model_file(data, output, *, exclude=(), arch: Architecture = Architect
     output = Path(output)
     check_output(output, force)
     root = Path(data)
-    files = sorted(p for p in (root.rglob("*.npy") if root.is_dir() else [root]) if p.stem not in set(exclude))
+    files = sorted(
+        p for p in (root.rglob("*.npy") if root.is_dir() else [root]) if p.stem not in set(exclude)
+    )
     volumes = load_training_volumes(files, settings.crop)
     t0 = time.perf_counter()
     net, log = train_transform(volumes, arch, settings, progress=progress)
-    info = {"volumes": [p.stem for p in files], "settings": settings.__dict__,
-            "train_seconds": round(time.perf_counter() - t0, 1)}
+    info = {
+        "volumes": [p.stem for p in files],
+        "settings": settings.__dict__,
+        "train_seconds": round(time.perf_counter() - t0, 1),
+    }
     save_model(net, output, info=info)
     return {"output": str(output), "bytes": output.stat().st_size, **info, "log": log}

@@ -32,13 +32,33 @@ from pathlib import Path
 
 import numpy as np
 
-from ...dct import BAND as _BAND, BANDS as _BANDS, dct_blocks as _dct
+from ...dct import BAND as _BAND
+from ...dct import BANDS as _BANDS
+from ...dct import dct_blocks as _dct
 from ...entropy import categorical_model, constriction_module, decode_symbols, encode_symbols
-from ...resources import model_path
 from ...errors import FormatError, InputError
+from ...resources import model_path
 
-__all__ = ["AC_BAND", "Z_LEVELS", "ZSHIFT_MAX", "QUALITY_MAX", "quality_step", "choose_zshift", "deblock_bucket", "fit_model", "fit_deblock", "save_ldct_model", "load_ldct_model", "default_ldct_path",
-           "quantize_blocks", "block_activity", "encode_ac", "decode_ac", "dequantize", "steps_for"]
+__all__ = [
+    "AC_BAND",
+    "Z_LEVELS",
+    "ZSHIFT_MAX",
+    "QUALITY_MAX",
+    "quality_step",
+    "choose_zshift",
+    "deblock_bucket",
+    "fit_model",
+    "fit_deblock",
+    "save_ldct_model",
+    "load_ldct_model",
+    "default_ldct_path",
+    "quantize_blocks",
+    "block_activity",
+    "encode_ac",
+    "decode_ac",
+    "dequantize",
+    "steps_for",
+]
 
 _B = 8
 #: Highest quality (step 2.56 / 2^16 ≈ 0.00004 of the range: ~17× at 100 dB on a smooth float32
@@ -162,8 +182,11 @@ def choose_zshift(q: np.ndarray, z: np.ndarray, model: dict) -> tuple[np.ndarray
     b0, b1, br = -np.log2(p0), -np.log2((1 - p0) * (1 - r) / 2), -np.log2(r)
     shifts = np.arange(-ZSHIFT_MAX, ZSHIFT_MAX + 1)
     rows = np.clip(np.arange(Z_LEVELS)[None, :] + shifts[:, None], 0, Z_LEVELS - 1)  # (shifts, Z)
-    bits = ((n - nz)[None] * b0[:, rows].transpose(1, 0, 2) + nz[None] * b1[:, rows].transpose(1, 0, 2)
-            + tail[None] * br[:, rows].transpose(1, 0, 2)).sum(axis=2)  # (shifts, bands)
+    bits = (
+        (n - nz)[None] * b0[:, rows].transpose(1, 0, 2)
+        + nz[None] * b1[:, rows].transpose(1, 0, 2)
+        + tail[None] * br[:, rows].transpose(1, 0, 2)
+    ).sum(axis=2)  # (shifts, bands)
     bits[:, 0] = 0.0
     # ties (to the bit) go to the smallest |shift|: rank by rounded cost, then by |shift|
     best = np.lexsort((np.abs(shifts)[:, None].repeat(_BANDS, 1), np.round(bits)), axis=0)[0]
@@ -172,7 +195,9 @@ def choose_zshift(q: np.ndarray, z: np.ndarray, model: dict) -> tuple[np.ndarray
     return shift.astype(np.int64), saved
 
 
-def encode_ac(q: np.ndarray, z: np.ndarray, model: dict, shift: np.ndarray | None = None) -> tuple[bytes, bytes]:
+def encode_ac(
+    q: np.ndarray, z: np.ndarray, model: dict, shift: np.ndarray | None = None
+) -> tuple[bytes, bytes]:
     """Code the AC symbols of blocks with ``z > 0`` against the model's cells → (ANS words, escapes).
 
     ``shift`` : (22,) int, optional — the per-band table-row shift (:func:`choose_zshift`)."""
@@ -193,16 +218,19 @@ def encode_ac(q: np.ndarray, z: np.ndarray, model: dict, shift: np.ndarray | Non
         s, m = sym[a:b], mag[a:b]
         over = m >= cap
         if over.any():
-            esc_values.append((m[over] - cap))
+            esc_values.append(m[over] - cap)
         clipped = np.clip(s, -cap, cap) + cap
-        coder.encode_reverse(clipped.astype(np.int32), categorical_model(_cell_counts(p0[cell], r[cell], cap)))
+        coder.encode_reverse(
+            clipped.astype(np.int32), categorical_model(_cell_counts(p0[cell], r[cell], cap))
+        )
     esc = np.concatenate(esc_values[::-1]) if esc_values else np.zeros(0, np.int64)
     words = np.asarray(coder.get_compressed(), dtype=np.uint32).astype("<u4").tobytes()
     return words, encode_symbols(esc)
 
 
-def decode_ac(words: bytes, escapes: bytes, z: np.ndarray, model: dict, bound: int,
-              shift: np.ndarray | None = None) -> np.ndarray:
+def decode_ac(
+    words: bytes, escapes: bytes, z: np.ndarray, model: dict, bound: int, shift: np.ndarray | None = None
+) -> np.ndarray:
     """Invert :func:`encode_ac` over untrusted bytes → (n, 511) int32 AC symbols (0 where ``z == 0``)."""
     n = len(z)
     out = np.zeros((n, _B**3 - 1), dtype=np.int32)
@@ -228,7 +256,10 @@ def decode_ac(words: bytes, escapes: bytes, z: np.ndarray, model: dict, bound: i
         coder = constriction.stream.stack.AnsCoder(buf.view("<u4").astype(np.uint32))
         for cell, a, b in zip(used, starts, ends):  # over non-empty cells
             cap = int(caps[cell])
-            sym[a:b] = np.asarray(coder.decode(categorical_model(_cell_counts(p0[cell], r[cell], cap)), int(b - a))) - cap
+            sym[a:b] = (
+                np.asarray(coder.decode(categorical_model(_cell_counts(p0[cell], r[cell], cap)), int(b - a)))
+                - cap
+            )
         leftover = not coder.is_empty()
     except (ValueError, RuntimeError, AssertionError, BaseException) as exc:  # constriction panics
         if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
@@ -365,10 +396,14 @@ def default_ldct_path() -> Path:
 
 def save_ldct_model(model: dict, path) -> None:
     buf = io.BytesIO()
-    np.savez(buf, p0=model["p0"].astype(np.uint16), r=model["r"].astype(np.uint16),
-             offsets=np.rint(model["offsets"] * 4096).astype(np.int16),
-             quantizer=np.array([round(model["tilt"] * 4096), round(model["dead_zone"] * 4096)], dtype=np.uint16),
-             deblock=np.asarray(model["deblock"], dtype=np.float32))
+    np.savez(
+        buf,
+        p0=model["p0"].astype(np.uint16),
+        r=model["r"].astype(np.uint16),
+        offsets=np.rint(model["offsets"] * 4096).astype(np.int16),
+        quantizer=np.array([round(model["tilt"] * 4096), round(model["dead_zone"] * 4096)], dtype=np.uint16),
+        deblock=np.asarray(model["deblock"], dtype=np.float32),
+    )
     Path(path).write_bytes(buf.getvalue())
 
 
@@ -379,13 +414,23 @@ def load_ldct_model(source) -> tuple[dict, str]:
         buf = io.BytesIO(blob)
         with np.load(buf, allow_pickle=False) as f:
             p0, r, off, qz, db = (np.asarray(f[k]) for k in ("p0", "r", "offsets", "quantizer", "deblock"))
-    except Exception as exc:  # np.load raises many kinds on garbage
+    except Exception as exc:  # noqa: BLE001 - np.load raises many kinds on garbage
         raise InputError(f"not a volume DCT model ({type(exc).__name__})") from None
-    if p0.shape != (_BANDS, Z_LEVELS) or r.shape != (_BANDS, Z_LEVELS) or off.shape != (_BANDS,) or qz.shape != (2,):
+    if (
+        p0.shape != (_BANDS, Z_LEVELS)
+        or r.shape != (_BANDS, Z_LEVELS)
+        or off.shape != (_BANDS,)
+        or qz.shape != (2,)
+    ):
         raise InputError("volume DCT model: arrays of the wrong shape")
     if db.shape != (DEBLOCK_BUCKETS, 16, 4) or db.dtype != np.float32 or not np.all(np.abs(db) < 1e3):
         raise InputError("volume DCT model: the deblocking weights are malformed")
-    model = {"p0": np.maximum(p0.astype(np.int64), 1), "r": np.minimum(r.astype(np.int64), 65535 - 64),
-             "offsets": np.clip(off.astype(np.float32) / 4096, -0.5, 0.5),
-             "tilt": min(float(qz[0]) / 4096, 8.0), "dead_zone": min(float(qz[1]) / 4096, 0.5), "deblock": db}
+    model = {
+        "p0": np.maximum(p0.astype(np.int64), 1),
+        "r": np.minimum(r.astype(np.int64), 65535 - 64),
+        "offsets": np.clip(off.astype(np.float32) / 4096, -0.5, 0.5),
+        "tilt": min(float(qz[0]) / 4096, 8.0),
+        "dead_zone": min(float(qz[1]) / 4096, 0.5),
+        "deblock": db,
+    }
     return model, hashlib.sha256(blob).hexdigest()[:16]
