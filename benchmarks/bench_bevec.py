@@ -1,16 +1,16 @@
 """Bevec (2023) reproduced: the paper's dense block VAE variants, scored leave-one-out.
 
-For every volume of ``../shared/data/volumes`` and every variant of the paper's Table 1, train
+For every shared volume (``$NC3D_DATA/volumes``) and every variant of the paper's Table 1, train
 on the other eight volumes, encode the held-out one (float32 latents: 4× against uint8 for 32
 latents per 8³ block, 2× for 64) and report the whole-volume MSE on [0, 1] data, for margin
 blending and cropping, and the seam measure (mean |jump| across block faces vs inside blocks,
-on the error). Results go to ``benchmarks/results/bevec_loo.jsonl``.
+on the error). Results go to ``benchmarks/results/volumes/bevec_loo.jsonl``.
 
-    PYTHONPATH=src python benchmarks/bench_bevec.py [--epochs 1] [--variants 8-0-128-32 ...]
+    .venv/bin/python -m benchmarks.bench_bevec [--epochs 1] [--variants 8-0-128-32 ...]
 
 The shipped model of the ``bevec`` codec (8-0-128-32, all nine volumes, 2 epochs) comes from
 
-    PYTHONPATH=src python benchmarks/bench_bevec.py --ship src/nc3d/data/models/bevec-8-0-128-32.npz
+    .venv/bin/python -m benchmarks.bench_bevec --ship src/nc3d/data/models/bevec-8-0-128-32.npz
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ from nc3d.codecs.volume.blocks import seam_jump
 from nc3d.codecs.volume.train import normalize_volume
 from nc3d.io import load_volume
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import RESULTS, volumes_dir
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "volumes"))
+    ap.add_argument("--data", default=str(volumes_dir()))
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--pca-init", choices=("yes", "no"), default="yes")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bevec_loo.jsonl"))
+    ap.add_argument("--out", default=str(RESULTS / "volumes" / "bevec_loo.jsonl"))
     ap.add_argument("--ship", metavar="MODEL", help="instead: train 8-0-128-32 on all volumes and save it here")
     args = ap.parse_args(argv)
 

@@ -1,10 +1,10 @@
-"""`nc3d eval` on every mesh of ../shared/data/meshes: against itself and against a decimated copy.
+"""`nc3d eval` on every shared mesh (``$NC3D_DATA/meshes``): against itself and against a decimated copy.
 
 Times the metric computation (``compare_meshes``, 10^5 samples per surface, what ``nc3d eval``
 runs) per pair, and checks the self-comparison is exact. Decimation: fast-simplification to
 50% of the faces.
 
-    .venv/bin/python benchmarks/bench_eval.py [--out results.jsonl]
+    .venv/bin/python -m benchmarks.bench_eval [--out results.jsonl]
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from nc3d.io import load_mesh
 from nc3d.mesh import Mesh
 from nc3d.metrics import compare_meshes
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+from benchmarks.common import mesh_paths, meshes_dir
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--data", default=str(meshes_dir()))
     ap.add_argument("--out", default=None, help="also write one JSON line per mesh here")
     args = ap.parse_args()
     import fast_simplification
 
-    paths = sorted(p for p in Path(args.data).rglob("*") if p.suffix.lower() in {".obj", ".ply", ".stl", ".off"})
+    paths = mesh_paths(Path(args.data))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
     print(f"{'mesh':<36}{'faces':>9}{'self s':>8}{'self CD-p2s':>13}{'decim s':>9}{'decim CD-p2s':>14}{'F@0.01':>8}")
     rows = []

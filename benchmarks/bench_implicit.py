@@ -1,13 +1,13 @@
-"""The implicit codec on every mesh of ../shared/data/meshes with default settings (issue 3).
+"""The implicit codec on every shared mesh (``$NC3D_DATA/meshes``) with default settings (issue 3).
 
 Per mesh: wall time from loading the file to the .nc3d written, file size, surface error
 (mean |f(p)| over 10^5 points on the original surface, normalized frame, on the stored 8-bit
 weights), decode of a 256³ mesh (time) and its metrics against the original, and a 512×512
 render (time). One JSON line per mesh in --out (resumable: meshes already there are skipped).
 
-    .venv/bin/python benchmarks/bench_implicit.py --out benchmarks/results/implicit.jsonl [--jobs 2]
-    .venv/bin/python benchmarks/bench_implicit.py --out benchmarks/results/implicit.jsonl --retime-decodes
-    .venv/bin/python benchmarks/bench_implicit.py --out benchmarks/results/implicit.jsonl --report
+    .venv/bin/python -m benchmarks.bench_implicit [--jobs 2]        # --out benchmarks/results/meshes/implicit_defaults.jsonl
+    .venv/bin/python -m benchmarks.bench_implicit --retime-decodes
+    .venv/bin/python -m benchmarks.bench_implicit --report
 
 ``--jobs 2`` fits two meshes at once, one per core (as ``nc3d compress DIR/`` does): the compress
 times are then those of one core each; ``--retime-decodes`` re-times decode and render alone.
@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+from benchmarks.common import RESULTS, mesh_paths, meshes_dir
+
+OUT = RESULTS / "meshes" / "implicit_defaults.jsonl"
 
 
 def run_one(path: Path, workdir: Path) -> dict:
@@ -114,8 +116,8 @@ def report(rows: list[dict]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--out", required=True, help="JSON lines, appended (resumable)")
+    ap.add_argument("--data", default=str(meshes_dir()))
+    ap.add_argument("--out", default=str(OUT), help="JSON lines, appended (resumable)")
     ap.add_argument("--workdir", default="/tmp/nc3d-bench-implicit")
     ap.add_argument("--report", action="store_true", help="only print the table of what --out holds")
     ap.add_argument("--retime-decodes", action="store_true",
@@ -133,7 +135,7 @@ def main() -> None:
         done = {r["mesh"] for r in rows}
         work = Path(args.workdir)
         work.mkdir(parents=True, exist_ok=True)
-        paths = sorted(p for p in Path(args.data).rglob("*") if p.suffix.lower() in {".obj", ".ply", ".stl", ".off"})
+        paths = mesh_paths(Path(args.data))
         todo = [p for p in paths if f"{p.parent.name}/{p.name}" not in done]
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_share_cores, initargs=(args.jobs,)) as pool:

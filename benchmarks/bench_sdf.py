@@ -4,7 +4,7 @@ Compares nc3d's ``signed_distance_to_mesh`` (exact distance + fast-winding-numbe
 libigl's one-call ``signed_distance`` in FAST_WINDING_NUMBER mode on the same points, and
 reports how far that one-call mode's magnitudes stray from the exact distance.
 
-    .venv/bin/python benchmarks/bench_sdf.py [--points 1000000] [--faces 100000]
+    .venv/bin/python -m benchmarks.bench_sdf [--points 1000000] [--faces 100000]
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from nc3d.geometry.sdf import signed_distance_to_mesh
 from nc3d.io import load_mesh
 from nc3d.mesh import Mesh
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+from benchmarks.common import meshes_dir
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mesh", default=str(DATA / "vtk-data" / "turbineblade.ply"))
+    ap.add_argument("--mesh", default=str(meshes_dir() / "vtk-data" / "turbineblade.ply"))
     ap.add_argument("--faces", type=int, default=100_000, help="decimate to about this many faces")
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)

@@ -1,4 +1,4 @@
-"""The shapeset codec on all meshes of ../shared/data/meshes as one set (issue 7), against decimation + Draco.
+"""The shapeset codec on all shared meshes (``$NC3D_DATA/meshes``) as one set (issue 7), against decimation + Draco.
 
 Three steps, each resumable (JSON lines appended to --out):
 
@@ -7,7 +7,7 @@ Three steps, each resumable (JSON lines appended to --out):
 * ``run --decoder-width W [--steps S]``: the whole set compressed into one file (TSDF-Def
   volumes from the shared cache, see ``prepare_shapeset.py``), then every shape decoded alone
   (timed) and compared with its original (10⁵ samples per surface). Under ``torchrun
-  --standalone --nproc-per-node N benchmarks/bench_shapeset.py run …`` the training is
+  --standalone --nproc-per-node N -m benchmarks.bench_shapeset run …`` the training is
   data-parallel (N processes, each its own batches); process 0 measures and writes;
 * ``evaluate --rows R --out F``: the kept files of the rows in R decoded and measured again
   (after a decode-side change), rows otherwise copied;
@@ -15,10 +15,9 @@ Three steps, each resumable (JSON lines appended to --out):
   mesh's budget in proportion to its input file; per mesh the best F@0.01 among the ladder's
   settings that fit the budget; a mesh with no fitting setting scores 0).
 
-    .venv/bin/python benchmarks/bench_shapeset.py baselines --out benchmarks/results/shapeset_baselines.jsonl
-    .venv/bin/python benchmarks/bench_shapeset.py run --decoder-width 16 --out benchmarks/results/shapeset.jsonl
-    .venv/bin/python benchmarks/bench_shapeset.py report --out benchmarks/results/shapeset.jsonl \\
-        --baselines benchmarks/results/shapeset_baselines.jsonl
+    .venv/bin/python -m benchmarks.bench_shapeset baselines   # --out benchmarks/results/meshes/decimate_draco_ladder.jsonl
+    .venv/bin/python -m benchmarks.bench_shapeset run --decoder-width 16 --keep DIR --out RUNS.jsonl
+    .venv/bin/python -m benchmarks.bench_shapeset report --out RUNS.jsonl   # --baselines: the ladder above
 """
 
 from __future__ import annotations
@@ -30,13 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+from benchmarks.common import RESULTS, mesh_paths
+
+BASELINES = RESULTS / "meshes" / "decimate_draco_ladder.jsonl"
 KEYS = ("chamfer", "chamfer_p2s", "f_score_0.005", "f_score_0.01", "normal_consistency", "hausdorff")
 LADDER = [{"ratio": r, "bits": b} for r in (0.3, 0.1, 0.05, 0.02, 0.01, 0.005) for b in (8, 10)]
-
-
-def mesh_paths() -> list[Path]:
-    return sorted(p for p in DATA.rglob("*") if p.suffix.lower() in (".obj", ".ply", ".stl", ".off"))
 
 
 def _rows(path: Path) -> list[dict]:
@@ -239,7 +236,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("baselines")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=BASELINES)
     p.set_defaults(func=cmd_baselines)
     p = sub.add_parser("run")
     p.add_argument("--out", type=Path, required=True)
@@ -260,7 +257,7 @@ def main() -> None:
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("report")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--baselines", type=Path, default=None)
+    p.add_argument("--baselines", type=Path, default=BASELINES, help="the decimate-draco ladder (default: the committed one)")
     p.set_defaults(func=cmd_report)
     args = ap.parse_args()
     args.func(args)

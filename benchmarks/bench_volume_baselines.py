@@ -1,4 +1,4 @@
-"""Volume baselines (dct, zfp, volume-zlib, volume-lzma) on every volume of ../shared/data/volumes.
+"""Volume baselines (dct, zfp, volume-zlib, volume-lzma) on every shared volume (``$NC3D_DATA/volumes``).
 
 For each volume (the ``.npy`` of each MANIFEST row) and each codec's full ladder: compression
 ratio against the raw bytes at the input dtype, PSNR over the data range, MSE on [0, 1]-scaled
@@ -6,14 +6,13 @@ data, encode and decode seconds, and for the block codec the mean absolute jump 
 across block faces vs interior faces. Then DCT encode/decode timing on a 256³ uint8 volume: the
 1 mm MNI template (197 × 233 × 189) cropped/zero-padded to 256³, median of 3 runs.
 
-    PYTHONPATH=src python benchmarks/bench_volume_baselines.py            # runs, writes results
-    PYTHONPATH=src python benchmarks/bench_volume_baselines.py --summary  # tables from the results
+    .venv/bin/python -m benchmarks.bench_volume_baselines            # runs, writes --out
+    .venv/bin/python -m benchmarks.bench_volume_baselines --summary  # tables from --out
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -30,22 +29,10 @@ from nc3d.codecs.volume.blocks import seam_jump
 from nc3d.io import load_volume
 from nc3d.metrics.volume import compare_volumes
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "volumes"
-RESULTS = Path(__file__).parent / "results" / "volume_baselines.jsonl"
+from benchmarks.common import BIG, RESULTS, db_cell, psnr_at, to_256, volumes, volumes_dir
+
+OUT = RESULTS / "volumes" / "baselines_rate_distortion.jsonl"
 CODECS = ("dct", "zfp", "volume-zlib", "volume-lzma")
-BIG = "nilearn-pypi/mni_icbm152_t1_tal_nlin_sym_09a_converted.npy"
-
-
-def volumes(root: Path) -> list[tuple[str, Path]]:
-    """(name, path) of each MANIFEST row's .npy (found by file name when the listed folder is absent)."""
-    out = []
-    with open(root / "MANIFEST.tsv") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            path = root / row["npy_path"]
-            if not path.is_file():
-                path = next(root.rglob(Path(row["npy_path"]).name))
-            out.append((str(path.relative_to(root)), path))
-    return out
 
 
 def measure(codec, volume: np.ndarray, settings: dict) -> dict:
@@ -63,25 +50,10 @@ def measure(codec, volume: np.ndarray, settings: dict) -> dict:
     return row
 
 
-def to_256(volume: np.ndarray) -> np.ndarray:
-    """Center-crop or zero-pad each axis to 256."""
-    out = np.zeros((256, 256, 256), dtype=volume.dtype)
-    src, dst = [], []
-    for s in volume.shape:
-        if s >= 256:
-            src.append(slice((s - 256) // 2, (s - 256) // 2 + 256))
-            dst.append(slice(0, 256))
-        else:
-            src.append(slice(0, s))
-            dst.append(slice((256 - s) // 2, (256 - s) // 2 + s))
-    out[tuple(dst)] = volume[tuple(src)]
-    return out
-
-
 def run(args) -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
           f"python {platform.python_version()}, numpy {np.__version__}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, path in volumes(Path(args.data)):
         v = load_volume(path)
@@ -108,20 +80,6 @@ def run(args) -> None:
     print(f"wrote {args.out}")
 
 
-def psnr_at(points: list[tuple[float, float]], ratio: float) -> float:
-    """PSNR at ``ratio`` by linear interpolation in log(ratio) on the codec's (ratio, PSNR) curve."""
-    pts = sorted((math.log(r), p) for r, p in points if math.isfinite(p))
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-        if x0 <= math.log(ratio) <= x1:
-            return y0 + (y1 - y0) * (math.log(ratio) - x0) / (x1 - x0) if x1 > x0 else max(y0, y1)
-    return math.nan
-
-
-def _db(value: float) -> str:
-    """A table cell: '–' where the codec's ladder does not reach that ratio."""
-    return "–" if math.isnan(value) else f"{value:.1f}"
-
-
 def summary(args) -> None:
     rows = [json.loads(line) for line in open(args.out)]
     names = list(dict.fromkeys(r["volume"] for r in rows if not r.get("timing")))
@@ -135,8 +93,8 @@ def summary(args) -> None:
                     if r["codec"] == codec and (mode is None or r["settings"].get("mode") == mode)]
 
         lossless = {r["codec"]: r["ratio"] for r in mine if r["codec"].startswith("volume-")}
-        cells = [_db(psnr_at(curve('dct'), x)) for x in (20, 50, 100)]
-        cells += [_db(psnr_at(curve('zfp', m), 20)) for m in ("accuracy", "rate")]
+        cells = [db_cell(psnr_at(curve('dct'), x)) for x in (20, 50, 100)]
+        cells += [db_cell(psnr_at(curve('zfp', m), 20)) for m in ("accuracy", "rate")]
         shape = "×".join(map(str, mine[0]["shape"]))
         print(f"| {n.split('/')[-1]} | {shape} {mine[0]['dtype']} | {lossless.get('volume-zlib', math.nan):.2f}× "
               f"| {lossless.get('volume-lzma', math.nan):.2f}× | " + " | ".join(cells) + " |")
@@ -153,8 +111,8 @@ def summary(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--data", default=str(volumes_dir()))
+    ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--codecs", default=",".join(CODECS))
     ap.add_argument("--quick", action="store_true", help="each codec's short ladder")
     ap.add_argument("--summary", action="store_true", help="print the tables from --out, run nothing")

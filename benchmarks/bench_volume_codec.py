@@ -2,19 +2,21 @@
 
 No model sees the volume it is scored on: the volumes are split into ``--folds`` groups (9 =
 leave-one-out) and the learned entropy model / dequantizer is fitted per group on all the other
-volumes (``benchmarks/train_volume_ldct.py`` settings; seconds). Each volume is then encoded at
+volumes (:func:`benchmarks.common.fit_ldct`, the shipped model's recipe; seconds). Each volume is then encoded at
 every quality 0, 1, …, ``QUALITY_MAX`` (32) with its fold's model. Bytes are the ``.nc3d`` file without the model
 section (the model plays the part of the shipped one and is not counted, as for the shipped
 model). The paper's setting (``bevec`` 8-0-128-32 with float32 latents, trained in the same
 folds, 1 epoch from PCA) adds one point (``--no-bevec``: taken from the conv codec's results). DCT and ZFP come from
-``benchmarks/results/volume_baselines.jsonl`` (``bench_volume_baselines.py``); the conv transform
-codec (``volume-conv``, the previous default) from ``benchmarks/results/volume_conv_codec.jsonl``.
+``benchmarks/results/volumes/baselines_rate_distortion.jsonl`` (``bench_volume_baselines``); the conv
+transform codec (``volume-conv``, the previous default) from
+``benchmarks/results/volumes/volume_conv_codec_3fold.jsonl``.
 Then encode/decode seconds of the shipped model on a 256³ uint8 volume (the 1 mm MNI template
 cropped/zero-padded to 256³, as for the DCT), median of 3.
 
-    PYTHONPATH=src python benchmarks/bench_volume_codec.py [--folds 9] [--tilt 1] [--dead-zone 0.15]
-    PYTHONPATH=src python benchmarks/bench_volume_codec.py --summary   # tables + plot from the results
-    PYTHONPATH=src python benchmarks/bench_volume_codec.py --parts     # gain of each learned part
+    .venv/bin/python -m benchmarks.bench_volume_codec [--folds 9] [--tilt 1] [--dead-zone 0.15]
+    .venv/bin/python -m benchmarks.bench_volume_codec --summary   # tables + plot (--out with .png) from the results
+    .venv/bin/python -m benchmarks.bench_volume_codec --parts     # gain of each learned part
+    .venv/bin/python -m benchmarks.bench_volume_codec --timing    # the 256³ timing rows only
 """
 
 from __future__ import annotations
@@ -23,28 +25,24 @@ import argparse
 import json
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_volume_baselines import BIG, DATA, _db, psnr_at, to_256, volumes  # noqa: E402
+from nc3d import container
+from nc3d.codecs import get_codec
+from nc3d.codecs.volume.bevec import VARIANTS, decode_blocks, encode_blocks, train_bevec
+from nc3d.codecs.volume.ldct import load_ldct_model, save_ldct_model
+from nc3d.codecs.volume.ldct import QUALITY_MAX, quality_step
+from nc3d.codecs.volume.train import normalize_volume
+from nc3d.io import load_volume
 
-from nc3d import container  # noqa: E402
-from nc3d.codecs import get_codec  # noqa: E402
-from nc3d.codecs.volume.bevec import VARIANTS, decode_blocks, encode_blocks, train_bevec  # noqa: E402
-from nc3d.codecs.volume.ldct import load_ldct_model, save_ldct_model  # noqa: E402
-from nc3d.codecs.volume.ldct import QUALITY_MAX, quality_step  # noqa: E402
-from nc3d.codecs.volume.train import normalize_volume  # noqa: E402
-from train_volume_ldct import fit_on  # noqa: E402
-from nc3d.io import load_volume  # noqa: E402
+from benchmarks.common import BIG, RESULTS, db_cell, fit_ldct, psnr_at, to_256, volumes, volumes_dir
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results" / "volume_codec.jsonl"
-BASELINES = HERE / "results" / "volume_baselines.jsonl"
-CONV = HERE / "results" / "volume_conv_codec.jsonl"
+OUT = RESULTS / "volumes" / "volume_codec_loo.jsonl"
+BASELINES = RESULTS / "volumes" / "baselines_rate_distortion.jsonl"
+CONV = RESULTS / "volumes" / "volume_conv_codec_3fold.jsonl"
 
 
 def _psnr(ref: np.ndarray, out: np.ndarray) -> float:
@@ -70,7 +68,7 @@ def run(args) -> None:
         stems = [Path(p).stem for _, p in fold]
         model = model_dir / f"ldct_fold{k}of{args.folds}_{args.tilt}_{args.dead_zone}.npz"
         t0 = time.perf_counter()
-        save_ldct_model(fit_on([p for _, p in items if Path(p).stem not in stems], args.tilt, args.dead_zone), model)
+        save_ldct_model(fit_ldct([p for _, p in items if Path(p).stem not in stems], args.tilt, args.dead_zone), model)
         print(f"fold {k}: held out {stems}, model {model} ({time.perf_counter() - t0:.0f} s)", flush=True)
         if not args.no_bevec:
             others = [normalize_volume(load_volume(p)) for _, p in items if Path(p).stem not in stems]
@@ -180,7 +178,7 @@ def summary(args) -> None:
                   "dct": curve(base, n, "dct"),
                   "zfp-acc": curve(base, n, "zfp", "accuracy"), "zfp-rate": curve(base, n, "zfp", "rate")}
         for cname, pts in curves.items():
-            print(f"| {n.split('/')[-1]} | {cname} | " + " | ".join(_db(psnr_at(pts, x)) for x in ratios) + " |")
+            print(f"| {n.split('/')[-1]} | {cname} | " + " | ".join(db_cell(psnr_at(pts, x)) for x in ratios) + " |")
         for x in ratios:
             ours = psnr_at(curves["volume"], x)
             for other in ("dct", "zfp-acc", "zfp-rate"):
@@ -243,8 +241,8 @@ def plot(rows, base, names, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--data", default=str(volumes_dir()))
+    ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--folds", type=int, default=9, help="9 = leave-one-out")
     ap.add_argument("--tilt", type=float, default=1.0, help="quantizer tilt the fold models are fitted for")
     ap.add_argument("--dead-zone", type=float, default=0.15, help="quantizer dead zone of the fold models")

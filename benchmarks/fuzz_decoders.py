@@ -1,7 +1,7 @@
 """Long decoder fuzzing: N hostile files per codec, each decoded in a bounded worker process.
 
-    PYTHONPATH=src nice -n 19 python benchmarks/fuzz_decoders.py --per-codec 100000
-    PYTHONPATH=src python benchmarks/fuzz_decoders.py --summary      # the table, from the results
+    nice -n 19 .venv/bin/python -m benchmarks.fuzz_decoders --per-codec 100000 --chunk 1000
+    .venv/bin/python -m benchmarks.fuzz_decoders --summary      # the table, from the results
 
 Cases come from :func:`nc3d.fuzz.mutate` (seeded: case ``i`` of codec ``c`` is reproducible
 with ``mutate(sample_file(c), seed, i)``) and are checked with :func:`nc3d.fuzz.decode_checked`:
@@ -28,7 +28,9 @@ import time
 import traceback
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "fuzz_decoders.jsonl"
+from benchmarks.common import RESULTS
+
+OUT = RESULTS / "synthetic" / "decoder_fuzzing.jsonl"
 
 
 def _vm_size() -> int:
@@ -177,7 +179,7 @@ def main(argv=None) -> int:
     p.add_argument("--memory-mb", type=int, default=1024, help="address space a worker may add after start-up")
     p.add_argument("--hang-s", type=float, default=30.0, help="kill a worker that answers nothing for this long")
     p.add_argument("--slow-s", type=float, default=2.0)
-    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--results", type=Path, default=OUT)
     p.add_argument("--summary", action="store_true", help="print the table of the results file and exit")
     args = p.parse_args(argv)
     if args.summary:

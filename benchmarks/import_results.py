@@ -3,21 +3,22 @@
 Two codecs are too slow to re-run inside a full ``nc3d bench``, so the full run imports the
 measurements of their own scripts instead (each row marked ``imported_from``):
 
-* ``implicit``: ``bench_implicit.py``'s JSON lines, one mesh per line at the default setting
+* ``implicit``: ``bench_implicit``'s JSON lines, one mesh per line at the default setting
   (~30 s a mesh, 27 CPU-minutes for the 38 shared meshes). Metrics with 10⁵ samples per surface;
   ``encode_s`` is load → file written, ``decode_s`` the 256³ decode. ``--encode NAME`` also
-  encodes that one mesh, so the report's renders can show it.
-* ``shapeset``: ``bench_shapeset.py run --keep DIR``'s JSON lines, one whole-set run per line
-  (tens of CPU-minutes each). The kept set file is copied into the report; ``decode_s`` is the
+  encodes that one mesh (unless its file is already there), so the report's renders can show it.
+* ``shapeset``: ``bench_shapeset run --keep DIR``'s JSON lines, one whole-set run per line
+  (tens of CPU-minutes each). The kept set file is copied into the report (when it is on this
+  machine: the row is imported without it otherwise); ``decode_s`` is the
   sum of the shapes' one-at-a-time decodes; the row's metrics are the medians over the shapes,
   a shape decoded to no surface scoring :data:`EMPTY_SHAPE_METRICS`, as ``nc3d bench`` does.
 
 Rows already in the results are kept, unless ``--replace``: the new rows then supersede those with
 the same key, and ``results.jsonl`` is rewritten with one row per key.
 
-    .venv/bin/python benchmarks/import_results.py implicit benchmarks/results/implicit.jsonl \\
+    .venv/bin/python -m benchmarks.import_results implicit benchmarks/results/meshes/implicit_defaults.jsonl \\
         ../shared/data/meshes RESULTS_DIR [--replace] [--encode common-3d-test-models/spot.obj]
-    .venv/bin/python benchmarks/import_results.py shapeset benchmarks/results/shapeset.jsonl \\
+    .venv/bin/python -m benchmarks.import_results shapeset benchmarks/results/meshes/shapeset_rate_distortion.jsonl \\
         ../shared/data/meshes RESULTS_DIR [--replace]
 """
 
@@ -55,11 +56,14 @@ def implicit_rows(args, root: Path, out: Path, dataset: str) -> list[dict]:
                "encode_s": r["compress_s"], "decode_s": r["decode_256_s"], "samples": 100_000,
                "surface_error": r["surface_error"], **{m: r[m] for m in MESH_METRICS}}
         if r["mesh"] in args.encode:
-            blob = nc3d.compress(root / r["mesh"], codec="implicit")
             row["file"] = f"files/{dataset}/implicit/{setting_label({})}/{r['mesh']}.nc3d"
-            (out / row["file"]).parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(out / row["file"], blob, force=True)
-            print(f"encoded {r['mesh']}: {len(blob)} bytes (the run measured {r['bytes']})")
+            if (out / row["file"]).is_file():
+                print(f"{r['mesh']}: {row['file']} is already there")
+            else:
+                blob = nc3d.compress(root / r["mesh"], codec="implicit")
+                (out / row["file"]).parent.mkdir(parents=True, exist_ok=True)
+                write_bytes_atomic(out / row["file"], blob, force=True)
+                print(f"encoded {r['mesh']}: {len(blob)} bytes (the run measured {r['bytes']})")
         rows.append(row)
     return rows
 
@@ -105,7 +109,7 @@ def shapeset_rows(args, root: Path, out: Path, dataset: str) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("codec", choices=("implicit", "shapeset"))
-    ap.add_argument("jsonl", help="the JSON lines of bench_implicit.py / bench_shapeset.py run")
+    ap.add_argument("jsonl", help="the JSON lines of bench_implicit / bench_shapeset run")
     ap.add_argument("input_dir", help="the dataset folder the run was made on")
     ap.add_argument("results_dir")
     ap.add_argument("--encode", action="append", default=[], metavar="NAME",

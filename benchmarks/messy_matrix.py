@@ -1,7 +1,10 @@
 """Messy-input matrix: every shared mesh and every generated messy case × every codec of its kind.
 
-    PYTHONPATH=src nice -n 19 python benchmarks/messy_matrix.py            # resumable
-    PYTHONPATH=src python benchmarks/messy_matrix.py --table               # Markdown from the results
+    nice -n 19 .venv/bin/python -m benchmarks.messy_matrix            # resumable
+    .venv/bin/python -m benchmarks.messy_matrix --table               # Markdown from the results
+
+Inputs: the shared meshes and volumes (``$NC3D_DATA``) and nc3d's generated messy cases;
+results in ``benchmarks/results/messy/inputs_x_codecs.jsonl``.
 
 A cell loads the input (``nc3d.load_input``), compresses it with the codec, decodes the bytes
 and checks the result (:func:`nc3d.fuzz.check_result`). It passes when that works or when
@@ -27,9 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-RESULTS = Path(__file__).parent / "results" / "messy_matrix.jsonl"
+from benchmarks.common import RESULTS, data_root
+
+OUT = RESULTS / "messy" / "inputs_x_codecs.jsonl"
 CHEAP = {"implicit": {"layers": 4, "width": 16, "samples": 20_000, "epochs": 3, "qat_epochs": 1.0},
          "sdf-grid": {"resolution": 32}}
 BIG_FACES = 5_000_000
@@ -74,9 +77,10 @@ def inputs(workdir: Path) -> list[tuple[str, str, str]]:
     from nc3d import messy
 
     rows = []
-    for p in sorted((SHARED / "meshes").rglob("*")):
+    shared = data_root()
+    for p in sorted((shared / "meshes").rglob("*")):
         if p.is_file() and p.suffix.lower() in (".obj", ".ply", ".stl", ".off", ".glb", ".gltf"):
-            rows.append(("shared mesh", str(p.relative_to(SHARED / "meshes")), str(p)))
+            rows.append(("shared mesh", str(p.relative_to(shared / "meshes")), str(p)))
     for name in messy.MESH_CASES:
         rows.append(("generated mesh", name, str(messy.write_case(name, workdir))))
     big = workdir / "five_million_faces.ply"
@@ -85,8 +89,8 @@ def inputs(workdir: Path) -> list[tuple[str, str, str]]:
     rows.append(("generated mesh", f"{BIG_FACES // 10**6}-million-face mesh", str(big)))
     for name in messy.VOLUME_CASES:
         rows.append(("generated volume", name, str(messy.write_case(name, workdir))))
-    for p in sorted((SHARED / "volumes").rglob("*.npy")):
-        rows.append(("shared volume", str(p.relative_to(SHARED / "volumes")), str(p)))
+    for p in sorted((shared / "volumes").rglob("*.npy")):
+        rows.append(("shared volume", str(p.relative_to(shared / "volumes")), str(p)))
     return rows
 
 
@@ -157,7 +161,7 @@ def table(results: dict[tuple[str, str], dict]) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--results", type=Path, default=OUT)
     p.add_argument("--table", action="store_true", help="print the Markdown table of the results and exit")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per cell")
     p.add_argument("--only", help="regex: run only inputs whose name matches")

@@ -1,12 +1,12 @@
-"""Plain TSDF vs TSDF-Def (issue 7, Deliver 1) on every mesh of ../shared/data/meshes, K = 64.
+"""Plain TSDF vs TSDF-Def (issue 7, Deliver 1) on every shared mesh (``$NC3D_DATA/meshes``), K = 64.
 
 Fits each mesh's TSDF-Def volume into the shared cache (the one ``--codec shapeset`` reads, so the
 sweep in ``bench_shapeset.py`` does not redo it), then compares the DMC surfaces of the plain
 TSDF (no deformation, TSDF untouched) and of the fitted TSDF-Def with the original mesh.
 One JSON line per mesh in --out (resumable).
 
-    .venv/bin/python benchmarks/prepare_shapeset.py --out benchmarks/results/shapeset_prepare.jsonl
-    .venv/bin/python benchmarks/prepare_shapeset.py --out benchmarks/results/shapeset_prepare.jsonl --report
+    .venv/bin/python -m benchmarks.prepare_shapeset            # --out benchmarks/results/meshes/tsdf_def_vs_tsdf.jsonl
+    .venv/bin/python -m benchmarks.prepare_shapeset --report
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes"
+from benchmarks.common import RESULTS, mesh_paths
+
+OUT = RESULTS / "meshes" / "tsdf_def_vs_tsdf.jsonl"
 KEYS = ("chamfer", "chamfer_p2s", "f_score_0.005", "f_score_0.01", "normal_consistency")
-
-
-def mesh_paths() -> list[Path]:
-    return sorted(p for p in DATA.rglob("*") if p.suffix.lower() in (".obj", ".ply", ".stl", ".off"))
 
 
 def run_one(path: Path, resolution: int) -> dict:
@@ -85,7 +83,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--resolution", type=int, default=64)
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()

@@ -6,8 +6,9 @@ the shapes), the codec's default training settings (width 16 with 16-channel fin
 wall time per step after two warm-up steps. Under ``torchrun --standalone --nproc-per-node N``
 each process prints its own (data-parallel training: N × batch crops per step).
 
-    PYTHONPATH=src python benchmarks/shapeset_step_time.py --threads 1 --steps 40
-    PYTHONPATH=src python benchmarks/shapeset_step_time.py --threads 1 --steps 20 --profile
+    .venv/bin/python -m benchmarks.shapeset_step_time --threads 1 --steps 300
+    .venv/bin/python -m benchmarks.shapeset_step_time --threads 1 --steps 20 --profile
+    .venv/bin/torchrun --standalone --nproc-per-node 2 -m benchmarks.shapeset_step_time --steps 300
 """
 
 from __future__ import annotations
