@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nc3d.codecs.volume.bevec import VARIANTS, decode_blocks, encode_blocks, save_bevec, train_bevec
-from nc3d.codecs.volume.blocks import seam_jump
-from nc3d.codecs.volume.train import normalize_volume
-from nc3d.io import load_volume
-
 from benchmarks.common import RESULTS, volumes_dir
+from nc3d.blocks import seam_jump
+from nc3d.codecs.volume.bevec import VARIANTS, decode_blocks, encode_blocks, save_bevec, train_bevec
+from nc3d.codecs.volume.volume_conv_train import normalize_volume
+from nc3d.io import load_volume
 
 
 def main(argv=None) -> None:
@@ -37,7 +36,9 @@ def main(argv=None) -> None:
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--pca-init", choices=("yes", "no"), default="yes")
     ap.add_argument("--out", default=str(RESULTS / "volumes" / "bevec_loo.jsonl"))
-    ap.add_argument("--ship", metavar="MODEL", help="instead: train 8-0-128-32 on all volumes and save it here")
+    ap.add_argument(
+        "--ship", metavar="MODEL", help="instead: train 8-0-128-32 on all volumes and save it here"
+    )
     args = ap.parse_args(argv)
 
     files = sorted(Path(args.data).rglob("*.npy"))
@@ -52,16 +53,27 @@ def main(argv=None) -> None:
         arch = VARIANTS[name]
         for i, f in enumerate(files):
             t0 = time.perf_counter()
-            net, _ = train_bevec([v for j, v in enumerate(vols) if j != i], arch, epochs=args.epochs,
-                                 pca_init=args.pca_init == "yes")
+            net, _ = train_bevec(
+                [v for j, v in enumerate(vols) if j != i],
+                arch,
+                epochs=args.epochs,
+                pca_init=args.pca_init == "yes",
+            )
             train_s = time.perf_counter() - t0
             v = vols[i]
             lat = encode_blocks(net, v)
             # float32 latents per block vs the raw bytes at uint8 (the paper's 4× / 2×)
             ratio = (arch.block**3) / (4 * arch.latent)
-            row = {"variant": name, "volume": f.stem, "shape": list(v.shape), "ratio_vs_uint8": ratio,
-                   "latent_bytes": int(lat.nbytes), "epochs": args.epochs, "pca_init": args.pca_init,
-                   "train_s": round(train_s, 1)}
+            row = {
+                "variant": name,
+                "volume": f.stem,
+                "shape": list(v.shape),
+                "ratio_vs_uint8": ratio,
+                "latent_bytes": int(lat.nbytes),
+                "epochs": args.epochs,
+                "pca_init": args.pca_init,
+                "train_s": round(train_s, 1),
+            }
             for blend in ("linear", "crop") if arch.margin else ("crop",):
                 x = decode_blocks(net, lat, v.shape, blend)
                 seam, interior = seam_jump(x, arch.block, reference=v)

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import mesh_paths, meshes_dir
 from nc3d.io import load_mesh
 from nc3d.mesh import Mesh
 from nc3d.metrics import compare_meshes
-
-from benchmarks.common import mesh_paths, meshes_dir
 
 
 def main() -> None:
@@ -34,7 +33,9 @@ def main() -> None:
 
     paths = mesh_paths(Path(args.data))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
-    print(f"{'mesh':<36}{'faces':>9}{'self s':>8}{'self CD-p2s':>13}{'decim s':>9}{'decim CD-p2s':>14}{'F@0.01':>8}")
+    print(
+        f"{'mesh':<36}{'faces':>9}{'self s':>8}{'self CD-p2s':>13}{'decim s':>9}{'decim CD-p2s':>14}{'F@0.01':>8}"
+    )
     rows = []
     for path in paths:
         mesh = load_mesh(path)
@@ -46,14 +47,25 @@ def main() -> None:
         t2 = time.perf_counter()
         other = compare_meshes(mesh, dec)
         t3 = time.perf_counter()
-        row = {"mesh": path.name, "faces": len(mesh.faces), "self_s": t1 - t0, "self": same,
-               "decimated_faces": len(dec.faces), "decimated_s": t3 - t2, "decimated": other}
+        row = {
+            "mesh": path.name,
+            "faces": len(mesh.faces),
+            "self_s": t1 - t0,
+            "self": same,
+            "decimated_faces": len(dec.faces),
+            "decimated_s": t3 - t2,
+            "decimated": other,
+        }
         rows.append(row)
-        print(f"{path.name:<36}{len(mesh.faces):>9,}{t1 - t0:>8.2f}{same['chamfer_p2s']:>13.1e}"
-              f"{t3 - t2:>9.2f}{other['chamfer_p2s']:>14.2e}{other['f_score_0.01']:>8.3f}")
+        print(
+            f"{path.name:<36}{len(mesh.faces):>9,}{t1 - t0:>8.2f}{same['chamfer_p2s']:>13.1e}"
+            f"{t3 - t2:>9.2f}{other['chamfer_p2s']:>14.2e}{other['f_score_0.01']:>8.3f}"
+        )
     times = np.array([[r["self_s"], r["decimated_s"]] for r in rows])
-    print(f"pairs: {times.size}; seconds per pair: median {np.median(times):.2f}, max {times.max():.2f} "
-          f"(largest mesh {max(r['faces'] for r in rows):,} faces)")
+    print(
+        f"pairs: {times.size}; seconds per pair: median {np.median(times):.2f}, max {times.max():.2f} "
+        f"(largest mesh {max(r['faces'] for r in rows):,} faces)"
+    )
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
 

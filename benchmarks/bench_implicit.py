@@ -32,7 +32,7 @@ OUT = RESULTS / "meshes" / "implicit_defaults.jsonl"
 def run_one(path: Path, workdir: Path) -> dict:
     import nc3d
     from nc3d.codecs.implicit.fit import surface_error
-    from nc3d.container import write_bytes_atomic
+    from nc3d.files import write_bytes_atomic
     from nc3d.geometry.normalize import frame_of_mesh
     from nc3d.io import canonical_ply_size, load_mesh
     from nc3d.metrics import compare_meshes
@@ -54,11 +54,18 @@ def run_one(path: Path, workdir: Path) -> dict:
     t_render = time.perf_counter() - t2
     metrics = compare_meshes(mesh, decoded)
     return {
-        "mesh": f"{path.parent.name}/{path.name}", "faces": len(mesh.faces), "bytes": len(blob),
+        "mesh": f"{path.parent.name}/{path.name}",
+        "faces": len(mesh.faces),
+        "bytes": len(blob),
         "input_bytes": path.stat().st_size,
         "ratio_ply": canonical_ply_size(len(mesh.vertices), len(mesh.faces)) / len(blob),
-        "compress_s": t_compress, "compress_cpu_s": c_compress, "surface_error": err, "surface_error_header": nc3d.info(blob)["header"]["surface_error"],
-        "decode_256_s": t_decode, "render_512_s": t_render, **metrics,
+        "compress_s": t_compress,
+        "compress_cpu_s": c_compress,
+        "surface_error": err,
+        "surface_error_header": nc3d.info(blob)["header"]["surface_error"],
+        "decode_256_s": t_decode,
+        "render_512_s": t_render,
+        **metrics,
     }
 
 
@@ -77,7 +84,10 @@ def retime_decodes(rows: list[dict], workdir: Path) -> None:
         t1 = time.perf_counter()
         shape.render(size=512)
         r.update(decode_256_s=t1 - t0, render_512_s=time.perf_counter() - t1, decode_timed="alone")
-        print(f"{r['mesh']}: decode 256³ {r['decode_256_s']:.1f} s, render 512² {r['render_512_s']:.1f} s", flush=True)
+        print(
+            f"{r['mesh']}: decode 256³ {r['decode_256_s']:.1f} s, render 512² {r['render_512_s']:.1f} s",
+            flush=True,
+        )
 
 
 def _share_cores(jobs: int) -> None:
@@ -100,16 +110,22 @@ def report(rows: list[dict]) -> None:
     err = np.array([r["surface_error"] for r in rows])
     size = np.array([r["bytes"] for r in rows])
     secs = np.array([r["compress_s"] for r in rows])
-    print(f"| mesh | faces | bytes | ratio (PLY) | compress s | surface err | CD-p2s | F@0.005 | F@0.01 | NC | decode 256³ s | render 512² s |")
+    print(
+        "| mesh | faces | bytes | ratio (PLY) | compress s | surface err | CD-p2s | F@0.005 | F@0.01 | NC | decode 256³ s | render 512² s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: r["surface_error"]):
-        print(f"| {r['mesh']} | {r['faces']:,} | {r['bytes']:,} | {r['ratio_ply']:.0f} | {r['compress_s']:.1f} | "
-              f"{r['surface_error']:.4f} | {r['chamfer_p2s']:.4f} | {r['f_score_0.005']:.3f} | {r['f_score_0.01']:.3f} | "
-              f"{r['normal_consistency']:.3f} | {r['decode_256_s']:.1f} | {r['render_512_s']:.1f} |")
-    print(f"\n{len(rows)} meshes: surface error median {np.median(err):.4f}, {np.mean(err <= 0.003):.0%} ≤ 0.003, "
-          f"max {err.max():.4f}; bytes median {np.median(size):,.0f}, max {size.max():,}; compress s median "
-          f"{np.median(secs):.1f}, max {secs.max():.1f}; decode 256³ s max "
-          f"{max(r['decode_256_s'] for r in rows):.1f}; render 512² s max {max(r['render_512_s'] for r in rows):.1f}")
+        print(
+            f"| {r['mesh']} | {r['faces']:,} | {r['bytes']:,} | {r['ratio_ply']:.0f} | {r['compress_s']:.1f} | "
+            f"{r['surface_error']:.4f} | {r['chamfer_p2s']:.4f} | {r['f_score_0.005']:.3f} | {r['f_score_0.01']:.3f} | "
+            f"{r['normal_consistency']:.3f} | {r['decode_256_s']:.1f} | {r['render_512_s']:.1f} |"
+        )
+    print(
+        f"\n{len(rows)} meshes: surface error median {np.median(err):.4f}, {np.mean(err <= 0.003):.0%} ≤ 0.003, "
+        f"max {err.max():.4f}; bytes median {np.median(size):,.0f}, max {size.max():,}; compress s median "
+        f"{np.median(secs):.1f}, max {secs.max():.1f}; decode 256³ s max "
+        f"{max(r['decode_256_s'] for r in rows):.1f}; render 512² s max {max(r['render_512_s'] for r in rows):.1f}"
+    )
     for key in ("chamfer", "chamfer_p2s", "f_score_0.005", "f_score_0.01", "normal_consistency", "hausdorff"):
         print(f"  {key}: median {np.median([r[key] for r in rows]):.4g}")
 
@@ -120,10 +136,17 @@ def main() -> None:
     ap.add_argument("--out", default=str(OUT), help="JSON lines, appended (resumable)")
     ap.add_argument("--workdir", default="/tmp/nc3d-bench-implicit")
     ap.add_argument("--report", action="store_true", help="only print the table of what --out holds")
-    ap.add_argument("--retime-decodes", action="store_true",
-                    help="re-time decode and render of the files in --workdir one at a time, rewrite --out")
-    ap.add_argument("--jobs", type=int, default=1,
-                    help="meshes at a time, one process each (2 on 2 cores: one per core, as `nc3d compress DIR/`)")
+    ap.add_argument(
+        "--retime-decodes",
+        action="store_true",
+        help="re-time decode and render of the files in --workdir one at a time, rewrite --out",
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="meshes at a time, one process each (2 on 2 cores: one per core, as `nc3d compress DIR/`)",
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -137,8 +160,12 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         paths = mesh_paths(Path(args.data))
         todo = [p for p in paths if f"{p.parent.name}/{p.name}" not in done]
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_share_cores, initargs=(args.jobs,)) as pool:
+        with ProcessPoolExecutor(
+            args.jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_share_cores,
+            initargs=(args.jobs,),
+        ) as pool:
             for future in as_completed([pool.submit(_run_or_record, p, work) for p in todo]):
                 row = future.result()
                 print(json.dumps(row), flush=True)

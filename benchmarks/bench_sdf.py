@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import meshes_dir
 from nc3d.geometry.normalize import frame_of_mesh
 from nc3d.geometry.sampling import sample_surface
 from nc3d.geometry.sdf import signed_distance_to_mesh
 from nc3d.io import load_mesh
 from nc3d.mesh import Mesh
-
-from benchmarks.common import meshes_dir
 
 
 def main() -> None:
@@ -40,7 +39,9 @@ def main() -> None:
     mesh = load_mesh(args.mesh)
     mesh = frame_of_mesh(mesh).normalize_mesh(mesh)
     if len(mesh.faces) > args.faces:
-        v, f = fast_simplification.simplify(mesh.vertices, mesh.faces, target_reduction=1 - args.faces / len(mesh.faces))
+        v, f = fast_simplification.simplify(
+            mesh.vertices, mesh.faces, target_reduction=1 - args.faces / len(mesh.faces)
+        )
         mesh = Mesh(np.asarray(v, np.float64), np.asarray(f, np.int64))
     points, normals, _ = sample_surface(mesh, args.points, seed=0)
     rng = np.random.default_rng(1)
@@ -55,18 +56,27 @@ def main() -> None:
         return min(times), out
 
     t_ours, sdf = best_of(lambda: signed_distance_to_mesh(points, mesh))
-    t_igl, (s_igl, *_) = best_of(lambda: igl.signed_distance(
-        points, mesh.vertices, mesh.faces, igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER))
+    t_igl, (s_igl, *_) = best_of(
+        lambda: igl.signed_distance(
+            points, mesh.vertices, mesh.faces, igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER
+        )
+    )
     rel = np.abs(np.abs(s_igl) - np.abs(sdf)) / np.maximum(np.abs(sdf), 1e-12)
     sign_agree = np.mean(np.sign(s_igl) == np.sign(sdf))
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}")
-    print(f"mesh: {Path(args.mesh).name} decimated to {len(mesh.faces):,} faces; {len(points):,} points "
-          f"within ~0.02 of the surface (normalized frame); best of {args.repeat}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}"
+    )
+    print(
+        f"mesh: {Path(args.mesh).name} decimated to {len(mesh.faces):,} faces; {len(points):,} points "
+        f"within ~0.02 of the surface (normalized frame); best of {args.repeat}"
+    )
     print(f"nc3d signed_distance_to_mesh:          {t_ours:6.2f} s")
     print(f"igl.signed_distance (FWN, one call):   {t_igl:6.2f} s   (nc3d / igl = {t_ours / t_igl:.2f})")
-    print(f"igl FWN mode vs exact |d|: median rel. deviation {np.median(rel):.2e}, max {rel.max():.2e}; "
-          f"signs agree on {sign_agree:.4%}")
+    print(
+        f"igl FWN mode vs exact |d|: median rel. deviation {np.median(rel):.2e}, max {rel.max():.2e}; "
+        f"signs agree on {sign_agree:.4%}"
+    )
 
 
 if __name__ == "__main__":

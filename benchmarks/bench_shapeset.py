@@ -106,23 +106,36 @@ def cmd_run(args) -> None:
     if processes > 1:
         settings["processes"] = processes  # (for the row only: not a codec option)
     handle = codec.open(nc3d.container.unpack(blob))
-    print(f"encoded: {len(blob):,} bytes, {data.input_bytes / len(blob):.0f}x the input files, "
-          f"{nc3d.info(blob)['sections']}", flush=True)
+    print(
+        f"encoded: {len(blob):,} bytes, {data.input_bytes / len(blob):.0f}x the input files, "
+        f"{nc3d.info(blob)['sections']}",
+        flush=True,
+    )
     shapes = _measure(handle, data.data, args.samples)
     info = nc3d.info(blob)
     kept = None
     if args.keep:
-        from nc3d.container import write_bytes_atomic
+        from nc3d.files import write_bytes_atomic
 
         kept = args.keep / f"shapeset-{'-'.join(f'{k}{v}' for k, v in sorted(settings.items()))}.nc3d"
         args.keep.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(kept, blob, force=True)
     row = {
-        "settings": settings, "shapes": len(paths), "bytes": len(blob), "sections": info["sections"],
-        "header_bytes": info["header_bytes"], "input_bytes": data.input_bytes,
+        "settings": settings,
+        "shapes": len(paths),
+        "bytes": len(blob),
+        "sections": info["sections"],
+        "header_bytes": info["header_bytes"],
+        "input_bytes": data.input_bytes,
         "canonical_bytes": sum(canonical_ply_size(len(m.vertices), len(m.faces)) for _, m in data.data),
-        "processes": processes, "encode_s": t_total, "prepare_s": t_prep, "train_s": t_total - t_prep, "per_shape": shapes,
-        "training": _training(info["header"]["train"]), "parameters": handle.arch.parameter_count, "samples": args.samples,
+        "processes": processes,
+        "encode_s": t_total,
+        "prepare_s": t_prep,
+        "train_s": t_total - t_prep,
+        "per_shape": shapes,
+        "training": _training(info["header"]["train"]),
+        "parameters": handle.arch.parameter_count,
+        "samples": args.samples,
         **({"file": str(kept)} if kept else {}),
     }
     _append(args.out, row)
@@ -137,7 +150,11 @@ def _measure(handle, meshes, samples: int) -> list[dict]:
         t1 = time.perf_counter()
         decoded = handle.decode_shape(i)
         t_dec = time.perf_counter() - t1
-        m = compare_meshes(mesh, decoded, n_samples=samples) if len(decoded.faces) else {k: None for k in KEYS}
+        m = (
+            compare_meshes(mesh, decoded, n_samples=samples)
+            if len(decoded.faces)
+            else {k: None for k in KEYS}
+        )
         shapes.append({"name": name, "decode_s": t_dec, **{k: m[k] for k in KEYS}})
         print(name, {k: shapes[-1][k] for k in ("f_score_0.01", "chamfer_p2s")}, flush=True)
     return shapes
@@ -155,8 +172,14 @@ def cmd_evaluate(args) -> None:
             print(f"skipped (no kept file): {row['settings']}", flush=True)
             continue
         handle = nc3d.open(row["file"])
-        _append(args.out, {**row, "per_shape": _measure(handle, data.data, row["samples"]),
-                           "re_evaluated": time.strftime("%Y-%m-%d")})
+        _append(
+            args.out,
+            {
+                **row,
+                "per_shape": _measure(handle, data.data, row["samples"]),
+                "re_evaluated": time.strftime("%Y-%m-%d"),
+            },
+        )
 
 
 def _training(train: dict) -> str:
@@ -196,37 +219,51 @@ def _mean_over_surfaces(per_shape: list[dict], key: str) -> float:
 def cmd_report(args) -> None:
     runs = _rows(args.out)
     base = _rows(args.baselines) if args.baselines else []
-    print("| decoder width | training | other settings | parameters | bytes (decoder / features / names+header) | "
-          "ratio (input) | ratio (binary PLY) | mean CD* | mean CD-p2s* | mean F@0.005 | mean F@0.01 (median) | "
-          "mean NC* | decimate+Draco mean F@0.01 at equal bytes |")
+    print(
+        "| decoder width | training | other settings | parameters | bytes (decoder / features / names+header) | "
+        "ratio (input) | ratio (binary PLY) | mean CD* | mean CD-p2s* | mean F@0.005 | mean F@0.01 (median) | "
+        "mean NC* | decimate+Draco mean F@0.01 at equal bytes |"
+    )
     print("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(runs, key=lambda r: r["bytes"]):
         s = r["sections"]
         vals = {k: _mean_over_surfaces(r["per_shape"], k) for k in KEYS}
-        other = ", ".join(f"{k}={v}" for k, v in r["settings"].items()
-                          if k not in ("decoder_width", "resolution", "steps", "epochs")) or "—"
+        other = (
+            ", ".join(
+                f"{k}={v}"
+                for k, v in r["settings"].items()
+                if k not in ("decoder_width", "resolution", "steps", "epochs")
+            )
+            or "—"
+        )
         median_f = np.median([x["f_score_0.01"] or 0.0 for x in r["per_shape"]])
         empty = sum(x["f_score_0.01"] is None for x in r["per_shape"])
         for k in ("f_score_0.005", "f_score_0.01"):  # an empty decode scores 0
             vals[k] = np.mean([x[k] or 0.0 for x in r["per_shape"]])
         b = _baseline_at(base, r["bytes"]) if base else None
         against = f"{b[0]:.3f} ({b[2]:,} B)" if b else "— (no --baselines)"
-        print(f"| {r['settings']['decoder_width']} | {r.get('training') or str(r['epochs']) + ' epochs'} | {other} | "
-              f"{r['parameters']:,} | {r['bytes']:,} "
-              f"({s['decoder'] + s['decoder_steps']:,} / {s['features']:,} / {s['names'] + r['header_bytes']:,}) | "
-              f"{r['input_bytes'] / r['bytes']:.0f} | {r['canonical_bytes'] / r['bytes']:.0f} | "
-              f"{vals['chamfer']:.4f} | {vals['chamfer_p2s']:.4f} | {vals['f_score_0.005']:.3f} | "
-              f"{vals['f_score_0.01']:.3f} ({median_f:.3f}) | {vals['normal_consistency']:.3f} | {against} |"
-              + (f" {empty} of {len(r['per_shape'])} shapes decode to no surface |" if empty else ""))
+        print(
+            f"| {r['settings']['decoder_width']} | {r.get('training') or str(r['epochs']) + ' epochs'} | {other} | "
+            f"{r['parameters']:,} | {r['bytes']:,} "
+            f"({s['decoder'] + s['decoder_steps']:,} / {s['features']:,} / {s['names'] + r['header_bytes']:,}) | "
+            f"{r['input_bytes'] / r['bytes']:.0f} | {r['canonical_bytes'] / r['bytes']:.0f} | "
+            f"{vals['chamfer']:.4f} | {vals['chamfer_p2s']:.4f} | {vals['f_score_0.005']:.3f} | "
+            f"{vals['f_score_0.01']:.3f} ({median_f:.3f}) | {vals['normal_consistency']:.3f} | {against} |"
+            + (f" {empty} of {len(r['per_shape'])} shapes decode to no surface |" if empty else "")
+        )
     print("* over the shapes that decode to a surface; F-scores count an empty decode as 0")
     for r in runs:
         dec = [x["decode_s"] for x in r["per_shape"]]
-        print(f"width {r['settings']['decoder_width']}: TSDF-Def preparation {r['prepare_s']:.0f} s "
-              f"(from cache where present), training {r['train_s']:.0f} s, decode per shape median "
-              f"{np.median(dec):.2f} s (max {max(dec):.2f} s)")
+        print(
+            f"width {r['settings']['decoder_width']}: TSDF-Def preparation {r['prepare_s']:.0f} s "
+            f"(from cache where present), training {r['train_s']:.0f} s, decode per shape median "
+            f"{np.median(dec):.2f} s (max {max(dec):.2f} s)"
+        )
     if base:
         whole = sum({r["mesh"]: r["input_bytes"] for r in base}.values())
-        print("\ndecimate + Draco alone: | ratio | total bytes used | mean F@0.01 | mean CD-p2s (meshes that fit) |")
+        print(
+            "\ndecimate + Draco alone: | ratio | total bytes used | mean F@0.01 | mean CD-p2s (meshes that fit) |"
+        )
         for ratio in (30, 100, 300, 600, 1000):
             f, cd, used = _baseline_at(base, whole / ratio)
             print(f"| {ratio} | {used:,} | {f:.3f} | {cd:.4f} |")
@@ -243,13 +280,25 @@ def main() -> None:
     p.add_argument("--decoder-width", type=int, default=16)
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the codec's)")
     p.add_argument("--batch-size", type=int, default=None, help="shapes per step (default: the codec's)")
-    p.add_argument("--bits", type=int, default=None, help="bits per weight and feature (default: the codec's)")
+    p.add_argument(
+        "--bits", type=int, default=None, help="bits per weight and feature (default: the codec's)"
+    )
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--samples", type=int, default=100_000, help="surface samples per mesh for the metrics")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other codec setting (VALUE as JSON), e.g. --set surface_power=0.5")
-    p.add_argument("--keep", type=Path, default=None, metavar="DIR",
-                   help="keep the encoded set in DIR (import_results.py shapeset puts it in an nc3d bench report)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other codec setting (VALUE as JSON), e.g. --set surface_power=0.5",
+    )
+    p.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the encoded set in DIR (import_results.py shapeset puts it in an nc3d bench report)",
+    )
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("evaluate", help="re-measure the kept files of earlier rows with today's decoder")
     p.add_argument("--rows", type=Path, required=True)
@@ -257,7 +306,12 @@ def main() -> None:
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("report")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--baselines", type=Path, default=BASELINES, help="the decimate-draco ladder (default: the committed one)")
+    p.add_argument(
+        "--baselines",
+        type=Path,
+        default=BASELINES,
+        help="the decimate-draco ladder (default: the committed one)",
+    )
     p.set_defaults(func=cmd_report)
     args = ap.parse_args()
     args.func(args)

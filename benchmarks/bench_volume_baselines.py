@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 
 import nc3d
+from benchmarks.common import BIG, RESULTS, db_cell, psnr_at, to_256, volumes, volumes_dir
+from nc3d.blocks import seam_jump
 from nc3d.codecs.base import get_codec
-from nc3d.codecs.volume.blocks import seam_jump
 from nc3d.io import load_volume
 from nc3d.metrics.volume import compare_volumes
-
-from benchmarks.common import BIG, RESULTS, db_cell, psnr_at, to_256, volumes, volumes_dir
 
 OUT = RESULTS / "volumes" / "baselines_rate_distortion.jsonl"
 CODECS = ("dct", "zfp", "volume-zlib", "volume-lzma")
@@ -43,27 +42,42 @@ def measure(codec, volume: np.ndarray, settings: dict) -> dict:
     t2 = time.perf_counter()
     lo, hi = float(volume.min()), float(volume.max())
     m = compare_volumes(volume, out)
-    row = {"codec": codec.name, "settings": settings, "bytes": len(blob), "ratio": volume.nbytes / len(blob),
-           "psnr": m["psnr"], "mse01": m["mse"] / (hi - lo) ** 2, "encode_s": t1 - t0, "decode_s": t2 - t1}
+    row = {
+        "codec": codec.name,
+        "settings": settings,
+        "bytes": len(blob),
+        "ratio": volume.nbytes / len(blob),
+        "psnr": m["psnr"],
+        "mse01": m["mse"] / (hi - lo) ** 2,
+        "encode_s": t1 - t0,
+        "decode_s": t2 - t1,
+    }
     if codec.name == "dct":
         row["seam_block"], row["seam_interior"] = seam_jump(out, 8, reference=volume)
     return row
 
 
 def run(args) -> None:
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
-          f"python {platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
+        f"python {platform.python_version()}, numpy {np.__version__}"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, path in volumes(Path(args.data)):
         v = load_volume(path)
         for cname in args.codecs.split(","):
             codec = get_codec(cname)
-            for settings in codec.ladder(quick=args.quick):
-                row = {"volume": name, "shape": list(v.shape), "dtype": v.dtype.name} | measure(codec, v, settings)
+            for settings in codec.preset("quick" if args.quick else "default"):
+                row = {"volume": name, "shape": list(v.shape), "dtype": v.dtype.name} | measure(
+                    codec, v, settings
+                )
                 rows.append(row)
-                print(f"{name:<62}{cname:<12}{json.dumps(settings):<42}{row['ratio']:>9.1f}×{row['psnr']:>8.2f} dB"
-                      f"{row['encode_s']:>8.2f} s{row['decode_s']:>7.2f} s", flush=True)
+                print(
+                    f"{name:<62}{cname:<12}{json.dumps(settings):<42}{row['ratio']:>9.1f}×{row['psnr']:>8.2f} dB"
+                    f"{row['encode_s']:>8.2f} s{row['decode_s']:>7.2f} s",
+                    flush=True,
+                )
     big = to_256(load_volume(Path(args.data) / BIG))
     dct = get_codec("dct")
     for step in (0.02, 0.04, 0.08):
@@ -72,8 +86,11 @@ def run(args) -> None:
         row["encode_s"] = statistics.median(r["encode_s"] for r in runs)
         row["decode_s"] = statistics.median(r["decode_s"] for r in runs)
         rows.append(row)
-        print(f"256³ dct step {step}: {row['ratio']:.1f}× {row['psnr']:.2f} dB, encode {row['encode_s']:.2f} s, "
-              f"decode {row['decode_s']:.2f} s (median of 3)", flush=True)
+        print(
+            f"256³ dct step {step}: {row['ratio']:.1f}× {row['psnr']:.2f} dB, encode {row['encode_s']:.2f} s, "
+            f"decode {row['decode_s']:.2f} s (median of 3)",
+            flush=True,
+        )
     with open(args.out, "w") as fh:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
@@ -83,26 +100,35 @@ def run(args) -> None:
 def summary(args) -> None:
     rows = [json.loads(line) for line in open(args.out)]
     names = list(dict.fromkeys(r["volume"] for r in rows if not r.get("timing")))
-    print("| volume | shape, dtype | zlib | lzma | DCT @20× | DCT @50× | DCT @100× | ZFP-acc @20× | ZFP-rate @20× |")
+    print(
+        "| volume | shape, dtype | zlib | lzma | DCT @20× | DCT @50× | DCT @100× | ZFP-acc @20× | ZFP-rate @20× |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for n in names:
         mine = [r for r in rows if r["volume"] == n]
 
         def curve(codec, mode=None):
-            return [(r["ratio"], r["psnr"]) for r in mine
-                    if r["codec"] == codec and (mode is None or r["settings"].get("mode") == mode)]
+            return [
+                (r["ratio"], r["psnr"])
+                for r in mine
+                if r["codec"] == codec and (mode is None or r["settings"].get("mode") == mode)
+            ]
 
         lossless = {r["codec"]: r["ratio"] for r in mine if r["codec"].startswith("volume-")}
-        cells = [db_cell(psnr_at(curve('dct'), x)) for x in (20, 50, 100)]
-        cells += [db_cell(psnr_at(curve('zfp', m), 20)) for m in ("accuracy", "rate")]
+        cells = [db_cell(psnr_at(curve("dct"), x)) for x in (20, 50, 100)]
+        cells += [db_cell(psnr_at(curve("zfp", m), 20)) for m in ("accuracy", "rate")]
         shape = "×".join(map(str, mine[0]["shape"]))
-        print(f"| {n.split('/')[-1]} | {shape} {mine[0]['dtype']} | {lossless.get('volume-zlib', math.nan):.2f}× "
-              f"| {lossless.get('volume-lzma', math.nan):.2f}× | " + " | ".join(cells) + " |")
+        print(
+            f"| {n.split('/')[-1]} | {shape} {mine[0]['dtype']} | {lossless.get('volume-zlib', math.nan):.2f}× "
+            f"| {lossless.get('volume-lzma', math.nan):.2f}× | " + " | ".join(cells) + " |"
+        )
     print("\n| 256³ uint8 (MNI 1 mm, padded) | ratio | PSNR | encode s | decode s |\n|---|---|---|---|---|")
     for r in rows:
         if r.get("timing"):
-            print(f"| dct step {r['settings']['step']} | {r['ratio']:.1f}× | {r['psnr']:.2f} dB "
-                  f"| {r['encode_s']:.2f} | {r['decode_s']:.2f} |")
+            print(
+                f"| dct step {r['settings']['step']} | {r['ratio']:.1f}× | {r['psnr']:.2f} dB "
+                f"| {r['encode_s']:.2f} | {r['decode_s']:.2f} |"
+            )
     dct = [r for r in rows if r["codec"] == "dct" and not r.get("timing") and r["settings"]["step"] == 0.02]
     print("\nDCT step 0.02, error jump across block faces vs interior faces (seams, no margin):")
     for r in dct:

@@ -30,15 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import BIG, RESULTS, db_cell, fit_ldct, psnr_at, to_256, volumes, volumes_dir
 from nc3d import container
 from nc3d.codecs import get_codec
 from nc3d.codecs.volume.bevec import VARIANTS, decode_blocks, encode_blocks, train_bevec
-from nc3d.codecs.volume.ldct import load_ldct_model, save_ldct_model
-from nc3d.codecs.volume.ldct import QUALITY_MAX, quality_step
-from nc3d.codecs.volume.train import normalize_volume
+from nc3d.codecs.volume.volume_conv_train import normalize_volume
+from nc3d.codecs.volume.volume_model import QUALITY_MAX, load_ldct_model, quality_step, save_ldct_model
 from nc3d.io import load_volume
-
-from benchmarks.common import BIG, RESULTS, db_cell, fit_ldct, psnr_at, to_256, volumes, volumes_dir
 
 OUT = RESULTS / "volumes" / "volume_codec_loo.jsonl"
 BASELINES = RESULTS / "volumes" / "baselines_rate_distortion.jsonl"
@@ -68,7 +66,9 @@ def run(args) -> None:
         stems = [Path(p).stem for _, p in fold]
         model = model_dir / f"ldct_fold{k}of{args.folds}_{args.tilt}_{args.dead_zone}.npz"
         t0 = time.perf_counter()
-        save_ldct_model(fit_ldct([p for _, p in items if Path(p).stem not in stems], args.tilt, args.dead_zone), model)
+        save_ldct_model(
+            fit_ldct([p for _, p in items if Path(p).stem not in stems], args.tilt, args.dead_zone), model
+        )
         print(f"fold {k}: held out {stems}, model {model} ({time.perf_counter() - t0:.0f} s)", flush=True)
         if not args.no_bevec:
             others = [normalize_volume(load_volume(p)) for _, p in items if Path(p).stem not in stems]
@@ -79,8 +79,13 @@ def run(args) -> None:
             for q in np.arange(0.0, QUALITY_MAX + 0.01, 1.0).round(2).tolist():
                 blob = codec.encode(v, quality=q, model=str(model))
                 size = _bytes_without_model(blob)
-                row = base | {"codec": "volume", "settings": {"quality": q}, "bytes": size,
-                              "ratio": v.nbytes / size, "psnr": _psnr(v, codec.decode(blob))}
+                row = base | {
+                    "codec": "volume",
+                    "settings": {"quality": q},
+                    "bytes": size,
+                    "ratio": v.nbytes / size,
+                    "psnr": _psnr(v, codec.decode(blob)),
+                }
                 rows.append(row)
                 print(f"{name:<60} volume q={q:<4} {row['ratio']:8.1f}× {row['psnr']:6.2f} dB", flush=True)
             if args.no_bevec:
@@ -88,8 +93,16 @@ def run(args) -> None:
             x = decode_blocks(bevec, encode_blocks(bevec, normalize_volume(v)), v.shape)
             lo, hi = float(v.min()), float(v.max())
             lat_bytes = 4 * 32 * math.prod(-(-s // 8) for s in v.shape)
-            rows.append(base | {"codec": "bevec", "settings": {"variant": "8-0-128-32"}, "bytes": lat_bytes,
-                                "ratio": v.nbytes / lat_bytes, "psnr": _psnr(v, lo + x * (hi - lo))})
+            rows.append(
+                base
+                | {
+                    "codec": "bevec",
+                    "settings": {"variant": "8-0-128-32"},
+                    "bytes": lat_bytes,
+                    "ratio": v.nbytes / lat_bytes,
+                    "psnr": _psnr(v, lo + x * (hi - lo)),
+                }
+            )
     rows += timing(args, codec)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as fh:
@@ -106,13 +119,15 @@ def parts(args) -> None:
     deblocking: PSNR with the learned filter minus PSNR without (same bytes);
     table shift: bytes with the encoder's per-band table-row shift turned off ÷ bytes with it (same symbols).
     """
-    from nc3d.codecs.volume import learned
+    from nc3d.codecs.volume import volume as learned
 
     items = volumes(Path(args.data))
     folds = [items[i :: args.folds] for i in range(args.folds)]
     codec, dct = get_codec("volume"), get_codec("dct")
-    print("| volume | quality | DCT bytes ÷ ours (same symbols) | dequantizer dB | deblocking dB | no shift ÷ shift |\n"
-          "|---|---|---|---|---|---|")
+    print(
+        "| volume | quality | DCT bytes ÷ ours (same symbols) | dequantizer dB | deblocking dB | no shift ÷ shift |\n"
+        "|---|---|---|---|---|---|"
+    )
     for k, fold in enumerate(folds):
         path = Path(args.model_dir) / f"ldct_fold{k}of{args.folds}_{args.tilt}_{args.dead_zone}.npz"
         model, _ = load_ldct_model(path)
@@ -131,9 +146,12 @@ def parts(args) -> None:
                 saving, learned.ZSHIFT_MIN_SAVING = learned.ZSHIFT_MIN_SAVING, math.inf
                 unshifted = codec.encode(v, quality=q, model=str(path))
                 learned.ZSHIFT_MIN_SAVING = saving
-                print(f"| {name.split('/')[-1]} | {q:g} | {len(base) / _bytes_without_model(ours):.2f} | "
-                      f"{best - _psnr(v, codec.decode(plain)):+.2f} | {best - _psnr(v, codec.decode(raw)):+.2f} | "
-                      f"{_bytes_without_model(unshifted) / _bytes_without_model(ours):.3f} |", flush=True)
+                print(
+                    f"| {name.split('/')[-1]} | {q:g} | {len(base) / _bytes_without_model(ours):.2f} | "
+                    f"{best - _psnr(v, codec.decode(plain)):+.2f} | {best - _psnr(v, codec.decode(raw)):+.2f} | "
+                    f"{_bytes_without_model(unshifted) / _bytes_without_model(ours):.3f} |",
+                    flush=True,
+                )
 
 
 def timing(args, codec) -> list[dict]:
@@ -149,10 +167,22 @@ def timing(args, codec) -> list[dict]:
             out = codec.decode(blob)
             runs.append((t1 - t0, time.perf_counter() - t1, c1 - c0, time.process_time() - c1))
         enc, dec, enc_cpu, dec_cpu = (statistics.median(r[i] for r in runs) for i in range(4))
-        rows.append({"volume": f"{BIG} → 256³", "timing": True, "codec": "volume", "settings": {"quality": q},
-                     "bytes": len(blob), "ratio": big.nbytes / len(blob), "psnr": _psnr(big, out),
-                     "encode_s": enc, "decode_s": dec, "encode_cpu_s": enc_cpu, "decode_cpu_s": dec_cpu,
-                     "threads": __import__("torch").get_num_threads()})
+        rows.append(
+            {
+                "volume": f"{BIG} → 256³",
+                "timing": True,
+                "codec": "volume",
+                "settings": {"quality": q},
+                "bytes": len(blob),
+                "ratio": big.nbytes / len(blob),
+                "psnr": _psnr(big, out),
+                "encode_s": enc,
+                "decode_s": dec,
+                "encode_cpu_s": enc_cpu,
+                "decode_cpu_s": dec_cpu,
+                "threads": __import__("torch").get_num_threads(),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -165,8 +195,14 @@ def summary(args) -> None:
     ratios = (20, 50, 100, 200)
 
     def curve(src, name, codec, mode=None):
-        return [(r["ratio"], r["psnr"]) for r in src if r["volume"] == name and r["codec"] == codec
-                and not r.get("timing") and (mode is None or r["settings"].get("mode") == mode)]
+        return [
+            (r["ratio"], r["psnr"])
+            for r in src
+            if r["volume"] == name
+            and r["codec"] == codec
+            and not r.get("timing")
+            and (mode is None or r["settings"].get("mode") == mode)
+        ]
 
     print("| volume | codec | " + " | ".join(f"@{x}×" for x in ratios) + " |")
     print("|---|---|" + "---|" * len(ratios))
@@ -174,11 +210,19 @@ def summary(args) -> None:
     margins = []  # per volume: (name, min and median dB over DCT, min over ZFP) on a dense 20–200× grid
     dense = np.geomspace(20, 200, 41)
     for n in names:
-        curves = {"volume": curve(rows, n, "volume"), "volume-conv": curve(base, n, "volume-conv"),
-                  "dct": curve(base, n, "dct"),
-                  "zfp-acc": curve(base, n, "zfp", "accuracy"), "zfp-rate": curve(base, n, "zfp", "rate")}
+        curves = {
+            "volume": curve(rows, n, "volume"),
+            "volume-conv": curve(base, n, "volume-conv"),
+            "dct": curve(base, n, "dct"),
+            "zfp-acc": curve(base, n, "zfp", "accuracy"),
+            "zfp-rate": curve(base, n, "zfp", "rate"),
+        }
         for cname, pts in curves.items():
-            print(f"| {n.split('/')[-1]} | {cname} | " + " | ".join(db_cell(psnr_at(pts, x)) for x in ratios) + " |")
+            print(
+                f"| {n.split('/')[-1]} | {cname} | "
+                + " | ".join(db_cell(psnr_at(pts, x)) for x in ratios)
+                + " |"
+            )
         for x in ratios:
             ours = psnr_at(curves["volume"], x)
             for other in ("dct", "zfp-acc", "zfp-rate"):
@@ -186,26 +230,45 @@ def summary(args) -> None:
                 if not (math.isnan(ours) or math.isnan(theirs)):
                     wins += ours > theirs
                     losses += ours <= theirs
-        gap = {o: [psnr_at(curves["volume"], x) - psnr_at(curves[o], x) for x in dense] for o in curves if o != "volume"}
+        gap = {
+            o: [psnr_at(curves["volume"], x) - psnr_at(curves[o], x) for x in dense]
+            for o in curves
+            if o != "volume"
+        }
         gap = {o: [g for g in v if not math.isnan(g)] for o, v in gap.items()}
         zfp = gap["zfp-acc"] + gap["zfp-rate"]
-        margins.append((n.split("/")[-1], min(gap["dct"], default=math.nan), statistics.median(gap["dct"] or [math.nan]),
-                        min(zfp, default=math.nan), len(gap["dct"])))
+        margins.append(
+            (
+                n.split("/")[-1],
+                min(gap["dct"], default=math.nan),
+                statistics.median(gap["dct"] or [math.nan]),
+                min(zfp, default=math.nan),
+                len(gap["dct"]),
+            )
+        )
         bev = [r for r in rows + base if r["volume"] == n and r["codec"] == "bevec"]
         if bev:
             r = bev[0]
-            print(f"| {n.split('/')[-1]} | bevec (paper, float32) | {r['ratio']:.1f}× at {r['psnr']:.1f} dB | | | |")
-    print(f"\nvolume vs dct/zfp at 20–200× (where both curves reach): better in {wins}, not better in {losses}")
-    print("\n| volume | min dB over DCT, 20–200× | median dB over DCT | min dB over ZFP | grid points (of 41) |")
+            print(
+                f"| {n.split('/')[-1]} | bevec (paper, float32) | {r['ratio']:.1f}× at {r['psnr']:.1f} dB | | | |"
+            )
+    print(
+        f"\nvolume vs dct/zfp at 20–200× (where both curves reach): better in {wins}, not better in {losses}"
+    )
+    print(
+        "\n| volume | min dB over DCT, 20–200× | median dB over DCT | min dB over ZFP | grid points (of 41) |"
+    )
     print("|---|---|---|---|---|")
     for name, lo, med, zmin, k in margins:
         print(f"| {name} | {lo:+.2f} | {med:+.2f} | {zmin:+.2f} | {k} |")
     for r in rows:
         if r.get("timing"):
-            print(f"256³ uint8, quality {r['settings']['quality']}: {r['ratio']:.1f}× {r['psnr']:.2f} dB, "
-                  f"encode {r['encode_s']:.2f} s, decode {r['decode_s']:.2f} s wall; CPU "
-                  f"{r.get('encode_cpu_s', math.nan):.2f} s / {r.get('decode_cpu_s', math.nan):.2f} s "
-                  f"({r.get('threads', '?')} threads; median of 3)")
+            print(
+                f"256³ uint8, quality {r['settings']['quality']}: {r['ratio']:.1f}× {r['psnr']:.2f} dB, "
+                f"encode {r['encode_s']:.2f} s, decode {r['decode_s']:.2f} s wall; CPU "
+                f"{r.get('encode_cpu_s', math.nan):.2f} s / {r.get('decode_cpu_s', math.nan):.2f} s "
+                f"({r.get('threads', '?')} threads; median of 3)"
+            )
     plot(rows, base, names, Path(args.out).with_suffix(".png"))
 
 
@@ -217,11 +280,21 @@ def plot(rows, base, names, path: Path) -> None:
 
     fig, axes = plt.subplots(3, 3, figsize=(13, 11))
     for ax, n in zip(axes.ravel(), names):
-        for src, codec, mode, style in ((rows, "volume", None, "o-"), (base, "volume-conv", None, "x-"),
-                                        (base, "dct", None, "s--"),
-                                        (base, "zfp", "accuracy", "^:"), (base, "zfp", "rate", "v:")):
-            pts = sorted((r["ratio"], r["psnr"]) for r in src if r["volume"] == n and r["codec"] == codec
-                         and not r.get("timing") and (mode is None or r["settings"].get("mode") == mode))
+        for src, codec, mode, style in (
+            (rows, "volume", None, "o-"),
+            (base, "volume-conv", None, "x-"),
+            (base, "dct", None, "s--"),
+            (base, "zfp", "accuracy", "^:"),
+            (base, "zfp", "rate", "v:"),
+        ):
+            pts = sorted(
+                (r["ratio"], r["psnr"])
+                for r in src
+                if r["volume"] == n
+                and r["codec"] == codec
+                and not r.get("timing")
+                and (mode is None or r["settings"].get("mode") == mode)
+            )
             if pts:
                 ax.plot(*zip(*pts), style, ms=3, label=codec + (f"-{mode}" if mode else ""))
         for r in [r for r in rows + base if r["volume"] == n and r["codec"] == "bevec"][:1]:
@@ -249,11 +322,19 @@ def main() -> None:
     ap.add_argument("--no-bevec", action="store_true", help="skip the paper's setting (bevec) point")
     ap.add_argument("--model-dir", default="/tmp/nc3d-volume-folds")
     ap.add_argument("--summary", action="store_true")
-    ap.add_argument("--parts", action="store_true", help="each learned part's gain (needs the fold models of a run)")
-    ap.add_argument("--timing", action="store_true", help="only the 256³ timing; its rows replace those in --out")
+    ap.add_argument(
+        "--parts", action="store_true", help="each learned part's gain (needs the fold models of a run)"
+    )
+    ap.add_argument(
+        "--timing", action="store_true", help="only the 256³ timing; its rows replace those in --out"
+    )
     args = ap.parse_args()
     if args.timing:
-        rows = [r for r in map(json.loads, open(args.out)) if not r.get("timing")] if Path(args.out).is_file() else []
+        rows = (
+            [r for r in map(json.loads, open(args.out)) if not r.get("timing")]
+            if Path(args.out).is_file()
+            else []
+        )
         rows += timing(args, get_codec("volume"))
         Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
     elif args.parts:

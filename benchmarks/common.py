@@ -97,17 +97,21 @@ def db_cell(value: float) -> str:
 def fit_ldct(paths, tilt: float, dead_zone: float) -> dict:
     """The ``volume`` codec's model fitted on the volumes at ``paths`` at every quality of
     :data:`FIT_QUALITIES`: entropy tables and dequantizer offsets, then the deblocking matrices."""
-    from nc3d.codecs.volume.ldct import fit_deblock, fit_model, quality_step
+    from nc3d.codecs.volume.volume_model import fit_deblock, fit_model, quality_step
+    from nc3d.codecs.volume_header import normalized
     from nc3d.io import load_volume
-    from nc3d.volume import normalized
 
     scaled = []
     for p in paths:
         v = load_volume(p)
         lo, hi = float(v.min()), float(v.max())
         if hi > lo:
-            box = tuple(slice(max(0, (s - FIT_EDGE) // 2), max(0, (s - FIT_EDGE) // 2) + FIT_EDGE) for s in v.shape)
+            box = tuple(
+                slice(max(0, (s - FIT_EDGE) // 2), max(0, (s - FIT_EDGE) // 2) + FIT_EDGE) for s in v.shape
+            )
             scaled.append(normalized(v, lo, hi)[box])
-    model = fit_model(((x, quality_step(q)) for x in scaled for q in FIT_QUALITIES), tilt=tilt, dead_zone=dead_zone)
+    model = fit_model(
+        ((x, quality_step(q)) for x in scaled for q in FIT_QUALITIES), tilt=tilt, dead_zone=dead_zone
+    )
     model["deblock"] = fit_deblock(model, scaled, FIT_QUALITIES)
     return model

@@ -3,8 +3,8 @@
     nice -n 19 .venv/bin/python -m benchmarks.fuzz_decoders --per-codec 100000 --chunk 1000
     .venv/bin/python -m benchmarks.fuzz_decoders --summary      # the table, from the results
 
-Cases come from :func:`nc3d.fuzz.mutate` (seeded: case ``i`` of codec ``c`` is reproducible
-with ``mutate(sample_file(c), seed, i)``) and are checked with :func:`nc3d.fuzz.decode_checked`:
+Cases come from :func:`nc3d.testing.fuzz.mutate` (seeded: case ``i`` of codec ``c`` is reproducible
+with ``mutate(sample_file(c), seed, i)``) and are checked with :func:`nc3d.testing.fuzz.decode_checked`:
 ``FormatError`` with a message or a well-formed result, nothing else. Each codec runs in a
 worker process whose address space is capped (``RLIMIT_AS`` = its size after start-up plus
 ``--memory-mb``), so a runaway allocation fails there instead of taking the machine; the parent
@@ -50,8 +50,9 @@ def worker(conn, codec: str, seed: int, memory_mb: int) -> None:
     import warnings
 
     warnings.simplefilter("ignore")  # overflow warnings of hostile values are expected
-    from nc3d import container, fuzz
+    from nc3d import container
     from nc3d.codecs.base import codec_names
+    from nc3d.testing import fuzz
 
     names = codec_names()
     blob = fuzz.sample_file(codec)
@@ -72,7 +73,9 @@ def worker(conn, codec: str, seed: int, memory_mb: int) -> None:
             except BaseException as exc:  # noqa: BLE001 - recording every escape is the point
                 outcome = "failure"
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
-                detail = f"{type(exc).__name__} at {Path(frame.filename).name}:{frame.lineno}: {str(exc)[:160]}"
+                detail = (
+                    f"{type(exc).__name__} at {Path(frame.filename).name}:{frame.lineno}: {str(exc)[:160]}"
+                )
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             conn.send((i, outcome, time.perf_counter() - t0, time.process_time() - c0, rss, detail))
 
@@ -130,13 +133,24 @@ def run_chunk(state: dict, codec: str, start: int, stop: int, args) -> dict:
             counts[outcome] += 1
             if cpu > args.slow_s:
                 counts["slow"] += 1
-                failures.append({"case": index, "detail": f"decode took {cpu:.2f} s of CPU ({seconds:.2f} s wall)"})
+                failures.append(
+                    {"case": index, "detail": f"decode took {cpu:.2f} s of CPU ({seconds:.2f} s wall)"}
+                )
             if detail and len(failures) < 50:
                 failures.append({"case": index, "detail": detail})
             slowest, slowest_cpu, peak = max(slowest, seconds), max(slowest_cpu, cpu), max(peak, rss)
             i = index + 1
-    return {"codec": codec, "seed": args.seed, "start": start, "stop": stop, **counts,
-            "max_decode_s": round(slowest, 4), "max_decode_cpu_s": round(slowest_cpu, 4), "peak_rss_mb": round(peak / 2**20, 1), "failures": failures[:50]}
+    return {
+        "codec": codec,
+        "seed": args.seed,
+        "start": start,
+        "stop": stop,
+        **counts,
+        "max_decode_s": round(slowest, 4),
+        "max_decode_cpu_s": round(slowest_cpu, 4),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "failures": failures[:50],
+    }
 
 
 def load_results(path: Path) -> list[dict]:
@@ -161,12 +175,16 @@ def summary(rows: list[dict]) -> str:
         worst[r["codec"]] = max(worst[r["codec"]], r["max_decode_cpu_s"])
         worst_wall[r["codec"]] = max(worst_wall[r["codec"]], r["max_decode_s"])
         peak[r["codec"]] = max(peak[r["codec"]], r["peak_rss_mb"])
-    lines = ["| codec | mutated files | decoded (ok) | FormatError | other exception | hang / crash | "
-             "slow (> 2 s CPU) | slowest decode: CPU / wall | worker peak RSS |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| codec | mutated files | decoded (ok) | FormatError | other exception | hang / crash | "
+        "slow (> 2 s CPU) | slowest decode: CPU / wall | worker peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, c in by.items():
-        lines.append(f"| {name} | {c['cases']:,} | {c['ok']:,} | {c['format_error']:,} | {c['failure']} | "
-                     f"{c['hang']} / {c['crash']} | {c['slow']} | {worst[name]:.3f} s / {worst_wall[name]:.2f} s | {peak[name]:.0f} MB |")
+        lines.append(
+            f"| {name} | {c['cases']:,} | {c['ok']:,} | {c['format_error']:,} | {c['failure']} | "
+            f"{c['hang']} / {c['crash']} | {c['slow']} | {worst[name]:.3f} s / {worst_wall[name]:.2f} s | {peak[name]:.0f} MB |"
+        )
     return "\n".join(lines)
 
 
@@ -176,8 +194,12 @@ def main(argv=None) -> int:
     p.add_argument("--codecs", nargs="*", help="default: every registered codec")
     p.add_argument("--chunk", type=int, default=5000)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--memory-mb", type=int, default=1024, help="address space a worker may add after start-up")
-    p.add_argument("--hang-s", type=float, default=30.0, help="kill a worker that answers nothing for this long")
+    p.add_argument(
+        "--memory-mb", type=int, default=1024, help="address space a worker may add after start-up"
+    )
+    p.add_argument(
+        "--hang-s", type=float, default=30.0, help="kill a worker that answers nothing for this long"
+    )
     p.add_argument("--slow-s", type=float, default=2.0)
     p.add_argument("--results", type=Path, default=OUT)
     p.add_argument("--summary", action="store_true", help="print the table of the results file and exit")
@@ -208,9 +230,12 @@ def main(argv=None) -> int:
                 with open(args.results, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 bad = sum(row.get(k, 0) for k in ("failure", "hang", "crash", "slow"))
-                print(f"{codec} {row['start']}..{row['stop']}: {row.get('ok', 0)} ok, "
-                      f"{row.get('format_error', 0)} FormatError, {bad} bad, {row['seconds']} s, "
-                      f"peak {row['peak_rss_mb']} MB", flush=True)
+                print(
+                    f"{codec} {row['start']}..{row['stop']}: {row.get('ok', 0)} ok, "
+                    f"{row.get('format_error', 0)} FormatError, {bad} bad, {row['seconds']} s, "
+                    f"peak {row['peak_rss_mb']} MB",
+                    flush=True,
+                )
         finally:
             if state.get("worker") is not None:
                 state["worker"].close()

@@ -33,14 +33,31 @@ from pathlib import Path
 import numpy as np
 
 import nc3d
-from nc3d.bench.runner import (EMPTY_SHAPE_METRICS, MESH_METRICS, RESULTS_NAME, append_rows, read_results,
-                               record_input_dir, row_key, setting_key, setting_label)
-from nc3d.container import write_bytes_atomic
+from nc3d.bench.runner import (
+    EMPTY_SHAPE_METRICS,
+    MESH_METRICS,
+    RESULTS_NAME,
+    append_rows,
+    read_results,
+    record_input_dir,
+    row_key,
+    setting_key,
+    setting_label,
+)
+from nc3d.files import write_bytes_atomic
 
 
 def _base(dataset: str, codec: str, kind: str, setting: dict, source: str) -> dict:
-    return {"dataset": dataset, "data_kind": "mesh", "codec": codec, "kind": kind, "baseline": False,
-            "setting": setting, "setting_key": setting_key(setting), "imported_from": source}
+    return {
+        "dataset": dataset,
+        "data_kind": "mesh",
+        "codec": codec,
+        "kind": kind,
+        "baseline": False,
+        "setting": setting,
+        "setting_key": setting_key(setting),
+        "imported_from": source,
+    }
 
 
 def implicit_rows(args, root: Path, out: Path, dataset: str) -> list[dict]:
@@ -49,12 +66,20 @@ def implicit_rows(args, root: Path, out: Path, dataset: str) -> list[dict]:
         r = json.loads(line)
         if "error" in r:
             continue
-        row = {**_base(dataset, "implicit", "mesh", {}, args.jsonl), "input": r["mesh"],
-               "bytes": r["bytes"], "input_bytes": r["input_bytes"],
-               "canonical_bytes": round(r["ratio_ply"] * r["bytes"]),
-               "ratio_input": r["input_bytes"] / r["bytes"], "ratio_canonical": r["ratio_ply"],
-               "encode_s": r["compress_s"], "decode_s": r["decode_256_s"], "samples": 100_000,
-               "surface_error": r["surface_error"], **{m: r[m] for m in MESH_METRICS}}
+        row = {
+            **_base(dataset, "implicit", "mesh", {}, args.jsonl),
+            "input": r["mesh"],
+            "bytes": r["bytes"],
+            "input_bytes": r["input_bytes"],
+            "canonical_bytes": round(r["ratio_ply"] * r["bytes"]),
+            "ratio_input": r["input_bytes"] / r["bytes"],
+            "ratio_canonical": r["ratio_ply"],
+            "encode_s": r["compress_s"],
+            "decode_s": r["decode_256_s"],
+            "samples": 100_000,
+            "surface_error": r["surface_error"],
+            **{m: r[m] for m in MESH_METRICS},
+        }
         if r["mesh"] in args.encode:
             row["file"] = f"files/{dataset}/implicit/{setting_label({})}/{r['mesh']}.nc3d"
             if (out / row["file"]).is_file():
@@ -75,8 +100,11 @@ def shapeset_rows(args, root: Path, out: Path, dataset: str) -> list[dict]:
     rows = []
     for line in Path(args.jsonl).read_text().splitlines():
         r = json.loads(line)
-        if "file" not in r or any(s.get("hausdorff", 0) is None and s["f_score_0.01"] is not None
-                                  for s in r["per_shape"]) or "hausdorff" not in r["per_shape"][0]:
+        if (
+            "file" not in r
+            or any(s.get("hausdorff", 0) is None and s["f_score_0.01"] is not None for s in r["per_shape"])
+            or "hausdorff" not in r["per_shape"][0]
+        ):
             continue  # runs made before --keep (no file) or before hausdorff was measured
         setting = {k: v for k, v in r["settings"].items() if not (k == "resolution" and v == 64)}
         setting["steps"] = int(r["training"].split()[0])
@@ -92,17 +120,30 @@ def shapeset_rows(args, root: Path, out: Path, dataset: str) -> list[dict]:
             (out / label).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(r["file"], out / label)
         else:  # kept on another machine: the row's figures still count, the renders lack it
-            print(f"shapeset {setting_label(setting)}: kept file {r['file']} is not here; row imported without it")
+            print(
+                f"shapeset {setting_label(setting)}: kept file {r['file']} is not here; row imported without it"
+            )
             label = None
         n = r["bytes"]
-        rows.append({**_base(dataset, "shapeset", "meshset", setting, args.jsonl),
-                     "input": f"<set of {r['shapes']}>", "bytes": n, "input_bytes": r["input_bytes"],
-                     "canonical_bytes": r["canonical_bytes"], "ratio_input": r["input_bytes"] / n,
-                     "ratio_canonical": r["canonical_bytes"] / n, "encode_s": r["encode_s"],
-                     "decode_s": sum(s["decode_s"] for s in r["per_shape"]), **({"file": label} if label else {}),
-                     "n_shapes": r["shapes"], "bytes_per_shape": n / r["shapes"], "samples": r["samples"],
-                     **{m: float(np.median([s[m] for s in per_shape])) for m in MESH_METRICS},
-                     "per_shape": per_shape})
+        rows.append(
+            {
+                **_base(dataset, "shapeset", "meshset", setting, args.jsonl),
+                "input": f"<set of {r['shapes']}>",
+                "bytes": n,
+                "input_bytes": r["input_bytes"],
+                "canonical_bytes": r["canonical_bytes"],
+                "ratio_input": r["input_bytes"] / n,
+                "ratio_canonical": r["canonical_bytes"] / n,
+                "encode_s": r["encode_s"],
+                "decode_s": sum(s["decode_s"] for s in r["per_shape"]),
+                **({"file": label} if label else {}),
+                "n_shapes": r["shapes"],
+                "bytes_per_shape": n / r["shapes"],
+                "samples": r["samples"],
+                **{m: float(np.median([s[m] for s in per_shape])) for m in MESH_METRICS},
+                "per_shape": per_shape,
+            }
+        )
     return rows
 
 
@@ -112,8 +153,13 @@ def main() -> None:
     ap.add_argument("jsonl", help="the JSON lines of bench_implicit / bench_shapeset run")
     ap.add_argument("input_dir", help="the dataset folder the run was made on")
     ap.add_argument("results_dir")
-    ap.add_argument("--encode", action="append", default=[], metavar="NAME",
-                    help="implicit: also encode this mesh (path relative to input_dir) and keep the file")
+    ap.add_argument(
+        "--encode",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="implicit: also encode this mesh (path relative to input_dir) and keep the file",
+    )
     ap.add_argument("--replace", action="store_true", help="supersede rows already in the results")
     args = ap.parse_args()
     root = Path(args.input_dir)

@@ -7,7 +7,7 @@ Inputs: the shared meshes and volumes (``$NC3D_DATA``) and nc3d's generated mess
 results in ``benchmarks/results/messy/inputs_x_codecs.jsonl``.
 
 A cell loads the input (``nc3d.load_input``), compresses it with the codec, decodes the bytes
-and checks the result (:func:`nc3d.fuzz.check_result`). It passes when that works or when
+and checks the result (:func:`nc3d.testing.fuzz.check_result`). It passes when that works or when
 an :class:`nc3d.Nc3dError` with a message stops it; any other exception, a crash of the worker
 process or a timeout fails it. Cells run in one worker process (restarted after a crash).
 
@@ -33,8 +33,10 @@ from pathlib import Path
 from benchmarks.common import RESULTS, data_root
 
 OUT = RESULTS / "messy" / "inputs_x_codecs.jsonl"
-CHEAP = {"implicit": {"layers": 4, "width": 16, "samples": 20_000, "epochs": 3, "qat_epochs": 1.0},
-         "sdf-grid": {"resolution": 32}}
+CHEAP = {
+    "implicit": {"layers": 4, "width": 16, "samples": 20_000, "epochs": 3, "qat_epochs": 1.0},
+    "sdf-grid": {"resolution": 32},
+}
 BIG_FACES = 5_000_000
 BIG_CODECS = ("draco", "decimate", "decimate-draco", "ply-lzma")
 
@@ -50,7 +52,7 @@ def run_cell(path: str, codec: str | None) -> dict:
     import warnings
 
     import nc3d
-    from nc3d.fuzz import check_result
+    from nc3d.testing.fuzz import check_result
 
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
@@ -74,7 +76,7 @@ def run_cell(path: str, codec: str | None) -> dict:
 
 def inputs(workdir: Path) -> list[tuple[str, str, str]]:
     """``(group, case name, path)`` of every input: shared meshes, generated cases, shared volumes."""
-    from nc3d import messy
+    from nc3d.testing import messy
 
     rows = []
     shared = data_root()
@@ -152,9 +154,12 @@ def table(results: dict[tuple[str, str], dict]) -> str:
             lines.append(f"| {label} | " + " | ".join(cell(results.get((case, c))) for c in columns) + " |")
         lines.append("")
     counts = collections.Counter(r["status"] for r in results.values())
-    lines += [f"{len(results)} cells: {counts['ok']} ✔ compressed (or loaded) and decoded, with the file size; "
-              f"{counts['error']} ✗ a clear nc3d error [n]; {counts['fail']} failures; · not applicable "
-              "(the input did not load, or another kind).", ""]
+    lines += [
+        f"{len(results)} cells: {counts['ok']} ✔ compressed (or loaded) and decoded, with the file size; "
+        f"{counts['error']} ✗ a clear nc3d error [n]; {counts['fail']} failures; · not applicable "
+        "(the input did not load, or another kind).",
+        "",
+    ]
     lines += [f"[{n}] {text}  " for text, n in notes.items()]
     return "\n".join(lines)
 
@@ -189,8 +194,11 @@ def main(argv=None) -> int:
                     done[key] = r
                     with open(args.results, "a") as fh:
                         fh.write(json.dumps(r) + "\n")
-                    print(f"{case} × {codec or 'load'}: {r['status']} {r.get('type', '')} "
-                          f"{r.get('message', '')[:100]} ({r.get('seconds', '-')} s)", flush=True)
+                    print(
+                        f"{case} × {codec or 'load'}: {r['status']} {r.get('type', '')} "
+                        f"{r.get('message', '')[:100]} ({r.get('seconds', '-')} s)",
+                        flush=True,
+                    )
                 if codec is None and r["status"] == "ok":  # loaded: every codec of its kind
                     codecs = codecs_for(case, r["kind"])
     pool.shutdown()

@@ -25,10 +25,10 @@ KEYS = ("chamfer", "chamfer_p2s", "f_score_0.005", "f_score_0.01", "normal_consi
 
 
 def run_one(path: Path, resolution: int) -> dict:
+    from nc3d.errors import InputError
     from nc3d.geometry.normalize import frame_of_mesh
     from nc3d.geometry.tsdf import TsdfDefSettings, cached_tsdf_def, default_cache_dir, mesh_from_volume
     from nc3d.io import load_mesh
-    from nc3d.errors import InputError
     from nc3d.metrics import compare_meshes
 
     mesh = load_mesh(path)
@@ -43,8 +43,13 @@ def run_one(path: Path, resolution: int) -> dict:
     plain[0] = tsdf_volume(normalized, resolution)
     plain[1:] = 0
     t_plain = time.perf_counter() - t1
-    row = {"mesh": f"{path.parent.name}/{path.name}", "faces": len(mesh.faces), "resolution": resolution,
-           "prepare_s": None if hit else t_fit, "plain_tsdf_s": t_plain}
+    row = {
+        "mesh": f"{path.parent.name}/{path.name}",
+        "faces": len(mesh.faces),
+        "resolution": resolution,
+        "prepare_s": None if hit else t_fit,
+        "plain_tsdf_s": t_plain,
+    }
     for label, vol in (("plain", plain), ("def", fitted)):
         try:
             metrics = compare_meshes(normalized, mesh_from_volume(vol), n_samples=100_000)
@@ -61,21 +66,27 @@ def report(rows: list[dict]) -> None:
         if empty:
             print(f"{label}: no surface at this resolution: {', '.join(empty)}")
     everywhere = np.mean([r["def_f_score_0.01"] or 0.0 for r in rows])
-    print(f"TSDF-Def mean F@0.01 over all {len(rows)} meshes (no surface: 0): {everywhere:.4f} — the ceiling "
-          "of the shapeset codec at this resolution")
+    print(
+        f"TSDF-Def mean F@0.01 over all {len(rows)} meshes (no surface: 0): {everywhere:.4f} — the ceiling "
+        "of the shapeset codec at this resolution"
+    )
     rows = [r for r in rows if r["plain_chamfer"] is not None and r["def_chamfer"] is not None]
     print(f"below: the {len(rows)} meshes with a surface in both")
     print("| | plain TSDF | TSDF-Def |\n|---|---:|---:|")
     for k in KEYS:
         a = np.array([r[f"plain_{k}"] for r in rows])
         b = np.array([r[f"def_{k}"] for r in rows])
-        print(f"| {k} mean (median) | {a.mean():.5f} ({np.median(a):.5f}) | {b.mean():.5f} ({np.median(b):.5f}) |")
+        print(
+            f"| {k} mean (median) | {a.mean():.5f} ({np.median(a):.5f}) | {b.mean():.5f} ({np.median(b):.5f}) |"
+        )
     better = sum(r["def_chamfer_p2s"] < r["plain_chamfer_p2s"] for r in rows)
     print(f"TSDF-Def lower Chamfer-p2s on {better}/{len(rows)} meshes")
     t = [r["prepare_s"] for r in rows if r["prepare_s"] is not None]
     if t:
-        print(f"TSDF-Def preparation per shape: median {np.median(t):.1f} s, mean {np.mean(t):.1f} s, max {max(t):.1f} s"
-              f" ({len(t)} timed)")
+        print(
+            f"TSDF-Def preparation per shape: median {np.median(t):.1f} s, mean {np.mean(t):.1f} s, max {max(t):.1f} s"
+            f" ({len(t)} timed)"
+        )
 
 
 def main() -> None:
@@ -98,8 +109,12 @@ def main() -> None:
             done.append(row)
             with args.out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            print(name, f"prep {row['prepare_s']}", f"CD-p2s {row['plain_chamfer_p2s']} -> "
-                  f"{row['def_chamfer_p2s']}", flush=True)
+            print(
+                name,
+                f"prep {row['prepare_s']}",
+                f"CD-p2s {row['plain_chamfer_p2s']} -> {row['def_chamfer_p2s']}",
+                flush=True,
+            )
     report(done)
 
 

@@ -26,7 +26,7 @@ import nc3d
 from nc3d.api import load_input
 from nc3d.bench.report import aggregate, default_budget
 from nc3d.bench.runner import RESULTS_NAME, find_source, read_results
-from nc3d.container import write_bytes_atomic
+from nc3d.files import write_bytes_atomic
 
 
 def rendered_rows(rows: list[dict], name: str, budget: float) -> list[dict]:
@@ -42,7 +42,9 @@ def rendered_rows(rows: list[dict], name: str, budget: float) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results_dir")
-    ap.add_argument("inputs", nargs="+", metavar="NAME", help="an input to render (path relative to its dataset folder)")
+    ap.add_argument(
+        "inputs", nargs="+", metavar="NAME", help="an input to render (path relative to its dataset folder)"
+    )
     args = ap.parse_args()
     out = Path(args.results_dir)
     rows = read_results(out / RESULTS_NAME)

@@ -45,12 +45,22 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print torch.profiler's table of the run")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    settings = TrainSettings(steps=args.steps, threads=args.threads, device="cpu", qat_start=0.0,
-                             batch_size=args.batch_size, crop=args.crop)
+    settings = TrainSettings(
+        steps=args.steps,
+        threads=args.threads,
+        device="cpu",
+        qat_start=0.0,
+        batch_size=args.batch_size,
+        crop=args.crop,
+    )
     arch = Architecture(resolution=64, width=args.width, min_width=args.min_width)
     stamps = [time.perf_counter()]
-    run = lambda: train_auto_decoder(sphere_volumes(), arch, settings,  # noqa: E731
-                                     on_step=lambda *_: stamps.append(time.perf_counter()))
+    run = lambda: train_auto_decoder(
+        sphere_volumes(),
+        arch,
+        settings,
+        on_step=lambda *_: stamps.append(time.perf_counter()),
+    )
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -63,8 +73,10 @@ def main() -> None:
     from nc3d.nn import ddp
 
     rank, processes = ddp.world()
-    print(f"process {rank + 1}/{processes}, width {arch.widths()}, threads {args.threads}: per step median {np.median(per_step) * 1e3:.0f} ms, "
-          f"mean {per_step.mean() * 1e3:.0f} ms over {len(per_step)} steps")
+    print(
+        f"process {rank + 1}/{processes}, width {arch.widths()}, threads {args.threads}: per step median {np.median(per_step) * 1e3:.0f} ms, "
+        f"mean {per_step.mean() * 1e3:.0f} ms over {len(per_step)} steps"
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Every volume is scaled to [0, 1] and quantized at the steps of the codec's ladder; the (band,
 block activity) tables and per-band reconstruction offsets are fitted to those symbols
-(:func:`nc3d.codecs.volume.ldct.fit_model`), for the quantizer ``--tilt`` / ``--dead-zone``, then
-the deblocking matrices to the decoded volumes (:func:`~nc3d.codecs.volume.ldct.fit_deblock`);
+(:func:`nc3d.codecs.volume.volume_model.fit_model`), for the quantizer ``--tilt`` / ``--dead-zone``, then
+the deblocking matrices to the decoded volumes (:func:`~nc3d.codecs.volume.volume_model.fit_deblock`);
 the recipe is :func:`benchmarks.common.fit_ldct`. The shipped model
 ``src/nc3d/data/models/volume-ldct.npz`` is made by
 
@@ -15,16 +15,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nc3d.codecs.volume.ldct import save_ldct_model
-
 from benchmarks.common import fit_ldct, volumes
+from nc3d.codecs.volume.volume_model import save_ldct_model
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", help="folder of volumes (searched recursively for .npy)")
     ap.add_argument("-o", "--output", required=True)
-    ap.add_argument("--exclude", action="append", default=[], help="volume file stem to leave out (repeatable)")
+    ap.add_argument(
+        "--exclude", action="append", default=[], help="volume file stem to leave out (repeatable)"
+    )
     ap.add_argument("--tilt", type=float, default=1.0)
     ap.add_argument("--dead-zone", type=float, default=0.15)
     args = ap.parse_args()

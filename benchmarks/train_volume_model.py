@@ -14,15 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 
-from nc3d.codecs.volume.train import TrainSettings, train_model_file
-from nc3d.codecs.volume.transform import Architecture
+from nc3d.codecs.volume.volume_conv_model import Architecture
+from nc3d.codecs.volume.volume_conv_train import TrainSettings, train_model_file
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", help="folder of .npy volumes (searched recursively)")
     ap.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
-    ap.add_argument("--exclude", action="append", default=[], help="leave out volumes whose file stem is this")
+    ap.add_argument(
+        "--exclude", action="append", default=[], help="leave out volumes whose file stem is this"
+    )
     ap.add_argument("--steps", type=int, default=TrainSettings.steps)
     ap.add_argument("--batch", type=int, default=TrainSettings.batch)
     ap.add_argument("--crop", type=int, default=TrainSettings.crop)
@@ -33,10 +35,18 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
 
-    settings = TrainSettings(steps=args.steps, batch=args.batch, crop=args.crop, seed=args.seed,
-                             threads=args.threads, device=args.device)
+    settings = TrainSettings(
+        steps=args.steps,
+        batch=args.batch,
+        crop=args.crop,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+    )
     arch = Architecture(channels=args.channels, latent=args.latent)
-    result = train_model_file(args.data, args.output, exclude=args.exclude, arch=arch, settings=settings, force=True)
+    result = train_model_file(
+        args.data, args.output, exclude=args.exclude, arch=arch, settings=settings, force=True
+    )
     log = result.pop("log")
     for step, loss, bpv, psnr in log[:: max(1, len(log) // 12)] + log[-1:]:
         print(f"step {step:5d}  loss {loss:9.3f}  bits/voxel {bpv:.4f}  PSNR {psnr:5.2f} dB")
