@@ -34,7 +34,8 @@ def main() -> None:
     paths = mesh_paths(Path(args.data))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
     print(
-        f"{'mesh':<36}{'faces':>9}{'self s':>8}{'self CD-p2s':>13}{'decim s':>9}{'decim CD-p2s':>14}{'F@0.01':>8}"
+        f"{'mesh':<36}{'faces':>9}{'self s':>8}{'self CD-p2s':>13}"
+        f"{'decim s':>9}{'decim CD-p2s':>14}{'F@0.01':>8}"
     )
     rows = []
     for path in paths:

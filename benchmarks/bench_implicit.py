@@ -5,7 +5,8 @@ Per mesh: wall time from loading the file to the .nc3d written, file size, surfa
 weights), decode of a 256³ mesh (time) and its metrics against the original, and a 512×512
 render (time). One JSON line per mesh in --out (resumable: meshes already there are skipped).
 
-    .venv/bin/python -m benchmarks.bench_implicit [--jobs 2]        # --out benchmarks/results/meshes/implicit_defaults.jsonl
+    .venv/bin/python -m benchmarks.bench_implicit [--jobs 2]
+        # --out benchmarks/results/meshes/implicit_defaults.jsonl
     .venv/bin/python -m benchmarks.bench_implicit --retime-decodes
     .venv/bin/python -m benchmarks.bench_implicit --report
 
@@ -102,7 +103,7 @@ def _share_cores(jobs: int) -> None:
 def _run_or_record(path: Path, workdir: Path) -> dict:
     try:
         return run_one(path, workdir)
-    except Exception as exc:  # record and go on: one bad mesh must not stop the run
+    except Exception as exc:  # noqa: BLE001 - record and go on: one bad mesh must not stop the run
         return {"mesh": f"{path.parent.name}/{path.name}", "error": f"{type(exc).__name__}: {exc}"}
 
 
@@ -111,20 +112,24 @@ def report(rows: list[dict]) -> None:
     size = np.array([r["bytes"] for r in rows])
     secs = np.array([r["compress_s"] for r in rows])
     print(
-        "| mesh | faces | bytes | ratio (PLY) | compress s | surface err | CD-p2s | F@0.005 | F@0.01 | NC | decode 256³ s | render 512² s |"
+        "| mesh | faces | bytes | ratio (PLY) | compress s | surface err | CD-p2s | F@0.005 | F@0.01 | NC "
+        "| decode 256³ s | render 512² s |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: r["surface_error"]):
         print(
-            f"| {r['mesh']} | {r['faces']:,} | {r['bytes']:,} | {r['ratio_ply']:.0f} | {r['compress_s']:.1f} | "
-            f"{r['surface_error']:.4f} | {r['chamfer_p2s']:.4f} | {r['f_score_0.005']:.3f} | {r['f_score_0.01']:.3f} | "
-            f"{r['normal_consistency']:.3f} | {r['decode_256_s']:.1f} | {r['render_512_s']:.1f} |"
+            f"| {r['mesh']} | {r['faces']:,} | {r['bytes']:,} | {r['ratio_ply']:.0f} | "
+            f"{r['compress_s']:.1f} | {r['surface_error']:.4f} | {r['chamfer_p2s']:.4f} | "
+            f"{r['f_score_0.005']:.3f} | {r['f_score_0.01']:.3f} | {r['normal_consistency']:.3f} | "
+            f"{r['decode_256_s']:.1f} | {r['render_512_s']:.1f} |"
         )
     print(
-        f"\n{len(rows)} meshes: surface error median {np.median(err):.4f}, {np.mean(err <= 0.003):.0%} ≤ 0.003, "
+        f"\n{len(rows)} meshes: surface error median {np.median(err):.4f}, "
+        f"{np.mean(err <= 0.003):.0%} ≤ 0.003, "
         f"max {err.max():.4f}; bytes median {np.median(size):,.0f}, max {size.max():,}; compress s median "
         f"{np.median(secs):.1f}, max {secs.max():.1f}; decode 256³ s max "
-        f"{max(r['decode_256_s'] for r in rows):.1f}; render 512² s max {max(r['render_512_s'] for r in rows):.1f}"
+        f"{max(r['decode_256_s'] for r in rows):.1f}; render 512² s max "
+        f"{max(r['render_512_s'] for r in rows):.1f}"
     )
     for key in ("chamfer", "chamfer_p2s", "f_score_0.005", "f_score_0.01", "normal_consistency", "hausdorff"):
         print(f"  {key}: median {np.median([r[key] for r in rows]):.4g}")

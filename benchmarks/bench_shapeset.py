@@ -1,4 +1,5 @@
-"""The shapeset codec on all shared meshes (``$NC3D_DATA/meshes``) as one set (issue 7), against decimation + Draco.
+"""The shapeset codec on all shared meshes (``$NC3D_DATA/meshes``) as one set (issue 7), \
+against decimation + Draco.
 
 Three steps, each resumable (JSON lines appended to --out):
 
@@ -15,7 +16,8 @@ Three steps, each resumable (JSON lines appended to --out):
   mesh's budget in proportion to its input file; per mesh the best F@0.01 among the ladder's
   settings that fit the budget; a mesh with no fitting setting scores 0).
 
-    .venv/bin/python -m benchmarks.bench_shapeset baselines   # --out benchmarks/results/meshes/decimate_draco_ladder.jsonl
+    .venv/bin/python -m benchmarks.bench_shapeset baselines   \
+# --out benchmarks/results/meshes/decimate_draco_ladder.jsonl
     .venv/bin/python -m benchmarks.bench_shapeset run --decoder-width 16 --keep DIR --out RUNS.jsonl
     .venv/bin/python -m benchmarks.bench_shapeset report --out RUNS.jsonl   # --baselines: the ladder above
 """
@@ -220,8 +222,10 @@ def cmd_report(args) -> None:
     runs = _rows(args.out)
     base = _rows(args.baselines) if args.baselines else []
     print(
-        "| decoder width | training | other settings | parameters | bytes (decoder / features / names+header) | "
-        "ratio (input) | ratio (binary PLY) | mean CD* | mean CD-p2s* | mean F@0.005 | mean F@0.01 (median) | "
+        "| decoder width | training | other settings | parameters "
+        "| bytes (decoder / features / names+header) | "
+        "ratio (input) | ratio (binary PLY) | mean CD* | mean CD-p2s* | mean F@0.005 "
+        "| mean F@0.01 (median) | "
         "mean NC* | decimate+Draco mean F@0.01 at equal bytes |"
     )
     print("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -243,9 +247,11 @@ def cmd_report(args) -> None:
         b = _baseline_at(base, r["bytes"]) if base else None
         against = f"{b[0]:.3f} ({b[2]:,} B)" if b else "— (no --baselines)"
         print(
-            f"| {r['settings']['decoder_width']} | {r.get('training') or str(r['epochs']) + ' epochs'} | {other} | "
+            f"| {r['settings']['decoder_width']} "
+            f"| {r.get('training') or str(r['epochs']) + ' epochs'} | {other} | "
             f"{r['parameters']:,} | {r['bytes']:,} "
-            f"({s['decoder'] + s['decoder_steps']:,} / {s['features']:,} / {s['names'] + r['header_bytes']:,}) | "
+            f"({s['decoder'] + s['decoder_steps']:,} / {s['features']:,} / "
+            f"{s['names'] + r['header_bytes']:,}) | "
             f"{r['input_bytes'] / r['bytes']:.0f} | {r['canonical_bytes'] / r['bytes']:.0f} | "
             f"{vals['chamfer']:.4f} | {vals['chamfer_p2s']:.4f} | {vals['f_score_0.005']:.3f} | "
             f"{vals['f_score_0.01']:.3f} ({median_f:.3f}) | {vals['normal_consistency']:.3f} | {against} |"
@@ -262,7 +268,8 @@ def cmd_report(args) -> None:
     if base:
         whole = sum({r["mesh"]: r["input_bytes"] for r in base}.values())
         print(
-            "\ndecimate + Draco alone: | ratio | total bytes used | mean F@0.01 | mean CD-p2s (meshes that fit) |"
+            "\ndecimate + Draco alone: | ratio | total bytes used | mean F@0.01 "
+            "| mean CD-p2s (meshes that fit) |"
         )
         for ratio in (30, 100, 300, 600, 1000):
             f, cd, used = _baseline_at(base, whole / ratio)

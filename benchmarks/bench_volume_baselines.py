@@ -74,7 +74,8 @@ def run(args) -> None:
                 )
                 rows.append(row)
                 print(
-                    f"{name:<62}{cname:<12}{json.dumps(settings):<42}{row['ratio']:>9.1f}×{row['psnr']:>8.2f} dB"
+                    f"{name:<62}{cname:<12}{json.dumps(settings):<42}"
+                    f"{row['ratio']:>9.1f}×{row['psnr']:>8.2f} dB"
                     f"{row['encode_s']:>8.2f} s{row['decode_s']:>7.2f} s",
                     flush=True,
                 )
@@ -87,7 +88,8 @@ def run(args) -> None:
         row["decode_s"] = statistics.median(r["decode_s"] for r in runs)
         rows.append(row)
         print(
-            f"256³ dct step {step}: {row['ratio']:.1f}× {row['psnr']:.2f} dB, encode {row['encode_s']:.2f} s, "
+            f"256³ dct step {step}: {row['ratio']:.1f}× {row['psnr']:.2f} dB, "
+            f"encode {row['encode_s']:.2f} s, "
             f"decode {row['decode_s']:.2f} s (median of 3)",
             flush=True,
         )
@@ -101,13 +103,14 @@ def summary(args) -> None:
     rows = [json.loads(line) for line in open(args.out)]
     names = list(dict.fromkeys(r["volume"] for r in rows if not r.get("timing")))
     print(
-        "| volume | shape, dtype | zlib | lzma | DCT @20× | DCT @50× | DCT @100× | ZFP-acc @20× | ZFP-rate @20× |"
+        "| volume | shape, dtype | zlib | lzma | DCT @20× | DCT @50× | DCT @100× "
+        "| ZFP-acc @20× | ZFP-rate @20× |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for n in names:
         mine = [r for r in rows if r["volume"] == n]
 
-        def curve(codec, mode=None):
+        def curve(codec, mode=None, mine=mine):
             return [
                 (r["ratio"], r["psnr"])
                 for r in mine
@@ -119,7 +122,8 @@ def summary(args) -> None:
         cells += [db_cell(psnr_at(curve("zfp", m), 20)) for m in ("accuracy", "rate")]
         shape = "×".join(map(str, mine[0]["shape"]))
         print(
-            f"| {n.split('/')[-1]} | {shape} {mine[0]['dtype']} | {lossless.get('volume-zlib', math.nan):.2f}× "
+            f"| {n.split('/')[-1]} | {shape} {mine[0]['dtype']} | "
+            f"{lossless.get('volume-zlib', math.nan):.2f}× "
             f"| {lossless.get('volume-lzma', math.nan):.2f}× | " + " | ".join(cells) + " |"
         )
     print("\n| 256³ uint8 (MNI 1 mm, padded) | ratio | PSNR | encode s | decode s |\n|---|---|---|---|---|")

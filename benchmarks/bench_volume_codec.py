@@ -1,12 +1,14 @@
-"""The ``volume`` codec's rate–distortion on the 9 shared volumes, cross-validated, against DCT and ZFP.
+"""The ``volume`` codec's rate–distortion on the 9 shared volumes, cross-validated, \
+against DCT and ZFP.
 
 No model sees the volume it is scored on: the volumes are split into ``--folds`` groups (9 =
 leave-one-out) and the learned entropy model / dequantizer is fitted per group on all the other
-volumes (:func:`benchmarks.common.fit_ldct`, the shipped model's recipe; seconds). Each volume is then encoded at
-every quality 0, 1, …, ``QUALITY_MAX`` (32) with its fold's model. Bytes are the ``.nc3d`` file without the model
-section (the model plays the part of the shipped one and is not counted, as for the shipped
-model). The paper's setting (``bevec`` 8-0-128-32 with float32 latents, trained in the same
-folds, 1 epoch from PCA) adds one point (``--no-bevec``: taken from the conv codec's results). DCT and ZFP come from
+volumes (:func:`benchmarks.common.fit_ldct`, the shipped model's recipe; seconds). Each volume
+is then encoded at every quality 0, 1, …, ``QUALITY_MAX`` (32) with its fold's model. Bytes are
+the ``.nc3d`` file without the model section (the model plays the part of the shipped one and
+is not counted, as for the shipped model). The paper's setting (``bevec`` 8-0-128-32 with
+float32 latents, trained in the same folds, 1 epoch from PCA) adds one point (``--no-bevec``:
+taken from the conv codec's results). DCT and ZFP come from
 ``benchmarks/results/volumes/baselines_rate_distortion.jsonl`` (``bench_volume_baselines``); the conv
 transform codec (``volume-conv``, the previous default) from
 ``benchmarks/results/volumes/volume_conv_codec_3fold.jsonl``.
@@ -14,7 +16,8 @@ Then encode/decode seconds of the shipped model on a 256³ uint8 volume (the 1 m
 cropped/zero-padded to 256³, as for the DCT), median of 3.
 
     .venv/bin/python -m benchmarks.bench_volume_codec [--folds 9] [--tilt 1] [--dead-zone 0.15]
-    .venv/bin/python -m benchmarks.bench_volume_codec --summary   # tables + plot (--out with .png) from the results
+    .venv/bin/python -m benchmarks.bench_volume_codec --summary
+        # tables + plot (--out with .png) from the results
     .venv/bin/python -m benchmarks.bench_volume_codec --parts     # gain of each learned part
     .venv/bin/python -m benchmarks.bench_volume_codec --timing    # the 256³ timing rows only
 """
@@ -117,7 +120,8 @@ def parts(args) -> None:
     0.15 equals the model's default) ÷ our bytes, both decoding to the same symbols;
     dequantizer: PSNR with the learned per-band offsets minus PSNR with none (same bytes);
     deblocking: PSNR with the learned filter minus PSNR without (same bytes);
-    table shift: bytes with the encoder's per-band table-row shift turned off ÷ bytes with it (same symbols).
+    table shift: bytes with the encoder's per-band table-row shift turned off ÷ bytes with it
+    (same symbols).
     """
     from nc3d.codecs.volume import volume as learned
 
@@ -125,7 +129,8 @@ def parts(args) -> None:
     folds = [items[i :: args.folds] for i in range(args.folds)]
     codec, dct = get_codec("volume"), get_codec("dct")
     print(
-        "| volume | quality | DCT bytes ÷ ours (same symbols) | dequantizer dB | deblocking dB | no shift ÷ shift |\n"
+        "| volume | quality | DCT bytes ÷ ours (same symbols) | dequantizer dB | deblocking dB "
+        "| no shift ÷ shift |\n"
         "|---|---|---|---|---|---|"
     )
     for k, fold in enumerate(folds):
@@ -148,7 +153,8 @@ def parts(args) -> None:
                 learned.ZSHIFT_MIN_SAVING = saving
                 print(
                     f"| {name.split('/')[-1]} | {q:g} | {len(base) / _bytes_without_model(ours):.2f} | "
-                    f"{best - _psnr(v, codec.decode(plain)):+.2f} | {best - _psnr(v, codec.decode(raw)):+.2f} | "
+                    f"{best - _psnr(v, codec.decode(plain)):+.2f} | "
+                    f"{best - _psnr(v, codec.decode(raw)):+.2f} | "
                     f"{_bytes_without_model(unshifted) / _bytes_without_model(ours):.3f} |",
                     flush=True,
                 )
@@ -250,7 +256,8 @@ def summary(args) -> None:
         if bev:
             r = bev[0]
             print(
-                f"| {n.split('/')[-1]} | bevec (paper, float32) | {r['ratio']:.1f}× at {r['psnr']:.1f} dB | | | |"
+                f"| {n.split('/')[-1]} | bevec (paper, float32) | "
+                f"{r['ratio']:.1f}× at {r['psnr']:.1f} dB | | | |"
             )
     print(
         f"\nvolume vs dct/zfp at 20–200× (where both curves reach): better in {wins}, not better in {losses}"

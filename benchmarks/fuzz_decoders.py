@@ -183,7 +183,8 @@ def summary(rows: list[dict]) -> str:
     for name, c in by.items():
         lines.append(
             f"| {name} | {c['cases']:,} | {c['ok']:,} | {c['format_error']:,} | {c['failure']} | "
-            f"{c['hang']} / {c['crash']} | {c['slow']} | {worst[name]:.3f} s / {worst_wall[name]:.2f} s | {peak[name]:.0f} MB |"
+            f"{c['hang']} / {c['crash']} | {c['slow']} | "
+            f"{worst[name]:.3f} s / {worst_wall[name]:.2f} s | {peak[name]:.0f} MB |"
         )
     return "\n".join(lines)
 

@@ -16,9 +16,11 @@ measurements of their own scripts instead (each row marked ``imported_from``):
 Rows already in the results are kept, unless ``--replace``: the new rows then supersede those with
 the same key, and ``results.jsonl`` is rewritten with one row per key.
 
-    .venv/bin/python -m benchmarks.import_results implicit benchmarks/results/meshes/implicit_defaults.jsonl \\
+    .venv/bin/python -m benchmarks.import_results implicit \\
+        benchmarks/results/meshes/implicit_defaults.jsonl \\
         ../shared/data/meshes RESULTS_DIR [--replace] [--encode common-3d-test-models/spot.obj]
-    .venv/bin/python -m benchmarks.import_results shapeset benchmarks/results/meshes/shapeset_rate_distortion.jsonl \\
+    .venv/bin/python -m benchmarks.import_results shapeset \\
+        benchmarks/results/meshes/shapeset_rate_distortion.jsonl \\
         ../shared/data/meshes RESULTS_DIR [--replace]
 """
 
@@ -121,7 +123,8 @@ def shapeset_rows(args, root: Path, out: Path, dataset: str) -> list[dict]:
             shutil.copyfile(r["file"], out / label)
         else:  # kept on another machine: the row's figures still count, the renders lack it
             print(
-                f"shapeset {setting_label(setting)}: kept file {r['file']} is not here; row imported without it"
+                f"shapeset {setting_label(setting)}: kept file {r['file']} is not here; "
+                "row imported without it"
             )
             label = None
         n = r["bytes"]

@@ -182,7 +182,6 @@ def main(argv=None) -> int:
         for group, case, path in inputs(Path(tmp)):
             if args.only and not re.search(args.only, case):
                 continue
-            kind = None
             codecs: list[str | None] = [None]
             while codecs:
                 codec = codecs.pop(0)

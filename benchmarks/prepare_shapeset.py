@@ -5,7 +5,8 @@ sweep in ``bench_shapeset.py`` does not redo it), then compares the DMC surfaces
 TSDF (no deformation, TSDF untouched) and of the fitted TSDF-Def with the original mesh.
 One JSON line per mesh in --out (resumable).
 
-    .venv/bin/python -m benchmarks.prepare_shapeset            # --out benchmarks/results/meshes/tsdf_def_vs_tsdf.jsonl
+    .venv/bin/python -m benchmarks.prepare_shapeset            \
+# --out benchmarks/results/meshes/tsdf_def_vs_tsdf.jsonl
     .venv/bin/python -m benchmarks.prepare_shapeset --report
 """
 
@@ -77,15 +78,16 @@ def report(rows: list[dict]) -> None:
         a = np.array([r[f"plain_{k}"] for r in rows])
         b = np.array([r[f"def_{k}"] for r in rows])
         print(
-            f"| {k} mean (median) | {a.mean():.5f} ({np.median(a):.5f}) | {b.mean():.5f} ({np.median(b):.5f}) |"
+            f"| {k} mean (median) | {a.mean():.5f} ({np.median(a):.5f}) | "
+            f"{b.mean():.5f} ({np.median(b):.5f}) |"
         )
     better = sum(r["def_chamfer_p2s"] < r["plain_chamfer_p2s"] for r in rows)
     print(f"TSDF-Def lower Chamfer-p2s on {better}/{len(rows)} meshes")
     t = [r["prepare_s"] for r in rows if r["prepare_s"] is not None]
     if t:
         print(
-            f"TSDF-Def preparation per shape: median {np.median(t):.1f} s, mean {np.mean(t):.1f} s, max {max(t):.1f} s"
-            f" ({len(t)} timed)"
+            f"TSDF-Def preparation per shape: median {np.median(t):.1f} s, mean {np.mean(t):.1f} s, "
+            f"max {max(t):.1f} s ({len(t)} timed)"
         )
 
 

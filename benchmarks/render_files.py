@@ -13,7 +13,8 @@ Left out, because re-making them means training: imported rows (``implicit``: re
 ``import_results implicit --encode NAME``; ``shapeset``: the kept set files of its runs) and the
 set codecs run by ``nc3d bench`` (``quant-deepsdf``: ~10 CPU-minutes for the 38 shapes).
 
-    .venv/bin/python -m benchmarks.render_files benchmarks/report common-3d-test-models/spot.obj vtk-data/carotid.npy
+    .venv/bin/python -m benchmarks.render_files benchmarks/report \\
+        common-3d-test-models/spot.obj vtk-data/carotid.npy
 """
 
 from __future__ import annotations

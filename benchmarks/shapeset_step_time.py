@@ -55,12 +55,15 @@ def main() -> None:
     )
     arch = Architecture(resolution=64, width=args.width, min_width=args.min_width)
     stamps = [time.perf_counter()]
-    run = lambda: train_auto_decoder(
-        sphere_volumes(),
-        arch,
-        settings,
-        on_step=lambda *_: stamps.append(time.perf_counter()),
-    )
+
+    def run():
+        return train_auto_decoder(
+            sphere_volumes(),
+            arch,
+            settings,
+            on_step=lambda *_: stamps.append(time.perf_counter()),
+        )
+
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -74,7 +77,8 @@ def main() -> None:
 
     rank, processes = ddp.world()
     print(
-        f"process {rank + 1}/{processes}, width {arch.widths()}, threads {args.threads}: per step median {np.median(per_step) * 1e3:.0f} ms, "
+        f"process {rank + 1}/{processes}, width {arch.widths()}, threads {args.threads}: "
+        f"per step median {np.median(per_step) * 1e3:.0f} ms, "
         f"mean {per_step.mean() * 1e3:.0f} ms over {len(per_step)} steps"
     )
 

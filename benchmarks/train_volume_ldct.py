@@ -2,12 +2,14 @@
 
 Every volume is scaled to [0, 1] and quantized at the steps of the codec's ladder; the (band,
 block activity) tables and per-band reconstruction offsets are fitted to those symbols
-(:func:`nc3d.codecs.volume.volume_model.fit_model`), for the quantizer ``--tilt`` / ``--dead-zone``, then
-the deblocking matrices to the decoded volumes (:func:`~nc3d.codecs.volume.volume_model.fit_deblock`);
-the recipe is :func:`benchmarks.common.fit_ldct`. The shipped model
+(:func:`nc3d.codecs.volume.volume_model.fit_model`), for the quantizer ``--tilt`` /
+``--dead-zone``, then the deblocking matrices to the decoded volumes
+(:func:`~nc3d.codecs.volume.volume_model.fit_deblock`); the recipe is
+:func:`benchmarks.common.fit_ldct`. The shipped model
 ``src/nc3d/data/models/volume-ldct.npz`` is made by
 
-    .venv/bin/python -m benchmarks.train_volume_ldct ../shared/data/volumes -o src/nc3d/data/models/volume-ldct.npz
+    .venv/bin/python -m benchmarks.train_volume_ldct ../shared/data/volumes \\
+        -o src/nc3d/data/models/volume-ldct.npz
 """
 
 from __future__ import annotations

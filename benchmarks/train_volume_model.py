@@ -3,7 +3,8 @@
 (The codec was called ``volume`` until 2026-11-22.) Its shipped model
 (``src/nc3d/data/models/volume.npz``) was made with
 
-    .venv/bin/python -m benchmarks.train_volume_model ../shared/data/volumes -o src/nc3d/data/models/volume.npz
+    .venv/bin/python -m benchmarks.train_volume_model ../shared/data/volumes \\
+        -o src/nc3d/data/models/volume.npz
 
 ``--exclude NAME`` leaves volumes out (the leave-one-out benchmark trains one model per held-out
 volume this way).
