@@ -136,6 +136,31 @@ class SdfMLP(_torch_module_base()):
                 bound = 1.0 / fan_in if k == 0 else math.sqrt(6.0 / fan_in) / SIREN_OMEGA
                 lin.weight.uniform_(-bound, bound)
 
+    def geometric_init(self, radius: float = 0.5) -> SdfMLP:
+        """Start as the signed distance of a sphere of ``radius`` (geometric initialization).
+
+        Atzmon & Lipman (SAL, 2020): hidden weights ~ N(0, 2/width), zero biases, last layer
+        ~ N(sqrt(π/width), 10⁻⁴) with bias −radius, so that ``f(x) ≈ |x| − radius`` at the start
+        (ReLU only); the positional encoding's sin/cos inputs start with zero weights so the
+        network starts smooth and takes on frequencies as training needs them. In place.
+        """
+        import torch
+
+        if self.arch.activation != "relu":
+            return self
+        last = len(self.linears) - 1
+        with torch.no_grad():
+            for k, lin in enumerate(self.linears):
+                if k == last:
+                    torch.nn.init.normal_(lin.weight, math.sqrt(math.pi / lin.in_features), 1e-4)
+                    lin.bias.fill_(-radius)
+                else:
+                    torch.nn.init.normal_(lin.weight, 0.0, math.sqrt(2.0 / lin.out_features))
+                    lin.bias.zero_()
+                if k == 0 and self.arch.encoding == "positional":
+                    lin.weight[:, 3:] = 0.0
+        return self
+
     def encode(self, x):
         import torch
 

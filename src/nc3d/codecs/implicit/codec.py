@@ -75,6 +75,7 @@ class ImplicitCodec(Codec):
         Option("width", int, 32, "hidden size of the MLP", low=1, high=1024),
         Option("activation", str, "relu", "hidden activation", choices=("relu", "siren")),
         Option("encoding", str, "none", "input encoding", choices=("none", "positional")),
+        Option("frequencies", int, 6, "octaves of the positional encoding", low=1, high=16),
         Option("bits", int, _fit.bits, "bits per stored weight", low=2, high=16),
         Option("samples", int, _fit.samples, "training points", low=1000, high=50_000_000),
         Option("epochs", int, _fit.epochs, "training passes over the points", low=1, high=10_000),
@@ -82,6 +83,13 @@ class ImplicitCodec(Codec):
         Option("lr", float, _fit.lr, "peak learning rate (Adam, cosine decay)", low=1e-6, high=1.0),
         Option("beta", float, _fit.beta, "importance-sampling concentration β", low=0.0, high=1e4),
         Option("sampler", str, _fit.sampler, "how training points are drawn", choices=("surface", "pool")),
+        Option(
+            "init",
+            str,
+            _fit.init,
+            "initial network: 'sphere' (geometric init) or 'default'",
+            choices=("default", "sphere"),
+        ),
         Option(
             "qat_epochs",
             float,
@@ -116,7 +124,7 @@ class ImplicitCodec(Codec):
         mesh = as_mesh(data)
         frame = frame_of_mesh(mesh)
         normalized = frame.normalize_mesh(mesh)
-        arch_keys = ("layers", "width", "activation", "encoding")
+        arch_keys = ("layers", "width", "activation", "encoding", "frequencies")
         fit = FitSettings(**{k: v for k, v in settings.items() if k not in arch_keys})
         base = Architecture(**{k: settings[k] for k in arch_keys})
         if target_error is None:
@@ -125,7 +133,10 @@ class ImplicitCodec(Codec):
             cap = base.parameter_count
             candidates = [
                 a
-                for a in (Architecture(n, w, base.activation, base.encoding) for n, w in GROWTH_LADDER)
+                for a in (
+                    Architecture(n, w, base.activation, base.encoding, base.frequencies)
+                    for n, w in GROWTH_LADDER
+                )
                 if a.parameter_count <= cap
             ] or [base]
         tried = []  # nothing time-dependent goes into the header: same input → same bytes

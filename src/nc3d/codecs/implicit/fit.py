@@ -50,6 +50,9 @@ class FitSettings:
         ``"surface"``: the importance distribution drawn directly (surface point + Laplace
         offset along the normal, plus 10% uniform); ``"pool"``: Davies' rejection from a uniform
         pool 10× larger. Same target distribution; "surface" is ~10× cheaper to draw.
+    init : str
+        ``"default"``: PyTorch's initialization; ``"sphere"``: the network starts as the signed
+        distance of a sphere (geometric initialization, Atzmon & Lipman 2020).
     qat_epochs : float
         Quantization-aware fine-tuning passes (fraction allowed).
     bits : int
@@ -70,6 +73,7 @@ class FitSettings:
     lr: float = 2e-3
     beta: float = 100.0
     sampler: str = "surface"
+    init: str = "default"
     qat_epochs: float = 4.0
     bits: int = 8
     seed: int = 0
@@ -179,7 +183,10 @@ def _fit(mesh, arch, settings, device, progress):
     x_all = torch.as_tensor(points, dtype=torch.float32)[order].to(device)
     y_all = torch.as_tensor(np.clip(sdf, -0.999, 0.999), dtype=torch.float32)[order].to(device)
     x, y, held_out = x_all[n_val:], y_all[n_val:], (x_all[:n_val], y_all[:n_val])
-    model = SdfMLP(arch).to(device)
+    model = SdfMLP(arch)
+    if settings.init == "sphere":
+        model.geometric_init()
+    model = model.to(device)
     steps = max(1, settings.epochs * len(x) // settings.batch_size)
     qat_steps = int(settings.qat_epochs * len(x) / settings.batch_size)
     total = steps + qat_steps
