@@ -218,7 +218,8 @@ def cmd_compress(args) -> int:
         canonical = "the raw samples" if data.kind == "volume" else "binary PLY"
         print(
             f"{out}: {codec.name}, {data.input_bytes:,} → {len(blob):,} bytes "
-            f"({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× {canonical}) in {seconds:.1f} s"
+            f"({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× {canonical}) "
+            f"in {seconds:.1f} s"
         )
     return 0
 
@@ -344,7 +345,8 @@ def cmd_info(args) -> int:
     from rich.table import Table
 
     print(
-        f"{args.input}: codec {result['codec']}, format version {result['version']}, {result['total_bytes']:,} bytes"
+        f"{args.input}: codec {result['codec']}, format version {result['version']}, "
+        f"{result['total_bytes']:,} bytes"
     )
     table = Table("part", "bytes")
     table.add_row("header (JSON)", f"{result['header_bytes']:,}")
@@ -404,7 +406,8 @@ def cmd_train_volume(args) -> int:
         args,
         result,
         f"wrote {result['output']} ({result['bytes']} bytes, {len(result['volumes'])} volumes, "
-        f"{result['train_seconds']} s); use it with: nc3d compress VOLUME --codec volume-conv --model {result['output']}",
+        f"{result['train_seconds']} s); use it with: "
+        f"nc3d compress VOLUME --codec volume-conv --model {result['output']}",
     )
 
 
@@ -424,7 +427,8 @@ def cmd_codecs(args) -> int:
     else:
         for r in rows:
             print(
-                f"{r['name']:<14} {r['kind']:<8} {'baseline' if r['baseline'] else 'nc3d':<9} {r['description']}"
+                f"{r['name']:<14} {r['kind']:<8} {'baseline' if r['baseline'] else 'nc3d':<9} "
+                f"{r['description']}"
             )
     return 0
 
