@@ -23,7 +23,7 @@ __all__ = ["run_demo"]
 
 
 def _round_trip(name: str, data):
-    """Encode ``data`` with codec ``name`` at its defaults and decode it: (blob, decoded, encode s, decode s)."""
+    """Encode ``data`` with codec ``name`` at its defaults, decode it: (blob, decoded, encode s, decode s)."""
     codec = get_codec(name)
     t0 = time.perf_counter()
     blob = codec.encode(data)

@@ -28,8 +28,8 @@ near-surface weight λ1 = 20 rather than the paper's 5 (at 16,000 steps, width 1
 0.863 against 0.832 with the 16-channel fine levels, 0.785 against 0.760 with 8; λ1 = 50 gave
 0.777, λ1 = 20 with λ2 = 3 instead of 10 gave 0.776); 32,000 steps (mean F@0.01 0.881 at 110×
 with the default :class:`~.model.Architecture`; 0.863 at 16,000 steps); ``surface_power`` 0.5
-(0.819 vs 0.813 with the old 8-channel fine levels: within one seed's noise). A higher learning rate does not shorten
-training: 3·10⁻³ gave 0.596 against 0.785 at 16,000 steps.
+(0.819 vs 0.813 with the old 8-channel fine levels: within one seed's noise). A higher learning
+rate does not shorten training: 3·10⁻³ gave 0.596 against 0.785 at 16,000 steps.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class _SetNet(torch.nn.Module):
         self.features = torch.nn.Parameter(features)
 
     def forward(self, idx, bits, boxes, size):
-        """Volumes (``size³`` boxes at ``boxes`` when ``size``) of the shapes ``idx``, fake-quantized at ``bits``."""
+        """Volumes of shapes ``idx`` (``size³`` boxes at ``boxes`` if ``size``) fake-quantized at ``bits``."""
         feats = fake_quantize(self.features, bits) if bits else self.features
         return self.decoder(feats[idx.to(feats.device)], bits, crop=(boxes, size) if size else None)
 
