@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from .codecs.base import codec_names, get_codec
 from .errors import OutputExistsError
@@ -91,7 +92,7 @@ def run_demo(out_dir: Path, *, force: bool = False, codecs: list[str] | None = N
                 **compare_volumes(volume, decoded),
             }
         )
-    summary = {
+    summary: dict[str, Any] = {
         "rows": rows,
         "volume": {
             "file": sample_volume_path().name,
