@@ -225,11 +225,12 @@ def _pick_render_input(
     single = [
         r for r in rows if "n_shapes" not in r and "error" not in r and not r["input"].startswith("<set")
     ]
-    found: dict[str, Path | None] = {}
+    sources: dict[str, Path | None] = {}
     for r in single:  # one look-up per input, not per row
-        if r["input"] not in found:
-            found[r["input"]] = find_source(r, results_dir)
-    single = [r for r in single if found[r["input"]] is not None]
+        if r["input"] not in sources:
+            sources[r["input"]] = find_source(r, results_dir)
+    found = {name: path for name, path in sources.items() if path is not None}
+    single = [r for r in single if r["input"] in found]
     if render_input is not None:
         for r in single:
             if r["input"] == render_input or Path(r["input"]).name == render_input:

@@ -144,7 +144,7 @@ def train_auto_decoder(
         net = _SetNet(AutoDecoder(arch, settings.seed), initial_features(volumes, arch, settings, gen)).to(
             device
         )
-        step_net = net
+        step_net: torch.nn.Module = net
         if processes > 1:  # the same start everywhere; DDP averages the gradients of every backward
             step_net = torch.nn.parallel.DistributedDataParallel(net)
         target = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32))
@@ -162,7 +162,8 @@ def train_auto_decoder(
         )  # own batches, crops
         k = arch.resolution
         size = settings.crop if 0 < settings.crop < k else 0
-        near = [np.flatnonzero(np.abs(v[0]) < 1) for v in volumes] if size else None
+        # near-surface cells per shape, only used with crops
+        near = [np.flatnonzero(np.abs(v[0]) < 1) for v in volumes] if size else []
         weights = None
         if size and settings.surface_power > 0:  # shapes with more surface are drawn more often
             weights = np.array([len(c) for c in near], np.float64)
