@@ -13,12 +13,18 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from . import api
 from .codecs.base import DATA_PARALLEL, FIELD, KERAS_EXPORT, Option, codec_names, get_codec
 from .errors import InputError, Nc3dError, OutputExistsError
 from .files import check_output, write_bytes_atomic
 from .nn import ddp
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.progress import TaskID
+
+    from .codecs.handles import FieldFile, VolumeFile
 
 __all__ = ["main", "build_parser"]
 
@@ -44,7 +50,7 @@ class _Progress:
             console=_console(),
             transient=True,
         )
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         if phase not in self._tasks:
@@ -312,15 +318,16 @@ def cmd_decompress(args) -> int:
         return _export_keras(args, handle, out, t0)
     if args.region is not None and handle.kind != "volume":
         raise InputError(f"--region applies to volume files, not to codec '{handle.codec}'")
+    data: Any  # a Mesh or a volume array, as handle.kind says
     with _console().status(f"decoding {handle.codec}…"):
         if args.region is not None:
-            data = handle.decode(region=args.region)
+            data = cast("VolumeFile", handle).decode(region=args.region)  # kind "volume", checked above
         elif args.resolution is not None:
             if not handle.supports(FIELD):
                 raise InputError(
                     f"--resolution applies to files holding a distance field, not to codec '{handle.codec}'"
                 )
-            data = handle.mesh(resolution=args.resolution)
+            data = cast("FieldFile", handle).mesh(resolution=args.resolution)
         else:
             data = handle.decode()
     if handle.kind == "mesh":
@@ -595,7 +602,7 @@ def cmd_csg(args) -> int:
         args.operation,
         smooth=args.smooth,
     )
-    result = {"output": str(out)}
+    result: dict[str, Any] = {"output": str(out)}
     with _console().status(f"{args.operation}…"):
         if ext == ".png":
             image = shape.render(size=args.size, azimuth=args.azimuth, elevation=args.elevation)
