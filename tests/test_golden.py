@@ -78,7 +78,8 @@ def test_decoding_is_bit_identical_in_a_fresh_process():
     script = (
         "import json, sys, pathlib; from nc3d.testing import fuzz\n"
         "g = pathlib.Path(sys.argv[1])\n"
-        "print(json.dumps({n: fuzz.describe_result(*fuzz.decode_quick((g / f'{n}.nc3d').read_bytes()))['sha256']"
+        "print(json.dumps({n: fuzz.describe_result("
+        "*fuzz.decode_quick((g / f'{n}.nc3d').read_bytes()))['sha256']"
         " for n in sys.argv[2:]}))\n"
     )
     env = dict(

@@ -71,7 +71,9 @@ def test_messy_case_loads_or_fails_clearly(case, tmp_path):
         codec = get_codec(name)
         if not codec.baseline and case not in NEURAL_CASES:
             continue
-        status, blob = _outcome(lambda name=name, codec=codec: nc3d.compress(loaded, codec=name, **fuzz.fast_settings(codec)))
+        status, blob = _outcome(
+            lambda name=name, codec=codec: nc3d.compress(loaded, codec=name, **fuzz.fast_settings(codec))
+        )
         if status == "error":  # refused at compression: a clear InputError, never a FormatError
             assert isinstance(blob, nc3d.InputError), f"{case} × {name}: {type(blob).__name__}: {blob}"
             continue

@@ -232,7 +232,7 @@ def test_side_by_side():
         side_by_side([a, b], ["a"])
 
 
-# -- CSG ------------------------------------------------------------------------------------------------------
+# -- CSG -----------------------------------------------------------------------------------------------
 class Ball:
     """A minimal CSG operand: exact SDF of a ball in original coordinates, plus its frame."""
 

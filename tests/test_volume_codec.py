@@ -1,4 +1,4 @@
-"""The ``volume-conv`` codec (learned conv transform coding) with the shipped model, its latent coder, training."""
+"""The ``volume-conv`` codec (learned conv transform coding): shipped model, latent coder, training."""
 
 from __future__ import annotations
 

@@ -140,7 +140,8 @@ def test_metaimage_variants(tmp_path):
 @pytest.mark.parametrize(
     "lines, data, message",
     [
-        ([("DimSize", "100000 100000 100000"), ("ElementType", "MET_UCHAR")], b"\0" * 8, "more than the limit"),
+        ([("DimSize", "100000 100000 100000"), ("ElementType", "MET_UCHAR")],
+         b"\0" * 8, "more than the limit"),
         ([("DimSize", "2 2 2"), ("ElementType", "MET_LONG")], b"\0" * 8, "ElementType"),
         ([("DimSize", "2 2 2"), ("ElementType", "MET_UCHAR")], b"\0" * 7, "needs 8"),
         ([("DimSize", "2 2"), ("ElementType", "MET_UCHAR")], b"\0" * 8, "NDims"),
@@ -182,7 +183,8 @@ def _vti(v, fmt, *, compress=False, encoding="raw", joint=True, header="UInt32")
     else:
         attrs += ' offset="0"'
         appended = (b'<AppendedData encoding="%s">_' % encoding.encode()
-                    + (b64 if encoding == "base64" else parts[0] + parts[1]) + b"</AppendedData>")  # fmt: skip
+                    + (b64 if encoding == "base64" else parts[0] + parts[1])
+                    + b"</AppendedData>")  # fmt: skip
     comp = ' compressor="vtkZLibDataCompressor"' if compress else ""
     xml = (f'<?xml version="1.0"?><VTKFile type="ImageData" version="1.0" byte_order="LittleEndian" '
            f'header_type="{header}"{comp}><ImageData WholeExtent="{ext}" Origin="0 0 0" Spacing="1 1 1">'

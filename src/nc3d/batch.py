@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError, Nc3dError
 
@@ -167,7 +168,7 @@ def compress_file(source: str, output: str, codec: str, settings: dict, force: b
     from .files import write_bytes_atomic
 
     t0 = time.perf_counter()
-    result = {"name": Path(source).stem, "input": source, "output": output}
+    result: dict[str, Any] = {"name": Path(source).stem, "input": source, "output": output}
     try:
         data = api.load_input(source)
         blob = api.choose_codec(data.kind, codec).encode(data.data, **settings)
@@ -324,7 +325,7 @@ def compress_folder(
         from .distributed import ray_map
 
         # absolute paths: a task's working directory is not the caller's on every cluster
-        stream = (
+        stream: Iterable[dict] = (
             result | {"name": result.get("name", it.name), "input": it.source, "output": it.output}
             for it, result in ray_map(
                 compress_in_worker,

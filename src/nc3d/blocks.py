@@ -48,7 +48,8 @@ def _check_shape(shape) -> tuple[int, int, int]:
 def block_grid(shape, block: int = 8) -> tuple[int, int, int]:
     """Blocks per axis ``(gz, gy, gx)`` for a volume of ``shape`` (partial blocks count)."""
     block, _ = _check_block_margin(block, 0)
-    return tuple(-(-d // block) for d in _check_shape(shape))
+    z, y, x = _check_shape(shape)
+    return -(-z // block), -(-y // block), -(-x // block)
 
 
 def split_blocks(

@@ -13,12 +13,18 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from . import api
 from .codecs.base import DATA_PARALLEL, FIELD, KERAS_EXPORT, Option, codec_names, get_codec
 from .errors import InputError, Nc3dError, OutputExistsError
 from .files import check_output, write_bytes_atomic
 from .nn import ddp
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.progress import TaskID
+
+    from .codecs.handles import FieldFile, VolumeFile
 
 __all__ = ["main", "build_parser"]
 
@@ -44,7 +50,7 @@ class _Progress:
             console=_console(),
             transient=True,
         )
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         if phase not in self._tasks:
@@ -218,7 +224,8 @@ def cmd_compress(args) -> int:
         canonical = "the raw samples" if data.kind == "volume" else "binary PLY"
         print(
             f"{out}: {codec.name}, {data.input_bytes:,} → {len(blob):,} bytes "
-            f"({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× {canonical}) in {seconds:.1f} s"
+            f"({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× {canonical}) "
+            f"in {seconds:.1f} s"
         )
     return 0
 
@@ -311,15 +318,16 @@ def cmd_decompress(args) -> int:
         return _export_keras(args, handle, out, t0)
     if args.region is not None and handle.kind != "volume":
         raise InputError(f"--region applies to volume files, not to codec '{handle.codec}'")
+    data: Any  # a Mesh or a volume array, as handle.kind says
     with _console().status(f"decoding {handle.codec}…"):
         if args.region is not None:
-            data = handle.decode(region=args.region)
+            data = cast("VolumeFile", handle).decode(region=args.region)  # kind "volume", checked above
         elif args.resolution is not None:
             if not handle.supports(FIELD):
                 raise InputError(
                     f"--resolution applies to files holding a distance field, not to codec '{handle.codec}'"
                 )
-            data = handle.mesh(resolution=args.resolution)
+            data = cast("FieldFile", handle).mesh(resolution=args.resolution)
         else:
             data = handle.decode()
     if handle.kind == "mesh":
@@ -344,7 +352,8 @@ def cmd_info(args) -> int:
     from rich.table import Table
 
     print(
-        f"{args.input}: codec {result['codec']}, format version {result['version']}, {result['total_bytes']:,} bytes"
+        f"{args.input}: codec {result['codec']}, format version {result['version']}, "
+        f"{result['total_bytes']:,} bytes"
     )
     table = Table("part", "bytes")
     table.add_row("header (JSON)", f"{result['header_bytes']:,}")
@@ -404,7 +413,8 @@ def cmd_train_volume(args) -> int:
         args,
         result,
         f"wrote {result['output']} ({result['bytes']} bytes, {len(result['volumes'])} volumes, "
-        f"{result['train_seconds']} s); use it with: nc3d compress VOLUME --codec volume-conv --model {result['output']}",
+        f"{result['train_seconds']} s); use it with: "
+        f"nc3d compress VOLUME --codec volume-conv --model {result['output']}",
     )
 
 
@@ -424,7 +434,8 @@ def cmd_codecs(args) -> int:
     else:
         for r in rows:
             print(
-                f"{r['name']:<14} {r['kind']:<8} {'baseline' if r['baseline'] else 'nc3d':<9} {r['description']}"
+                f"{r['name']:<14} {r['kind']:<8} {'baseline' if r['baseline'] else 'nc3d':<9} "
+                f"{r['description']}"
             )
     return 0
 
@@ -591,7 +602,7 @@ def cmd_csg(args) -> int:
         args.operation,
         smooth=args.smooth,
     )
-    result = {"output": str(out)}
+    result: dict[str, Any] = {"output": str(out)}
     with _console().status(f"{args.operation}…"):
         if ext == ".png":
             image = shape.render(size=args.size, azimuth=args.azimuth, elevation=args.elevation)

@@ -30,8 +30,8 @@ Byte layout (format version 1, all integers little-endian)::
 The per-part CRCs say *which* part is damaged; the closing whole-file CRC also covers the codec
 name, the section names and the length fields, so any single flipped bit is detected.
 Nothing may follow the closing CRC. Writers go through :func:`write_bytes_atomic` (temporary
-file in the target directory, ``fsync``, ``os.replace``; :mod:`nc3d.files`), so an interrupted run never leaves a
-half-written file under the final name.
+file in the target directory, ``fsync``, ``os.replace``; :mod:`nc3d.files`), so an interrupted run
+never leaves a half-written file under the final name.
 
 Examples
 --------
@@ -48,7 +48,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,7 @@ def _json_depth(value: Any) -> int:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):

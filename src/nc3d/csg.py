@@ -77,7 +77,7 @@ class SdfShape:
         return self._eval(p)
 
     def sdf_normalized(self, points: np.ndarray) -> np.ndarray:
-        """Signed distance ``(n,) float32`` in normalized units at ``points (n, 3)`` in the normalized frame."""
+        """Signed distance ``(n,) float32`` in normalized units at ``points (n, 3)``, normalized frame."""
         p = self.frame.to_original(points)
         return (self._eval(p) * np.float32(self.frame.scale)).astype(np.float32)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from .codecs.base import codec_names, get_codec
 from .errors import OutputExistsError
@@ -23,7 +24,7 @@ __all__ = ["run_demo"]
 
 
 def _round_trip(name: str, data):
-    """Encode ``data`` with codec ``name`` at its defaults and decode it: (blob, decoded, encode s, decode s)."""
+    """Encode ``data`` with codec ``name`` at its defaults, decode it: (blob, decoded, encode s, decode s)."""
     codec = get_codec(name)
     t0 = time.perf_counter()
     blob = codec.encode(data)
@@ -91,7 +92,7 @@ def run_demo(out_dir: Path, *, force: bool = False, codecs: list[str] | None = N
                 **compare_volumes(volume, decoded),
             }
         )
-    summary = {
+    summary: dict[str, Any] = {
         "rows": rows,
         "volume": {
             "file": sample_volume_path().name,

@@ -154,7 +154,7 @@ def remove_stale_partials(folder, names, *, older_than_s: float = 60.0) -> list[
     folder = Path(folder)
     wanted = {f".{n}." for n in names}
     cutoff = time.time() - older_than_s
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

@@ -101,7 +101,8 @@ class Zfp(Codec):
             raise FormatError(f"zfp: invalid stream header ({exc})") from None
         if (info["nz"], info["ny"], info["nx"]) != shape or info["nw"] != 0 or info["type"] is not want:
             raise FormatError(
-                f"zfp: the stream describes {info['nz']}x{info['ny']}x{info['nx']} {info['type']}, not {shape}"
+                f"zfp: the stream describes {info['nz']}x{info['ny']}x{info['nx']} {info['type']}, "
+                f"not {shape}"
             )
         bound = _zfp_read_bound(shape, np.dtype(want))
         try:

@@ -96,9 +96,9 @@ def head_to_head(rows: list[dict]) -> list[dict]:
                     "losses": losses,
                     "smaller": smaller,
                     "bytes": med(ours_b),
-                    "quality": None if not ours_q else sign * med(ours_q),
+                    "quality": None if not ours_q else sign * float(np.median(ours_q)),
                     "baseline_bytes": med(their_b),
-                    "baseline_quality": None if not their_q else sign * med(their_q),
+                    "baseline_quality": None if not their_q else sign * float(np.median(their_q)),
                 }
             )
     return out

@@ -212,7 +212,8 @@ def _caption(codec: str, label: str, nbytes: float, m: dict, data_kind: str) -> 
         return f"{head} · PSNR {format_value('psnr', m.get('psnr'))} dB"
     return (
         f"{head} · CD-p2s {format_value('chamfer_p2s', m.get('chamfer_p2s'))}\n"
-        f"F@0.01 {format_value('f', m.get('f_score_0.01'))} · NC {format_value('nc', m.get('normal_consistency'))}"
+        f"F@0.01 {format_value('f', m.get('f_score_0.01'))} · "
+        f"NC {format_value('nc', m.get('normal_consistency'))}"
     )
 
 
@@ -224,11 +225,12 @@ def _pick_render_input(
     single = [
         r for r in rows if "n_shapes" not in r and "error" not in r and not r["input"].startswith("<set")
     ]
-    found: dict[str, Path | None] = {}
+    sources: dict[str, Path | None] = {}
     for r in single:  # one look-up per input, not per row
-        if r["input"] not in found:
-            found[r["input"]] = find_source(r, results_dir)
-    single = [r for r in single if found[r["input"]] is not None]
+        if r["input"] not in sources:
+            sources[r["input"]] = find_source(r, results_dir)
+    found = {name: path for name, path in sources.items() if path is not None}
+    single = [r for r in single if r["input"] in found]
     if render_input is not None:
         for r in single:
             if r["input"] == render_input or Path(r["input"]).name == render_input:
@@ -371,10 +373,14 @@ def markdown_tables(results_dir, *, budget: float | None = None) -> str:
     return "\n".join(out)
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1500px;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}th,td{border:1px solid #ccc;padding:3px 7px;
-text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}tr.over{color:#999}thead{background:#f3f3f3}
-img{max-width:100%;display:block;margin:0.5em 0}code{background:#f3f3f3;padding:1px 4px}"""
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:1500px;color:#222}\n"
+    "table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}"
+    "th,td{border:1px solid #ccc;padding:3px 7px;\n"
+    "text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}tr.over{color:#999}"
+    "thead{background:#f3f3f3}\n"
+    "img{max-width:100%;display:block;margin:0.5em 0}code{background:#f3f3f3;padding:1px 4px}"
+)
 
 
 def write_report(
@@ -413,9 +419,10 @@ def write_report(
     machine = read_machine(out)
     body = [
         "<h1>nc3d benchmark</h1>",
-        "<p>Every codec over its ladder of settings on every input; metrics of the decoded data against the "
-        "original (meshes in the normalized frame of the original, DESIGN.md; volumes over the original's data "
-        "range). Points are medians over inputs. nc3d codecs are solid lines, baselines dashed.</p>",
+        "<p>Every codec over its ladder of settings on every input; metrics of the decoded data against "
+        "the original (meshes in the normalized frame of the original, DESIGN.md; volumes over the "
+        "original's data range). Points are medians over inputs. nc3d codecs are solid lines, baselines "
+        "dashed.</p>",
     ]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         ds_rows = [r for r in rows if r["dataset"] == dataset]
@@ -449,9 +456,9 @@ def write_report(
         if h2h:
             metric = "PSNR dB" if kind == "volume" else "CD-p2s"
             body.append(
-                f"<h3>Head to head at equal size</h3><p>Per input, each baseline's best setting whose file is "
-                f"not larger than the nc3d file; medians over the inputs compared ({metric}). Pairs where the "
-                "baseline has no file that small on any input are left out.</p>"
+                "<h3>Head to head at equal size</h3><p>Per input, each baseline's best setting whose file "
+                f"is not larger than the nc3d file; medians over the inputs compared ({metric}). Pairs where "
+                "the baseline has no file that small on any input are left out.</p>"
                 f"<table id=h2h-{html.escape(dataset)}><thead><tr><th>nc3d codec</th><th>setting</th>"
                 "<th>baseline</th><th>nc3d better</th><th>baseline better</th><th>no baseline file that "
                 f"small</th><th>bytes nc3d / baseline</th><th>{metric} nc3d / baseline</th></tr></thead>"

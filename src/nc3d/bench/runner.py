@@ -2,7 +2,8 @@
 
 A run over ``INPUT_DIR`` (one *dataset*, named after the folder) finds its meshes or its volumes
 (recursively), and for every codec of that kind (sets: codecs of kind ``"meshset"`` get the
-whole folder as one input), every setting of ``codec.preset("quick" if quick else "default")`` and every input it
+whole folder as one input), every setting of ``codec.preset("quick" if quick else "default")``
+and every input it
 
 1. encodes (``encode_s``), keeps the ``.nc3d`` bytes under ``RESULTS_DIR/files/``,
 2. decodes (``decode_s``),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..mesh import Mesh
     from .base import Codec
 
-__all__ = ["EncodedFile", "MeshFile", "VolumeFile", "MeshSetFile", "safe_names"]
+__all__ = ["EncodedFile", "MeshFile", "VolumeFile", "MeshSetFile", "FieldFile", "safe_names"]
 
 
 class EncodedFile:
@@ -115,6 +115,25 @@ class VolumeFile(EncodedFile):
         if self.container is None:
             raise InputError(f"this {self.codec} handle holds no file to decode")
         return self._codec.decode_container(self.container, region=region)
+
+
+class FieldFile(Protocol):
+    """What a handle whose codec has :data:`~nc3d.codecs.base.FIELD` offers: a signed distance field.
+
+    A type for callers that asked ``handle.supports(FIELD)`` (nothing subclasses it; the implicit
+    codec's :class:`~nc3d.codecs.implicit.ImplicitShape` is one).
+    """
+
+    codec: str
+    kind: str
+
+    def sdf(self, points) -> Any: ...
+
+    def mesh(self, resolution: int = 256) -> Mesh: ...
+
+    def decode(self, resolution: int = 256) -> Mesh: ...
+
+    def render(self, **kwargs) -> np.ndarray: ...
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")

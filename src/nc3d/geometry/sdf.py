@@ -118,7 +118,8 @@ def closest_points_on_mesh(points, mesh) -> tuple[np.ndarray, np.ndarray, np.nda
             closest[s] = c
         return dist, face, closest
 
-    return _in_coherent_order(_as_points(points), query)
+    dist, face, closest = _in_coherent_order(_as_points(points), query)
+    return dist, face, closest
 
 
 def unsigned_distance_to_mesh(points, mesh) -> np.ndarray:

@@ -83,7 +83,9 @@ def load_mesh(path: str | os.PathLike) -> Mesh:
             f"{path}: has no faces (a point cloud, or not really {ext.lstrip('.').upper()}?); "
             "nc3d needs a triangle mesh"
         )
-    mesh = as_mesh((np.asarray(loaded.vertices), np.asarray(faces)), name=str(path))
+    # trimesh types load() as returning a Geometry; one with faces is a mesh and has vertices
+    vertices = np.asarray(loaded.vertices)  # type: ignore[attr-defined]
+    mesh = as_mesh((vertices, np.asarray(faces)), name=str(path))
     return _merge_duplicate_vertices(mesh)
 
 

@@ -25,8 +25,10 @@ from .volume_arrays import check_dims
 
 __all__ = ["load_slc"]
 
-_HEAD = re.compile(rb"\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+"
-                   rb"(\d+)\s+(\d+)\s*X")  # fmt: skip
+_HEAD = re.compile(
+    rb"\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+"
+    rb"(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*X"
+)
 _SLICE = re.compile(rb"\s*(\d+)\s*X")
 
 

@@ -114,7 +114,7 @@ def _read_bytes(path: Path) -> bytes:
 def _load_raw(path: Path, shape, dtype) -> np.ndarray:
     named = parse_raw_name(path)
     if shape is None or dtype is None:
-        if named is None and (shape is None or dtype is None):
+        if named is None:
             raise InputError(
                 f"{path}: a raw file needs its shape and dtype: give shape=(z, y, x) and dtype "
                 "(--shape Z,Y,X --dtype NAME) or name it name_XxYxZ_dtype.raw"

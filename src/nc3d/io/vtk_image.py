@@ -170,13 +170,14 @@ def _load_xml(data: bytes, what: str) -> np.ndarray:
         raise InputError(f"{what}: not VTK image data (VTKFile type={root.get('type')!r})")
     image = root.find("ImageData")
     pieces = image.findall("Piece") if image is not None else []
-    if len(pieces) != 1:
+    if image is None or len(pieces) != 1:
         raise InputError(f"{what}: expected one ImageData piece, found {len(pieces)}")
+    whole = image.get("WholeExtent", "").split()
     try:
-        extent = [int(v) for v in image.get("WholeExtent", "").split()]
+        extent = [int(v) for v in whole]
     except ValueError:
         extent = []
-    if len(extent) != 6 or pieces[0].get("Extent", "").split() != image.get("WholeExtent").split():
+    if len(extent) != 6 or pieces[0].get("Extent", "").split() != whole:
         raise InputError(f"{what}: need a WholeExtent of six integers matching the piece's Extent")
     dims = check_dims([extent[i + 1] - extent[i] + 1 for i in (4, 2, 0)], what)  # -> (z, y, x)
     array = _pick_array(pieces[0].find("PointData"), what)
@@ -238,7 +239,9 @@ def _one_component(array, what: str):
 
 
 def _load_legacy(data: bytes, what: str) -> np.ndarray:
-    pos, lines, encoding = 0, [], None
+    pos = 0
+    lines: list[str] = []
+    encoding: str | None = None
     fields: dict[str, list[str]] = {}
     while "LOOKUP_TABLE" not in fields:
         end = data.find(b"\n", pos)

@@ -145,16 +145,23 @@ def _two_way_mean(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5 * (float(np.mean(a)) + float(np.mean(b)))
 
 
+def _queried(values: np.ndarray | None) -> np.ndarray:
+    """A field of :class:`_Side` that :func:`_query` was asked for (``None`` only when it was not)."""
+    if values is None:
+        raise RuntimeError("internal error: a metric needs a distance that _query did not compute")
+    return values
+
+
 def _abs_cosines(side: _Side) -> np.ndarray:
-    return np.abs(np.einsum("ij,ij->i", side.normals, side.surface_normals))
+    return np.abs(np.einsum("ij,ij->i", side.normals, _queried(side.surface_normals)))
 
 
 def _chamfer(ref: _Side, test: _Side) -> float:
-    return _two_way_mean(ref.to_samples, test.to_samples)
+    return _two_way_mean(_queried(ref.to_samples), _queried(test.to_samples))
 
 
 def _chamfer_p2s(ref: _Side, test: _Side) -> float:
-    return _two_way_mean(ref.to_surface, test.to_surface)
+    return _two_way_mean(_queried(ref.to_surface), _queried(test.to_surface))
 
 
 def _normal_consistency(ref: _Side, test: _Side) -> float:
@@ -162,15 +169,15 @@ def _normal_consistency(ref: _Side, test: _Side) -> float:
 
 
 def _f_score(ref: _Side, test: _Side, tau: float) -> float:
-    precision = float(np.mean(test.to_surface < tau))
-    recall = float(np.mean(ref.to_surface < tau))
+    precision = float(np.mean(_queried(test.to_surface) < tau))
+    recall = float(np.mean(_queried(ref.to_surface) < tau))
     if precision + recall == 0.0:
         return 0.0
     return 2.0 * precision * recall / (precision + recall)
 
 
 def _hausdorff(ref: _Side, test: _Side) -> float:
-    return max(float(np.max(ref.to_surface)), float(np.max(test.to_surface)))
+    return max(float(np.max(_queried(ref.to_surface))), float(np.max(_queried(test.to_surface))))
 
 
 def _f_score_key(tau: float) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from typing import Any
 
 from ..errors import InputError
 
@@ -77,9 +78,9 @@ def gather_pieces(mine: dict, count: int) -> list:
     if world()[1] > 1:
         import torch.distributed as dist
 
-        pieces = [None] * dist.get_world_size()
+        pieces: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(pieces, mine)
-        merged = {}
+        merged: dict = {}
         for piece in pieces:
             merged.update(piece)
     else:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ..errors import FormatError, InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 __all__ = ["Architecture", "SdfMLP", "build_mlp", "mlp_from_tensors"]
 
@@ -94,13 +98,19 @@ def build_mlp(arch: Architecture):
     return SdfMLP(arch)
 
 
-def _torch_module_base():
+def _torch_module_base() -> type[torch.nn.Module]:
     import torch
 
     return torch.nn.Module
 
 
-class SdfMLP(_torch_module_base()):
+if TYPE_CHECKING:  # pragma: no cover
+    _ModuleBase = torch.nn.Module
+else:
+    _ModuleBase = _torch_module_base()
+
+
+class SdfMLP(_ModuleBase):
     """``f(x) = tanh(W_L σ(… σ(W_0 γ(x) + b_0) …) + b_L)``, ``x`` in the normalized frame.
 
     Parameters
@@ -205,8 +215,9 @@ class SdfMLP(_torch_module_base()):
         if self.arch.activation != "relu":
             return self
         with torch.no_grad():
+            linears = cast("list[torch.nn.Linear]", list(self.linears))
             for _ in range(sweeps):
-                for inner, outer in zip(self.linears[:-1], self.linears[1:]):
+                for inner, outer in zip(linears[:-1], linears[1:]):
                     r_in = torch.maximum(inner.weight.abs().amax(dim=1), inner.bias.abs()).clamp_min(1e-12)
                     r_out = outer.weight.abs().amax(dim=0).clamp_min(1e-12)
                     s = torch.sqrt(r_in / r_out)

@@ -21,12 +21,15 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from .. import container as _container
 from ..errors import FormatError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..codecs.handles import FieldFile
 
 __all__ = [
     "sample_input",
@@ -273,7 +276,7 @@ def _mutate_bytes(data: bytes, rng: np.random.Generator) -> bytes:
         return bytes(b[: rng.integers(n)])
     if op == 1 and n:
         for _ in range(rng.integers(1, 9)):
-            i = rng.integers(n)
+            i = int(rng.integers(n))
             b[i] ^= 1 << int(rng.integers(8))
         return bytes(b)
     if op == 2 and n:
@@ -442,7 +445,7 @@ def decode_quick(blob: bytes) -> tuple[str, Any]:
 
     handle = open_file(blob)
     if handle.supports(FIELD):
-        return handle.kind, handle.decode(resolution=FUZZ_RESOLUTION)
+        return handle.kind, cast("FieldFile", handle).decode(resolution=FUZZ_RESOLUTION)
     return handle.kind, handle.decode()
 
 

@@ -143,7 +143,8 @@ def _architecture(layers, path: Path) -> Architecture:
     for (na, ka), (nb, kb) in zip(zip(names, kernels), zip(names[1:], kernels[1:])):
         if ka.shape[1] != kb.shape[0]:
             raise InputError(
-                f"{path}: layers do not chain: '{na}' gives {ka.shape[1]} outputs but '{nb}' takes {kb.shape[0]} inputs"
+                f"{path}: layers do not chain: '{na}' gives {ka.shape[1]} outputs "
+                f"but '{nb}' takes {kb.shape[0]} inputs"
             )
     widths = {k.shape[1] for k in kernels[:-1]}
     if len(widths) != 1:

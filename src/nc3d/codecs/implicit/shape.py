@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 
 from ...errors import FormatError, InputError
@@ -12,6 +14,9 @@ from ...nn.mlp import Architecture, SdfMLP
 from ..base import get_codec
 from ..handles import MeshFile
 from .fit import evaluate_mlp
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .codec import ImplicitCodec
 
 __all__ = ["ImplicitShape"]
 
@@ -91,7 +96,7 @@ class ImplicitShape(MeshFile):
     def save_keras(self, path, *, force: bool = False):
         """Write the network as Keras HDF5 weights (Davies et al.'s layout); see
         :func:`nc3d.codecs.implicit.keras.save_keras_h5`. The frame is not stored there."""
-        return self._codec.save_keras(self, path, force=force)
+        return cast("ImplicitCodec", self._codec).save_keras(self, path, force=force)
 
     def render(self, **kwargs):
         """Sphere-traced image, ``(h, w, 3) uint8``; see :func:`nc3d.render.render_sdf`."""

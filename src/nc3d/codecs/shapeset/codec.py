@@ -63,6 +63,8 @@ class ShapeSetFile(MeshSetFile):
     (:class:`FormatError`).
     """
 
+    container: Container  # always read from a file (never None, unlike a Keras-built handle)
+
     def __init__(self, container, codec):
         super().__init__(container, codec)
         h, sec = container.header, container.sections

@@ -28,8 +28,8 @@ near-surface weight λ1 = 20 rather than the paper's 5 (at 16,000 steps, width 1
 0.863 against 0.832 with the 16-channel fine levels, 0.785 against 0.760 with 8; λ1 = 50 gave
 0.777, λ1 = 20 with λ2 = 3 instead of 10 gave 0.776); 32,000 steps (mean F@0.01 0.881 at 110×
 with the default :class:`~.model.Architecture`; 0.863 at 16,000 steps); ``surface_power`` 0.5
-(0.819 vs 0.813 with the old 8-channel fine levels: within one seed's noise). A higher learning rate does not shorten
-training: 3·10⁻³ gave 0.596 against 0.785 at 16,000 steps.
+(0.819 vs 0.813 with the old 8-channel fine levels: within one seed's noise). A higher learning
+rate does not shorten training: 3·10⁻³ gave 0.596 against 0.785 at 16,000 steps.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def train_auto_decoder(
         net = _SetNet(AutoDecoder(arch, settings.seed), initial_features(volumes, arch, settings, gen)).to(
             device
         )
-        step_net = net
+        step_net: torch.nn.Module = net
         if processes > 1:  # the same start everywhere; DDP averages the gradients of every backward
             step_net = torch.nn.parallel.DistributedDataParallel(net)
         target = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32))
@@ -162,7 +162,8 @@ def train_auto_decoder(
         )  # own batches, crops
         k = arch.resolution
         size = settings.crop if 0 < settings.crop < k else 0
-        near = [np.flatnonzero(np.abs(v[0]) < 1) for v in volumes] if size else None
+        # near-surface cells per shape, only used with crops
+        near = [np.flatnonzero(np.abs(v[0]) < 1) for v in volumes] if size else []
         weights = None
         if size and settings.surface_power > 0:  # shapes with more surface are drawn more often
             weights = np.array([len(c) for c in near], np.float64)
@@ -208,7 +209,7 @@ class _SetNet(torch.nn.Module):
         self.features = torch.nn.Parameter(features)
 
     def forward(self, idx, bits, boxes, size):
-        """Volumes (``size³`` boxes at ``boxes`` when ``size``) of the shapes ``idx``, fake-quantized at ``bits``."""
+        """Volumes of shapes ``idx`` (``size³`` boxes at ``boxes`` if ``size``) fake-quantized at ``bits``."""
         feats = fake_quantize(self.features, bits) if bits else self.features
         return self.decoder(feats[idx.to(feats.device)], bits, crop=(boxes, size) if size else None)
 

@@ -4,17 +4,18 @@ encode: values → [0, 1] by the volume's min/max → 8³ blocks (the last ones 
 orthonormal DCT → divided by ``step · (1 + tilt · band / 21)`` with ``step = 2.56 · 2^(−quality/2)``
 and dead-zone rounding (``tilt`` and the dead zone belong to the model) → DC by 3-D Lorenzo or
 x-difference prediction (order-0 ANS), block activity ``z`` (order-0 ANS), AC against the model's
-(band, z) tables (:mod:`.ldct`). decode: the inverse, AC dequantized at the learned centroids, then the learned
-deblocking filter (:mod:`.deblock`).
+(band, z) tables (:mod:`.ldct`). decode: the inverse, AC dequantized at the learned centroids, then
+the learned deblocking filter (:mod:`.deblock`).
 
 File layout: header ``shape``, ``dtype``, ``range``, ``quality``, ``dc_pred`` (``"lorenzo"`` or
 ``"x"``), ``model`` (``"default"``) and ``model_digest`` (must match the shipped model);
 optionally ``zshift`` (21 ints: the table-row shift of bands 1..21, :func:`.ldct.choose_zshift`;
 written when the file, header field included, comes out smaller with it; absent = all 0, as in
 files written before 2026-11-22 05:15 UTC); sections ``dc``, ``z``, ``ac`` (ANS words), ``esc``
-(escaped magnitudes). A constant volume stores no sections. Region decoding entropy-decodes every symbol (ANS is not seekable) and
-inverse-transforms only the blocks under the region plus a one-block halo. Files of the conv codec (``volume-conv``, called ``volume`` before
-2026-11-22: their header has ``latent_shape``) still decode.
+(escaped magnitudes). A constant volume stores no sections. Region decoding entropy-decodes every
+symbol (ANS is not seekable) and inverse-transforms only the blocks under the region plus a
+one-block halo. Files of the conv codec (``volume-conv``, called ``volume`` before 2026-11-22:
+their header has ``latent_shape``) still decode.
 """
 
 from __future__ import annotations

@@ -219,7 +219,8 @@ class VolumeConvCodec(Codec):
             raise FormatError("volume file: section 'latents' is missing")
         q = decode_latents(sections["latents"], expect[0], math.prod(expect[1:])).reshape(expect)
         lat, origin = _region_latents(box, expect[1:])
-        sub = q[(slice(None), *lat)]
+        index = (slice(None), *lat)  # a separate tuple: mypy reads q[(a, *b)] as 3.11-only q[a, *b]
+        sub = q[index]
         dev = resolve_device("auto")
         x = _synthesize(net.to(dev), sub, float(quality), [STRIDE * n for n in sub.shape[1:]], dev)
         x = x[tuple(slice(a - o, b - o) for (a, b), o in zip(box, origin))]

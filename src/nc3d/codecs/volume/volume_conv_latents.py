@@ -67,7 +67,7 @@ def encode_latents(symbols: np.ndarray) -> bytes:
     """
     q = np.asarray(symbols, dtype=np.int64)
     m = q.shape[0]
-    centres = np.round(np.median(q, axis=1)).astype(np.int64)
+    centres = np.round(np.asarray(np.median(q, axis=1))).astype(np.int64)
     dev = q - centres[:, None]
     half = int(min(np.abs(dev).max(initial=0), MAX_HALF_WIDTH))
     dev = np.clip(dev, -half, half)
