@@ -81,14 +81,16 @@ def run_one(path: str, settings: dict, resolution: int, samples: int) -> dict:
 
 def report(rows: list[dict]) -> None:
     labels = list(dict.fromkeys(r["label"] for r in rows))
-    print(f"{'label':<28} {'n':>3} {'bytes':>7} {'wall s':>7} {'CD-p2s':>8} {'F@0.01':>7} {'F<0.8':>5} {'NC':>6}")
+    heads = ("n", "bytes", "wall s", "CD-p2s", "F@0.01", "F<0.8", "NC")
+    print(f"{'label':<28} " + " ".join(f"{h:>{w}}" for h, w in zip(heads, (3, 7, 7, 8, 7, 5, 6))))
     for label in labels:
         rs = [r for r in rows if r["label"] == label]
         med = {k: float(np.median([r.get(k, np.nan) for r in rs])) for k in ("bytes", "seconds", *METRICS)}
         low = sum(1 for r in rs if r.get("f_score_0.01", 0) < 0.8)
         print(
-            f"{label:<28} {len(rs):>3} {med['bytes']:>7.0f} {med['seconds']:>7.1f} {med['chamfer_p2s']:>8.4f} "
-            f"{med['f_score_0.01']:>7.3f} {low:>5} {med['normal_consistency']:>6.3f}"
+            f"{label:<28} {len(rs):>3} {med['bytes']:>7.0f} {med['seconds']:>7.1f} "
+            f"{med['chamfer_p2s']:>8.4f} {med['f_score_0.01']:>7.3f} {low:>5} "
+            f"{med['normal_consistency']:>6.3f}"
         )
 
 

@@ -158,9 +158,10 @@ class SdfMLP(_ModuleBase):
 
         if self.arch.activation != "relu":
             return self
-        last = len(self.linears) - 1
+        linears = cast("list[torch.nn.Linear]", list(self.linears))
+        last = len(linears) - 1
         with torch.no_grad():
-            for k, lin in enumerate(self.linears):
+            for k, lin in enumerate(linears):
                 if k == last:
                     torch.nn.init.normal_(lin.weight, math.sqrt(math.pi / lin.in_features), 1e-4)
                     lin.bias.fill_(-radius)
