@@ -2,13 +2,18 @@
 
 Per mesh: wall time from loading the file to the .nc3d written, file size, surface error
 (mean |f(p)| over 10^5 points on the original surface, normalized frame, on the stored 8-bit
-weights), decode of a 256³ mesh (time) and its metrics against the original, and a 512×512
-render (time). One JSON line per mesh in --out (resumable: meshes already there are skipped).
+weights), decode of a 256³ mesh (time) and its metrics against the original, a 512×512
+render (time), and the agreement of the sphere tracer with the decoded mesh (IoU of their
+silhouettes from the same camera). One JSON line per mesh in --out (resumable: meshes already
+there are skipped); per mesh, a picture of the original, the decoded mesh and the sphere-traced
+field side by side in --workdir, which --contact-sheet tiles into one image.
 
     .venv/bin/python -m benchmarks.bench_implicit [--jobs 2]
         # --out benchmarks/results/meshes/implicit_defaults.jsonl
     .venv/bin/python -m benchmarks.bench_implicit --retime-decodes
     .venv/bin/python -m benchmarks.bench_implicit --report
+    .venv/bin/python -m benchmarks.bench_implicit --contact-sheet \
+        benchmarks/results/meshes/implicit_contact_sheet.png
 
 ``--jobs 2`` fits two meshes at once, one per core (as ``nc3d compress DIR/`` does): the compress
 times are then those of one core each; ``--retime-decodes`` re-times decode and render alone.
@@ -54,6 +59,7 @@ def run_one(path: Path, workdir: Path) -> dict:
     shape.render(size=512)
     t_render = time.perf_counter() - t2
     metrics = compare_meshes(mesh, decoded)
+    agreement = save_views(mesh, decoded, shape, workdir / f"{path.stem}.png")
     return {
         "mesh": f"{path.parent.name}/{path.name}",
         "faces": len(mesh.faces),
@@ -66,8 +72,64 @@ def run_one(path: Path, workdir: Path) -> dict:
         "surface_error_header": nc3d.info(blob)["header"]["surface_error"],
         "decode_256_s": t_decode,
         "render_512_s": t_render,
+        "tracer_mesh_iou": agreement,
         **metrics,
     }
+
+
+#: Pixels per view in the per-mesh pictures and the contact sheet.
+VIEW = 192
+
+
+def save_views(original, decoded, shape, out: Path) -> float:
+    """original | decoded mesh | sphere-traced field, one camera, written to ``out``; returns the
+    IoU of the decoded mesh's and the tracer's silhouettes (1: they show the same shape)."""
+    from nc3d.render import render_mesh, save_png
+    from nc3d.render.shading import DEFAULT_BACKGROUND
+
+    frame = shape.frame
+    views = [render_mesh(original, frame=frame, size=VIEW), render_mesh(decoded, frame=frame, size=VIEW)]
+    views.append(shape.render(size=VIEW))
+    save_png(out, np.concatenate(views, axis=1), force=True)
+    mesh_hit, traced_hit = (np.any(v != np.asarray(DEFAULT_BACKGROUND, np.uint8), axis=2) for v in views[1:])
+    union = np.logical_or(mesh_hit, traced_hit).sum()
+    return float(np.logical_and(mesh_hit, traced_hit).sum() / union) if union else 1.0
+
+
+def contact_sheet(rows: list[dict], workdir: Path, out: Path, columns: int = 3) -> None:
+    """Tile every mesh's picture (original | decoded | traced) with its name and figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(
+        (r for r in rows if (workdir / f"{Path(r['mesh']).stem}.png").exists()), key=lambda r: r["mesh"]
+    )
+    n_rows = -(-len(rows) // columns)
+    fig, axes = plt.subplots(
+        n_rows,
+        columns,
+        figsize=(columns * 3 * VIEW / 100, n_rows * (VIEW + 34) / 100),
+        dpi=100,
+        squeeze=False,
+    )
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, r in zip(axes.ravel(), rows):
+        ax.imshow(plt.imread(workdir / f"{Path(r['mesh']).stem}.png"))
+        ax.set_title(
+            f"{r['mesh']}\n{r['bytes']:,} B  F@0.01 {r['f_score_0.01']:.3f}  CD-p2s {r['chamfer_p2s']:.4f}",
+            fontsize=8,
+        )
+    fig.suptitle(
+        "implicit codec, default settings: original | decoded mesh (256³) | sphere-traced field", fontsize=10
+    )
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    print(f"wrote {out} ({len(rows)} meshes)")
 
 
 def retime_decodes(rows: list[dict], workdir: Path) -> None:
@@ -141,6 +203,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(OUT), help="JSON lines, appended (resumable)")
     ap.add_argument("--workdir", default="/tmp/nc3d-bench-implicit")
     ap.add_argument("--report", action="store_true", help="only print the table of what --out holds")
+    ap.add_argument("--contact-sheet", metavar="PNG", help="tile the per-mesh pictures of --workdir into PNG")
     ap.add_argument(
         "--retime-decodes",
         action="store_true",
@@ -156,7 +219,9 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
-    if args.retime_decodes:
+    if args.contact_sheet:
+        contact_sheet(rows, Path(args.workdir), Path(args.contact_sheet))
+    elif args.retime_decodes:
         retime_decodes(rows, Path(args.workdir))
         out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     elif not args.report:

@@ -167,12 +167,46 @@ def test_target_error_grows_until_reached(ellipsoid):
     blob = nc3d.compress(ellipsoid, codec="implicit", target_error=1.0, **SMALL)
     h = nc3d.info(blob)["header"]
     # the first (smallest) network of the ladder already meets a loose target
-    assert h["target_error"]["reached"] and len(h["target_error"]["tried"]) == 1
+    assert h["target"]["reached"] and len(h["target"]["tried"]) == 1
     assert h["architecture"]["width"] == 16
     blob = nc3d.compress(ellipsoid, codec="implicit", target_error=1e-9, layers=6, width=24, **SMALL)
     h = nc3d.info(blob)["header"]
-    assert not h["target_error"]["reached"]
-    assert [t["width"] for t in h["target_error"]["tried"]] == [16, 24]  # capped by --layers/--width
+    assert not h["target"]["reached"]
+    assert [t["width"] for t in h["target"]["tried"]] == [16, 24]  # capped by --layers/--width
+
+
+def test_the_file_records_its_decode_measured_two_sided(ellipsoid):
+    blob = nc3d.compress(ellipsoid, codec="implicit", **SMALL)
+    q = nc3d.info(blob)["header"]["quality"]
+    # the same figures as measuring the decoded mesh independently (same grid, samples, seed)
+    decoded = nc3d.open(blob).mesh(resolution=q["resolution"])
+    m = compare_meshes(ellipsoid, decoded, n_samples=q["samples"], seed=0)
+    assert q["f_score_0.01"] == pytest.approx(m["f_score_0.01"], abs=0.02)
+    assert q["chamfer_p2s"] == pytest.approx(m["chamfer_p2s"], rel=0.1, abs=1e-3)
+    assert q["f_score_0.01"] > 0.5
+
+
+def test_target_f_score_grows_the_network_until_the_decode_reaches_it(ellipsoid):
+    blob = nc3d.compress(ellipsoid, codec="implicit", target_f_score=1.0, layers=6, width=24, **SMALL)
+    h = nc3d.info(blob)["header"]
+    tried = h["target"]["tried"]
+    assert [t["width"] for t in tried] == [16, 24] and not h["target"]["reached"]
+    assert h["quality"]["f_score_0.01"] == tried[-1]["f_score_0.01"]
+    blob = nc3d.compress(ellipsoid, codec="implicit", target_f_score=0.05, **SMALL)
+    h = nc3d.info(blob)["header"]
+    assert h["target"]["reached"] and len(h["target"]["tried"]) == 1 and h["architecture"]["width"] == 16
+
+
+def test_compress_json_reports_the_decoded_quality(ellipsoid, tmp_path, capsys):
+    src = tmp_path / "e.ply"
+    nc3d.io.save_mesh(src, ellipsoid)
+    args = ["compress", str(src), "-o", str(tmp_path / "e.nc3d"), "--json"]
+    args += [f"--{k.replace('_', '-')}={v}" for k, v in SMALL.items()]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    header = nc3d.info(tmp_path / "e.nc3d")["header"]
+    assert out["f_score_0.01"] == header["quality"]["f_score_0.01"]
+    assert out["chamfer_p2s"] == header["quality"]["chamfer_p2s"]
 
 
 def test_hostile_headers_are_format_errors(blob):

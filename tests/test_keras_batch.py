@@ -212,7 +212,7 @@ def test_compress_keras_file(tmp_path):
     err = np.abs(decoded.sdf(POINTS) - original.sdf(POINTS))
     assert err.mean() < 0.02
     assert abs(header["quantization_error"] - err.mean()) < 0.01
-    with pytest.raises(InputError, match="target_error"):
+    with pytest.raises(InputError, match="a target needs a mesh"):
         nc3d.compress(paper, codec="implicit", target_error=0.01)
 
 

@@ -28,6 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["main", "build_parser"]
 
+#: The figures a codec may report about its own decode (header "quality"), shown by compress.
+QUALITY_KEYS = ("f_score_0.01", "chamfer_p2s", "normal_consistency")
+
 
 def _console():
     from rich.console import Console
@@ -218,10 +221,21 @@ def cmd_compress(args) -> int:
         "seconds": seconds,
         "output": str(out),
     }
+    # a codec that measured its own decode (two-sided, against this input) says so in its header
+    quality = api.info(blob)["header"].get("quality")
+    if isinstance(quality, dict):
+        result.update({k: v for k, v in quality.items() if k in QUALITY_KEYS})
     if args.json:
         _print_json(result)
     else:
         canonical = "the raw samples" if data.kind == "volume" else "binary PLY"
+        if result.get("chamfer_p2s") is not None:
+            _console().print(
+                f"decoded against the input: F-score@0.01 {result['f_score_0.01']:.3f}, "
+                f"Chamfer-p2s {result['chamfer_p2s']:.4f} (normalized units)"
+            )
+        elif "f_score_0.01" in result:
+            _console().print("warning: the file decodes to no surface (F-score@0.01 0)")
         print(
             f"{out}: {codec.name}, {data.input_bytes:,} → {len(blob):,} bytes "
             f"({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× {canonical}) "

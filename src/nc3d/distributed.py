@@ -60,7 +60,7 @@ def ray_map(
     items = list(items)
     if not items:
         return
-    ray = require("ray", "running jobs on Ray (--ray-address)")
+    ray = require("ray", "running jobs on Ray")
     started = _connect(ray, address, num_cpus)
     waiting: list = []
     try:

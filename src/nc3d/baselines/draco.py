@@ -62,7 +62,7 @@ def decimate_mesh(mesh: Mesh, ratio: float) -> Mesh:
     )
     if len(f) == 0:
         raise InputError(
-            f"decimation to ratio {ratio} leaves none of the {len(mesh.faces)} faces; raise --ratio"
+            f"decimation to ratio {ratio} leaves none of the {len(mesh.faces)} faces; raise its ratio"
         )
     return as_mesh((np.asarray(v, np.float64), np.asarray(f, np.int64)), name="decimated mesh")
 

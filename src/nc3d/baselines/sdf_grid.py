@@ -50,7 +50,7 @@ class SdfGrid(Codec):
         if not (q.min() < 0 < q.max()):  # the decoder could mesh nothing: say so now, not then
             raise InputError(
                 f"sdf-grid: at resolution {resolution} no grid point lies inside the mesh "
-                "(thinner than a cell, or not closed); raise --resolution"
+                "(thinner than a cell, or not closed); raise its resolution"
             )
         header = {"resolution": resolution, "bits": bits, "truncation": truncation, "frame": frame.to_dict()}
         return header, {"grid": encode_symbols(q)}

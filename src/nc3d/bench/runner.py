@@ -174,7 +174,7 @@ def find_inputs(input_dir, pattern: str = "*") -> tuple[str, list[Path]]:
     if meshes and volumes:
         raise InputError(
             f"{root}: holds both meshes ({len(meshes)}) and volumes ({len(volumes)}); "
-            "bench one kind per folder (or narrow it with --pattern)"
+            "bench one kind per folder (or narrow it with a file pattern)"
         )
     if not meshes and not volumes:
         raise InputError(

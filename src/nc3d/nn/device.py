@@ -16,7 +16,7 @@ def resolve_device(device: str = "auto"):
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for, but PyTorch sees no CUDA device")
+        raise InputError("device 'cuda' was asked for, but PyTorch sees no CUDA device")
     if device not in ("cpu", "cuda"):
         raise InputError(f"device must be auto, cpu or cuda, got {device!r}")
     return torch.device(device)

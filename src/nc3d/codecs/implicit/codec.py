@@ -21,7 +21,7 @@ from ...mesh import Mesh, as_mesh
 from ...nn.mlp import Architecture, SdfMLP, mlp_from_tensors
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
 from ..base import FIELD, KERAS_EXPORT, Codec, Option, register
-from .fit import FitSettings, fit_sdf, surface_error
+from .fit import FitSettings, decoded_quality, fit_sdf, surface_error
 from .keras import save_keras_h5
 from .shape import ImplicitShape
 
@@ -116,18 +116,29 @@ class ImplicitCodec(Codec):
             low=0.0,
             high=1.0,
         ),
+        Option(
+            "target_f_score",
+            float,
+            None,
+            "grow the network until the decoded mesh's F-score@0.01 against the input ≥ this",
+            low=0.0,
+            high=1.0,
+        ),
     )
 
-    def encode_parts(self, data, *, target_error=None, progress=None, **settings):
+    def encode_parts(self, data, *, target_error=None, target_f_score=None, progress=None, **settings):
         if isinstance(data, ImplicitShape):  # already trained (e.g. a Keras file): quantize only
-            return self._encode_trained(data, settings["bits"], target_error)
+            if target_error is not None or target_f_score is not None:
+                raise InputError("a target needs a mesh to fit; the input is an already trained network")
+            return self._encode_trained(data, settings["bits"])
         mesh = as_mesh(data)
         frame = frame_of_mesh(mesh)
         normalized = frame.normalize_mesh(mesh)
         arch_keys = ("layers", "width", "activation", "encoding", "frequencies")
         fit = FitSettings(**{k: v for k, v in settings.items() if k not in arch_keys})
         base = Architecture(**{k: settings[k] for k in arch_keys})
-        if target_error is None:
+        targeted = target_error is not None or target_f_score is not None
+        if not targeted:
             candidates = [base]
         else:  # grow: every ladder step not smaller than nothing, capped by the requested size
             cap = base.parameter_count
@@ -144,21 +155,38 @@ class ImplicitCodec(Codec):
             model, _ = fit_sdf(normalized, arch, fit, progress=progress)
             sections, stored = encode_model(model, fit.bits)
             err = surface_error(stored, normalized)
-            tried.append({"layers": arch.layers, "width": arch.width, "surface_error": err})
-            if target_error is None or err <= target_error:
+            quality = decoded_quality(stored, normalized)
+            reached = (target_error is None or err <= target_error) and (
+                target_f_score is None or quality["f_score_0.01"] >= target_f_score
+            )
+            tried.append(
+                {
+                    "layers": arch.layers,
+                    "width": arch.width,
+                    "surface_error": err,
+                    "f_score_0.01": quality["f_score_0.01"],
+                }
+            )
+            if reached:
                 break
         header = {
             "architecture": arch.to_dict(),
             "bits": fit.bits,
             "frame": frame.to_dict(),
             "surface_error": err,
+            "quality": quality,
             "fit": {k: v for k, v in fit.to_dict().items() if k not in ("device", "threads")},
         }
-        if target_error is not None:
-            header["target_error"] = {"target": target_error, "reached": err <= target_error, "tried": tried}
+        if targeted:
+            header["target"] = {
+                "surface_error": target_error,
+                "f_score_0.01": target_f_score,
+                "reached": reached,
+                "tried": tried,
+            }
         return header, sections
 
-    def _encode_trained(self, shape: ImplicitShape, bits: int, target_error) -> tuple[dict, dict[str, bytes]]:
+    def _encode_trained(self, shape: ImplicitShape, bits: int) -> tuple[dict, dict[str, bytes]]:
         """Header and sections for an already trained network: no training, its frame kept.
 
         There is no mesh to measure against, so ``surface_error`` is ``null``; instead
@@ -167,8 +195,6 @@ class ImplicitCodec(Codec):
         """
         from .fit import evaluate_mlp
 
-        if target_error is not None:
-            raise InputError("target_error needs a mesh to fit; the input is an already trained network")
         sections, stored = encode_model(shape.model, bits)
         points = np.random.default_rng(12345).uniform(-1.0, 1.0, (100_000, 3)).astype(np.float32)
         q_err = float(np.abs(evaluate_mlp(stored, points) - evaluate_mlp(shape.model, points)).mean())

@@ -23,7 +23,12 @@ from ...nn.mlp import Architecture, SdfMLP
 from ...nn.quant import fake_quantize
 from ...nn.schedule import warmup_cosine_lr
 
-__all__ = ["FitSettings", "fit_sdf", "surface_error", "evaluate_mlp"]
+__all__ = ["FitSettings", "fit_sdf", "surface_error", "decoded_quality", "evaluate_mlp", "QUALITY_RESOLUTION"]
+
+#: The marching-cubes grid of the decode the encoder measures (what ``nc3d decompress`` gives).
+QUALITY_RESOLUTION = 256
+#: Surface samples per mesh for that measurement.
+QUALITY_SAMPLES = 20_000
 
 
 @dataclass(frozen=True)
@@ -254,3 +259,34 @@ def surface_error(model: SdfMLP, mesh: Mesh, *, n: int = 100_000, seed: int = 12
     """Davies' surface error: mean |f(p)| over ``n`` area-uniform points p on the (normalized) mesh."""
     points = sample_surface(mesh, n, seed=seed)[0]
     return float(np.abs(evaluate_mlp(model, points)).mean())
+
+
+def decoded_quality(
+    model: SdfMLP, mesh: Mesh, *, resolution: int = QUALITY_RESOLUTION, samples: int = QUALITY_SAMPLES
+) -> dict:
+    """What the user gets back, two-sided: the decoded mesh against the original.
+
+    The zero level set of ``model`` is meshed at ``resolution³`` (as :meth:`ImplicitShape.mesh`
+    does) and compared with ``mesh`` (both in the normalized frame) by
+    :func:`nc3d.metrics.compare_meshes` with ``samples`` seeded points per surface. Unlike the
+    surface error, this sees surfaces that should not be there (sheets, blobs) as well as parts
+    that are missing.
+
+    Returns
+    -------
+    dict
+        ``f_score_0.01`` (share of points within 0.01 of the other surface, both ways: F-score),
+        ``chamfer_p2s`` (mean point-to-surface distance, averaged both ways; normalized units),
+        ``normal_consistency``; ``resolution`` and ``samples``. A network with no surface in
+        the cube scores F 0, Chamfer-p2s and normal consistency ``None`` (JSON has no infinity).
+    """
+    from ...geometry.marching import mesh_from_sdf
+    from ...metrics.mesh import compare_meshes
+
+    out: dict = {"resolution": resolution, "samples": samples}
+    try:
+        decoded = mesh_from_sdf(lambda p: evaluate_mlp(model, p), resolution)
+    except InputError:  # no surface, or non-finite values
+        return out | {"f_score_0.01": 0.0, "chamfer_p2s": None, "normal_consistency": None}
+    m = compare_meshes(mesh, decoded, n_samples=samples, seed=0)
+    return out | {k: round(float(m[k]), 6) for k in ("f_score_0.01", "chamfer_p2s", "normal_consistency")}
