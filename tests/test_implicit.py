@@ -51,7 +51,15 @@ def test_marching_cubes_faces_point_outward():
 def test_round_trip_reconstructs_the_shape(ellipsoid, blob):
     assert len(blob) < 9000
     header = nc3d.info(blob)["header"]
-    assert header["architecture"]["layers"] == 8 and header["bits"] == 8
+    # the default family: the MLP over a positional encoding
+    assert header["architecture"] == {
+        "layers": 7,
+        "width": 32,
+        "activation": "relu",
+        "encoding": "positional",
+        "frequencies": 4,
+    }
+    assert header["bits"] == 8
     assert header["surface_error"] < 0.02
     shape = nc3d.get_codec("implicit").open(unpack(blob))
     # queries in original coordinates and units: the ellipsoid's semi-axes are (2, 1, 1) at (10, -3, 5)
@@ -67,6 +75,26 @@ def test_round_trip_reconstructs_the_shape(ellipsoid, blob):
     assert mesh.signed_volume > 0
     m = compare_meshes(ellipsoid, mesh, n_samples=20_000)
     assert m["chamfer_p2s"] < 0.02 and m["f_score_0.01"] > 0.5 and m["normal_consistency"] > 0.9
+
+
+def test_outside_the_cube_the_field_is_the_distance_to_it_plus_its_boundary_value(blob):
+    shape = nc3d.open(blob)
+    far = np.array([[3.0, 0.0, 0.0], [-1.0, 2.5, 0.5], [1.2, -1.2, 1.2]], dtype=np.float32)
+    boundary = np.clip(far, -1, 1)
+    d = shape.sdf_normalized(far)
+    # a positional encoding repeats itself outside the cube: without the rule 3.0 would read as 1.0
+    np.testing.assert_allclose(
+        d, np.linalg.norm(far - boundary, axis=1) + np.maximum(shape.sdf_normalized(boundary), 0), rtol=1e-6
+    )
+    assert np.all(d >= np.linalg.norm(far - boundary, axis=1))
+
+
+def test_the_papers_plain_mlp_stays_available(ellipsoid):
+    blob = nc3d.compress(ellipsoid, codec="implicit", architecture="mlp", **SMALL)
+    arch = nc3d.info(blob)["header"]["architecture"]
+    assert (arch["layers"], arch["width"], arch["encoding"]) == (8, 32, "none")
+    blob = nc3d.compress(ellipsoid, codec="implicit", architecture="mlp", layers=3, **SMALL)
+    assert nc3d.info(blob)["header"]["architecture"]["layers"] == 3  # an explicit option overrides it
 
 
 def test_sdf_accepts_torch_and_numpy(blob):

@@ -73,7 +73,7 @@ class FitSettings:
     """
 
     samples: int = 500_000
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 4096
     lr: float = 2e-3
     beta: float = 100.0

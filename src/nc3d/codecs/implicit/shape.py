@@ -51,8 +51,23 @@ class ImplicitShape(MeshFile):
 
     # -- queries ---------------------------------------------------------------------------------
     def sdf_normalized(self, points: np.ndarray) -> np.ndarray:
-        """``f`` at ``points (n, 3)`` in the normalized frame → ``(n,) float32`` normalized units."""
-        return evaluate_mlp(self.model, points)
+        """``f`` at ``points (n, 3)`` in the normalized frame → ``(n,) float32`` normalized units.
+
+        The network was fitted in the cube [-1, 1]³, which holds the shape with a margin (it
+        fits in [-0.9, 0.9]³); outside the cube it means nothing (a positional encoding even
+        repeats itself there). A point outside gets its distance to the cube plus the network's
+        value at the nearest point of the cube: positive, continuous across the cube's faces,
+        and never more than the true distance's overestimate there, so sphere tracing from
+        outside stays safe.
+        """
+        p = np.asarray(points, dtype=np.float32)
+        inside = np.clip(p, -1.0, 1.0)
+        f = evaluate_mlp(self.model, inside)
+        out = np.linalg.norm(p - inside, axis=-1)
+        outside = out > 0
+        if np.any(outside):
+            f[outside] = out[outside] + np.maximum(f[outside], 0.0)
+        return f
 
     def sdf(self, points):
         """Signed distance at ``points (n, 3)`` in original coordinates, in original units.
