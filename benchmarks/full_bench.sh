@@ -56,4 +56,6 @@ $PY -m benchmarks.import_results shapeset $RESULTS/meshes/shapeset_64k_steps_8_f
 $PY -m benchmarks.import_results shapeset $RESULTS/meshes/shapeset_rate_distortion.jsonl "$MESHES" "$OUT" \
     ${REIMPORT:+--replace}
 $PY -m benchmarks.render_files "$OUT" $RENDER_MESH $RENDER_VOLUME
+# the implicit codec's contact sheet (bench_implicit --contact-sheet), shown by the report
+cp $RESULTS/meshes/implicit_contact_sheet.png "$OUT/contact_sheet_implicit.png"
 $NC3D report "$OUT" --render-input $RENDER_MESH

@@ -477,3 +477,17 @@ def test_head_to_head_counts_wins_and_losses_at_equal_size():
     )  # per shape, 50 B each
     md = "\n".join(head_to_head_markdown(rows))
     assert "| ours | default | base | 1 | 1 | 1 | 100 / 70 | 0.01 / 0.0125 |" in md
+
+
+def test_the_report_shows_the_contact_sheets_beside_the_results(bench_dir):
+    _, out, _, _ = bench_dir
+    from nc3d.render import encode_png
+
+    sheet = np.zeros((4, 6, 3), dtype=np.uint8)
+    (out / "contact_sheet_implicit.png").write_bytes(encode_png(sheet))
+    try:
+        page = write_report(out).read_text(encoding="utf-8")
+    finally:
+        (out / "contact_sheet_implicit.png").unlink()
+    assert "<h2>Contact sheets</h2>" in page and 'alt="contact_sheet_implicit"' in page
+    assert "Contact sheets" not in write_report(out).read_text(encoding="utf-8")

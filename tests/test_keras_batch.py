@@ -212,6 +212,16 @@ def test_compress_keras_file(tmp_path):
     err = np.abs(decoded.sdf(POINTS) - original.sdf(POINTS))
     assert err.mean() < 0.02
     assert abs(header["quantization_error"] - err.mean()) < 0.01
+    # the stored weights were fine-tuned to keep the original's zero set: closer than rounding alone
+    import copy
+
+    from nc3d.codecs.implicit.codec import encode_model
+    from nc3d.codecs.implicit.fit import evaluate_mlp, zero_set_points
+
+    surface = zero_set_points(original.model, 20_000, seed=12345)
+    assert np.median(np.abs(evaluate_mlp(decoded.model, surface))) == pytest.approx(header["zero_set_error"])
+    _, rounded = encode_model(copy.deepcopy(original.model).equalize_ranges(), 8)
+    assert header["zero_set_error"] < np.median(np.abs(evaluate_mlp(rounded, surface)))
     with pytest.raises(InputError, match="a target needs a mesh"):
         nc3d.compress(paper, codec="implicit", target_error=0.01)
 

@@ -1,4 +1,4 @@
-"""Integer symbols <-> bytes, and uniform quantization of float arrays.
+"""Integer symbols <-> bytes: order-0 ANS coding with stored integer frequency tables, and varints.
 
 Entropy coding uses ``constriction``'s ANS coder (``constriction.stream.stack.AnsCoder``) with a
 categorical model built from an integer frequency table that is stored in the byte string. The

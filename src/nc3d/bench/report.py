@@ -493,6 +493,12 @@ def write_report(
                 for r in errors
             )
             body.append("</ul></details>")
+    sheets = sorted(out.glob("contact_sheet_*.png"))
+    if sheets:  # pictures a benchmark script made of every input (e.g. the implicit codec's)
+        body.append("<h2>Contact sheets</h2>")
+        for sheet in sheets:
+            body.append(f"<h3>{html.escape(sheet.stem.removeprefix('contact_sheet_'))}</h3>")
+            body.append(_img(sheet.read_bytes(), sheet.stem))
     body.append("<h2>Machine and versions</h2><table id=machine>")
     body.extend(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in machine.items()

@@ -21,7 +21,15 @@ from ...mesh import Mesh, as_mesh
 from ...nn.mlp import Architecture, SdfMLP, mlp_from_tensors
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
 from ..base import FIELD, KERAS_EXPORT, Codec, Option, register
-from .fit import FitSettings, decoded_quality, fit_sdf, surface_error
+from .fit import (
+    FitSettings,
+    decoded_quality,
+    distill_quantized,
+    evaluate_mlp,
+    fit_sdf,
+    surface_error,
+    zero_set_points,
+)
 from .keras import save_keras_h5
 from .shape import ImplicitShape
 
@@ -217,22 +225,29 @@ class ImplicitCodec(Codec):
         return header, sections
 
     def _encode_trained(self, shape: ImplicitShape, bits: int) -> tuple[dict, dict[str, bytes]]:
-        """Header and sections for an already trained network: no training, its frame kept.
+        """Header and sections for an already trained network: no mesh to fit, its frame kept.
 
-        There is no mesh to measure against, so ``surface_error`` is ``null``; instead
-        ``quantization_error`` is mean |f_stored − f| over 10⁵ uniform points of [-1, 1]³
-        (normalized units). The architecture settings are ignored (the network's own is kept).
+        Rounding the weights would move the network's surface, so they are first fine-tuned to
+        keep it (:func:`.fit.distill_quantized`). There is no mesh to measure against, so
+        ``surface_error`` is ``null``; instead ``zero_set_error`` is the median |f_stored| on
+        2·10⁴ points of the original network's zero level set and ``quantization_error`` mean
+        |f_stored − f| over 10⁵ uniform points of [-1, 1]³ (normalized units). The architecture
+        settings are ignored (the network's own is kept).
         """
-        from .fit import evaluate_mlp
-
-        sections, stored = encode_model(shape.model, bits)
+        if shape.architecture.activation != "relu":  # rescaling and STE fine-tuning assume ReLU
+            sections, stored = encode_model(shape.model, bits)
+        else:
+            sections, stored = encode_model(distill_quantized(shape.model, bits), bits)
         points = np.random.default_rng(12345).uniform(-1.0, 1.0, (100_000, 3)).astype(np.float32)
         q_err = float(np.abs(evaluate_mlp(stored, points) - evaluate_mlp(shape.model, points)).mean())
+        on_surface = zero_set_points(shape.model, 20_000, seed=12345)
+        zero_err = float(np.median(np.abs(evaluate_mlp(stored, on_surface)))) if len(on_surface) else None
         header = {
             "architecture": shape.architecture.to_dict(),
             "bits": bits,
             "frame": shape.frame.to_dict(),
             "surface_error": None,
+            "zero_set_error": zero_err,
             "quantization_error": q_err,
             "source": shape.header.get("source", "nc3d"),
         }

@@ -1,6 +1,7 @@
 """Fitting one mesh's signed distance field with a small MLP (Davies et al. §2), on CPU or GPU.
 
-The recipe (defaults chosen by ``benchmarks/tune_implicit.py`` on the shared meshes, 2 cores):
+The recipe (defaults chosen on the shared meshes, 2 cores, by the decoded mesh measured two-sided:
+``benchmarks/implicit_screen.py``; the earlier surface-error tuning is in docs/history.md):
 importance-distributed samples around the surface with exact winding-number-signed distances,
 L1 loss, Adam with a short warm-up and cosine decay, then hidden units rescaled to balanced
 ranges and a short quantization-aware fine-tune so that the weights survive rounding to
@@ -23,7 +24,16 @@ from ...nn.mlp import Architecture, SdfMLP
 from ...nn.quant import fake_quantize
 from ...nn.schedule import warmup_cosine_lr
 
-__all__ = ["FitSettings", "fit_sdf", "surface_error", "decoded_quality", "evaluate_mlp", "QUALITY_RESOLUTION"]
+__all__ = [
+    "FitSettings",
+    "fit_sdf",
+    "distill_quantized",
+    "surface_error",
+    "decoded_quality",
+    "evaluate_mlp",
+    "zero_set_points",
+    "QUALITY_RESOLUTION",
+]
 
 #: The marching-cubes grid of the decode the encoder measures (what ``nc3d decompress`` gives).
 QUALITY_RESOLUTION = 256
@@ -290,3 +300,69 @@ def decoded_quality(
         return out | {"f_score_0.01": 0.0, "chamfer_p2s": None, "normal_consistency": None}
     m = compare_meshes(mesh, decoded, n_samples=samples, seed=0)
     return out | {k: round(float(m[k]), 6) for k in ("f_score_0.01", "chamfer_p2s", "normal_consistency")}
+
+
+def zero_set_points(model: SdfMLP, n: int, *, resolution: int = 128, seed: int = 0) -> np.ndarray:
+    """``(≤ n, 3) float32`` points on the zero level set of ``model`` (normalized frame): area-uniform
+    samples of its marching-cubes mesh at ``resolution³`` (empty when it has no surface)."""
+    from ...geometry.marching import mesh_from_sdf
+
+    try:
+        mesh = mesh_from_sdf(lambda p: evaluate_mlp(model, p), resolution)
+    except InputError:
+        return np.zeros((0, 3), dtype=np.float32)
+    return sample_surface(mesh, n, seed=seed)[0].astype(np.float32)
+
+
+def distill_quantized(
+    teacher: SdfMLP, bits: int, *, steps: int = 600, batch: int = 4096, lr: float = 2e-4, seed: int = 0
+) -> SdfMLP:
+    """A copy of an already trained network whose ``bits``-bit weights keep the teacher's zero set.
+
+    Used when there is no mesh to fit, only a network (Davies et al.'s Keras files): rounding
+    its weights moves its surface. The copy's hidden units are balanced first (exact for ReLU,
+    :meth:`SdfMLP.equalize_ranges`), then fine-tuned quantization-aware (straight-through) to
+    reproduce the teacher's values — L1, on points near the teacher's zero level set (its
+    marching-cubes surface, offset along a Laplace distribution of scale 0.01, as the training
+    samples of :func:`fit_sdf`) and 10% uniform in the cube — keeping the snapshot with the
+    lowest held-out error. The teacher is not changed.
+
+    Returns
+    -------
+    SdfMLP
+        The fine-tuned float network (quantize it with :func:`encode_model` to store it).
+    """
+    import copy
+
+    import torch
+
+    student = copy.deepcopy(teacher).cpu().eval()
+    student.equalize_ranges()
+    rng = np.random.default_rng(seed)
+    surface = zero_set_points(teacher, 200_000, seed=seed)
+    n = steps * batch // 4 + 20_000
+    if len(surface):
+        base = surface[rng.integers(0, len(surface), int(0.9 * n))]
+        near = base + rng.laplace(0.0, 0.01, base.shape).astype(np.float32)
+    else:
+        near = np.zeros((0, 3), np.float32)
+    points = np.concatenate([near, rng.uniform(-1, 1, (n - len(near), 3)).astype(np.float32)])
+    points = np.clip(points, -1.0, 1.0)[rng.permutation(n)]
+    targets = evaluate_mlp(teacher, points)
+    x, y = torch.from_numpy(points), torch.from_numpy(targets)
+    held_out = (x[:20_000], y[:20_000])
+    with torch_threads(1):
+        torch.manual_seed(seed)
+        _train(
+            student,
+            x[20_000:],
+            y[20_000:],
+            steps=steps,
+            batch=batch,
+            peak_lr=lr,
+            bits=bits,
+            generator=torch.Generator().manual_seed(seed),
+            on_step=lambda loss: None,
+            held_out=held_out,
+        )
+    return student.eval()

@@ -4,7 +4,7 @@ encode: values → [0, 1] by the volume's min/max → 8³ blocks (the last ones 
 orthonormal DCT → divided by ``step · (1 + tilt · band / 21)`` with ``step = 2.56 · 2^(−quality/2)``
 and dead-zone rounding (``tilt`` and the dead zone belong to the model) → DC by 3-D Lorenzo or
 x-difference prediction (order-0 ANS), block activity ``z`` (order-0 ANS), AC against the model's
-(band, z) tables (:mod:`.ldct`). decode: the inverse, AC dequantized at the learned centroids, then
+(band, z) tables (:mod:`.volume_model`). decode: the inverse, AC dequantized at the learned centroids, then
 the learned deblocking filter (:mod:`.deblock`).
 
 File layout: header ``shape``, ``dtype``, ``range``, ``quality``, ``dc_pred`` (``"lorenzo"`` or

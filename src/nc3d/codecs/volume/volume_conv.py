@@ -8,7 +8,7 @@ rounded).
 File layout: header ``shape``, ``dtype``, ``range`` [min, max], ``quality``, ``latent_shape``,
 ``model`` (``"default"`` = the shipped model, whose ``model_digest`` must match, or
 ``"embedded"``: the model file travels in section ``model`` and counts toward the size);
-section ``latents`` (see :mod:`.latents`). A constant volume stores no latents.
+section ``latents`` (see :mod:`.volume_conv_latents`). A constant volume stores no latents.
 """
 
 from __future__ import annotations

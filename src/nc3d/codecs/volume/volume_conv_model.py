@@ -1,4 +1,4 @@
-"""The learned transform of the ``volume`` codec: 3-D analysis/synthesis convolutions with GDN.
+"""The learned transform of the ``volume-conv`` codec: 3-D analysis/synthesis convolutions with GDN.
 
 A small fully convolutional network after Ballé et al.'s factorized-prior model, in 3-D:
 

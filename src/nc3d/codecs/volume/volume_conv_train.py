@@ -1,4 +1,4 @@
-"""Training the ``volume`` codec's transform on a set of volumes, with augmentation.
+"""Training the ``volume-conv`` codec's transform on a set of volumes, with augmentation.
 
 Each step draws a batch of random crops — volumes picked uniformly (so one big scan does not
 drown the small ones), then a random axis permutation, random flips and a random intensity
