@@ -200,3 +200,19 @@ def test_console_script(tmp_path):
     exe = shutil.which("nc3d") or str(Path(sys.executable).parent / "nc3d")
     r = subprocess.run([exe, "info", str(tmp_path / "none.nc3d")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.startswith("nc3d: error:") and "Traceback" not in r.stderr
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    """`nc3d info set.nc3d | head` must not end in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    f = tmp_path / "box.nc3d"
+    f.write_bytes(nc3d.compress((np.eye(3), np.array([[0, 1, 2]])), codec="ply-lzma"))
+    script = "import sys; from nc3d.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "info", str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # the reader is gone before the command writes (as `head` after its lines)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err

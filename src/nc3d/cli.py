@@ -871,7 +871,9 @@ def main(argv: list[str] | None = None) -> int:
 
         import_deferring_ctrl_c("trimesh")  # it swallows a Ctrl-C during its own import
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return code
     except OutputExistsError as exc:  # the library says force=True; the command says how
         print(f"nc3d: error: {exc.path} {exc.what}; use --force to overwrite it", file=sys.stderr)
         return 1
@@ -881,6 +883,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nc3d: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`nc3d info x | head`): stop quietly, as Unix tools do
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)  # nothing more can reach the pipe, not even at exit
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 
 if __name__ == "__main__":  # pragma: no cover
