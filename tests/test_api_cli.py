@@ -216,3 +216,28 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
     proc.stdout.close()  # the reader is gone before the command writes (as `head` after its lines)
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_compress_help_for_one_codec_lists_only_its_options(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["compress", "--codec", "dct", "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "--step" in out and "--tilt" in out and "0.0001..1" in out
+    assert "--layers" not in out and "--quality" not in out
+    with pytest.raises(SystemExit):
+        main(["compress", "--help"])
+    everything = capsys.readouterr().out
+    assert "--step" in everything and "--layers" in everything
+
+
+def test_codecs_name_describes_one_codec(capsys):
+    assert main(["codecs", "volume", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "volume" and info["capabilities"] == ["region-decode"]
+    assert {o["name"] for o in info["options"]} == {"quality", "target_psnr", "model"}
+    assert set(info["presets"]) == {"smoke", "quick", "default"} and len(info["presets"]["quick"]) == 3
+    assert main(["codecs", "implicit"]) == 0
+    assert "--target-f-score" in capsys.readouterr().out
+    assert main(["codecs", "nope"]) == 1
+    assert "unknown codec 'nope'" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from . import api
-from .codecs.base import DATA_PARALLEL, FIELD, KERAS_EXPORT, Option, codec_names, get_codec
+from .codecs.base import DATA_PARALLEL, FIELD, KERAS_EXPORT, PRESETS, Option, codec_names, get_codec
 from .errors import InputError, Nc3dError, OutputExistsError
 from .files import check_output, write_bytes_atomic
 from .nn import ddp
@@ -432,25 +432,65 @@ def cmd_train_volume(args) -> int:
     )
 
 
+def _option_range(opt: Option) -> str:
+    """``"8..64"``, ``"relu | siren"`` or ``""``: what values an option takes."""
+    if opt.choices is not None:
+        return " | ".join(map(str, opt.choices))
+    if opt.low is not None or opt.high is not None:
+        return f"{'' if opt.low is None else f'{opt.low:g}'}..{'' if opt.high is None else f'{opt.high:g}'}"
+    return ""
+
+
+def _describe_codec(name: str) -> dict:
+    c = get_codec(name)
+    return {
+        "name": name,
+        "kind": c.kind,
+        "baseline": c.baseline,
+        "description": c.description,
+        "capabilities": sorted(c.capabilities),
+        "presets": {p: c.preset(p) for p in PRESETS},
+        "options": [
+            {
+                "name": o.name,
+                "type": o.type.__name__,
+                "default": o.default,
+                "range": _option_range(o),
+                "help": o.help,
+            }
+            for o in c.options
+        ],
+    }
+
+
 def cmd_codecs(args) -> int:
-    rows = [
-        {
-            "name": n,
-            "kind": (c := get_codec(n)).kind,
-            "baseline": c.baseline,
-            "description": c.description,
-            "capabilities": sorted(c.capabilities),
-        }
-        for n in codec_names()
-    ]
+    """``nc3d codecs [NAME]``: every codec on a line, or one codec's options, presets and capabilities."""
+    names = [args.name] if args.name else codec_names()
+    rows = [_describe_codec(n) for n in names]  # an unknown name is an InputError listing them
     if args.json:
-        _print_json({"codecs": rows})
-    else:
+        _print_json(rows[0] if args.name else {"codecs": rows})
+        return 0
+    if not args.name:
         for r in rows:
-            print(
-                f"{r['name']:<14} {r['kind']:<8} {'baseline' if r['baseline'] else 'nc3d':<9} "
-                f"{r['description']}"
-            )
+            kind = "baseline" if r["baseline"] else "nc3d"
+            print(f"{r['name']:<14} {r['kind']:<8} {kind:<9} {r['description']}")
+        print("\nnc3d codecs NAME: a codec's options, presets and capabilities")
+        return 0
+    r = rows[0]
+    print(f"{r['name']} ({r['kind']}, {'baseline' if r['baseline'] else 'nc3d'}): {r['description']}")
+    print(f"capabilities: {', '.join(r['capabilities']) or 'none'}")
+    print("options (nc3d compress --codec " + r["name"] + " --NAME VALUE):")
+    for o in r["options"]:
+        extra = f"; {o['range']}" if o["range"] else ""
+        print(
+            f"  --{o['name'].replace('_', '-'):<16} {o['type']:<5} default {o['default']}{extra}: {o['help']}"
+        )
+    print("presets (the settings nc3d bench sweeps):")
+    for p, ladder in r["presets"].items():
+        print(
+            f"  {p:<8} "
+            + "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) or "defaults" for s in ladder)
+        )
     return 0
 
 
@@ -635,7 +675,20 @@ def cmd_csg(args) -> int:
 
 
 # -- parser ---------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def _help_codec(argv: list[str]) -> str | None:
+    """The codec of ``nc3d compress --codec NAME --help`` (its help lists only that codec's options)."""
+    if "compress" not in argv or not ({"-h", "--help"} & set(argv)):
+        return None
+    for i, a in enumerate(argv):
+        if a == "--codec" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--codec="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``help_codec``, ``compress``'s settings are only that codec's."""
     parser = argparse.ArgumentParser(
         prog="nc3d",
         description="Neural compression of 3D meshes and volumes, measured against classical codecs.",
@@ -683,14 +736,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="a raw volume's shape, slowest axis first (or name it name_XxYxZ_dtype.raw)",
     )
     p.add_argument("--dtype", default=None, help="a raw volume's sample type: uint8, int16, float32, ...")
-    opts = p.add_argument_group("codec settings (each applies to the codecs named)")
-    for name, (opt, users) in _codec_options().items():
+    if help_codec is not None:
+        one = get_codec(help_codec)  # an unknown name is an InputError listing the codecs
+        opts = p.add_argument_group(f"settings of the {one.name} codec ({one.kind}: {one.description})")
+        options = {o.name: (o, [one.name]) for o in one.options}
+    else:
+        opts = p.add_argument_group(
+            "codec settings (each applies to the codecs named; --codec NAME --help lists one codec's)"
+        )
+        options = _codec_options()
+    for name, (opt, users) in options.items():
         kw = {"type": opt.type} if opt.type is not bool else {"type": _parse_bool}
         helps: dict[tuple, list[str]] = {}  # codecs sharing a name may mean different things by it
         for u in users:
             o = next(o for o in get_codec(u).options if o.name == name)
-            helps.setdefault((o.help, o.default), []).append(u)
-        text = "; ".join(f"{h} (default {d}; {', '.join(us)})" for (h, d), us in helps.items())
+            helps.setdefault((o.help, o.default, _option_range(o)), []).append(u)
+        text = "; ".join(
+            f"{h} (default {d}{f', {r}' if r and help_codec else ''}"
+            f"{'' if help_codec else '; ' + ', '.join(us)})"
+            for (h, d, r), us in helps.items()
+        )
         opts.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
@@ -735,7 +800,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=100_000, help="surface samples per mesh (default 100000)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
 
-    add("codecs", cmd_codecs, "list the available codecs")
+    p = add(
+        "codecs", cmd_codecs, "list the available codecs, or one codec's options, presets and capabilities"
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="a codec (see the list)")
 
     p = add(
         "train-volume",
@@ -870,7 +938,7 @@ def main(argv: list[str] | None = None) -> int:
         from ._optional import import_deferring_ctrl_c
 
         import_deferring_ctrl_c("trimesh")  # it swallows a Ctrl-C during its own import
-        args = build_parser().parse_args(argv)
+        args = build_parser(_help_codec(sys.argv[1:] if argv is None else argv)).parse_args(argv)
         code = args.func(args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
         return code
