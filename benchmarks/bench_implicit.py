@@ -125,7 +125,7 @@ def contact_sheet(rows: list[dict], workdir: Path, out: Path, columns: int = 3) 
     fig.suptitle(
         "implicit codec, default settings: original | decoded mesh (256³) | sphere-traced field", fontsize=10
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the title
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
@@ -221,7 +221,8 @@ def main() -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
     if args.contact_sheet:
         contact_sheet(rows, Path(args.workdir), Path(args.contact_sheet))
-    elif args.retime_decodes:
+        return
+    if args.retime_decodes:
         retime_decodes(rows, Path(args.workdir))
         out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     elif not args.report:
