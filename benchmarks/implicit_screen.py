@@ -74,7 +74,7 @@ def run_one(path: str, settings: dict, resolution: int, samples: int) -> dict:
         "seconds": round(seconds, 2),
         "cpu_s": round(cpu, 2),
         "surface_error": header.get("surface_error"),
-        "codec_estimate": {k: header.get(k) for k in ("f_score_0.01", "chamfer_p2s") if k in header},
+        "codec_estimate": {k: v for k, v in header.get("quality", {}).items() if k in METRICS},
         **{k: v for k, v in metrics.items() if k in METRICS or k == "error"},
     }
 

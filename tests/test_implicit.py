@@ -302,3 +302,23 @@ def test_cli_compress_decompress_implicit(tmp_path, capsys, ellipsoid):
     assert main(["compress", str(src), "-o", str(out), "--codec", "ply-lzma", "--bits", "8", "--force"]) == 1
     assert "no option --bits" in capsys.readouterr().err
     assert nc3d.info(out)["codec"] == "implicit"  # the failed run left the existing file alone
+
+
+def test_decoding_near_the_surface_only_gives_the_full_grids_mesh():
+    from nc3d.geometry.marching import grid_points, sample_sdf_grid
+
+    def sdf(p):  # a torus and a thin plate (3% of the cube thick: under one coarse cell)
+        q = np.stack([np.linalg.norm(p[:, :2], axis=1) - 0.5, p[:, 2]], axis=1)
+        plate = np.maximum(np.abs(p[:, 0] + 0.1) - 0.03, np.abs(p[:, 1:]).max(axis=1) - 0.8)
+        return np.minimum(np.linalg.norm(q, axis=1) - 0.15, plate).astype(np.float32)
+
+    calls = []
+    narrow = sample_sdf_grid(lambda p: (calls.append(len(p)), sdf(p))[1], 256)
+    full = sdf(grid_points(256)).reshape(256, 256, 256)
+    assert sum(calls) < 0.5 * 256**3  # a coarse pass, then only near the surface
+    assert np.array_equal(np.sign(narrow), np.sign(full))
+    near = np.abs(full) < 0.05
+    np.testing.assert_array_equal(narrow[near], full[near])
+    a, b = marching_cubes_sdf(narrow), marching_cubes_sdf(full)
+    np.testing.assert_array_equal(a.faces, b.faces)
+    np.testing.assert_array_equal(a.vertices, b.vertices)

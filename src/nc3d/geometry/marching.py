@@ -127,8 +127,8 @@ def sample_sdf_grid(
     nearest = np.rint(np.arange(resolution) / s).astype(np.int64)
     values = coarse[np.ix_(nearest, nearest, nearest)]
     idx = np.nonzero(fine)
-    axis = np.linspace(lo, hi, resolution, dtype=np.float32)
-    points = np.stack([axis[idx[0]], axis[idx[1]], axis[idx[2]]], axis=1)
+    coords = np.linspace(lo, hi, resolution, dtype=np.float32)
+    points = np.stack([coords[idx[0]], coords[idx[1]], coords[idx[2]]], axis=1)
     values[idx] = np.asarray(sdf(points), dtype=np.float32)
     return values
 
