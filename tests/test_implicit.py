@@ -322,3 +322,19 @@ def test_decoding_near_the_surface_only_gives_the_full_grids_mesh():
     a, b = marching_cubes_sdf(narrow), marching_cubes_sdf(full)
     np.testing.assert_array_equal(a.faces, b.faces)
     np.testing.assert_array_equal(a.vertices, b.vertices)
+
+
+def test_a_network_without_a_surface_is_refused_not_written(ellipsoid, monkeypatch):
+    """A file that would decode to nothing is data loss: the encoder says so instead of writing it."""
+    import nc3d.codecs.implicit.codec as codec_module
+
+    def outside_everywhere(mesh, arch, settings, progress=None):
+        model = SdfMLP(arch)
+        with torch.no_grad():
+            model.linears[-1].bias.fill_(5.0)  # tanh(≥ 5 - small) > 0 everywhere: no surface
+            model.linears[-1].weight.zero_()
+        return model, {}
+
+    monkeypatch.setattr(codec_module, "fit_sdf", outside_everywhere)
+    with pytest.raises(InputError, match="decode to nothing"):
+        nc3d.compress(ellipsoid, codec="implicit", **SMALL)

@@ -253,19 +253,21 @@ def test_cli_refuses_keras_export_of_other_codecs(tmp_path, capsys):
 
 
 # -- folder mode ------------------------------------------------------------------------------------
-TINY = [
+TINY = [  # seconds per mesh, and still a surface (a file decoding to nothing is refused)
     "--samples",
     "2000",
     "--epochs",
-    "2",
+    "20",
     "--batch-size",
-    "1024",
+    "256",
     "--qat-epochs",
     "0",
     "--layers",
     "2",
     "--width",
     "8",
+    "--measure-resolution",
+    "32",
 ]
 
 

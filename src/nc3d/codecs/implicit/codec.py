@@ -22,6 +22,7 @@ from ...nn.mlp import Architecture, SdfMLP, mlp_from_tensors
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
 from ..base import FIELD, KERAS_EXPORT, Codec, Option, register
 from .fit import (
+    QUALITY_RESOLUTION,
     FitSettings,
     decoded_quality,
     distill_quantized,
@@ -154,6 +155,14 @@ class ImplicitCodec(Codec):
             high=1.0,
         ),
         Option(
+            "measure_resolution",
+            int,
+            QUALITY_RESOLUTION,
+            "grid of the decode the encoder measures against the input (as nc3d decompress meshes it)",
+            low=16,
+            high=512,
+        ),
+        Option(
             "target_f_score",
             float,
             None,
@@ -163,7 +172,9 @@ class ImplicitCodec(Codec):
         ),
     )
 
-    def encode_parts(self, data, *, target_error=None, target_f_score=None, progress=None, **settings):
+    def encode_parts(
+        self, data, *, target_error=None, target_f_score=None, measure_resolution, progress=None, **settings
+    ):
         if isinstance(data, ImplicitShape):  # already trained (e.g. a Keras file): quantize only
             if target_error is not None or target_f_score is not None:
                 raise InputError("a target needs a mesh to fit; the input is an already trained network")
@@ -193,7 +204,7 @@ class ImplicitCodec(Codec):
             model, _ = fit_sdf(normalized, arch, fit, progress=progress)
             sections, stored = encode_model(model, fit.bits)
             err = surface_error(stored, normalized)
-            quality = decoded_quality(stored, normalized)
+            quality = decoded_quality(stored, normalized, resolution=measure_resolution)
             reached = (target_error is None or err <= target_error) and (
                 target_f_score is None or quality["f_score_0.01"] >= target_f_score
             )
@@ -207,6 +218,11 @@ class ImplicitCodec(Codec):
             )
             if reached:
                 break
+        if quality["chamfer_p2s"] is None:  # a file that decodes to nothing is data loss, not a result
+            raise InputError(
+                f"the fitted network has no surface inside its cube (at {measure_resolution}³): the file "
+                "would decode to nothing; train longer (epochs, samples) or a larger network (width, layers)"
+            )
         header = {
             "architecture": arch.to_dict(),
             "bits": fit.bits,
@@ -271,7 +287,16 @@ class ImplicitCodec(Codec):
 
     capabilities = frozenset({FIELD, KERAS_EXPORT})
     presets = {
-        "smoke": ({"layers": 1, "width": 8, "samples": 2000, "epochs": 1, "qat_epochs": 0.0},),
+        "smoke": (
+            {
+                "layers": 1,
+                "width": 8,
+                "samples": 2000,
+                "epochs": 1,
+                "qat_epochs": 0.0,
+                "measure_resolution": 32,
+            },
+        ),
         # quick: ≈ 2,800 steps of 1,024 points (defaults: ≈ 5,400 of 4,096); see BENCHMARKS.md
         "quick": ({"samples": 100_000, "epochs": 25, "batch_size": 1024},),
         "default": ({"width": 16, "layers": 6}, {}, {"width": 48}, {"width": 64}),
