@@ -95,6 +95,24 @@ def _codec_options() -> dict[str, tuple[Option, list[str]]]:
     return opts
 
 
+def _counting_bar(title: str, unit: str):
+    """A progress bar over items on stderr that leaves stdout to JSON lines: rich re-routes stdout
+    only when it is a terminal."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn(title),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} " + unit),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_console(),
+        transient=True,
+        redirect_stdout=sys.stdout.isatty(),
+        redirect_stderr=False,
+    )
+
+
 # -- commands -----------------------------------------------------------------------------------
 def _folder_mode(args) -> bool:
     """True for ``nc3d compress DIR -o OUTDIR --codec <single-mesh codec>`` (one file per mesh)."""
@@ -114,7 +132,6 @@ def cmd_compress_folder(args) -> int:
     One JSON line per mesh on stdout, one progress bar over files on stderr. Exit code 0 when
     every mesh was compressed or skipped (its output already there), 1 when any failed.
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .batch import compress_folder, plan_folder
 
@@ -140,17 +157,7 @@ def cmd_compress_folder(args) -> int:
             settings[name] = value
     t0 = time.perf_counter()
     # JSON lines must stay on stdout: let rich re-route stdout only when it is a terminal.
-    bar = Progress(
-        TextColumn(f"compressing with {codec.name}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} files"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=_console(),
-        transient=True,
-        redirect_stdout=sys.stdout.isatty(),
-        redirect_stderr=False,
-    )
+    bar = _counting_bar(f"compressing with {codec.name}", "files")
     task = bar.add_task("files", total=len(plan_folder(args.inputs[0], out)))
 
     def on_result(result, done, total):
@@ -507,23 +514,12 @@ def cmd_demo(args) -> int:
 def cmd_bench(args) -> int:
     """Run (or resume) a benchmark into ``-o DIR`` and write its report; one JSON line per new row
     with ``--json``. Exit code 0 even when rows failed: failures are results (see the report)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .bench import run_bench, write_report
 
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()] if args.codecs else None
     t0 = time.perf_counter()
-    bar = Progress(
-        TextColumn("nc3d bench: {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} rows"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=_console(),
-        transient=True,
-        redirect_stdout=sys.stdout.isatty(),
-        redirect_stderr=False,
-    )
+    bar = _counting_bar("nc3d bench: {task.description}", "rows")
     task = bar.add_task("starting", total=None)
 
     def on_row(row, done, total):
