@@ -421,3 +421,14 @@ def test_epochs_count_passes_over_the_set_and_surface_power_reaches_training(sha
         nc3d.compress(three, codec="shapeset", epochs=0, **tiny)
     with pytest.raises(InputError):
         nc3d.compress(three, codec="shapeset", surface_power=-1.0, **tiny)
+
+
+def test_a_shape_with_no_inside_is_refused_before_training_not_lost():
+    """A flat open sheet (all vertices at z = 0) has no inside: the set is refused, naming it,
+    instead of a 'success' whose file decodes without it."""
+    import trimesh
+
+    sheet = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], [[0, 1, 2], [0, 2, 3]])
+    shapes = [("ball", _mesh(trimesh.creation.icosphere(subdivisions=2))), ("sheet", _mesh(sheet))]
+    with pytest.raises(nc3d.InputError, match=r"1 of 2 shapes have no inside.*: sheet;"):
+        nc3d.compress(shapes, codec="shapeset", **TINY)

@@ -341,6 +341,17 @@ class ShapeSetCodec(Codec):
         if progress:
             progress("TSDF-Def volumes", len(meshes), len(meshes))
         volumes = ddp.gather_pieces(mine, len(meshes))
+        # A shape whose TSDF-Def volume has no surface (a flat or open sheet with no inside, or parts
+        # thinner than the grid everywhere) would decode to nothing: refuse the set before training
+        # rather than report a success with a shape missing.
+        empty = [str(n) for n, v in zip(names, volumes) if not (v[0].min() < 0 < v[0].max())]
+        if empty:
+            shown = ", ".join(empty[:20]) + (f" and {len(empty) - 20} more" if len(empty) > 20 else "")
+            raise InputError(
+                f"shapeset: {len(empty)} of {len(meshes)} shapes have no inside at {arch.resolution}³ "
+                f"(flat or open sheets, or thinner than a cell) and would decode to nothing: {shown}; "
+                "compress them with a single-mesh codec (draco, implicit) or remove them from the set"
+            )
         model, features = train_auto_decoder(np.stack(volumes), arch, train, progress)
         q, steps = quantize_tensors([t.detach().numpy() for t in model.tensors()], train.bits)
         fq, (fstep,) = quantize_tensors([features], train.bits)
