@@ -101,6 +101,8 @@ def sample_sdf_grid(
     (resolution, resolution, resolution) float32
         ``values[i, j, k]`` at ``(x_i, y_j, z_k)``.
     """
+    from scipy import ndimage
+
     s = _coarse_factor(resolution)
     if s == 1:
         return np.asarray(sdf(grid_points(resolution, lo, hi)), dtype=np.float32).reshape((resolution,) * 3)
@@ -112,10 +114,8 @@ def sample_sdf_grid(
     ]
     near = np.min(np.abs(corners), axis=0) < NARROW_BAND_MARGIN * np.sqrt(3.0) * (hi - lo) / (rc - 1)
     near |= (np.min(corners, axis=0) <= 0) & (np.max(corners, axis=0) >= 0)
-    grown = near.copy()  # and their neighbours: a thin part may pass between two coarse points
-    for axis in range(3):
-        for shift in (1, -1):
-            grown |= np.roll(near, shift, axis=axis) & _not_wrapped(near.shape, axis, shift)
+    # and their face neighbours: a thin part may pass between two coarse points
+    grown = ndimage.binary_dilation(near, structure=ndimage.generate_binary_structure(3, 1))
     # fine points of the marked cells (a point belongs to the cells on both sides of it)
     cell_of = np.minimum(np.arange(resolution) // s, rc - 2)
     prev_of = np.maximum(np.arange(resolution) - 1, 0) // s
@@ -131,15 +131,6 @@ def sample_sdf_grid(
     points = np.stack([coords[idx[0]], coords[idx[1]], coords[idx[2]]], axis=1)
     values[idx] = np.asarray(sdf(points), dtype=np.float32)
     return values
-
-
-def _not_wrapped(shape: tuple[int, ...], axis: int, shift: int) -> np.ndarray:
-    """False on the slice :func:`numpy.roll` wrapped around (so a roll is a plain shift)."""
-    keep = np.ones(shape[axis], dtype=bool)
-    keep[0 if shift > 0 else -1] = False
-    view = [1, 1, 1]
-    view[axis] = shape[axis]
-    return keep.reshape(view)
 
 
 def mesh_from_sdf(

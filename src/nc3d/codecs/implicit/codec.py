@@ -29,6 +29,7 @@ from .fit import (
     evaluate_mlp,
     fit_sdf,
     surface_error,
+    zero_set_mesh,
     zero_set_points,
 )
 from .keras import save_keras_h5
@@ -250,13 +251,14 @@ class ImplicitCodec(Codec):
         |f_stored − f| over 10⁵ uniform points of [-1, 1]³ (normalized units). The architecture
         settings are ignored (the network's own is kept).
         """
+        zero_set = zero_set_mesh(shape.model)  # meshed once: the fine-tuning's samples and the check's
         if shape.architecture.activation != "relu":  # rescaling and STE fine-tuning assume ReLU
             sections, stored = encode_model(shape.model, bits)
         else:
-            sections, stored = encode_model(distill_quantized(shape.model, bits), bits)
+            sections, stored = encode_model(distill_quantized(shape.model, bits, zero_set=zero_set), bits)
         points = np.random.default_rng(12345).uniform(-1.0, 1.0, (100_000, 3)).astype(np.float32)
         q_err = float(np.abs(evaluate_mlp(stored, points) - evaluate_mlp(shape.model, points)).mean())
-        on_surface = zero_set_points(shape.model, 20_000, seed=12345)
+        on_surface = zero_set_points(zero_set, 20_000, seed=12345)
         zero_err = float(np.median(np.abs(evaluate_mlp(stored, on_surface)))) if len(on_surface) else None
         header = {
             "architecture": shape.architecture.to_dict(),

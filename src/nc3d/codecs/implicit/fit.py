@@ -31,6 +31,7 @@ __all__ = [
     "surface_error",
     "decoded_quality",
     "evaluate_mlp",
+    "zero_set_mesh",
     "zero_set_points",
     "QUALITY_RESOLUTION",
 ]
@@ -302,20 +303,35 @@ def decoded_quality(
     return out | {k: round(float(m[k]), 6) for k in ("f_score_0.01", "chamfer_p2s", "normal_consistency")}
 
 
-def zero_set_points(model: SdfMLP, n: int, *, resolution: int = 128, seed: int = 0) -> np.ndarray:
-    """``(≤ n, 3) float32`` points on the zero level set of ``model`` (normalized frame): area-uniform
-    samples of its marching-cubes mesh at ``resolution³`` (empty when it has no surface)."""
+def zero_set_mesh(model: SdfMLP, resolution: int = 128) -> Mesh | None:
+    """The marching-cubes mesh of ``model``'s zero level set at ``resolution³`` (normalized
+    frame), or None when it has no surface in the cube."""
     from ...geometry.marching import mesh_from_sdf
 
     try:
-        mesh = mesh_from_sdf(lambda p: evaluate_mlp(model, p), resolution)
+        return mesh_from_sdf(lambda p: evaluate_mlp(model, p), resolution)
     except InputError:
+        return None
+
+
+def zero_set_points(model: SdfMLP | Mesh | None, n: int, *, seed: int = 0) -> np.ndarray:
+    """``(≤ n, 3) float32`` area-uniform points on the zero level set of ``model`` (normalized
+    frame; or on a mesh :func:`zero_set_mesh` already made of it); empty when it has no surface."""
+    mesh = zero_set_mesh(model) if isinstance(model, SdfMLP) else model
+    if mesh is None:
         return np.zeros((0, 3), dtype=np.float32)
     return sample_surface(mesh, n, seed=seed)[0].astype(np.float32)
 
 
 def distill_quantized(
-    teacher: SdfMLP, bits: int, *, steps: int = 600, batch: int = 4096, lr: float = 2e-4, seed: int = 0
+    teacher: SdfMLP,
+    bits: int,
+    *,
+    zero_set: Mesh | None = None,
+    steps: int = 600,
+    batch: int = 4096,
+    lr: float = 2e-4,
+    seed: int = 0,
 ) -> SdfMLP:
     """A copy of an already trained network whose ``bits``-bit weights keep the teacher's zero set.
 
@@ -326,6 +342,8 @@ def distill_quantized(
     marching-cubes surface, offset along a Laplace distribution of scale 0.01, as the training
     samples of :func:`fit_sdf`) and 10% uniform in the cube — keeping the snapshot with the
     lowest held-out error. The teacher is not changed.
+
+    ``zero_set``: the teacher's :func:`zero_set_mesh`, when the caller already has it.
 
     Returns
     -------
@@ -339,7 +357,7 @@ def distill_quantized(
     student = copy.deepcopy(teacher).cpu().eval()
     student.equalize_ranges()
     rng = np.random.default_rng(seed)
-    surface = zero_set_points(teacher, 200_000, seed=seed)
+    surface = zero_set_points(zero_set_mesh(teacher) if zero_set is None else zero_set, 200_000, seed=seed)
     n = steps * batch // 4 + 20_000
     if len(surface):
         base = surface[rng.integers(0, len(surface), int(0.9 * n))]
