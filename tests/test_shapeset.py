@@ -23,7 +23,9 @@ TINY = {
     "resolution": 16,
     "feature_resolution": 2,
     "decoder_width": 8,
-    "steps": 3,
+    "steps": 150,
+    "lr": 3e-3,
+    "feature_lr": 0.1,
     "deform_steps": 1,
     "cache_dir": "off",
 }
@@ -106,16 +108,24 @@ def test_safe_names():
 
 def test_round_trip(blob, shapes):
     info = nc3d.info(blob)
-    assert set(info["sections"]) == {"decoder_steps", "decoder", "features", "names"}
+    assert set(info["sections"]) == {"decoder_steps", "decoder", "features", "names", "quality"}
     assert (
         info["header"]["count"] == 3 and sum(info["header"]["feature_bytes"]) == info["sections"]["features"]
     )
     out = nc3d.decompress(blob)
     assert [n for n, _ in out] == ["sphere", "box", "_evil_name"]
-    for (_, m), (_, ref) in zip(out, shapes):
-        if len(m.faces):  # 3 steps do not make a good surface, but it is in the original frame
-            assert np.all(m.vertices.min(0) > ref.vertices.min(0) - 0.5)
-            assert np.all(m.vertices.max(0) < ref.vertices.max(0) + 0.5)
+    stored = nc3d.get_codec("shapeset").open(unpack(blob)).shape_quality()
+    for (_, m), (_, ref), q in zip(out, shapes, stored):
+        assert len(m.faces)  # every shape comes back, in its original frame
+        assert np.all(m.vertices.min(0) > ref.vertices.min(0) - 0.5)
+        assert np.all(m.vertices.max(0) < ref.vertices.max(0) + 0.5)
+        # the quality the encoder stored is that of what a reader decodes (float16 in the file)
+        got = nc3d.metrics.compare_meshes(ref, m, n_samples=10_000, taus=(0.01,))
+        assert q["f_score_0.01"] == pytest.approx(got["f_score_0.01"], abs=2e-3)
+        assert q["chamfer_p2s"] == pytest.approx(got["chamfer_p2s"], rel=2e-3)
+    assert info["header"]["quality"]["f_score_0.01"] == pytest.approx(
+        np.mean([q["f_score_0.01"] for q in stored]), abs=1e-3
+    )
     assert nc3d.compress(shapes, codec="shapeset", **TINY) == blob  # deterministic
 
 
@@ -414,21 +424,28 @@ def test_feature_init_option_reaches_training(shapes):
 def test_epochs_count_passes_over_the_set_and_surface_power_reaches_training(shapes):
     three = shapes[:3]
     tiny = {k: v for k, v in TINY.items() if k != "steps"}
-    blob = nc3d.compress(three, codec="shapeset", epochs=2, batch_size=2, surface_power=0.5, **tiny)
+    blob = nc3d.compress(three, codec="shapeset", epochs=75, batch_size=2, surface_power=0.5, **tiny)
     train = nc3d.info(blob)["header"]["train"]
-    assert train["steps"] == 4 and train["surface_power"] == 0.5  # 2 passes × ⌈3 / 2⌉ batches
+    assert train["steps"] == 150 and train["surface_power"] == 0.5  # 75 passes × ⌈3 / 2⌉ batches
     with pytest.raises(InputError):
         nc3d.compress(three, codec="shapeset", epochs=0, **tiny)
     with pytest.raises(InputError):
         nc3d.compress(three, codec="shapeset", surface_power=-1.0, **tiny)
 
 
-def test_a_shape_with_no_inside_is_refused_before_training_not_lost():
-    """A flat open sheet (all vertices at z = 0) has no inside: the set is refused, naming it,
+def test_an_open_sheet_comes_back_as_a_thin_shell_and_is_refused_without_one():
+    """A flat open sheet (all vertices at z = 0) has no inside: by default it is wrapped in a thin
+    closed shell and decodes; with open_shell = 0 the set is refused before training, naming it,
     instead of a 'success' whose file decodes without it."""
     import trimesh
 
     sheet = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], [[0, 1, 2], [0, 2, 3]])
     shapes = [("ball", _mesh(trimesh.creation.icosphere(subdivisions=2))), ("sheet", _mesh(sheet))]
     with pytest.raises(nc3d.InputError, match=r"1 of 2 shapes have no inside.*: sheet;"):
-        nc3d.compress(shapes, codec="shapeset", **TINY)
+        nc3d.compress(shapes, codec="shapeset", **(TINY | {"open_shell": 0.0}))
+    blob = nc3d.compress(shapes, codec="shapeset", **TINY)
+    assert nc3d.info(blob)["header"]["tsdf_def"]["open_shell"] == 0.25
+    decoded = dict(nc3d.decompress(blob))
+    assert len(decoded["sheet"].faces) > 0
+    z = decoded["sheet"].vertices[:, 2]
+    assert np.abs(z).max() < 0.15  # a thin plate round z = 0, not a blob

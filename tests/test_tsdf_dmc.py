@@ -164,3 +164,54 @@ def test_tsdf_def_cache(spot, tmp_path):
     np.testing.assert_array_equal(a, c)
     _, hit_d = cached_tsdf_def(spot, TsdfDefSettings(resolution=16, steps=3, samples=1000), tmp_path)
     assert not hit_d  # other settings, other entry
+
+
+def _star(z: float = 0.0) -> Mesh:
+    """A flat ten-pointed star outline at height ``z``: an open sheet, normalized frame."""
+    t = np.linspace(0, 2 * np.pi, 11)[:-1]
+    r = np.where(np.arange(10) % 2 == 0, 0.9, 0.4)
+    v = np.vstack([[0, 0, z], np.c_[r * np.cos(t), r * np.sin(t), np.full(10, z)]])
+    f = np.array([[0, 1 + i, 1 + (i + 1) % 10] for i in range(10)])
+    return Mesh(v, f)
+
+
+def test_one_sided_faces_are_the_faces_that_bound_no_solid():
+    import trimesh
+
+    from nc3d.geometry.sdf import one_sided_faces
+
+    ball = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    closed = Mesh(np.asarray(ball.vertices, np.float64), np.asarray(ball.faces, np.int64))
+    assert not one_sided_faces(closed, 0.01).any()
+    assert one_sided_faces(_star(), 0.01).all()
+    # a ball with a leaf sticking out of it: only the leaf's faces
+    leaf = _star(0.0)
+    leaf = Mesh(leaf.vertices * 0.5 + [1.2, 0, 0], leaf.faces)
+    both = Mesh(
+        np.vstack([closed.vertices, leaf.vertices]),
+        np.vstack([closed.faces, leaf.faces + len(closed.vertices)]),
+    )
+    got = one_sided_faces(both, 0.01)
+    assert not got[: len(closed.faces)].any() and got[len(closed.faces) :].all()
+
+
+def test_an_open_sheet_becomes_a_thin_shell_that_fits_the_sheet():
+    """A flat star (no inside: winding number ±½ on both sides) is wrapped in a closed shell; the
+    fit pulls both of its faces onto the sheet, so it decodes close to it two-sided. Without the
+    shell there is no surface at all; a closed ball is left exactly as it was."""
+    import trimesh
+
+    torch.set_num_threads(1)
+    star = _star(0.013)  # off the grid planes
+    off = prepare_tsdf_def(star, TsdfDefSettings(resolution=32, steps=0, open_shell=0.0))
+    assert off[0].min() > 0
+    shelled = prepare_tsdf_def(star, TsdfDefSettings(resolution=32, steps=20, samples=5000))
+    m = compare_meshes(star, mesh_from_volume(shelled), n_samples=5000)
+    assert m["f_score_0.01"] > 0.8 and m["chamfer_p2s"] < 0.01, m
+    ball = trimesh.creation.icosphere(subdivisions=2, radius=0.6)
+    closed = Mesh(np.asarray(ball.vertices, np.float64), np.asarray(ball.faces, np.int64))
+    s = dict(resolution=16, steps=2, samples=1000)
+    assert np.array_equal(
+        prepare_tsdf_def(closed, TsdfDefSettings(**s)),
+        prepare_tsdf_def(closed, TsdfDefSettings(**s, open_shell=0.0)),
+    )

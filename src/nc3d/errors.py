@@ -7,7 +7,14 @@ escaping the API is a bug.
 
 from __future__ import annotations
 
-__all__ = ["Nc3dError", "InputError", "OutputExistsError", "FormatError", "MissingDependencyError"]
+__all__ = [
+    "Nc3dError",
+    "InputError",
+    "OutputExistsError",
+    "FormatError",
+    "EncodeError",
+    "MissingDependencyError",
+]
 
 
 class Nc3dError(Exception):
@@ -31,6 +38,12 @@ class OutputExistsError(InputError, FileExistsError):
 
 class FormatError(Nc3dError, ValueError):
     """A ``.nc3d`` file (or byte string) that is corrupt, truncated, hostile or unsupported."""
+
+
+class EncodeError(Nc3dError, RuntimeError):
+    """An encoder that could not make a file that gives back what it was given (a shape of a set
+    that decodes to nothing, even after refitting): nothing is written, and the message says
+    which inputs and what to change."""
 
 
 class MissingDependencyError(Nc3dError, ImportError):

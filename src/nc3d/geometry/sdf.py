@@ -22,6 +22,8 @@ __all__ = [
     "unsigned_distance_to_mesh",
     "winding_number",
     "signed_distance_to_mesh",
+    "one_sided_faces",
+    "shelled_signed_distance",
 ]
 
 #: Points per libigl call: bounds the temporaries (closest points, indices) to ~100 MB.
@@ -198,3 +200,78 @@ def signed_distance_to_mesh(points, mesh: Mesh) -> np.ndarray:
         return (out,)
 
     return _in_coherent_order(_as_points(points), query)[0]
+
+
+def one_sided_faces(mesh, offset: float) -> np.ndarray:
+    """Faces with no inside on either side: open sheets, leaves, flat outlines.
+
+    The generalized winding number ``w`` jumps by 1 across any face. Across a face of a closed
+    surface it goes from 0 (outside) to 1 (inside); across an open sheet (a leaf, a sign, a flat
+    outline) from −½ to ½, or, near other parts, from ~0.4 to ~0.6: neither side is clearly inside,
+    and the signed distance (:func:`signed_distance_to_mesh`) either has no sign change there or
+    one that makes a whole region "inside". With ``a, b = min(|w|, 1)`` at the points ``offset``
+    in front of and behind a face's centroid, a face is one-sided when ``|a − b| ≤ ½`` and it is
+    not inside on both sides (``min(a, b) < ¾``): internal faces of overlapping closed parts are
+    inside a solid already and are left alone. Plates thinner than ``2 · offset`` count as
+    sheets.
+
+    Parameters
+    ----------
+    mesh : Mesh or (vertices, faces)
+    offset : float
+        Distance from each face's centroid along its normal at which the two sides are tested
+        (mesh units; > 0).
+
+    Returns
+    -------
+    (m,) bool
+        True for the one-sided faces (degenerate faces, without a normal, are False).
+    """
+    mesh = as_mesh(mesh)
+    tri = mesh.vertices[mesh.faces]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    length = np.linalg.norm(normal, axis=1)
+    ok = length > 1e-12 * max(1.0, float(np.abs(tri).max(initial=0.0))) ** 2
+    if not ok.any():
+        return ok
+    centre = tri[ok].mean(axis=1)
+    step = normal[ok] / length[ok, None] * offset
+    inside = np.minimum(np.abs(winding_number(np.concatenate([centre + step, centre - step]), mesh)), 1.0)
+    front, back = inside[: len(centre)], inside[len(centre) :]
+    out = np.zeros(len(mesh.faces), bool)
+    out[ok] = (np.abs(front - back) <= 0.5) & (np.minimum(front, back) < 0.75)
+    return out
+
+
+def shelled_signed_distance(points, solid, sheet, thickness: float) -> np.ndarray:
+    """Signed distance to the solid bounded by ``solid`` united with a thin closed shell round ``sheet``.
+
+    ``min(sdf_solid, d_sheet - thickness)``, with ``sdf_solid`` the signed distance to ``solid``
+    (:func:`signed_distance_to_mesh`) and ``d_sheet`` the distance to ``sheet``: split a mesh
+    with :func:`one_sided_faces` and an open sheet becomes a closed plate ``2 · thickness``
+    thick around it, which a grid of signs (with the deformation of a TSDF-Def volume) can hold,
+    while the closed part keeps its plain signed distance.
+
+    Parameters
+    ----------
+    points : (n, 3) float
+    solid : Mesh or None
+        The faces that bound a solid (None or no faces: nothing but the shell).
+    sheet : Mesh or None
+        The faces to wrap (None or no faces: the plain signed distance to ``solid``).
+    thickness : float
+        Half the thickness of the shell (mesh units, > 0).
+
+    Returns
+    -------
+    (n,) float64
+    """
+    points = _as_points(points)
+    has_solid = solid is not None and len(solid.faces) > 0
+    has_sheet = sheet is not None and len(sheet.faces) > 0
+    if not (has_solid or has_sheet):
+        raise InputError("shelled_signed_distance needs faces in solid or sheet")
+    sdf = signed_distance_to_mesh(points, solid) if has_solid else np.full(len(points), np.inf)
+    if not has_sheet:
+        return sdf
+    return np.minimum(sdf, unsigned_distance_to_mesh(points, sheet) - thickness)

@@ -28,6 +28,7 @@ from .marching import deformable_marching_cubes, grid_points, mesh_from_tsdf_def
 
 __all__ = [
     "TsdfDefSettings",
+    "signed_distance_function",
     "tsdf_volume",
     "prepare_tsdf_def",
     "seed_thin_parts",
@@ -61,6 +62,12 @@ class TsdfDefSettings:
     thin_parts : bool
         Before fitting, move grid points into parts thinner than a cell that the grid's signs
         miss (:func:`seed_thin_parts`). Without it a plate thinner than a cell has no surface.
+    open_shell : float
+        Half-thickness, in cells, of the closed shell put round the faces that bound no solid
+        (open sheets, leaves, flat outlines: :func:`~nc3d.geometry.sdf.one_sided_faces`), so that
+        they have an inside (0: none; such faces then vanish). See :func:`tsdf_volume`. With
+        ``steps = 0`` nothing moves grid points into a shell thinner than a cell, so it is at
+        least 0.75 cells there (every grid line through the sheet then has a point inside).
     """
 
     resolution: int = 64
@@ -70,21 +77,56 @@ class TsdfDefSettings:
     deform_weight: float = 0.01
     seed: int = 0
     thin_parts: bool = True
+    open_shell: float = 0.25
 
     def key(self) -> str:
         # "dmc": 2 since the DMC places Lewiner's in-cube vertices right (volumes fitted before may differ)
         return json.dumps({**asdict(self), "dmc": 2}, sort_keys=True)
 
 
-def tsdf_volume(mesh: Mesh, resolution: int) -> np.ndarray:
-    """``(K, K, K) float32`` plain TSDF of a normalized-frame mesh: ``clip(sdf / 2h, -1, 1)``."""
-    from .sdf import signed_distance_to_mesh
+#: Offset, in cells, at which :func:`~nc3d.geometry.sdf.one_sided_faces` tests the two sides of a face:
+#: small, so that a closed plate thicker than a fiftieth of a cell is not wrapped (its faces are
+#: fitted by :func:`seed_thin_parts`; a shell would only thicken it).
+_SIDE_OFFSET = 0.01
 
+
+def signed_distance_function(mesh: Mesh, resolution: int, open_shell: float = 0.0):
+    """``sdf(points (n, 3)) -> (n,)``: the signed distance a TSDF of ``mesh`` at ``K`` is made of.
+
+    Without ``open_shell`` the signed distance to the mesh (negative where the winding number
+    says inside). With it (half-thickness in cells ``h = 2 / (K - 1)``), the faces that bound no
+    solid — an open sheet, a leaf, a flat outline, a plate thinner than a fiftieth of a cell —
+    are wrapped in a closed shell ``2 · open_shell · h`` thick and united with the solid the
+    other faces bound (:func:`~nc3d.geometry.sdf.shelled_signed_distance`): otherwise the grid
+    has no sign change at them and they decode to nothing. A closed surface keeps its plain
+    signed distance.
+    """
+    from .sdf import one_sided_faces, shelled_signed_distance, signed_distance_to_mesh
+
+    if open_shell <= 0:
+        return lambda p: signed_distance_to_mesh(p, mesh)
+    h = 2.0 / (resolution - 1)
+    open_faces = one_sided_faces(mesh, _SIDE_OFFSET * h)
+    if not open_faces.any():
+        return lambda p: signed_distance_to_mesh(p, mesh)
+    solid = Mesh(mesh.vertices, mesh.faces[~open_faces])
+    sheet = Mesh(mesh.vertices, mesh.faces[open_faces])
+    return lambda p: shelled_signed_distance(p, solid, sheet, open_shell * h)
+
+
+def tsdf_volume(mesh: Mesh, resolution: int, sdf=None) -> np.ndarray:
+    """``(K, K, K) float32`` plain TSDF of a normalized-frame mesh: ``clip(sdf / 2h, -1, 1)``.
+
+    ``sdf``: the signed distance function to use (default: the signed distance to ``mesh``;
+    see :func:`signed_distance_function`).
+    """
     if isinstance(resolution, bool) or not isinstance(resolution, int) or not 8 <= resolution <= 512:
         raise InputError(f"resolution must be an integer in [8, 512], got {resolution!r}")
+    if sdf is None:
+        sdf = signed_distance_function(mesh, resolution)
     h = 2.0 / (resolution - 1)
-    sdf = signed_distance_to_mesh(grid_points(resolution), mesh)
-    return np.clip(sdf / (2 * h), -1.0, 1.0).astype(np.float32).reshape((resolution,) * 3)
+    values = sdf(grid_points(resolution))
+    return np.clip(values / (2 * h), -1.0, 1.0).astype(np.float32).reshape((resolution,) * 3)
 
 
 def mesh_from_volume(volume: np.ndarray) -> Mesh:
@@ -96,7 +138,9 @@ def mesh_from_volume(volume: np.ndarray) -> Mesh:
     return mesh_from_tsdf_def(tsdf, deform)
 
 
-def seed_thin_parts(mesh: Mesh, tsdf: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def seed_thin_parts(
+    mesh: Mesh, tsdf: np.ndarray, samples: np.ndarray, sdf=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Move grid points into the thin parts of a mesh that a grid's signs miss.
 
     A plate or rod thinner than a cell can pass between the grid points: the 8 corners of the
@@ -115,6 +159,9 @@ def seed_thin_parts(mesh: Mesh, tsdf: np.ndarray, samples: np.ndarray) -> tuple[
         Plain TSDF of ``mesh`` (:func:`tsdf_volume`).
     samples : (n, 3) float
         Points on the mesh surface.
+    sdf : callable, optional
+        The signed distance ``tsdf`` was made of (:func:`signed_distance_function`; default:
+        the signed distance to ``mesh``).
 
     Returns
     -------
@@ -123,9 +170,11 @@ def seed_thin_parts(mesh: Mesh, tsdf: np.ndarray, samples: np.ndarray) -> tuple[
     unit : (K, K, K, 3) float32
         Deformation in units of ``DEFORM_LIMIT · h`` (zero where nothing moved), in (-1, 1).
     """
-    from .sdf import closest_points_on_mesh, signed_distance_to_mesh
+    from .sdf import closest_points_on_mesh
 
     k = tsdf.shape[0]
+    if sdf is None:
+        sdf = signed_distance_function(mesh, k)
     h = 2.0 / (k - 1)
     tsdf = tsdf.copy()
     unit = np.zeros((k, k, k, 3), np.float32)
@@ -149,7 +198,7 @@ def seed_thin_parts(mesh: Mesh, tsdf: np.ndarray, samples: np.ndarray) -> tuple[
     toward = (closest - grid) / dist[:, None]
     steps = np.array([0.05, 0.15, 0.3]) * h  # past the surface: thin parts are thinner than a cell
     moved = np.clip(closest[None] + steps[:, None, None] * toward[None] - grid[None], -reach, reach)
-    values = signed_distance_to_mesh((grid[None] + moved).reshape(-1, 3), mesh).reshape(len(steps), -1)
+    values = sdf((grid[None] + moved).reshape(-1, 3)).reshape(len(steps), -1)
     best = np.argmax(-before[None] * values, axis=0)  # most across the surface from where it was
     value = values[best, np.arange(len(idx))]
     flip = np.sign(value) == -before
@@ -180,7 +229,11 @@ def prepare_tsdf_def(mesh: Mesh, settings: TsdfDefSettings = TsdfDefSettings()) 
     from .sdf import closest_points_on_mesh
 
     k = settings.resolution
-    tsdf0 = tsdf_volume(mesh, k)
+    shell = (
+        settings.open_shell if settings.steps or settings.open_shell <= 0 else max(settings.open_shell, 0.75)
+    )
+    sdf = signed_distance_function(mesh, k, shell)
+    tsdf0 = tsdf_volume(mesh, k, sdf)
     volume = np.zeros((4, k, k, k), np.float32)
     volume[0] = tsdf0
     if settings.steps == 0:
@@ -189,7 +242,7 @@ def prepare_tsdf_def(mesh: Mesh, settings: TsdfDefSettings = TsdfDefSettings()) 
     samples, _, _ = sample_surface(mesh, settings.samples, seed=settings.seed)
     unit0 = np.zeros((k, k, k, 3), np.float32)
     if settings.thin_parts:
-        tsdf0, unit0 = seed_thin_parts(mesh, tsdf0, samples)
+        tsdf0, unit0 = seed_thin_parts(mesh, tsdf0, samples, sdf)
         volume[0], volume[1:] = tsdf0, np.moveaxis(unit0, -1, 0)
     if not (tsdf0.min() < 0 < tsdf0.max()):
         return volume

@@ -14,7 +14,10 @@ File layout:
 * ``decoder``: all decoder weights, entropy-coded together;
 * ``features``: each shape's features entropy-coded on their own, one after the other, so one
   shape decodes without touching the others;
-* ``names``: the shape names, UTF-8, one per line (sanitized: safe as file names).
+* ``names``: the shape names, UTF-8, one per line (sanitized: safe as file names);
+* ``quality`` (files since 2026-12-07, when measured): per shape, float16 little-endian pairs
+  (F-score@0.01, Chamfer-p2s) of its decode against its input (:mod:`.check`); the header's
+  ``quality`` holds their means, the sample count and how many features were refitted.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from ...container import Container, header_get
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...geometry.normalize import Frame, frame_of_mesh
+from ...geometry.tsdf import TsdfDefSettings
 from ...mesh import Mesh, as_mesh
 from ...nn import ddp
 from ...nn.device import resolve_device
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
 from ..base import DATA_PARALLEL, SHAPE_ACCESS, Codec, Option, register
 from ..handles import MeshSetFile, safe_names
+from .check import check_and_refit
 from .model import Architecture, AutoDecoder
 from .train import TrainSettings, decode_volumes, train_auto_decoder
 
@@ -113,8 +118,21 @@ class ShapeSetFile(MeshSetFile):
         if len(names) != n:
             raise FormatError(f"shapeset file: {len(names)} names for {n} shapes")
         self._names = safe_names(names)  # never trust stored names as paths
+        if "quality" in sec and len(sec["quality"]) != 4 * n:
+            raise FormatError(
+                f"shapeset file: section 'quality' has {len(sec['quality'])} bytes, expected {4 * n}"
+            )
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._model = None
+
+    def shape_quality(self) -> list[dict] | None:
+        """Per shape, ``{"f_score_0.01", "chamfer_p2s"}`` of its decode against its input as the
+        encoder measured it (normalized units; None for files without the measurement)."""
+        blob = self.container.sections.get("quality")
+        if blob is None:
+            return None
+        pairs = np.frombuffer(blob, dtype="<f2").astype(np.float64).reshape(-1, 2)
+        return [{"f_score_0.01": float(f), "chamfer_p2s": float(c)} for f, c in pairs]
 
     def model(self):
         """The decoder with the stored (dequantized) weights, decoded once."""
@@ -276,6 +294,33 @@ class ShapeSetCodec(Codec):
             low=0,
             high=10_000,
         ),
+        Option(
+            "open_shell",
+            float,
+            TsdfDefSettings.open_shell,
+            "half-thickness, in cells, of the closed shell put round faces that bound no solid "
+            "(open sheets, leaves, flat outlines), so they come back (0: such faces are dropped)",
+            low=0.0,
+            high=2.0,
+        ),
+        Option(
+            "check_samples",
+            int,
+            10_000,
+            "surface samples per shape when the encoder measures each decoded shape against its "
+            "input (0: only check that every shape has a surface)",
+            low=0,
+            high=1_000_000,
+        ),
+        Option(
+            "refit_steps",
+            int,
+            200,
+            "Adam steps refitting the feature of a shape that decodes empty or far below the rest "
+            "(decoder frozen; 0: no refit, an empty shape fails the encode)",
+            low=0,
+            high=100_000,
+        ),
         Option("seed", int, _train.seed, "random seed", low=0, high=2**31 - 1),
         Option("device", str, _train.device, "where to train", choices=("auto", "cpu", "cuda")),
         Option("threads", int, _train.threads, "CPU threads for training", low=1, high=256),
@@ -291,7 +336,7 @@ class ShapeSetCodec(Codec):
     def encode_parts(self, data, *, progress=None, **s):
         from pathlib import Path
 
-        from ...geometry.tsdf import TsdfDefSettings, cached_tsdf_def, default_cache_dir
+        from ...geometry.tsdf import cached_tsdf_def, default_cache_dir
 
         if not isinstance(data, (list, tuple)) or not data:
             raise InputError("shapeset: the input must be a non-empty list of (name, mesh)")
@@ -328,7 +373,9 @@ class ShapeSetCodec(Codec):
             device=s["device"],
             threads=s["threads"],
         )
-        prep = TsdfDefSettings(resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"])
+        prep = TsdfDefSettings(
+            resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"], open_shell=s["open_shell"]
+        )
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
         # under torchrun each process prepares every N-th shape, then all of them are shared
@@ -341,20 +388,39 @@ class ShapeSetCodec(Codec):
         if progress:
             progress("TSDF-Def volumes", len(meshes), len(meshes))
         volumes = ddp.gather_pieces(mine, len(meshes))
-        # A shape whose TSDF-Def volume has no surface (a flat or open sheet with no inside, or parts
-        # thinner than the grid everywhere) would decode to nothing: refuse the set before training
-        # rather than report a success with a shape missing.
+        # A shape whose TSDF-Def volume still has no surface (degenerate faces only, or open sheets
+        # with open_shell = 0) would decode to nothing: refuse the set before training rather than
+        # report a success with a shape missing.
         empty = [str(n) for n, v in zip(names, volumes) if not (v[0].min() < 0 < v[0].max())]
         if empty:
             shown = ", ".join(empty[:20]) + (f" and {len(empty) - 20} more" if len(empty) > 20 else "")
+            why = "open sheets with open_shell = 0, or" if prep.open_shell <= 0 else "e.g."
             raise InputError(
                 f"shapeset: {len(empty)} of {len(meshes)} shapes have no inside at {arch.resolution}³ "
-                f"(flat or open sheets, or thinner than a cell) and would decode to nothing: {shown}; "
-                "compress them with a single-mesh codec (draco, implicit) or remove them from the set"
+                f"({why} faces of zero area only) and would decode to nothing: {shown}; "
+                "compress them with a single-mesh codec (draco) or remove them from the set"
             )
         model, features = train_auto_decoder(np.stack(volumes), arch, train, progress)
         q, steps = quantize_tensors([t.detach().numpy() for t in model.tensors()], train.bits)
         fq, (fstep,) = quantize_tensors([features], train.bits)
+        # decode every shape as a reader will (quantized decoder and features), measure it against
+        # its input, refit the empty and weak ones; a shape still empty fails the encode
+        stored = _model_from_tensors(arch, dequantize_tensors(q, steps, arch.tensor_shapes(), train.bits))
+        refit, quality = check_and_refit(
+            stored,
+            fq.reshape(len(meshes), *arch.feature_shape).astype(np.float32) * np.float32(fstep),
+            float(fstep),
+            train.bits,
+            volumes,
+            [frame.normalize_mesh(mesh) for frame, mesh in zip(frames, meshes)],
+            [str(n) for n in names],
+            samples=s["check_samples"],
+            refit_steps=s["refit_steps"],
+            refit_lr=train.feature_lr,
+            threads=train.threads,
+            progress=progress,
+        )
+        fq = np.round(refit / np.float32(fstep)).astype(np.int64)
         per_shape = [encode_symbols(f) for f in fq.reshape(len(meshes), -1)]
         header = {
             "architecture": arch.to_dict(),
@@ -370,6 +436,7 @@ class ShapeSetCodec(Codec):
                 "samples": prep.samples,
                 "deform_weight": prep.deform_weight,
                 "thin_parts": prep.thin_parts,
+                "open_shell": prep.open_shell,
             },
             "train": {
                 **{k: v for k, v in train.to_dict().items() if k not in ("device", "threads")},
@@ -382,6 +449,15 @@ class ShapeSetCodec(Codec):
             "features": b"".join(per_shape),
             "names": "\n".join(safe_names(names)).encode("utf-8"),
         }
+        if s["check_samples"]:
+            header["quality"] = {
+                "f_score_0.01": float(np.mean(quality.f_score)),
+                "chamfer_p2s": float(np.mean(quality.chamfer_p2s)),
+                "samples": s["check_samples"],
+                "refitted": len(quality.refitted),
+            }
+            pairs = np.stack([quality.f_score, quality.chamfer_p2s], axis=1)
+            sections["quality"] = pairs.astype("<f2").tobytes()
         return header, sections
 
     def decode_parts(self, header, sections) -> list[tuple[str, Mesh]]:
@@ -402,6 +478,8 @@ class ShapeSetCodec(Codec):
                 "crop": 0,
                 "deform_steps": 0,
                 "feature_lr": 0.1,
+                "check_samples": 1000,
+                "refit_steps": 20,
             },
         ),
         # quick: K = 40 (the smallest grid at which all 38 shared meshes have an inside; 32 misses one)

@@ -52,6 +52,7 @@ __all__ = [
     "pick_crop",
     "draw_batches",
     "initial_features",
+    "refit_features",
 ]
 
 
@@ -291,3 +292,72 @@ def decode_volumes(model, features: np.ndarray) -> np.ndarray:
             for f in features
         ]
     return np.stack(out) if out else np.zeros((0, 4, *(model.arch.resolution,) * 3), np.float32)
+
+
+def refit_features(
+    model,
+    volumes: np.ndarray,
+    features: np.ndarray,
+    step: float,
+    bits: int,
+    *,
+    steps: int = 200,
+    lr: float = 2e-2,
+    near_weight: float = TrainSettings.near_weight,
+    ssim_weight: float = TrainSettings.ssim_weight,
+    threads: int = 1,
+) -> np.ndarray:
+    """Fit the features of some shapes to their volumes with the decoder frozen.
+
+    What NeCGS's later version does to add shapes to a trained set, and what the encoder does for
+    a shape that decodes empty or far worse than the rest. The features are fake-quantized with
+    the file's fixed ``step`` (straight-through), so the stored integers are what was fitted.
+
+    Parameters
+    ----------
+    model : AutoDecoder
+        With the stored (dequantized) weights; not changed.
+    volumes : (n, 4, K, K, K) float32
+        Target TSDF-Def volumes.
+    features : (n, C, K', K', K') float32
+        Starting features.
+    step : float
+        Quantization step of the file's features; values are clipped to ``±quant_levels(bits)``
+        steps.
+    bits : int
+    steps, lr : int, float
+        Adam steps (warm-up then cosine) and peak learning rate.
+
+    Returns
+    -------
+    (n, C, K', K', K') float32
+        The fitted features, on the quantization grid (``step`` × integers).
+    """
+    from ...nn.device import torch_threads
+    from ...nn.quant import quant_levels
+
+    levels = quant_levels(bits)
+    if len(features) == 0:
+        return np.asarray(features, np.float32)
+    with torch_threads(threads):
+        for p in model.parameters():
+            p.requires_grad_(False)
+        target = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32))
+        f = torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).clone())
+        opt = torch.optim.Adam([f], lr=lr)
+
+        def on_grid(x):
+            return torch.clamp(torch.round(x / step), -levels, levels) * step
+
+        for i in range(steps):
+            for g in opt.param_groups:
+                g["lr"] = warmup_cosine_lr(i, steps, lr, max(1, steps // 20))
+            fq = f + (on_grid(f) - f).detach()
+            loss = volume_loss(model(fq), target, near_weight, ssim_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        for p in model.parameters():
+            p.requires_grad_(True)
+        with torch.no_grad():
+            return on_grid(f).numpy().astype(np.float32)
