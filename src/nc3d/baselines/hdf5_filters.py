@@ -197,8 +197,9 @@ class _Hdf5Filter(Codec):
         return next(o.choices for o in self.options if o.name == "mode") or ()
 
 
-#: ``sperr`` rate ladder: 0.01 · √2^k bits per value, k = 0 .. 19 (0.01 .. 7.2).
-_SPERR_RATES = tuple(float(f"{0.01 * 2 ** (k / 2):.3g}") for k in range(20))
+#: ``sperr`` rate ladder: 0.01 · √2^k bits per value, k = -7 .. 18 (0.00088 .. 5.1; the smooth
+#: hydrogen volume needs 0.001 for 30 dB).
+_SPERR_RATES = tuple(float(f"{0.01 * 2 ** (k / 2):.3g}") for k in range(-7, 19))
 #: ``sz3`` tolerance ladder: 0.3 / √2^k of the range, k = 0 .. 18 (0.3 .. 0.0006).
 _SZ3_TOLERANCES = tuple(float(f"{0.3 * 2 ** (-k / 2):.3g}") for k in range(19))
 
@@ -211,7 +212,7 @@ class Sperr(_Hdf5Filter):
     max_bytes_per_value = 8.0  # rate ≤ 32 bits per value, plus SPERR's own bookkeeping
     options = (
         Option("mode", str, "rate", "SPERR mode", choices=("rate", "psnr", "accuracy")),
-        Option("rate", float, 1.0, "rate mode: bits per value", low=0.001, high=32.0),
+        Option("rate", float, 1.0, "rate mode: bits per value", low=0.0005, high=32.0),
         Option(
             "psnr",
             float,
