@@ -43,7 +43,7 @@ before=$(rows)
 bench() { $NC3D bench "$@" --jobs "$JOBS" --no-report -o "$OUT"; }
 
 bench "$MESHES" --codecs draco,decimate,decimate-draco,ply-lzma
-bench "$VOLUMES" --codecs dct,zfp,volume-zlib,volume-lzma,volume-conv
+bench "$VOLUMES" --codecs dct,zfp,sperr,sz3,volume-zlib,volume-lzma,volume-conv
 bench "$MESHES" --codecs sdf-grid
 bench "$VOLUMES" --codecs volume,bevec
 bench "$MESHES" --codecs quant-deepsdf

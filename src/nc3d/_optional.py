@@ -12,6 +12,7 @@ _EXTRAS = {
     "DracoPy": ("DracoPy", "baselines"),
     "fast_simplification": ("fast-simplification", "baselines"),
     "zfpy": ("zfpy", "baselines"),
+    "hdf5plugin": ("hdf5plugin", "baselines"),
     "matplotlib": ("matplotlib", "plot"),
     "h5py": ("h5py", "hdf5"),
     "nibabel": ("nibabel", "volumes"),
