@@ -210,9 +210,21 @@ def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
         save_mesh(src / f"{name}.ply", mesh)
     out = tmp_path / "set.nc3d"
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
-    assert main(["compress", str(src), "-o", str(out), "--codec", "shapeset", "--json", *flags]) == 0
+    assert (
+        main(["compress", str(src), "-o", str(out), "--codec", "shapeset", "--json", "--jobs", "1", *flags])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["codec"] == "shapeset" and out.is_file() and result["ratio"] > 0
+    # one entry per shape: its quality and what decimation + Draco reaches at its bytes
+    assert [s["name"] for s in result["shapes"]] == ["box", "sphere"]  # a folder is read in name order
+    assert sum(s["bytes"] for s in result["shapes"]) == pytest.approx(out.stat().st_size, abs=1)
+    for s in result["shapes"]:
+        c = s["classical"]
+        assert 0 < s["f_score_0.01"] <= 1 and (not c["fits"] or 0 < c["bytes"] <= s["bytes"])
+    # a box of 12 triangles fits losslessly in far fewer bytes than a neural share of the file
+    assert result["shapes"][0]["classical"]["f_score_0.01"] > 0.99
+    assert result["classical"]["shapes"] == 2
     assert main(["info", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["sections"]["decoder"] > 0
     dec = tmp_path / "dec"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from .nn import ddp
 if TYPE_CHECKING:  # pragma: no cover
     from rich.progress import TaskID
 
-    from .codecs.handles import FieldFile, VolumeFile
+    from .codecs.handles import FieldFile, MeshSetFile, VolumeFile
 
 __all__ = ["main", "build_parser"]
 
@@ -118,9 +119,9 @@ def _folder_mode(args) -> bool:
     """True for ``nc3d compress DIR -o OUTDIR --codec <single-mesh codec>`` (one file per mesh)."""
     folder = len(args.inputs) == 1 and Path(args.inputs[0]).is_dir()
     batch = folder and args.codec is not None and get_codec(args.codec).kind == "mesh"
-    if not batch and (args.jobs is not None or args.ray_address is not None):
+    if not batch and args.ray_address is not None:
         raise InputError(
-            "--jobs and --ray-address apply to a folder compressed with a single-mesh codec "
+            "--ray-address applies to a folder compressed with a single-mesh codec "
             "(nc3d compress DIR -o OUTDIR --codec implicit)"
         )
     return batch
@@ -198,6 +199,13 @@ def cmd_compress(args) -> int:
     else:
         data = api.load_input([Path(p) for p in args.inputs])
     codec = api.choose_codec(data.kind, args.codec)
+    if args.jobs is not None and data.kind != "meshset":
+        raise InputError(
+            "--jobs applies to a folder compressed with a single-mesh codec "
+            "(nc3d compress DIR -o OUTDIR --codec implicit) and to sets of meshes"
+        )
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
     rank, processes = ddp.world()
     if processes > 1 and not codec.supports(DATA_PARALLEL):
         trains = ", ".join(n for n in codec_names() if get_codec(n).supports(DATA_PARALLEL))
@@ -218,7 +226,7 @@ def cmd_compress(args) -> int:
         return 0
     write_bytes_atomic(out, blob, force=args.force)
     seconds = time.perf_counter() - t0
-    result = {
+    result: dict[str, Any] = {
         "codec": codec.name,
         "input_bytes": data.input_bytes,
         "canonical_bytes": data.canonical_bytes,
@@ -232,10 +240,29 @@ def cmd_compress(args) -> int:
     quality = api.info(blob)["header"].get("quality")
     if isinstance(quality, dict):
         result.update({k: v for k, v in quality.items() if k in QUALITY_KEYS})
+    handle = cast("MeshSetFile", api.open(blob))  # only read for a set (data.kind)
+    per_shape = handle.shape_quality() if data.kind == "meshset" else None
+    if per_shape is not None and not args.no_compare:
+        from .bench.classical import compare_set_with_classical
+
+        with _Progress("decimation + Draco at the same bytes") as progress:
+            shapes, summary = compare_set_with_classical(
+                handle, [m for _, m in data.data], jobs=args.jobs or os.cpu_count() or 1, progress=progress
+            )
+        result["shapes"], result["classical"] = shapes, summary
     if args.json:
         _print_json(result)
     else:
         canonical = "the raw samples" if data.kind == "volume" else "binary PLY"
+        if "classical" in result:
+            c = result["classical"]
+            better = c["classical_better"] * 2 > c["shapes"]
+            _console().print(
+                f"decimation + Draco at the same bytes per shape: mean F-score@0.01 "
+                f"{c['classical_mean_f_score_0.01']:.3f} against {c['mean_f_score_0.01']:.3f}, better on "
+                f"{c['classical_better']} of {c['shapes']} shapes"
+                + ("; [bold]the classical codec is the better choice for this set[/bold]" if better else "")
+            )
         if result.get("chamfer_p2s") is not None:
             _console().print(
                 f"decoded against the input: F-score@0.01 {result['f_score_0.01']:.3f}, "
@@ -715,7 +742,8 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=None,
-        help="folder mode: worker processes, one torch thread each (default: one per core)",
+        help="worker processes: a folder compressed file by file (one torch thread each), or a set's "
+        "comparison with decimation + Draco (default: one per core)",
     )
     p.add_argument(
         "--ray-address",
@@ -724,6 +752,11 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         help="folder mode: run on Ray: 'local' (start one here), 'auto' (this cluster) or HOST:PORT",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="sets: skip measuring what decimation + Draco reaches on each shape at the same bytes",
+    )
     p.add_argument(
         "--shape",
         type=_parse_shape,

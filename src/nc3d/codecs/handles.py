@@ -214,3 +214,8 @@ class MeshSetFile(EncodedFile):
     def decode(self) -> list[tuple[str, Mesh]]:
         """Every shape: a list of ``(name, mesh)``."""
         return [(name, self.decode_shape(i)) for i, name in enumerate(self.names)]
+
+    def shape_quality(self) -> list[dict] | None:
+        """Per shape, the quality of its decode against its input as the encoder measured it
+        (``{"f_score_0.01", "chamfer_p2s"}``, normalized units), or None when the file holds none."""
+        return None
