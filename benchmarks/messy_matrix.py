@@ -11,10 +11,12 @@ and checks the result (:func:`nc3d.testing.fuzz.check_result`). It passes when t
 an :class:`nc3d.Nc3dError` with a message stops it; any other exception, a crash of the worker
 process or a timeout fails it. Cells run in one worker process (restarted after a crash).
 
-Cheap settings, to keep ~60 inputs × 7 codecs feasible on 2 shared cores: ``implicit`` with a
-4×16 network, 20 000 samples, 3 epochs + 1 QAT epoch; ``sdf-grid`` at 32³; every other codec at
-its defaults. The 5-million-face mesh runs the load column and the classical mesh baselines
-(draco, decimate, decimate-draco, ply-lzma) only.
+Cheap settings, to keep ~60 inputs × 9 codecs feasible on 2 shared cores: ``implicit`` with a
+4×16 network, 20 000 samples, 3 epochs + 1 QAT epoch; ``sdf-grid`` at 32³; the set codecs
+(``shapeset``, ``quant-deepsdf``) at their quick preset, each mesh as a set of one, and a shape
+that decodes to nothing fails the cell (data loss); every other codec at its defaults. The
+5-million-face mesh runs the load column and the classical mesh baselines (draco, decimate,
+decimate-draco, ply-lzma) only.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def run_cell(path: str, codec: str | None) -> dict:
     import warnings
 
     import nc3d
-    from nc3d.testing.fuzz import check_result
+    from nc3d.testing.fuzz import BadResult, check_result
 
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
@@ -60,8 +62,16 @@ def run_cell(path: str, codec: str | None) -> dict:
         data = nc3d.load_input(path)
         out = {"kind": data.kind}
         if codec is not None:
-            blob = nc3d.compress(data, codec=codec, **CHEAP.get(codec, {}))
-            check_result(data.kind, nc3d.decompress(blob))
+            chosen = nc3d.get_codec(codec)
+            if chosen.kind == "meshset" and data.kind == "mesh":  # a set of one
+                blob = nc3d.compress([(Path(path).stem, data.data)], codec=codec, **chosen.preset("quick")[0])
+                decoded = nc3d.decompress(blob)
+                check_result("meshset", decoded)
+                if not all(len(mesh.faces) for _, mesh in decoded):
+                    raise BadResult(f"{codec}: the shape decodes to nothing (data loss)")
+            else:
+                blob = nc3d.compress(data, codec=codec, **CHEAP.get(codec, {}))
+                check_result(data.kind, nc3d.decompress(blob))
             out["bytes"] = len(blob)
         out["status"] = "ok"
     except nc3d.Nc3dError as exc:
@@ -101,7 +111,7 @@ def codecs_for(case: str, kind: str | None) -> list[str]:
 
     if "million-face" in case:
         return [c for c in codec_names("mesh") if c in BIG_CODECS]
-    return codec_names(kind)
+    return codec_names(kind) + (codec_names("meshset") if kind == "mesh" else [])
 
 
 def _run(pool, ctx, path: str, codec: str | None, timeout: float):

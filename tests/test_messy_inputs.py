@@ -98,3 +98,33 @@ def test_decimation_to_nothing_says_raise_the_ratio(tmp_path):
     one = nc3d.load_input(messy.write_case("one triangle", tmp_path))
     with pytest.raises(nc3d.InputError, match="ratio"):
         nc3d.compress(one, codec="decimate")
+
+
+def test_messy_meshes_as_one_set_all_come_back_with_every_set_codec(tmp_path):
+    """The loadable messy meshes (one triangle, a flat 2-D outline, duplicated faces, 1e8-scale
+    coordinates, quads …) as one set: each set codec gives every one of them back as a surface,
+    or refuses the set with a clear error — never a file with a shape missing."""
+    shapes = []
+    for i, case in enumerate(messy.MESH_CASES):
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        status, loaded = _outcome(
+            lambda case=case, folder=folder: nc3d.load_input(messy.write_case(case, folder))
+        )
+        if status == "ok":
+            shapes.append((case, loaded.data))
+    assert {"flat 2-D mesh", "one triangle"} <= {name for name, _ in shapes}
+    for name in codec_names("meshset"):
+        codec = get_codec(name)
+        status, blob = _outcome(
+            lambda name=name, codec=codec: nc3d.compress(shapes, codec=name, **fuzz.fast_settings(codec))
+        )
+        if status == "error":
+            assert isinstance(blob, (nc3d.InputError, nc3d.EncodeError)), (
+                f"{name}: {type(blob).__name__}: {blob}"
+            )
+            continue
+        decoded = nc3d.decompress(blob)
+        assert len(decoded) == len(shapes)
+        empty = [shape for shape, mesh in decoded if len(mesh.faces) == 0]
+        assert not empty, f"{name}: {empty} decode to nothing"

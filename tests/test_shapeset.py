@@ -461,3 +461,9 @@ def test_an_open_sheet_comes_back_as_a_thin_shell_and_is_refused_without_one():
     assert len(decoded["sheet"].faces) > 0
     z = decoded["sheet"].vertices[:, 2]
     assert np.abs(z).max() < 0.15  # a thin plate round z = 0, not a blob
+
+
+def test_one_named_mesh_in_a_list_is_a_set_of_one(shapes):
+    loaded = nc3d.load_input([shapes[0]])
+    assert loaded.kind == "meshset" and [n for n, _ in loaded.data] == ["sphere"]
+    assert nc3d.load_input([shapes[0][1]]).kind == "mesh"

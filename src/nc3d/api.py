@@ -124,7 +124,8 @@ def load_input(inputs, *, shape=None, dtype=None) -> Input:
     if isinstance(inputs, list) and not _looks_like_vf_pair(inputs):
         if len(inputs) == 0:
             raise InputError("no inputs given")
-        if len(inputs) == 1:
+        named_pair = isinstance(inputs[0], tuple) and len(inputs[0]) == 2 and isinstance(inputs[0][0], str)
+        if len(inputs) == 1 and not named_pair:  # one (name, mesh) pair is a set of one
             return load_input(inputs[0])
         named, input_bytes = [], 0
         for i, item in enumerate(inputs):

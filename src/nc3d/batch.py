@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Nc3dError
+from .nn.device import limit_threads
 
 __all__ = [
     "BatchItem",
@@ -73,19 +74,6 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
-
-
-def limit_threads() -> None:
-    """Make this process use one thread for torch and the BLAS/OpenMP libraries (worker start-up)."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set, or inter-op work already started in this process
-        pass
 
 
 _worker_ready = False

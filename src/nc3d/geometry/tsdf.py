@@ -35,6 +35,7 @@ __all__ = [
     "mesh_from_volume",
     "default_cache_dir",
     "cached_tsdf_def",
+    "prepare_tsdf_defs",
 ]
 
 #: Largest deformation as a fraction of the grid spacing (strictly below half a cell).
@@ -324,3 +325,53 @@ def cached_tsdf_def(mesh: Mesh, settings: TsdfDefSettings, cache_dir: Path | Non
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(path, buf.getvalue(), force=True)
     return volume, False
+
+
+def _prepare_one(args) -> np.ndarray:
+    mesh, settings, cache_dir = args
+    return cached_tsdf_def(mesh, settings, cache_dir)[0]
+
+
+def prepare_tsdf_defs(
+    meshes, settings: TsdfDefSettings, cache_dir: Path | None, out, *, workers: int = 1, progress=None
+) -> None:
+    """:func:`cached_tsdf_def` of many meshes, in worker processes, written into ``out``.
+
+    Parameters
+    ----------
+    meshes : sequence of Mesh
+        In their normalized frames.
+    settings : TsdfDefSettings
+    cache_dir : Path or None
+        The cache makes a run resumable: volumes prepared before (by any run) are read back.
+    out : (n, 4, K, K, K) float32 array-like
+        Receives the volumes (a ``numpy.memmap`` keeps a large set on disk, not in memory).
+    workers : int
+        Processes (1: this one). Each uses one thread; they start with ``spawn`` (no forked
+        torch/OpenMP state).
+    progress : callable, optional
+        ``progress("TSDF-Def volumes", done, total)``.
+    """
+    n = len(meshes)
+    if progress:
+        progress("TSDF-Def volumes", 0, n)
+    work = ((m, settings, cache_dir) for m in meshes)
+    if workers <= 1 or n <= 1:
+        for i, item in enumerate(work):
+            out[i] = _prepare_one(item)
+            if progress:
+                progress("TSDF-Def volumes", i + 1, n)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..nn.device import limit_threads
+
+    with ProcessPoolExecutor(
+        min(workers, n), mp_context=mp.get_context("spawn"), initializer=limit_threads
+    ) as pool:
+        # map keeps at most a few results in flight per worker, in order: memory stays bounded
+        for i, volume in enumerate(pool.map(_prepare_one, work, chunksize=1)):
+            out[i] = volume
+            if progress:
+                progress("TSDF-Def volumes", i + 1, n)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 from ..errors import InputError
 
-__all__ = ["resolve_device", "torch_threads"]
+__all__ = ["resolve_device", "torch_threads", "limit_threads"]
 
 
 def resolve_device(device: str = "auto"):
@@ -38,3 +39,16 @@ def torch_threads(threads: int):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def limit_threads() -> None:
+    """Make this process use one thread for torch and the BLAS/OpenMP libraries (worker start-up)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set, or inter-op work already started in this process
+        pass

@@ -23,6 +23,9 @@ File layout:
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -49,6 +52,31 @@ MAX_DECODE_RESOLUTION = 128
 MAX_SHAPES = 1_000_000
 #: Most decoder weights a file may declare per byte of its ``decoder`` section.
 _MAX_WEIGHTS_PER_BYTE = 64
+
+
+class _VolumeStore:
+    """``(n, 4, K, K, K)`` float32 TSDF-Def volumes in a temporary ``.npy`` memory map, not in memory.
+
+    A thousand volumes at K = 64 are 4 GB; training reads crops of a few of them per step, so the
+    operating system keeps in memory what is used. The file lives in the cache folder (or the
+    temporary folder without one) and is removed on exit.
+    """
+
+    def __init__(self, n: int, k: int, folder: Path | None):
+        self.shape, self.folder = (n, 4, k, k, k), folder
+
+    def __enter__(self) -> np.ndarray:
+        folder = self.folder or Path(tempfile.gettempdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(suffix=".npy", prefix="volumes-", dir=folder)
+        os.close(fd)
+        self.path = Path(name)
+        self.array = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32, shape=self.shape)
+        return self.array
+
+    def __exit__(self, *exc) -> None:
+        del self.array
+        self.path.unlink(missing_ok=True)
 
 
 def _model_from_tensors(arch: Architecture, tensors: list[np.ndarray]):
@@ -304,6 +332,14 @@ class ShapeSetCodec(Codec):
             high=2.0,
         ),
         Option(
+            "workers",
+            int,
+            0,
+            "processes preparing the TSDF-Def volumes (0: one per core)",
+            low=0,
+            high=1024,
+        ),
+        Option(
             "check_samples",
             int,
             10_000,
@@ -336,7 +372,7 @@ class ShapeSetCodec(Codec):
     def encode_parts(self, data, *, progress=None, **s):
         from pathlib import Path
 
-        from ...geometry.tsdf import cached_tsdf_def, default_cache_dir
+        from ...geometry.tsdf import cached_tsdf_def, default_cache_dir, prepare_tsdf_defs
 
         if not isinstance(data, (list, tuple)) or not data:
             raise InputError("shapeset: the input must be a non-empty list of (name, mesh)")
@@ -378,16 +414,27 @@ class ShapeSetCodec(Codec):
         )
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
-        # under torchrun each process prepares every N-th shape, then all of them are shared
         rank, processes = ddp.join(resolve_device(train.device))
-        frames, mine = [frame_of_mesh(mesh) for mesh in meshes], {}
-        for i in range(rank, len(meshes), processes):
-            if progress:
-                progress("TSDF-Def volumes", i, len(meshes))
-            mine[i] = cached_tsdf_def(frames[i].normalize_mesh(meshes[i]), prep, cache)[0]
-        if progress:
-            progress("TSDF-Def volumes", len(meshes), len(meshes))
-        volumes = ddp.gather_pieces(mine, len(meshes))
+        frames = [frame_of_mesh(mesh) for mesh in meshes]
+        with _VolumeStore(len(meshes), arch.resolution, cache) as volumes:
+            if processes > 1:  # under torchrun each process prepares every N-th shape, then all are shared
+                mine = {
+                    i: cached_tsdf_def(frames[i].normalize_mesh(meshes[i]), prep, cache)[0]
+                    for i in range(rank, len(meshes), processes)
+                }
+                for i, v in enumerate(ddp.gather_pieces(mine, len(meshes))):
+                    volumes[i] = v
+            else:
+                normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
+                # a worker process costs seconds to start (torch): worth it from a few shapes each
+                workers = min(s["workers"] or os.cpu_count() or 1, max(1, len(meshes) // 4))
+                prepare_tsdf_defs(normalized, prep, cache, volumes, workers=workers, progress=progress)
+            return self._train_and_pack(
+                names, meshes, frames, volumes, arch, train, prep, processes, s, progress
+            )
+
+    def _train_and_pack(self, names, meshes, frames, volumes, arch, train, prep, processes, s, progress):
+        """Everything after the volumes: refusal of empty shapes, training, the check, the file."""
         # A shape whose TSDF-Def volume still has no surface (degenerate faces only, or open sheets
         # with open_shell = 0) would decode to nothing: refuse the set before training rather than
         # report a success with a shape missing.
@@ -400,7 +447,7 @@ class ShapeSetCodec(Codec):
                 f"({why} faces of zero area only) and would decode to nothing: {shown}; "
                 "compress them with a single-mesh codec (draco) or remove them from the set"
             )
-        model, features = train_auto_decoder(np.stack(volumes), arch, train, progress)
+        model, features = train_auto_decoder(volumes, arch, train, progress)
         q, steps = quantize_tensors([t.detach().numpy() for t in model.tensors()], train.bits)
         fq, (fstep,) = quantize_tensors([features], train.bits)
         # decode every shape as a reader will (quantized decoder and features), measure it against

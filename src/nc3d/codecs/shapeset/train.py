@@ -115,7 +115,8 @@ def train_auto_decoder(
     Parameters
     ----------
     volumes : (n, 4, K, K, K) float32
-        TSDF-Def volumes of the set (:func:`nc3d.geometry.tsdf.prepare_tsdf_def`).
+        TSDF-Def volumes of the set (:func:`nc3d.geometry.tsdf.prepare_tsdf_def`); a writable
+        ``numpy.memmap`` is used in place (crops are read from it, the set is never copied).
     arch : Architecture
     settings : TrainSettings
     progress : callable, optional
@@ -164,7 +165,7 @@ def train_auto_decoder(
         k = arch.resolution
         size = settings.crop if 0 < settings.crop < k else 0
         # near-surface cells per shape, only used with crops
-        near = [np.flatnonzero(np.abs(v[0]) < 1) for v in volumes] if size else []
+        near = [np.flatnonzero(np.abs(v[0]) < 1).astype(np.int32) for v in volumes] if size else []
         weights = None
         if size and settings.surface_power > 0:  # shapes with more surface are drawn more often
             weights = np.array([len(c) for c in near], np.float64)
@@ -255,8 +256,14 @@ def initial_features(volumes: np.ndarray, arch: Architecture, settings: TrainSet
     while (2 * f) ** 3 <= c and 2 * f * k <= arch.resolution:
         f *= 2
     if settings.feature_init == "tsdf" and n:
-        coarse = F.adaptive_avg_pool3d(
-            torch.from_numpy(np.ascontiguousarray(volumes[:, :1], np.float32)), f * k
+        # a chunk of shapes at a time: volumes may be a memory map of thousands
+        coarse = torch.cat(
+            [
+                F.adaptive_avg_pool3d(
+                    torch.from_numpy(np.ascontiguousarray(volumes[i : i + 64, :1], np.float32)), f * k
+                )
+                for i in range(0, n, 64)
+            ]
         )
         folded = coarse.reshape(n, f * k, f * k, f * k)[:, None]
         folded = (
