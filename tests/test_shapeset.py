@@ -467,3 +467,39 @@ def test_one_named_mesh_in_a_list_is_a_set_of_one(shapes):
     loaded = nc3d.load_input([shapes[0]])
     assert loaded.kind == "meshset" and [n for n, _ in loaded.data] == ["sphere"]
     assert nc3d.load_input([shapes[0][1]]).kind == "mesh"
+
+
+def test_the_size_of_the_file_is_chosen_from_the_set():
+    from nc3d.codecs.shapeset.size import choose_size, predicted_bytes
+
+    grid = {"resolution": 64, "feature_resolution": 4, "min_width": 16}
+    # 38 meshes of 11.7 MB binary PLY at the default 50×: the measured default (width 16, 16 channels, 8 bits)
+    c38 = choose_size(38, 11_700_000 // 50, **grid)
+    assert (c38.width, c38.channels, c38.bits) == (16, 16, 8)
+    # a dozen meshes of 5 MB: a decoder that is not most of a 100 kB file
+    c12 = choose_size(12, 100_000, **grid)
+    assert c12.width < 16 and c12.predicted_bytes <= 100_000
+    # a thousand small meshes: fewer feature channels, the decoder still gets its share
+    c1k = choose_size(1000, 500_000, **grid)
+    assert c1k.channels < 16 and c1k.predicted_bytes <= 500_000
+    # more bytes never choose a smaller file
+    sizes = [
+        choose_size(200, t, **grid).predicted_bytes for t in (50_000, 100_000, 200_000, 400_000, 800_000)
+    ]
+    assert sizes == sorted(sizes)
+    # what the user fixes is kept
+    fixed = choose_size(12, 100_000, **grid, width=24, bits=8)
+    assert fixed.width == 24 and fixed.bits == 8
+    arch = Architecture(resolution=64, feature_resolution=4, channels=16, width=16, min_width=16)
+    assert predicted_bytes(arch, 8, 38) == pytest.approx(228_703, rel=0.05)  # the measured file
+
+
+def test_target_bytes_reaches_the_architecture_and_the_header(shapes):
+    tiny = {k: v for k, v in TINY.items() if k != "decoder_width"}
+    small = nc3d.info(nc3d.compress(shapes, codec="shapeset", target_bytes=4000, **tiny))["header"]
+    large = nc3d.info(nc3d.compress(shapes, codec="shapeset", target_bytes=80000, **tiny))["header"]
+    assert small["size"]["target_bytes"] == 4000 and large["size"]["target_bytes"] == 80000
+    assert (small["architecture"]["width"], small["bits"]) == (8, 6)  # nothing smaller exists
+    assert (large["architecture"]["width"], large["bits"]) == (10, 8)
+    with pytest.raises(InputError, match="not both"):
+        nc3d.compress(shapes, codec="shapeset", target_bytes=4000, target_ratio=10.0, **tiny)

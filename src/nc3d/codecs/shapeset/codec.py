@@ -34,6 +34,7 @@ from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...geometry.normalize import Frame, frame_of_mesh
 from ...geometry.tsdf import TsdfDefSettings
+from ...io.ply import canonical_ply_size
 from ...mesh import Mesh, as_mesh
 from ...nn import ddp
 from ...nn.device import resolve_device
@@ -42,6 +43,7 @@ from ..base import DATA_PARALLEL, SHAPE_ACCESS, Codec, Option, register
 from ..handles import MeshSetFile, safe_names
 from .check import check_and_refit
 from .model import Architecture, AutoDecoder
+from .size import DEFAULT_RATIO, choose_size
 from .train import TrainSettings, decode_volumes, train_auto_decoder
 
 __all__ = ["ShapeSetCodec", "ShapeSetFile", "safe_names"]
@@ -214,10 +216,27 @@ class ShapeSetCodec(Codec):
             high=MAX_DECODE_RESOLUTION,
         ),
         Option(
+            "target_ratio",
+            float,
+            None,
+            f"size of the file: the set's binary-PLY bytes over this (default {DEFAULT_RATIO:g}); "
+            "sets decoder_width, feature_channels and bits unless they are given",
+            low=1.0,
+            high=1e6,
+        ),
+        Option(
+            "target_bytes",
+            int,
+            None,
+            "size of the file in bytes (instead of target_ratio)",
+            low=1000,
+            high=1 << 40,
+        ),
+        Option(
             "decoder_width",
             int,
-            Architecture.width,
-            "channels after the decoder's head (the size knob)",
+            None,
+            "channels after the decoder's head (default: from the size of the set, see target_ratio)",
             low=8,
             high=512,
         ),
@@ -230,9 +249,23 @@ class ShapeSetCodec(Codec):
             low=1,
             high=512,
         ),
-        Option("feature_channels", int, 16, "channels C of each shape's feature", low=1, high=128),
+        Option(
+            "feature_channels",
+            int,
+            None,
+            "channels C of each shape's feature (default: from the size of the set, see target_ratio)",
+            low=1,
+            high=128,
+        ),
         Option("feature_resolution", int, 4, "feature grid K'", low=2, high=32),
-        Option("bits", int, _train.bits, "bits per stored weight and feature", low=2, high=16),
+        Option(
+            "bits",
+            int,
+            None,
+            "bits per stored weight and feature (default: 8, or 6 for a small target)",
+            low=2,
+            high=16,
+        ),
         Option(
             "steps",
             int,
@@ -383,11 +416,25 @@ class ShapeSetCodec(Codec):
             name, mesh = item if isinstance(item, tuple) and len(item) == 2 else (f"shape_{i:04d}", item)
             names.append(name)
             meshes.append(as_mesh(mesh, name=str(name)))
+        if s["target_bytes"] is not None and s["target_ratio"] is not None:
+            raise InputError("shapeset: give target_bytes or target_ratio, not both")
+        ply = sum(canonical_ply_size(len(m.vertices), len(m.faces)) for m in meshes)
+        target = s["target_bytes"] or int(ply / (s["target_ratio"] or DEFAULT_RATIO))
+        size = choose_size(
+            len(meshes),
+            target,
+            resolution=s["resolution"],
+            feature_resolution=s["feature_resolution"],
+            min_width=s["decoder_min_width"],
+            width=s["decoder_width"],
+            channels=s["feature_channels"],
+            bits=s["bits"],
+        )
         arch = Architecture(
             resolution=s["resolution"],
             feature_resolution=s["feature_resolution"],
-            channels=s["feature_channels"],
-            width=s["decoder_width"],
+            channels=size.channels,
+            width=size.width,
             min_width=s["decoder_min_width"],
         )
         if s["crop"] % 2:
@@ -404,7 +451,7 @@ class ShapeSetCodec(Codec):
             near_weight=s["near_weight"],
             ssim_weight=s["ssim_weight"],
             feature_init=s["feature_init"],
-            bits=s["bits"],
+            bits=size.bits,
             seed=s["seed"],
             device=s["device"],
             threads=s["threads"],
@@ -430,7 +477,7 @@ class ShapeSetCodec(Codec):
                 workers = min(s["workers"] or os.cpu_count() or 1, max(1, len(meshes) // 4))
                 prepare_tsdf_defs(normalized, prep, cache, volumes, workers=workers, progress=progress)
             return self._train_and_pack(
-                names, meshes, frames, volumes, arch, train, prep, processes, s, progress
+                names, meshes, frames, volumes, arch, train, prep, processes, s | {"size": size}, progress
             )
 
     def _train_and_pack(self, names, meshes, frames, volumes, arch, train, prep, processes, s, progress):
@@ -489,6 +536,7 @@ class ShapeSetCodec(Codec):
                 **{k: v for k, v in train.to_dict().items() if k not in ("device", "threads")},
                 "processes": processes,
             },
+            "size": s["size"].to_dict(),
         }
         sections = {
             "decoder_steps": steps.astype("<f4").tobytes(),
@@ -534,5 +582,6 @@ class ShapeSetCodec(Codec):
         "quick": (
             {"resolution": 40, "feature_resolution": 5, "deform_steps": 5, "steps": 200, "decoder_width": 16},
         ),
-        "default": ({"decoder_width": 8, "bits": 6}, {"decoder_width": 12}, {}),
+        # sizes in proportion to the set (size.py): 200×, 100× and the default 50× its binary PLY
+        "default": ({"target_ratio": 200.0}, {"target_ratio": 100.0}, {}),
     }
