@@ -503,3 +503,31 @@ def test_target_bytes_reaches_the_architecture_and_the_header(shapes):
     assert (large["architecture"]["width"], large["bits"]) == (10, 8)
     with pytest.raises(InputError, match="not both"):
         nc3d.compress(shapes, codec="shapeset", target_bytes=4000, target_ratio=10.0, **tiny)
+
+
+def test_add_fits_new_shapes_to_the_frozen_decoder(blob, shapes, tmp_path, capsys, monkeypatch):
+    """`nc3d add`: the new file keeps every stored shape bit for bit, adds the new one (decoding
+    to a surface, measured), and the set file given is not touched."""
+    from nc3d.cli import main
+
+    monkeypatch.setenv("NC3D_CACHE_DIR", str(tmp_path / "cache"))
+    src = tmp_path / "set.nc3d"
+    src.write_bytes(blob)
+    new = tmp_path / "capsule.ply"
+    save_mesh(new, _mesh(trimesh.creation.capsule(0.6, 0.35)))
+    out = tmp_path / "grown.nc3d"
+    assert main(["add", str(src), str(new), "-o", str(out), "--steps", "30", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["names"] == ["capsule"] and 0 < report["f_score_0.01"][0] <= 1
+    assert report["bytes_added"] == out.stat().st_size - len(blob) > 0
+    assert src.read_bytes() == blob
+    old, grown = nc3d.open(blob), nc3d.open(out)
+    assert grown.names == [*old.names, "capsule"] and grown.container.header["added"] == [
+        {"count": 1, "steps": 30}
+    ]
+    for name in old.names:
+        np.testing.assert_array_equal(grown.volume(name), old.volume(name))
+    assert len(grown.decode_shape("capsule").faces) > 0
+    assert grown.shape_quality()[-1]["f_score_0.01"] == pytest.approx(report["f_score_0.01"][0], abs=2e-3)
+    assert main(["add", str(src), str(new), "-o", str(src), "--force"]) == 1  # never over the set itself
+    assert "not overwritten" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -29,11 +29,15 @@ from .io import (
 from .io.volumes import volume_file_bytes
 from .mesh import Mesh, as_mesh
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .codecs.handles import MeshSetFile
+
 __all__ = [
     "compress",
     "decompress",
     "open",
     "info",
+    "add_shapes",
     "load_input",
     "choose_codec",
     "Input",
@@ -234,6 +238,43 @@ def open(path: str | os.PathLike | bytes) -> EncodedFile:  # noqa: A001 - mirror
     handle = _codec_for(c).open(c)
     handle.path = Path(path)
     return handle
+
+
+def add_shapes(source, inputs, *, steps: int = 300, progress=None) -> tuple[bytes, dict]:
+    """Add meshes to a set file whose codec can grow a set (capability ``add-shapes``).
+
+    Parameters
+    ----------
+    source : path or bytes
+        The set file.
+    inputs : see :func:`load_input`
+        The meshes to add (paths, a folder, meshes, or ``(name, mesh)`` pairs).
+    steps : int
+        Optimizer steps fitting each new shape's feature.
+
+    Returns
+    -------
+    blob : bytes
+        The new file (the input file is not changed).
+    report : dict
+        Per new shape its F-score@0.01 and Chamfer-p2s, their mean, the set's mean before, the
+        bytes added.
+    """
+    from .codecs.base import ADD_SHAPES
+
+    handle = open(source)
+    if not handle.supports(ADD_SHAPES):
+        growing = ", ".join(n for n in codec_names("meshset") if get_codec(n).supports(ADD_SHAPES))
+        raise InputError(f"a {handle.codec} file cannot grow; sets of {growing} can")
+    data = inputs if isinstance(inputs, Input) else load_input(inputs)
+    if data.kind == "mesh" and isinstance(data.data, Mesh):
+        one = inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else inputs
+        named = [(Path(one).stem if isinstance(one, (str, os.PathLike)) else "shape", data.data)]
+    elif data.kind == "meshset":
+        named = list(data.data)
+    else:
+        raise InputError(f"add: meshes only, got a {data.kind}")
+    return cast("MeshSetFile", handle).add_shapes(named, steps=steps, progress=progress)
 
 
 def info(source) -> dict:

@@ -69,8 +69,10 @@ DATA_PARALLEL = "data-parallel"
 FIELD = "field"
 #: The stored network can be written as Keras HDF5 weights (``handle.save_keras``).
 KERAS_EXPORT = "keras-export"
+#: New shapes can be added to a set file with its shared parts frozen (``handle.add_shapes``).
+ADD_SHAPES = "add-shapes"
 #: Every capability a codec may declare.
-CAPABILITIES = frozenset({REGION_DECODE, SHAPE_ACCESS, DATA_PARALLEL, FIELD, KERAS_EXPORT})
+CAPABILITIES = frozenset({REGION_DECODE, SHAPE_ACCESS, DATA_PARALLEL, FIELD, KERAS_EXPORT, ADD_SHAPES})
 
 #: The handle class of each kind, unless a codec names its own.
 _HANDLES: dict[str, type[EncodedFile]] = {"mesh": MeshFile, "meshset": MeshSetFile, "volume": VolumeFile}

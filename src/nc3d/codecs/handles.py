@@ -215,6 +215,13 @@ class MeshSetFile(EncodedFile):
         """Every shape: a list of ``(name, mesh)``."""
         return [(name, self.decode_shape(i)) for i, name in enumerate(self.names)]
 
+    def add_shapes(self, named, *, steps: int = 300, progress=None) -> tuple[bytes, dict]:
+        """This set with ``named`` (``(name, Mesh)`` pairs) added: the new file's bytes and a report.
+
+        Only for codecs with :data:`~nc3d.codecs.base.ADD_SHAPES`.
+        """
+        raise InputError(f"a {self.codec} set cannot grow: its codec does not add shapes to a trained set")
+
     def shape_quality(self) -> list[dict] | None:
         """Per shape, the quality of its decode against its input as the encoder measured it
         (``{"f_score_0.01", "chamfer_p2s"}``, normalized units), or None when the file holds none."""

@@ -39,7 +39,7 @@ from ...mesh import Mesh, as_mesh
 from ...nn import ddp
 from ...nn.device import resolve_device
 from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
-from ..base import DATA_PARALLEL, SHAPE_ACCESS, Codec, Option, register
+from ..base import ADD_SHAPES, DATA_PARALLEL, SHAPE_ACCESS, Codec, Option, register
 from ..handles import MeshSetFile, safe_names
 from .check import check_and_refit
 from .model import Architecture, AutoDecoder
@@ -198,6 +198,13 @@ class ShapeSetFile(MeshSetFile):
 
     def decode(self) -> list[tuple[str, Mesh]]:
         return [(name, self.decode_shape(i)) for i, name in enumerate(self.names)]
+
+    def add_shapes(self, named, *, steps: int = 300, progress=None) -> tuple[bytes, dict]:
+        """This set with the meshes ``named`` (a list of ``(name, Mesh)``) added, the decoder
+        frozen: the new file's bytes and what the new shapes measured (:mod:`.grow`)."""
+        from .grow import add_shapes
+
+        return add_shapes(self, named, steps=steps, progress=progress)
 
 
 @register
@@ -558,7 +565,7 @@ class ShapeSetCodec(Codec):
     def decode_parts(self, header, sections) -> list[tuple[str, Mesh]]:
         return self.open(Container(self.name, header, sections)).decode()
 
-    capabilities = frozenset({SHAPE_ACCESS, DATA_PARALLEL})
+    capabilities = frozenset({SHAPE_ACCESS, DATA_PARALLEL, ADD_SHAPES})
     handle_type = ShapeSetFile
     presets = {
         # smoke: a decoder trained 10 steps still says "outside everywhere" (its first phase), so
