@@ -77,11 +77,13 @@ def _mesh_sizes(meshes) -> int:
     return sum(canonical_ply_size(len(m.vertices), len(m.faces)) for m in meshes)
 
 
-def _mesh_files_in(directory: Path) -> list[Path]:
-    files = sorted(p for p in directory.iterdir() if p.is_file() and is_mesh_path(p))
+def _mesh_files_in(directory: Path) -> list[tuple[str, Path]]:
+    """``(name, path)`` of every mesh file under ``directory`` (subfolders too, as collections are
+    kept), named by its path relative to it, without the extension."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and is_mesh_path(p))
     if not files:
         raise InputError(f"{directory}: no mesh files ({', '.join(MESH_EXTENSIONS)}) in this folder")
-    return files
+    return [(p.relative_to(directory).with_suffix("").as_posix(), p) for p in files]
 
 
 def load_input(inputs, *, shape=None, dtype=None) -> Input:
@@ -90,8 +92,8 @@ def load_input(inputs, *, shape=None, dtype=None) -> Input:
     Parameters
     ----------
     inputs : path, Mesh, trimesh.Trimesh, (vertices, faces), ndarray, or a list
-        One mesh file or mesh → ``"mesh"``; a folder, or a list of several mesh files/meshes →
-        ``"meshset"``; a 3-D array or a volume file → ``"volume"``; a Keras ``.h5``/``.hdf5``
+        One mesh file or mesh → ``"mesh"``; a folder (its subfolders too; shapes named by their
+        relative paths), or a list of several mesh files/meshes → ``"meshset"``; a 3-D array or a volume file → ``"volume"``; a Keras ``.h5``/``.hdf5``
         weight file → ``"mesh"`` whose data is an already trained
         :class:`~nc3d.codecs.implicit.ImplicitShape` (only the implicit codec takes it).
     shape, dtype : optional
