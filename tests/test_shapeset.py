@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -531,3 +532,22 @@ def test_add_fits_new_shapes_to_the_frozen_decoder(blob, shapes, tmp_path, capsy
     assert grown.shape_quality()[-1]["f_score_0.01"] == pytest.approx(report["f_score_0.01"][0], abs=2e-3)
     assert main(["add", str(src), str(new), "-o", str(src), "--force"]) == 1  # never over the set itself
     assert "not overwritten" in capsys.readouterr().err
+
+
+def test_a_set_decodes_to_a_folder_in_worker_processes(tmp_path, monkeypatch):
+    """Whole-set decode with --jobs 2: each worker opens the file and writes its shapes; the files
+    are those of a decode in this process."""
+    from nc3d.batch import decode_set_to_folder
+
+    shapes = [(f"ball{i}", _mesh(trimesh.creation.icosphere(1, radius=0.5 + 0.05 * i))) for i in range(10)]
+    blob = nc3d.compress(shapes, codec="shapeset", **TINY)
+    src = tmp_path / "set.nc3d"
+    src.write_bytes(blob)
+    names = [n for n, _ in shapes]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = decode_set_to_folder(src, names, [tmp_path / "a" / f"{n}.ply" for n in names], jobs=1)
+    two = decode_set_to_folder(src, names, [tmp_path / "b" / f"{n}.ply" for n in names], jobs=2)
+    assert [n for n, _ in two] == names and all(p is not None for _, p in two)
+    for (_, a), (_, b) in zip(one, two):
+        assert Path(a).read_bytes() == Path(b).read_bytes()

@@ -92,10 +92,11 @@ def load_input(inputs, *, shape=None, dtype=None) -> Input:
     Parameters
     ----------
     inputs : path, Mesh, trimesh.Trimesh, (vertices, faces), ndarray, or a list
-        One mesh file or mesh → ``"mesh"``; a folder (its subfolders too; shapes named by their
-        relative paths), or a list of several mesh files/meshes → ``"meshset"``; a 3-D array or a volume file → ``"volume"``; a Keras ``.h5``/``.hdf5``
-        weight file → ``"mesh"`` whose data is an already trained
-        :class:`~nc3d.codecs.implicit.ImplicitShape` (only the implicit codec takes it).
+        One mesh file or mesh → ``"mesh"``; a folder (its subfolders too; shapes named by
+        their relative paths), or a list of several mesh files/meshes → ``"meshset"``; a 3-D
+        array or a volume file → ``"volume"``; a Keras ``.h5``/``.hdf5`` weight file →
+        ``"mesh"`` whose data is an already trained :class:`~nc3d.codecs.implicit.ImplicitShape`
+        (only the implicit codec takes it).
     shape, dtype : optional
         For a raw volume file: its ``(z, y, x)`` shape and sample type (see
         :func:`nc3d.io.load_volume`); not allowed with any other input.

@@ -28,10 +28,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .errors import InputError, Nc3dError
 from .nn.device import limit_threads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .codecs.handles import MeshSetFile
 
 __all__ = [
     "BatchItem",
@@ -42,6 +45,7 @@ __all__ = [
     "limit_threads",
     "init_worker",
     "compress_in_worker",
+    "decode_set_to_folder",
 ]
 
 
@@ -328,3 +332,76 @@ def compress_folder(
     for result in stream:
         report(result["input"], result)
     return [results[it.source] for it in items]
+
+
+def _decode_shapes(
+    path: str, names: list[str], targets: list[str], force: bool
+) -> list[tuple[str, str | None]]:
+    """In a worker: open the set file, decode ``names`` one by one and write each to its target.
+
+    Returns ``(name, written path or None when the shape decodes to no surface)`` per shape.
+    """
+    from .api import open as open_file
+    from .io import save_mesh
+
+    handle = cast("MeshSetFile", open_file(path))
+    done = []
+    for name, target in zip(names, targets):
+        mesh = handle.decode_shape(name)
+        done.append((name, str(save_mesh(target, mesh, force=force)) if len(mesh.faces) else None))
+    return done
+
+
+def decode_set_to_folder(
+    path: str | os.PathLike,
+    names: list[str],
+    targets: list[Path],
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    progress=None,
+) -> list[tuple[str, str | None]]:
+    """Decode shapes of a set file straight to mesh files, in ``jobs`` processes.
+
+    Each worker opens the file itself and decodes its share of the shapes one at a time (a set
+    whose codec has ``shape-access`` decodes one shape without the others), writing each as it
+    comes: memory stays at a few shapes, whatever the size of the set.
+
+    Parameters
+    ----------
+    path : path
+        The set file.
+    names, targets : lists of equal length
+        Shapes to decode and the mesh file each is written to.
+    jobs : int
+        Processes (1: this one).
+    progress : callable, optional
+        ``progress("shapes", done, total)``.
+
+    Returns
+    -------
+    list of (name, written path or None)
+        In the order of ``names``; None for a shape that decodes to no surface.
+    """
+    work = [str(t) for t in targets]
+    n = len(names)
+    if jobs <= 1 or n <= 1:
+        out = []
+        for i in range(n):
+            out += _decode_shapes(str(path), names[i : i + 1], work[i : i + 1], force)
+            if progress:
+                progress("shapes", i + 1, n)
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = max(1, min(32, n // (4 * jobs)))  # small chunks: progress, and a slow shape does not stall
+    chunks = [(names[i : i + size], work[i : i + size]) for i in range(0, n, size)]
+    results: list[tuple[str, str | None]] = []
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(jobs, len(chunks)), mp_context=ctx, initializer=init_worker) as pool:
+        for part in pool.map(_decode_shapes, [str(path)] * len(chunks), *zip(*chunks), [force] * len(chunks)):
+            results += part
+            if progress:
+                progress("shapes", len(results), n)
+    return results

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from . import api
-from .codecs.base import DATA_PARALLEL, FIELD, KERAS_EXPORT, PRESETS, Option, codec_names, get_codec
+from .codecs.base import (
+    DATA_PARALLEL,
+    FIELD,
+    KERAS_EXPORT,
+    PRESETS,
+    SHAPE_ACCESS,
+    Option,
+    codec_names,
+    get_codec,
+)
 from .errors import InputError, Nc3dError, OutputExistsError
 from .files import check_output, write_bytes_atomic
 from .nn import ddp
@@ -324,16 +333,29 @@ def _decompress_set(args, handle, out: Path, t0: float) -> int:
     for path in targets:
         check_output(path, args.force)
     out.mkdir(parents=True, exist_ok=True)
-    outputs = []
+    from .batch import decode_set_to_folder, default_jobs
+
+    # in worker processes when the file is on disk and one shape decodes alone
+    parallel = handle.supports(SHAPE_ACCESS) and handle.path is not None and len(names) > 8
+    jobs = (args.jobs or default_jobs()) if parallel else 1
     with _Progress(f"decoding {handle.codec}") as progress:
         progress("shapes", 0, len(names))
-        for i, (name, path) in enumerate(zip(names, targets)):
-            mesh = handle.decode_shape(name)
-            if len(mesh.faces) == 0:
-                _console().print(f"warning: {name} decodes to no surface; nothing written")
-            else:
-                outputs.append(save_mesh(path, mesh, force=args.force))
-            progress("shapes", i + 1, len(names))
+        if jobs > 1:
+            written = decode_set_to_folder(
+                handle.path, names, targets, jobs=jobs, force=args.force, progress=progress
+            )
+        else:
+            written = []
+            for i, (name, path) in enumerate(zip(names, targets)):
+                mesh = handle.decode_shape(name)
+                written.append(
+                    (name, str(save_mesh(path, mesh, force=args.force)) if len(mesh.faces) else None)
+                )
+                progress("shapes", i + 1, len(names))
+    outputs = [Path(p) for _, p in written if p is not None]
+    for name, p in written:
+        if p is None:
+            _console().print(f"warning: {name} decodes to no surface; nothing written")
     seconds = time.perf_counter() - t0
     return _emit(
         args,
@@ -359,8 +381,10 @@ def cmd_decompress(args) -> int:
     handle = api.open(args.input)
     if handle.kind == "meshset":
         return _decompress_set(args, handle, out, t0)
-    if args.only is not None:
-        raise InputError(f"--only applies to sets of meshes; {args.input} holds a single {handle.kind}")
+    if args.only is not None or args.jobs is not None:
+        raise InputError(
+            f"--only and --jobs apply to sets of meshes; {args.input} holds a single {handle.kind}"
+        )
     check_output(out, args.force)
     if out.suffix.lower() in (".h5", ".hdf5"):  # the network itself, in the Keras layout
         return _export_keras(args, handle, out, t0)
@@ -844,6 +868,12 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         default=None,
         metavar="NAME",
         help="a set file: decode only this shape (the others' features are not decoded)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="a set file: processes decoding shapes (default: one per core)",
     )
 
     p = add(
