@@ -37,10 +37,13 @@ fails before the big allocation.
 
 File layout: header ``shape``, ``dtype``, ``range`` (as every volume codec), ``palette``
 (``"int"``: integers, stored as varints of the first value (zigzag) and the gaps minus one;
-``"float"``: float64 little-endian) and ``labels`` (the palette size); sections ``palette``,
-``labels`` (range-coder words, little-endian uint32; absent for a single value) and ``pad``
-(zero bytes, only when the rest is shorter than one byte per :data:`VOXELS_PER_BYTE` voxels, so
-that a decoder can refuse tiny files that declare huge volumes).
+``"float"``: float64 little-endian), ``labels`` (the palette size) and, when the volume is its
+own mirror image along some axes, ``mirror`` (three booleans for z, y, x, tested in that order
+on what is left: only the first half, the middle slice included, is coded). Sections
+``palette``, ``labels`` (range-coder words, little-endian uint32; absent for a single value)
+and ``pad`` (zero bytes, only when the rest is shorter than one byte per
+:data:`VOXELS_PER_BYTE` voxels, so that a decoder can refuse tiny files that declare huge
+volumes).
 
 What a "label volume" is, for the ``volume`` codec's automatic choice, is
 :func:`looks_like_labels`.
@@ -715,7 +718,15 @@ class VolumeLabelsCodec(Codec):
         header = volume_header(v) | {"palette": kind, "labels": int(values.size)}
         sections = {"palette": palette}
         if values.size > 1:
-            sections["labels"] = encode_indices(indices, int(values.size))
+            mirror = []
+            for axis in range(3):  # an exact mirror image of itself: code the first half only
+                flipped = np.flip(indices, axis)
+                mirror.append(bool(indices.shape[axis] > 1 and np.array_equal(indices, flipped)))
+                if mirror[-1]:
+                    indices = indices[(slice(None),) * axis + (slice(0, (indices.shape[axis] + 1) // 2),)]
+            if any(mirror):
+                header["mirror"] = mirror
+            sections["labels"] = encode_indices(np.ascontiguousarray(indices), int(values.size))
         short = math.ceil((v.size - 4096) / VOXELS_PER_BYTE) - sum(map(len, sections.values()))
         if short > 0:  # so that the decoder's bytes-per-voxel guard passes (see the module docstring)
             sections["pad"] = bytes(short)
@@ -737,4 +748,13 @@ class VolumeLabelsCodec(Codec):
         values = _in_dtype(_unpack_palette(sections["palette"], kind, size, lo, hi), dtype)
         if size == 1:
             return np.full(shape, values[0], dtype=dtype)
-        return values[decode_indices(sections["labels"], shape, size)]
+        mirror = header_get(header, "mirror", list, default=[False, False, False])
+        if len(mirror) != 3 or not all(type(m) is bool for m in mirror):
+            raise FormatError(f"volume-labels file: mirror must be three booleans, got {mirror!r}")
+        coded = tuple((n + 1) // 2 if m else n for n, m in zip(shape, mirror))
+        indices = decode_indices(sections["labels"], coded, size)
+        for axis in range(3):
+            if mirror[axis]:
+                half = indices[(slice(None),) * axis + (slice(0, shape[axis] // 2),)]
+                indices = np.concatenate([indices, np.flip(half, axis)], axis=axis)
+        return values[indices]
