@@ -303,10 +303,9 @@ class _Coder:
 
 
 def _adaptive(coder: _Coder, table: np.ndarray, ctx: np.ndarray, symbols: np.ndarray | None) -> np.ndarray:
-    """Code symbols under ``table[ctx]`` (integer counts, in place updated afterwards)."""
-    probs = table[ctx]
-    probs /= probs.sum(axis=1, keepdims=True)
-    out = coder.categorical(probs, symbols)
+    """Code symbols under ``table[ctx]`` (counts, see :func:`_count`), then count them."""
+    rows = table[ctx]
+    out = coder.categorical(rows[:, :-1] / rows[:, -1:], symbols)
     _count(table, ctx, out, keep_possible=True)
     return out
 
@@ -314,35 +313,37 @@ def _adaptive(coder: _Coder, table: np.ndarray, ctx: np.ndarray, symbols: np.nda
 def _count(table: np.ndarray, ctx: np.ndarray, symbols: np.ndarray, keep_possible: bool) -> None:
     """Add coded symbols to their contexts' counts; halve contexts whose counts sum past the limit.
 
-    Counts are whole numbers held in float64 (exact below 2**53), so probabilities need no cast.
-
-    ``keep_possible``: halve rounding up, so a symbol seen once stays possible (and zeros stay zero).
+    A table is ``(contexts, K + 1)`` float64: K counts, whole numbers (exact below 2**53, so
+    probabilities need no cast), and their sum in the last column. ``keep_possible``: halve
+    rounding up, so a symbol seen once stays possible (and zeros stay zero).
     """
     k = table.shape[1]
     table.reshape(-1)[:] += np.bincount(ctx * k + symbols, minlength=table.size)
-    touched = np.flatnonzero(np.bincount(ctx, minlength=len(table)))
-    rows = table[touched]
-    big = rows.sum(axis=1) > COUNT_LIMIT
-    if big.any():
-        table[touched[big]] = np.floor((rows[big] + keep_possible) / 2)
+    seen = np.bincount(ctx, minlength=len(table))
+    table[:, -1] += seen
+    touched = np.flatnonzero(seen)
+    big = touched[table[touched, -1] > COUNT_LIMIT]
+    if big.size:
+        halved = np.floor((table[big, :-1] + keep_possible) / 2)
+        table[big, :-1] = halved
+        table[big, -1] = halved.sum(axis=1)
 
 
 def _backoff(coder: _Coder, chain: list[tuple[np.ndarray, np.ndarray]], symbols) -> np.ndarray:
     """Code symbols under a chain of contexts, coarsest first, each finer one leaning on the last.
 
     ``p_fine = (n_fine + BACKOFF · p_coarser) / (N_fine + BACKOFF)``: a context seen rarely codes
-    with its coarser context's frequencies, a busy one with its own. All tables are updated.
+    with its coarser context's frequencies, a busy one with its own. All tables are counted.
     """
     table, ctx = chain[0]
-    probs = table[ctx]
-    probs /= probs.sum(axis=1, keepdims=True)
+    rows = table[ctx]
+    probs = rows[:, :-1] / rows[:, -1:]
     for table, ctx in chain[1:]:
-        counts = table[ctx]
-        total = counts.sum(axis=1, keepdims=True)
-        total += BACKOFF
+        rows = table[ctx]
         probs *= BACKOFF
-        probs += counts
-        probs /= total
+        probs += rows[:, :-1]
+        rows[:, -1] += BACKOFF
+        probs /= rows[:, -1:]
     out = coder.categorical(probs, symbols)
     for i, (table, ctx) in enumerate(chain):
         _count(table, ctx, out, keep_possible=i == 0)  # the coarsest keeps every symbol possible
@@ -389,14 +390,22 @@ class _State:
     """Adaptive counts shared by all steps (identical on both ends)."""
 
     def __init__(self):
-        self.root = np.ones((_N_ROOT, 4))
+        self.root = _table(_N_ROOT, 4, 1.0)
         self.root[0::2, 2] = 0  # with two distinct neighbour values (even contexts), no third
-        self.coarse = np.zeros((_N_COARSE, 4))
-        self.mid = np.zeros((_N_MID, 4))
-        self.fine = np.zeros((_N_FINE, 4))
-        self.escape = np.ones((len(_SPREAD_EDGES) + 1, _ESC_DIRECT + 1))
-        self.count = np.ones((1, _BUCKETS))
-        self.gaps = np.ones((1, _BUCKETS))
+        self.root[0::2, -1] = 3
+        self.coarse = _table(_N_COARSE, 4, 0.0)
+        self.mid = _table(_N_MID, 4, 0.0)
+        self.fine = _table(_N_FINE, 4, 0.0)
+        self.escape = _table(len(_SPREAD_EDGES) + 1, _ESC_DIRECT + 1, 1.0)
+        self.count = _table(1, _BUCKETS, 1.0)
+        self.gaps = _table(1, _BUCKETS, 1.0)
+
+
+def _table(contexts: int, symbols: int, start: float) -> np.ndarray:
+    """Counts (see :func:`_count`): every symbol at ``start``, their sum last."""
+    out = np.full((contexts, symbols + 1), start)
+    out[:, -1] = start * symbols
+    return out
 
 
 def _levels(shape) -> int:
@@ -482,7 +491,7 @@ def _step(G, g, ci: int, level: int, st: _State, coder: _Coder, palette_size: in
     # 2. the others, in chunks with the counts updated in between
     rest = np.flatnonzero(~uniform.reshape(-1))
     fr = flat(rest)
-    nb = np.stack([Gf[fr + d] for d in deltas], axis=1)
+    nb = np.stack([Gf[fr + d] for d in deltas])
     chain, cand, spread = _contexts(nb, n_near, ci, level, st)
     values = np.empty(rest.size, dtype=np.int64)
     true_rest = None if truth is None else Gf[fr].astype(np.int64)
@@ -518,7 +527,7 @@ def _contexts(nb: np.ndarray, n_near: int, ci: int, level: int, st: _State):
 
     Parameters
     ----------
-    nb : (m, T) int64
+    nb : (T, m) uint8 or uint16
         The known neighbours' indices in the class template's order (near ones first).
     n_near : int
         How many are near (vote, bit pattern); the rest count as "extra".
@@ -539,43 +548,48 @@ def _contexts(nb: np.ndarray, n_near: int, ci: int, level: int, st: _State):
     spread : (m,) int64
         Largest minus smallest near index.
     """
-    m = len(nb)
+    m = nb.shape[1]
     if m == 0:
         empty = np.zeros(0, dtype=np.int64)
         return [(t, empty) for t in (st.root, st.coarse, st.mid, st.fine)], np.zeros((0, 3), np.int64), empty
     offsets = _TEMPLATES[ci][0]
     weights = [4 - sum(map(abs, o)) for o in offsets[:n_near]]
-    near = nb[:, :n_near]
+    near = nb[:n_near]
     # vote of each near position: the weights of the near neighbours holding its value
-    score = np.tile(np.array(weights, dtype=np.int16), (m, 1))
+    score = np.empty((n_near, m), dtype=np.int16)
+    for i in range(n_near):
+        score[i] = weights[i]
     for i in range(n_near):
         for j in range(i + 1, n_near):
-            same = near[:, i] == near[:, j]
-            score[:, i] += same * np.int16(weights[j])
-            score[:, j] += same * np.int16(weights[i])
-    rows = np.arange(m)
-    v1 = near[rows, np.argmax(score, axis=1)]
-    b1 = near == v1[:, None]
-    score[b1] = -1
-    v2 = near[rows, np.argmax(score, axis=1)]  # near ones that differ hold a second value
-    b2 = near == v2[:, None]
-    score[b2] = -1
-    has3 = score.max(axis=1) >= 0
-    v3 = np.where(has3, near[rows, np.argmax(score, axis=1)].astype(np.int64), -1)
-    n1 = b1.sum(axis=1, dtype=np.int64)
-    pattern = _CANONICAL[ci][b1.astype(np.int64) @ (1 << np.arange(n_near, dtype=np.int64))]
-    far = nb[:, n_near:]
+            same = near[i] == near[j]
+            score[i] += same * np.int16(weights[j])
+            score[j] += same * np.int16(weights[i])
+    cols = np.arange(m)
+    v1 = near[np.argmax(score, axis=0), cols]
+    b1 = near == v1
+    np.putmask(score, b1, -1)
+    v2 = near[np.argmax(score, axis=0), cols]  # near ones that differ hold a second value
+    np.putmask(score, near == v2, -1)
+    third = np.argmax(score, axis=0)
+    has3 = score[third, cols] >= 0
+    v3 = np.where(has3, near[third, cols].astype(np.int64), -1)
+    n1 = b1.sum(axis=0, dtype=np.int64)
+    bits = np.zeros(m, dtype=np.int64)
+    for i in range(n_near):
+        bits |= b1[i].astype(np.int64) << i
+    pattern = _CANONICAL[ci][bits]
+    far = nb[n_near:]
     extra = np.zeros(m, dtype=np.int64)
-    if far.shape[1]:
-        held = (far == v1[:, None]).sum(axis=1, dtype=np.int64)
-        extra = np.minimum((_EXTRA * held) // (far.shape[1] + 1), _EXTRA - 1)
+    if len(far):
+        held = (far == v1).sum(axis=0, dtype=np.int64)
+        extra = np.minimum((_EXTRA * held) // (len(far) + 1), _EXTRA - 1)
     v1, v2 = v1.astype(np.int64), v2.astype(np.int64)
     group = min(level, _LEVEL_GROUPS - 1)
     root = ((((_ROOT_BUCKETS * n1) // n_near) * 2 + (v2 > v1)) * 2 + (np.abs(v2 - v1) == 1)) * 2 + has3
     coarse = (((ci * _LEVEL_GROUPS + group) * (NEAR + 1) + n1) * 2 + has3) * _IDS + np.minimum(v1, _IDS - 1)
     mid = ((_MID_BASE[ci] + pattern) * _LEVEL_GROUPS + group) * 2 + has3
     fine = mid * _EXTRA + extra
-    spread = near.max(axis=1).astype(np.int64) - near.min(axis=1)
+    spread = near.max(axis=0).astype(np.int64) - near.min(axis=0)
     chain = [(st.root, root), (st.coarse, coarse), (st.mid, mid), (st.fine, fine)]
     return chain, np.stack([v1, v2, v3], axis=1), spread
 
