@@ -29,9 +29,10 @@ with few distinct values; a transform codec blurs their edges and a byte-oriente
    index spread), or directly (uniform over the palette) when that is farther.
 
 All symbols go through one range coder (constriction's ``RangeEncoder``) with adaptive integer
-counts (start at 1, +1 per symbol, halved past :data:`COUNT_LIMIT`) updated between chunks of
-each step (chunks of 256, 512, 1024, ... voxels), identically on both ends; probabilities are
-those counts divided by their sum in float64. Before allocating a level of more than 2**20
+counts (+1 per symbol, halved past :data:`COUNT_LIMIT`) updated between chunks of each step
+(doubling in size, each an even sample of the whole step: :func:`_chunks`), identically on both
+ends; probabilities are those counts divided by their sum in float64, blended along the chain of
+contexts (:func:`_backoff`). Before allocating a level of more than 2**20
 voxels the decoder checks a 16-bit check word, so a damaged file that declares a huge volume
 fails before the big allocation.
 
@@ -86,7 +87,7 @@ AUTO_MIN_SAME = 0.4
 VOXELS_PER_BYTE = 1 << 16
 #: Known neighbours that decide "uniform" and form the context's bit pattern.
 NEAR = 10
-#: First chunk of a step's non-uniform voxels between two updates of the counts (then doubling).
+#: Smallest chunk of a step's non-uniform voxels between two updates of the counts (:func:`_chunks`).
 CHUNK = 256
 #: Weight (in symbols) of a coarse context's frequencies in a fine context's (:func:`_backoff`).
 BACKOFF = 16.0
@@ -495,9 +496,7 @@ def _step(G, g, ci: int, level: int, st: _State, coder: _Coder, palette_size: in
     chain, cand, spread = _contexts(nb, n_near, ci, level, st)
     values = np.empty(rest.size, dtype=np.int64)
     true_rest = None if truth is None else Gf[fr].astype(np.int64)
-    start, size = 0, CHUNK
-    while start < rest.size:
-        s = slice(start, min(start + size, rest.size))
+    for s in _chunks(rest.size):
         sym = None
         if true_rest is not None:
             t = true_rest[s]
@@ -511,7 +510,6 @@ def _step(G, g, ci: int, level: int, st: _State, coder: _Coder, palette_size: in
             coder, st, cand[s][esc, 0], sctx, None if true_rest is None else true_rest[s][esc], palette_size
         )
         values[s] = v
-        start, size = s.stop, size * 2
 
     if not coder.encoding:
         out = np.array(first, dtype=G.dtype)
@@ -520,6 +518,19 @@ def _step(G, g, ci: int, level: int, st: _State, coder: _Coder, palette_size: in
         of[rest] = values
         target[...] = out
         _mirror(G, g)
+
+
+def _chunks(m: int) -> list[slice]:
+    """Chunks of ``0..m-1`` between two updates of the counts, each spread over the whole range.
+
+    Chunk 0 takes every ``2**J``-th item, chunk ``j ≥ 1`` the odd multiples of ``2**(J - j)``
+    (``2**J ≈ m / CHUNK``): the sizes double, and every chunk samples the whole step evenly, so
+    counts learnt from the earlier chunks fit the later ones even when the statistics drift
+    across the volume (a coded step is in scan order).
+    """
+    top = max(0, (m // CHUNK).bit_length() - 1)
+    later = [slice(1 << (top - j), None, 1 << (top - j + 1)) for j in range(1, top + 1)]
+    return [slice(0, None, 1 << top), *later]
 
 
 def _contexts(nb: np.ndarray, n_near: int, ci: int, level: int, st: _State):
