@@ -397,7 +397,7 @@ class _State:
         self.coarse = _table(_N_COARSE, 4, 0.0)
         self.mid = _table(_N_MID, 4, 0.0)
         self.fine = _table(_N_FINE, 4, 0.0)
-        self.escape = _table(len(_SPREAD_EDGES) + 1, _ESC_DIRECT + 1, 1.0)
+        self.escape = _table((len(_SPREAD_EDGES) + 1) * 4, _ESC_DIRECT + 1, 1.0)
         self.count = _table(1, _BUCKETS, 1.0)
         self.gaps = _table(1, _BUCKETS, 1.0)
 
@@ -429,15 +429,18 @@ def _mirror(G: np.ndarray, g) -> None:
         a[n + 1] = a[n - 1]
 
 
-def _escape(coder: _Coder, st: _State, pred: np.ndarray, ctx: np.ndarray, truth, palette_size: int):
-    """Indices unlike their neighbours: index − ``pred`` (≠ 0) zigzagged, or the index itself."""
+def _escape(coder: _Coder, st: _State, pred: np.ndarray, ctx: np.ndarray, truth, palette_size: int, shift):
+    """Indices unlike their neighbours: zigzag(index − ``pred``) − ``shift``, or the index itself.
+
+    ``shift`` is 1 where the index cannot be ``pred`` (the uniform neighbours' value), else 0.
+    """
     sym = None
     if truth is not None:
-        sym = np.minimum(zigzag(truth - pred).astype(np.int64) - 1, _ESC_DIRECT)
+        sym = np.minimum(zigzag(truth - pred).astype(np.int64) - shift, _ESC_DIRECT)
     sym = _adaptive(coder, st.escape, ctx, sym)
     direct = np.flatnonzero(sym == _ESC_DIRECT)
     raw = coder.uniform(np.full(direct.size, palette_size), None if truth is None else truth[direct])
-    out = pred + unzigzag((sym + 1).astype(np.uint64))
+    out = pred + unzigzag((sym + shift).astype(np.uint64))
     out[direct] = raw
     if out.size and (int(out.min()) < 0 or int(out.max()) >= palette_size):
         raise FormatError("volume-labels stream is corrupt: a label index outside the palette")
@@ -486,7 +489,7 @@ def _step(G, g, ci: int, level: int, st: _State, coder: _Coder, palette_size: in
     fi = flat(positions)
     exc_values = _escape(
         coder, st, Gf[fi + deltas[0]].astype(np.int64), np.zeros(n_exc, dtype=np.int64),
-        None if truth is None else Gf[fi].astype(np.int64), palette_size,
+        None if truth is None else Gf[fi].astype(np.int64), palette_size, 1,
     )  # fmt: skip
 
     # 2. the others, in chunks with the counts updated in between
@@ -505,9 +508,17 @@ def _step(G, g, ci: int, level: int, st: _State, coder: _Coder, palette_size: in
         sym = _backoff(coder, [(table, ctx[s]) for table, ctx in chain], sym)
         v = np.take_along_axis(cand[s], np.minimum(sym, 2)[:, None], axis=1)[:, 0]
         esc = np.flatnonzero(sym == 3)
-        sctx = np.searchsorted(_SPREAD_EDGES, spread[s][esc], side="right")
+        sctx = np.searchsorted(_SPREAD_EDGES, spread[s][esc], side="right") * 4 + np.minimum(
+            np.abs(cand[s][esc, 3] - cand[s][esc, 0]), 3
+        )
         v[esc] = _escape(
-            coder, st, cand[s][esc, 0], sctx, None if true_rest is None else true_rest[s][esc], palette_size
+            coder,
+            st,
+            cand[s][esc, 3],
+            sctx,
+            None if true_rest is None else true_rest[s][esc],
+            palette_size,
+            0,
         )
         values[s] = v
 
@@ -562,7 +573,7 @@ def _contexts(nb: np.ndarray, n_near: int, ci: int, level: int, st: _State):
     m = nb.shape[1]
     if m == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return [(t, empty) for t in (st.root, st.coarse, st.mid, st.fine)], np.zeros((0, 3), np.int64), empty
+        return [(t, empty) for t in (st.root, st.coarse, st.mid, st.fine)], np.zeros((0, 4), np.int64), empty
     offsets = _TEMPLATES[ci][0]
     weights = [4 - sum(map(abs, o)) for o in offsets[:n_near]]
     near = nb[:n_near]
@@ -602,7 +613,8 @@ def _contexts(nb: np.ndarray, n_near: int, ci: int, level: int, st: _State):
     fine = mid * _EXTRA + extra
     spread = near.max(axis=0).astype(np.int64) - near.min(axis=0)
     chain = [(st.root, root), (st.coarse, coarse), (st.mid, mid), (st.fine, fine)]
-    return chain, np.stack([v1, v2, v3], axis=1), spread
+    mean = (2 * near.sum(axis=0, dtype=np.int64) + n_near) // (2 * n_near)  # rounded: other values' guess
+    return chain, np.stack([v1, v2, v3, mean], axis=1), spread
 
 
 def _padded(sub: np.ndarray) -> np.ndarray:
