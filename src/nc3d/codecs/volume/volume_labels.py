@@ -318,12 +318,9 @@ def _count(table: np.ndarray, ctx: np.ndarray, symbols: np.ndarray, keep_possibl
     probabilities need no cast), and their sum in the last column. ``keep_possible``: halve
     rounding up, so a symbol seen once stays possible (and zeros stay zero).
     """
-    k = table.shape[1]
-    table.reshape(-1)[:] += np.bincount(ctx * k + symbols, minlength=table.size)
-    seen = np.bincount(ctx, minlength=len(table))
-    table[:, -1] += seen
-    touched = np.flatnonzero(seen)
-    big = touched[table[touched, -1] > COUNT_LIMIT]
+    np.add.at(table, (ctx, symbols), 1.0)
+    np.add.at(table[:, -1], ctx, 1.0)
+    big = np.unique(ctx[table[ctx, -1] > COUNT_LIMIT])
     if big.size:
         halved = np.floor((table[big, :-1] + keep_possible) / 2)
         table[big, :-1] = halved
@@ -500,26 +497,19 @@ def _step(G, g, ci: int, level: int, st: _State, coder: _Coder, palette_size: in
     values = np.empty(rest.size, dtype=np.int64)
     true_rest = None if truth is None else Gf[fr].astype(np.int64)
     for s in _chunks(rest.size):
+        c = cand[:, s]  # (4, chunk): first, second, third value, rounded mean
+        t = None if true_rest is None else true_rest[s]
         sym = None
-        if true_rest is not None:
-            t = true_rest[s]
-            c = cand[s]
-            sym = np.where(t == c[:, 0], 0, np.where(t == c[:, 1], 1, np.where(t == c[:, 2], 2, 3)))
+        if t is not None:
+            sym = np.where(t == c[0], 0, np.where(t == c[1], 1, np.where(t == c[2], 2, 3)))
         sym = _backoff(coder, [(table, ctx[s]) for table, ctx in chain], sym)
-        v = np.take_along_axis(cand[s], np.minimum(sym, 2)[:, None], axis=1)[:, 0]
+        v = c[np.minimum(sym, 2), np.arange(sym.size)]
         esc = np.flatnonzero(sym == 3)
-        sctx = np.searchsorted(_SPREAD_EDGES, spread[s][esc], side="right") * 4 + np.minimum(
-            np.abs(cand[s][esc, 3] - cand[s][esc, 0]), 3
-        )
-        v[esc] = _escape(
-            coder,
-            st,
-            cand[s][esc, 3],
-            sctx,
-            None if true_rest is None else true_rest[s][esc],
-            palette_size,
-            0,
-        )
+        if esc.size:
+            pred = c[3, esc]
+            sctx = np.searchsorted(_SPREAD_EDGES, spread[s][esc], side="right") * 4
+            sctx += np.minimum(np.abs(pred - c[0, esc]), 3)
+            v[esc] = _escape(coder, st, pred, sctx, None if t is None else t[esc], palette_size, 0)
         values[s] = v
 
     if not coder.encoding:
@@ -564,16 +554,16 @@ def _contexts(nb: np.ndarray, n_near: int, ci: int, level: int, st: _State):
         Coarse (class, level group, how many near ones hold the first value, ≥ 3 values?),
         mid (class, level group, reflection-canonical bit pattern of the near ones holding the
         first value, ≥ 3 values?) and fine (mid + the farther ones' share of the first value).
-    cand : (m, 3) int64
+    cand : (4, m) int64
         The first, second and third value by vote (faces 3, edges 2, corners 1; the third is −1
-        when the near ones hold two values).
+        when the near ones hold two values), and the near ones' rounded mean.
     spread : (m,) int64
         Largest minus smallest near index.
     """
     m = nb.shape[1]
     if m == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return [(t, empty) for t in (st.root, st.coarse, st.mid, st.fine)], np.zeros((0, 4), np.int64), empty
+        return [(t, empty) for t in (st.root, st.coarse, st.mid, st.fine)], np.zeros((4, 0), np.int64), empty
     offsets = _TEMPLATES[ci][0]
     weights = [4 - sum(map(abs, o)) for o in offsets[:n_near]]
     near = nb[:n_near]
@@ -614,7 +604,7 @@ def _contexts(nb: np.ndarray, n_near: int, ci: int, level: int, st: _State):
     spread = near.max(axis=0).astype(np.int64) - near.min(axis=0)
     chain = [(st.root, root), (st.coarse, coarse), (st.mid, mid), (st.fine, fine)]
     mean = (2 * near.sum(axis=0, dtype=np.int64) + n_near) // (2 * n_near)  # rounded: other values' guess
-    return chain, np.stack([v1, v2, v3, mean], axis=1), spread
+    return chain, np.stack([v1, v2, v3, mean]), spread
 
 
 def _padded(sub: np.ndarray) -> np.ndarray:
