@@ -10,6 +10,7 @@ import pytest
 import nc3d
 from nc3d import container
 from nc3d.cli import main
+from nc3d.codecs.base import get_codec
 from nc3d.codecs.volume.volume_labels import (
     MAX_PALETTE,
     decode_indices,
@@ -153,6 +154,11 @@ def test_volume_codec_picks_lossless_for_labels_and_forcing_works_both_ways():
     assert container.unpack(forced).codec == "volume-labels"
     with pytest.raises(InputError, match="lossless=True does not take quality"):
         nc3d.compress(labels, codec="volume", lossless=True, quality=3.0)
+    volume = get_codec("volume")  # the codec object decodes what it handed over
+    np.testing.assert_array_equal(volume.decode(volume.encode(labels)), labels)
+    np.testing.assert_array_equal(
+        volume.decode_container(container.unpack(auto), region="1:3,:,5:9"), labels[1:3, :, 5:9]
+    )
 
 
 # -- hostile files --------------------------------------------------------------------------------

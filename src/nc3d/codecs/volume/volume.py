@@ -166,6 +166,12 @@ class VolumeCodec(Codec):
             return VolumeLabelsCodec().encode(data, progress=progress)
         return super().encode(data, progress=progress, **settings)
 
+    def decode_container(self, c, region=None):
+        """Decode a file of this codec, or the ``volume-labels`` file :meth:`encode` handed over."""
+        if c.codec == VolumeLabelsCodec.name:
+            return VolumeLabelsCodec().decode_container(c, region=region)
+        return super().decode_container(c, region=region)
+
     def encode_parts(self, data, *, quality, target_psnr=None, model="default", lossless=None, progress=None):
         v = as_volume(data)
         sections = {}
