@@ -350,12 +350,71 @@ def summary(rows: list[dict], timing: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+ABLATION_MAPS = ("avg152-otsu5", "headsq-otsu3", "mrhead-otsu4", "tmap-3class", "mni-quant29")
+
+
+def ablation(out: Path) -> str:
+    """What the context choices buy: bytes of the index stream (no mirror mode) with parts switched off.
+
+    The variants patch :mod:`nc3d.codecs.volume.volume_labels` in this process only: the chain of
+    contexts cut after its first 1, 2 or 3 members; counts updated between chunks taken in scan
+    order instead of strided ones.
+    """
+    import nc3d.codecs.volume.volume_labels as vl
+
+    maps = {n: v for n, _, v in label_maps(quick=True) if n in ABLATION_MAPS}
+    maps["mask-turbineblade"] = _mesh_mask("vtk-data/turbineblade.ply")
+    contexts, chunks = vl._contexts, vl._chunks
+
+    def cut(k):
+        return lambda *a: (lambda c, cand, spread: (c[:k], cand, spread))(*contexts(*a))
+
+    def scan_order(m):
+        edges = [0]
+        while edges[-1] < m:
+            edges.append(min(m, edges[-1] + vl.CHUNK * 2 ** (len(edges) - 1)))
+        return [slice(a, b) for a, b in zip(edges, edges[1:])] or [slice(0, 0)]
+
+    variants = {
+        "vote share + ordinal flags only (root)": {"_contexts": cut(1)},
+        "+ class, level, first value (coarse)": {"_contexts": cut(2)},
+        "+ reflection-canonical bit pattern (mid)": {"_contexts": cut(3)},
+        "+ farther neighbours' share (fine): the codec": {},
+        "the codec, chunks in scan order": {"_chunks": scan_order},
+    }
+    rows = []
+    for label, patch in variants.items():
+        vl._contexts, vl._chunks = patch.get("_contexts", contexts), patch.get("_chunks", chunks)
+        try:
+            sizes = {}
+            for name, v in maps.items():
+                values, indices = vl.palette_indices(v)
+                sizes[name] = len(vl.encode_indices(indices, len(values)))
+        finally:
+            vl._contexts, vl._chunks = contexts, chunks
+        rows.append({"variant": label, "bytes": sizes})
+    with open(out, "w") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    names = list(maps)
+    lines = ["| variant | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for r in rows:
+        lines.append(f"| {r['variant']} | " + " | ".join(f"{r['bytes'][n]:,}" for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--summary", action="store_true", help="only print the table from --out")
     p.add_argument("--quick", action="store_true", help="the scan maps only (no mesh voxelization)")
+    p.add_argument("--ablation", action="store_true", help="only the context ablation (labels_ablation.*)")
     args = p.parse_args(argv)
+    if args.ablation:
+        table = ablation(args.out.with_name("labels_ablation.jsonl"))
+        args.out.with_name("labels_ablation.md").write_text(table)
+        print(table)
+        return 0
     if not args.summary:
         rows = []
         for name, how, v in label_maps(args.quick):

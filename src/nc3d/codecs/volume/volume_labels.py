@@ -25,8 +25,11 @@ with few distinct values; a transform codec blurs their edges and a byte-oriente
    frequency table per context = (class, level 0/1/≥2, which near neighbours hold the first
    value (bit pattern), how many of the farther ones do (4 steps), ≥ 3 distinct values or not).
 4. **Other values** (a voxel unlike its neighbours) are coded as the zigzagged difference of
-   its index from the first value's (adaptive, 31 magnitudes per context of the neighbours'
-   index spread), or directly (uniform over the palette) when that is farther.
+   its index from a prediction — the uniform neighbours' value, or the near neighbours' rounded
+   mean index (indices keep the values' order) — with adaptive frequencies of 31 magnitudes per
+   context (the neighbours' index spread, and how far the mean is from the first value), or
+   directly (uniform over the palette) when farther.
+5. **Mirror images.** A volume equal to its own mirror image along an axis codes one half.
 
 All symbols go through one range coder (constriction's ``RangeEncoder``) with adaptive integer
 counts (+1 per symbol, halved past :data:`COUNT_LIMIT`) updated between chunks of each step
