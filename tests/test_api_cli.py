@@ -235,7 +235,7 @@ def test_codecs_name_describes_one_codec(capsys):
     assert main(["codecs", "volume", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["name"] == "volume" and info["capabilities"] == ["region-decode"]
-    assert {o["name"] for o in info["options"]} == {"quality", "target_psnr", "model"}
+    assert {o["name"] for o in info["options"]} == {"quality", "target_psnr", "model", "lossless"}
     assert set(info["presets"]) == {"smoke", "quick", "default"} and len(info["presets"]["quick"]) == 3
     assert main(["codecs", "implicit"]) == 0
     assert "--target-f-score" in capsys.readouterr().out

@@ -235,8 +235,9 @@ def cmd_compress(args) -> int:
         return 0
     write_bytes_atomic(out, blob, force=args.force)
     seconds = time.perf_counter() - t0
+    written_by = api.info(blob)["codec"]  # a codec may hand the data to another (volume → volume-labels)
     result: dict[str, Any] = {
-        "codec": codec.name,
+        "codec": written_by,
         "input_bytes": data.input_bytes,
         "canonical_bytes": data.canonical_bytes,
         "output_bytes": len(blob),
@@ -280,7 +281,7 @@ def cmd_compress(args) -> int:
         elif "f_score_0.01" in result:
             _console().print("warning: the file decodes to no surface (F-score@0.01 0)")
         print(
-            f"{out}: {codec.name}, {data.input_bytes:,} → {len(blob):,} bytes "
+            f"{out}: {written_by}, {data.input_bytes:,} → {len(blob):,} bytes "
             f"({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× {canonical}) "
             f"in {seconds:.1f} s"
         )
@@ -825,7 +826,10 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         )
         options = _codec_options()
     for name, (opt, users) in options.items():
-        kw = {"type": opt.type} if opt.type is not bool else {"type": _parse_bool}
+        # a bool setting is a switch pair: --name / --no-name (unset: the codec decides)
+        kw: dict = {"type": opt.type, "choices": opt.choices}
+        if opt.type is bool:
+            kw = {"action": argparse.BooleanOptionalAction}
         helps: dict[tuple, list[str]] = {}  # codecs sharing a name may mean different things by it
         for u in users:
             o = next(o for o in get_codec(u).options if o.name == name)
@@ -839,7 +843,6 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
             "--" + name.replace("_", "-"),
             dest=name,
             default=None,
-            choices=opt.choices,
             help=text.replace("%", "%%"),
             **kw,
         )
@@ -1020,14 +1023,6 @@ def _parse_shape(s: str) -> tuple[int, int, int]:
     if len(dims) != 3:
         raise argparse.ArgumentTypeError(f"expected Z,Y,X (three integers), got {s!r}")
     return dims
-
-
-def _parse_bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,7 @@ __all__ = [
     "unzigzag",
     "constriction_module",
     "categorical_model",
+    "guarded",
 ]
 
 #: Largest alphabet (max - min + 1) that :func:`encode_symbols` accepts.
@@ -274,8 +275,11 @@ def _is_rust_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
-def _guarded(run, message: str):
-    """``run()``, with constriction's errors on hostile data (Rust panics included) as FormatError."""
+def guarded(run, message: str):
+    """``run()``, with constriction's errors on hostile data (Rust panics included) as FormatError.
+
+    For decoders that drive constriction themselves: ``message`` starts the error's text.
+    """
     try:
         return run()
     except (ValueError, KeyError, TypeError, AssertionError, RuntimeError, OverflowError) as exc:
@@ -381,7 +385,7 @@ def decode_symbols(data: bytes | bytearray | memoryview, count: int | None = Non
         coder = constriction_module().stream.stack.AnsCoder(words)
         return np.asarray(coder.decode(categorical_model(counts), n)), not coder.is_empty()
 
-    decoded, leftover = _guarded(run, "symbol stream is corrupt")
+    decoded, leftover = guarded(run, "symbol stream is corrupt")
     if leftover:
         raise FormatError("symbol stream is corrupt: unused compressed data after the symbols")
     if decoded.shape != (n,) or decoded.dtype.kind not in "iu":
@@ -476,7 +480,7 @@ def decode_with_tables(data: bytes | bytearray | memoryview, counts: np.ndarray,
             out[i] = np.asarray(coder.decode(categorical_model(c[i]), n))
         return not coder.is_empty()
 
-    leftover = _guarded(run, "coded rows are corrupt")
+    leftover = guarded(run, "coded rows are corrupt")
     if leftover:
         raise FormatError("coded rows are corrupt: unused data after the symbols")
     return out

@@ -16,6 +16,11 @@ files written before 2026-11-22 05:15 UTC); sections ``dc``, ``z``, ``ac`` (ANS 
 symbol (ANS is not seekable) and inverse-transforms only the blocks under the region plus a
 one-block halo. Files of the conv codec (``volume-conv``, called ``volume`` before 2026-11-22:
 their header has ``latent_shape``) still decode.
+
+Label volumes (:func:`.volume_labels.looks_like_labels`: integer values, ≤ 256 of them,
+piecewise constant) are handed to the lossless ``volume-labels`` codec, whose file it is — unless
+a lossy setting (``quality``, ``target_psnr``, ``model``) is given or ``lossless=False``;
+``lossless=True`` codes any volume with ≤ 65536 distinct values that way.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from ..volume_header import (
     volume_header,
 )
 from .deblock import deblock
+from .volume_labels import VolumeLabelsCodec, looks_like_labels
 from .volume_model import (
     AC_BAND,
     QUALITY_MAX,
@@ -128,7 +134,17 @@ class VolumeCodec(Codec):
             "default",
             "'default' (shipped) or a model file from fit_model (embedded in the file)",
         ),
+        Option(
+            "lossless",
+            bool,
+            None,
+            "true: code exactly (volume-labels; ≤ 65536 distinct values); false: lossy; "
+            "unset: lossless for label volumes (integers, ≤ 256 values, piecewise constant) "
+            "unless a lossy setting is given",
+        ),
     )
+    #: The settings that ask for a lossy file.
+    LOSSY_SETTINGS = ("quality", "target_psnr", "model")
 
     capabilities = frozenset({REGION_DECODE})
     presets = {
@@ -137,7 +153,26 @@ class VolumeCodec(Codec):
         "default": tuple({"quality": float(q)} for q in range(int(QUALITY_MAX) + 1)),
     }
 
-    def encode_parts(self, data, *, quality, target_psnr=None, model="default", progress=None):
+    def encode(self, data, *, progress=None, **settings) -> bytes:
+        """Lossy (this codec's file) or, for label volumes, lossless (a ``volume-labels`` file)."""
+        resolved = self.resolve_settings(settings)
+        lossy = [k for k in self.LOSSY_SETTINGS if settings.get(k) is not None]
+        lossless = resolved["lossless"]
+        if lossless and lossy:
+            raise InputError(f"volume: lossless=True does not take {', '.join(lossy)} (lossy settings)")
+        if lossless is None and not lossy:
+            lossless = looks_like_labels(data)
+        if lossless:
+            return VolumeLabelsCodec().encode(data, progress=progress)
+        return super().encode(data, progress=progress, **settings)
+
+    def decode_container(self, c, region=None):
+        """Decode a file of this codec, or the ``volume-labels`` file :meth:`encode` handed over."""
+        if c.codec == VolumeLabelsCodec.name:
+            return VolumeLabelsCodec().decode_container(c, region=region)
+        return super().decode_container(c, region=region)
+
+    def encode_parts(self, data, *, quality, target_psnr=None, model="default", lossless=None, progress=None):
         v = as_volume(data)
         sections = {}
         if model == "default":
