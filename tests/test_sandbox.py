@@ -161,6 +161,18 @@ def test_works_after_torch_ran_its_thread_pool():
         torch.set_num_threads(threads)
 
 
+def test_a_caller_that_ignores_sigchld_still_gets_results_and_errors():
+    import signal
+
+    old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    try:
+        np.testing.assert_array_equal(run(fill_ramp), np.arange(20).reshape(4, 5))
+        with pytest.raises(FormatError, match="without a result"):
+            run(segfault)
+    finally:
+        signal.signal(signal.SIGCHLD, old)
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="method"):
         run(fill_ramp, method="thread")

@@ -298,7 +298,8 @@ def _spawned_child(func, args, shape, dtype, memory: int, timeout: float, conn, 
 def _wait(pid: int, ready: int, timeout: float) -> tuple[str, Any]:
     """Wait up to ``timeout`` s for child ``pid`` to write its 16-byte ready message or to end.
 
-    Returns ``("ready", message)``, ``("exited", wait status)`` or ``("timeout", None)``.
+    Returns ``("ready", message)``, ``("exited", wait status)``, ``("timeout", None)`` or
+    ``("lost", None)`` (the child was reaped elsewhere: ``SIGCHLD`` ignored).
     """
     import select
 
@@ -316,7 +317,10 @@ def _wait(pid: int, ready: int, timeout: float) -> tuple[str, Any]:
     delay = 0.001
     try:
         while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return "lost", None
             if done:
                 return "exited", status
             left = deadline - time.monotonic()
@@ -500,6 +504,8 @@ def _run_forked(func, args, shape, dtype, what, memory, timeout, error, hold, tr
         if outcome == "timeout":
             raise _failure(what, error, memory, timeout, timed_out=True)
         pid = None  # reaped
+        if outcome == "lost":
+            raise error(f"{what} ended without a result, its exit status lost (is SIGCHLD ignored?)")
         if os.WIFSIGNALED(result):
             raise _failure(what, error, memory, timeout, sig=os.WTERMSIG(result), said=_tail(stdio))
         code = os.WEXITSTATUS(result)
