@@ -49,6 +49,11 @@ def write_pid_and_sleep(out, path):
     time.sleep(60)
 
 
+def spin(out):
+    while True:
+        pass
+
+
 def take_lock(out, lock):
     with lock:
         out[...] = 7
@@ -113,6 +118,11 @@ def test_a_hang_is_stopped_at_the_timeout_and_the_child_is_gone(tmp_path):
     pid = int(path.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped: no zombie either
         os.kill(pid, 0)
+
+
+def test_a_runaway_loop_is_stopped_by_the_cpu_limit():
+    with pytest.raises(FormatError, match=r"ran out of its CPU time limit \(SIGXCPU\) \(1 s\)"):
+        run(spin, cpu=1.0, timeout=120.0)
 
 
 def test_a_lock_held_by_another_thread_is_held_across_the_fork():

@@ -6,10 +6,11 @@ bounds, allocate without limit or abort the process. :func:`run_isolated` runs s
 a child process instead, so that the worst a hostile file can do is end that child:
 
 * the child's address space may grow by ``memory`` bytes beyond what it holds when it starts
-  (``RLIMIT_AS``), its CPU time is capped (``RLIMIT_CPU``), it writes no core dump
+  (``RLIMIT_AS``), its CPU time is capped at ``cpu`` (``RLIMIT_CPU``), it writes no core dump
   (``RLIMIT_CORE`` = 0, and not dumpable while ``func`` runs) and dies with its caller
   (``PR_SET_PDEATHSIG``);
-* the caller waits at most ``timeout`` seconds of wall time, then kills it;
+* the caller waits at most ``timeout`` seconds of wall time, then kills it; stdin is
+  ``/dev/null``;
 * the result comes back as raw bytes of the declared size, never pickled: nothing the child
   sends is unpickled, so a child taken over by a hostile stream can return wrong numbers —
   which the caller validates like any decoded data — but cannot run code in the caller;
@@ -56,6 +57,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -90,6 +92,13 @@ def default_method() -> str:
     return "fork" if sys.platform.startswith("linux") and hasattr(os, "fork") else "spawn"
 
 
+@dataclass(frozen=True)
+class _Limits:
+    memory: int  # bytes the address space may grow by
+    timeout: float  # wall seconds
+    cpu: float  # CPU seconds
+
+
 def run_isolated(
     func: Callable[..., Any],
     args: Sequence[Any] = (),
@@ -99,6 +108,7 @@ def run_isolated(
     what: str,
     memory: int,
     timeout: float,
+    cpu: float | None = None,
     error: type[Nc3dError] = FormatError,
     method: str | None = None,
     hold: Sequence[Any] = (),
@@ -126,7 +136,11 @@ def run_isolated(
         ``memory``); size it from the declared output, with room for the decoder's buffers.
     timeout : float
         Seconds of wall time the child may take (a ``"spawn"`` child gets
-        :data:`SPAWN_STARTUP` more to start); its CPU time is capped at the same figure.
+        :data:`SPAWN_STARTUP` more to start).
+    cpu : float, optional
+        Seconds of CPU time the child may use (``RLIMIT_CPU``; default ``timeout``). A decode's
+        CPU time does not depend on how busy the machine is, its wall time does: bound a
+        runaway loop with ``cpu`` and leave ``timeout`` generous (for hangs that use no CPU).
     error : type
         The exception raised when the child fails (default :class:`~nc3d.errors.FormatError`).
     method : {"fork", "spawn"}, optional
@@ -156,12 +170,12 @@ def run_isolated(
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
     shape = tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)
-    memory, timeout = int(memory), float(timeout)
-    if memory <= 0 or not timeout > 0:
-        raise ValueError(f"memory and timeout must be positive, got {memory} and {timeout}")
+    limits = _Limits(int(memory), float(timeout), float(timeout if cpu is None else cpu))
+    if limits.memory <= 0 or not (limits.timeout > 0 and limits.cpu > 0):
+        raise ValueError(f"memory, timeout and cpu must be positive, got {limits}")
     if method == "fork":
-        return _run_forked(func, tuple(args), shape, dtype, what, memory, timeout, error, hold)
-    return _run_spawned(func, tuple(args), shape, dtype, what, memory, timeout, error, tuple(preload))
+        return _run_forked(func, tuple(args), shape, dtype, what, limits, error, hold)
+    return _run_spawned(func, tuple(args), shape, dtype, what, limits, error, tuple(preload))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -202,16 +216,22 @@ def _set_limit(which: int, value: int) -> None:
 
 
 def _limit_self(memory: int, cpu_seconds: float) -> None:
-    """Bound this (child) process: address space, CPU time, file size, no core dumps."""
+    """Bound this (child) process: address space, CPU time, file size, no core dumps, no stdin."""
     size = _address_space()  # before the process becomes non-dumpable (its /proc files root's)
     prctl = _prctl()
     if prctl is not None:
         prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no core dump, even through a pipe handler
         prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)  # die with the caller
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)  # a decoder that reads stdin ends at once instead of waiting forever
+        os.close(null)
+    except OSError:  # pragma: no cover
+        pass
     if resource is None:  # pragma: no cover - Windows: the timeout is the only bound
         return
     _set_limit(resource.RLIMIT_CORE, 0)
-    _set_limit(resource.RLIMIT_CPU, math.ceil(cpu_seconds) + 1)
+    _set_limit(resource.RLIMIT_CPU, max(1, math.ceil(cpu_seconds)))
     _set_limit(resource.RLIMIT_FSIZE, _FILE_LIMIT)
     if size is not None:
         try:
@@ -225,7 +245,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _forked_child(func, args, shape, dtype, shared, status, stdio, ready, memory, timeout, parent):
+def _forked_child(func, args, shape, dtype, shared, status, stdio, ready, memory, cpu, parent):
     """The child after ``os.fork``: never returns (``os._exit``).
 
     With a ``shared`` mapping it decodes into it and exits; without, it decodes into its own
@@ -239,7 +259,7 @@ def _forked_child(func, args, shape, dtype, shared, status, stdio, ready, memory
             sys.modules["faulthandler"].disable()
         os.dup2(stdio, 1)
         os.dup2(stdio, 2)
-        _limit_self(memory, timeout)
+        _limit_self(memory, cpu)
         if os.getppid() != parent:  # the caller died before PDEATHSIG was set
             raise RuntimeError("the caller is gone")
         if shared is not None:
@@ -272,13 +292,13 @@ def _write_message(status: mmap.mmap, text: str) -> None:
         pass
 
 
-def _spawned_child(func, args, shape, dtype, memory: int, timeout: float, conn, preload=()) -> None:
+def _spawned_child(func, args, shape, dtype, memory: int, cpu: float, conn, preload=()) -> None:
     """The child of a ``"spawn"`` run: sends one message, ``b"\\0"`` + the array or a code + text."""
     code = _RAISED
     try:
         for module in preload:
             importlib.import_module(module)
-        _limit_self(memory, timeout)
+        _limit_self(memory, cpu)
         out = np.zeros(shape, dtype)
         func(out, *args)
         conn.send_bytes(b"\0" + out.tobytes())
@@ -400,9 +420,8 @@ def _transfer() -> str:
     if _process_vm_readv() is None:
         return "shared"
     try:
-        out = _run_forked(
-            _fill_probe, (), (64,), np.dtype(np.uint16), "probe", 64 << 20, 30.0, Nc3dError, (), "read"
-        )
+        limits = _Limits(64 << 20, 30.0, 30.0)
+        out = _run_forked(_fill_probe, (), (64,), np.dtype(np.uint16), "probe", limits, Nc3dError, (), "read")
     except (Nc3dError, OSError):
         return "shared"
     return "read" if np.array_equal(out, np.arange(64)) else "shared"
@@ -438,11 +457,14 @@ def _signal_text(sig: int) -> str:
     return f"{describe.get(name, 'was killed')} ({name})"
 
 
-def _failure(what, error, memory, timeout, *, sig=None, code=None, timed_out=False, message="", said=""):
+def _failure(what, error, limits: _Limits, *, sig=None, code=None, timed_out=False, message="", said=""):
+    memory = limits.memory
     if timed_out:
-        text = f"{what} did not finish within {timeout:g} s (stopped)"
+        text = f"{what} did not finish within {limits.timeout:g} s (stopped)"
     elif sig is not None:
         text = f"{what} {_signal_text(sig)}"
+        if sig == getattr(signal, "SIGXCPU", None):
+            text += f" ({limits.cpu:g} s)"
     elif code == _RAISED:
         text = f"{what} failed: {message or 'no message'}"
     elif code == _NO_MEMORY:
@@ -456,14 +478,14 @@ def _failure(what, error, memory, timeout, *, sig=None, code=None, timed_out=Fal
     return error(text)
 
 
-def _run_forked(func, args, shape, dtype, what, memory, timeout, error, hold, transfer=None) -> np.ndarray:
+def _run_forked(func, args, shape, dtype, what, limits: _Limits, error, hold, transfer=None) -> np.ndarray:
     transfer = transfer or _transfer()
     nbytes = math.prod(shape) * dtype.itemsize
     shared = None
     if transfer == "shared":
         shared = mmap.mmap(-1, max(nbytes, 1))  # anonymous, MAP_SHARED: the child's writes are seen here
     else:
-        memory += nbytes  # the child holds the result itself
+        limits = _Limits(limits.memory + nbytes, limits.timeout, limits.cpu)  # it holds the result
     status = mmap.mmap(-1, _MESSAGE_BYTES)
     if hasattr(os, "memfd_create"):
         stdio = os.memfd_create("nc3d-isolated", os.MFD_CLOEXEC)
@@ -485,12 +507,11 @@ def _run_forked(func, args, shape, dtype, what, memory, timeout, error, hold, tr
                 pid = os.fork()
             if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
                 os.close(ready)
-                _forked_child(
-                    func, args, shape, dtype, shared, status, stdio, ready_child, memory, timeout, parent
-                )
+                child_args = (shared, status, stdio, ready_child, limits.memory, limits.cpu, parent)
+                _forked_child(func, args, shape, dtype, *child_args)
         os.close(ready_child)
         ready_child = -1
-        outcome, result = _wait(pid, ready, timeout)
+        outcome, result = _wait(pid, ready, limits.timeout)
         if outcome == "ready":
             address, size = struct.unpack("<QQ", result)
             if size != nbytes:
@@ -502,18 +523,18 @@ def _run_forked(func, args, shape, dtype, what, memory, timeout, error, hold, tr
                 raise error(f"{what}: could not read its result ({exc})") from None
             return out
         if outcome == "timeout":
-            raise _failure(what, error, memory, timeout, timed_out=True)
+            raise _failure(what, error, limits, timed_out=True)
         pid = None  # reaped
         if outcome == "lost":
             raise error(f"{what} ended without a result, its exit status lost (is SIGCHLD ignored?)")
         if os.WIFSIGNALED(result):
-            raise _failure(what, error, memory, timeout, sig=os.WTERMSIG(result), said=_tail(stdio))
+            raise _failure(what, error, limits, sig=os.WTERMSIG(result), said=_tail(stdio))
         code = os.WEXITSTATUS(result)
         if code == _OK and shared is not None:
             return np.frombuffer(shared, dtype=dtype, count=math.prod(shape)).reshape(shape)
         (length,) = struct.unpack("<I", status[:4])
         message = status[4 : 4 + min(length, _MESSAGE_BYTES - 4)].decode("utf-8", "replace")
-        raise _failure(what, error, memory, timeout, code=code, message=message, said=_tail(stdio))
+        raise _failure(what, error, limits, code=code, message=message, said=_tail(stdio))
     finally:
         if pid is not None:  # done with it, timed out, or interrupted: no child left behind
             try:
@@ -527,7 +548,7 @@ def _run_forked(func, args, shape, dtype, what, memory, timeout, error, hold, tr
         status.close()
 
 
-def _run_spawned(func, args, shape, dtype, what, memory, timeout, error, preload=()) -> np.ndarray:
+def _run_spawned(func, args, shape, dtype, what, limits: _Limits, error, preload=()) -> np.ndarray:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -535,14 +556,14 @@ def _run_spawned(func, args, shape, dtype, what, memory, timeout, error, preload
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(
         target=_spawned_child,
-        args=(func, args, shape, dtype.str, memory, timeout, send, preload),
+        args=(func, args, shape, dtype.str, limits.memory, limits.cpu, send, preload),
         name=what,
     )
     try:
         child.start()
         send.close()
         message, timed_out = None, False
-        if receive.poll(timeout + SPAWN_STARTUP):  # a message, or the end of the pipe (it died)
+        if receive.poll(limits.timeout + SPAWN_STARTUP):  # a message, or the end of the pipe (it died)
             try:
                 message = receive.recv_bytes(maxlength=max(nbytes + 1, _MESSAGE_BYTES))
             except (EOFError, OSError):  # died before or while sending; too long a message
@@ -556,14 +577,14 @@ def _run_spawned(func, args, shape, dtype, what, memory, timeout, error, preload
         if message and message[0] == _OK and len(message) == nbytes + 1:
             return np.frombuffer(message, dtype=dtype, offset=1).reshape(shape).copy()
         if timed_out:
-            raise _failure(what, error, memory, timeout, timed_out=True)
+            raise _failure(what, error, limits, timed_out=True)
         if message and message[0] in (_RAISED, _NO_MEMORY):
             text = message[1:].decode("utf-8", "replace")
-            raise _failure(what, error, memory, timeout, code=message[0], message=text)
+            raise _failure(what, error, limits, code=message[0], message=text)
         code = child.exitcode
         if code is not None and code < 0:
-            raise _failure(what, error, memory, timeout, sig=-code)
-        raise _failure(what, error, memory, timeout, code=code)
+            raise _failure(what, error, limits, sig=-code)
+        raise _failure(what, error, limits, code=code)
     finally:
         if child.is_alive():
             child.kill()

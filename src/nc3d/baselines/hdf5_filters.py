@@ -34,16 +34,16 @@ stream, aborts the process on some C++ exceptions and calls ``exit(0)`` on a str
 four dimensions). A corrupt or mutated file never reaches them: the header's digest of the chunk
 (:func:`_digest`) is checked first, then the stream's framing (``_check_stream``: SPERR's
 dimensions and length, SZ3's payload size and zstd magic). A file *forged on purpose*, its
-digest recomputed, does reach them, so they run in a child process (:func:`..sandbox.run_isolated`:
-forked on Linux, its address space capped at ``DECODE_MEMORY_*`` and its time at
-``DECODE_TIMEOUT_*``), and whatever the decoder does to that process — a segfault, an abort, an
-exit, a runaway allocation, a hang — is a :class:`FormatError` naming it. Before, in a trial
-of 60 such files with mutated stream bytes (2026-12), SZ3 crashed the Python process on 38 and
-SPERR on 1; in a rerun with the isolation (60 other forged files per codec), 30 SZ3 and 1 SPERR
-decoders died in the child (segfault, ``std::bad_alloc`` or ``length_error`` abort, SZ3's
-``exit(0)``), each a ``FormatError``, and the rest decoded to a volume of the declared shape
-or were refused. The child costs a fork and a copy of the decoded array: measured by
-``python -m benchmarks.isolation_overhead``.
+digest recomputed, does reach them, so they run in a child process
+(:func:`..sandbox.run_isolated`: forked on Linux, its address space capped at
+``DECODE_MEMORY_*``, its time at ``DECODE_CPU_*`` and ``DECODE_WALL_FACTOR``), and whatever the
+decoder does to that process — a segfault, an abort, an exit, a runaway allocation, a hang — is
+a :class:`FormatError` naming it. Before, in a trial of 60 such files with mutated stream bytes
+(2026-12), SZ3 crashed the Python process on 38 and SPERR on 1; in a rerun with the isolation
+(60 other forged files per codec), 30 SZ3 and 1 SPERR decoders died in the child (segfault,
+``std::bad_alloc`` or ``length_error`` abort, SZ3's ``exit(0)``), each a ``FormatError``, and
+the rest decoded to a volume of the declared shape or were refused. The child costs a fork and
+a copy of the decoded array: measured by ``python -m benchmarks.isolation_overhead``.
 """
 
 from __future__ import annotations
@@ -70,14 +70,17 @@ __all__ = ["Sperr", "Sz3", "MIN_EDGE"]
 MIN_EDGE = 9
 #: Bytes of the digest of the compressed chunk kept in the header.
 _DIGEST_BYTES = 8
-#: Bounds of the child process a chunk is decoded in (:func:`..sandbox.run_isolated`): its
+#: Bounds of the child process a chunk is decoded in (:func:`..sandbox.run_isolated`). Memory: its
 #: address space may grow by BASE + PER_VALUE × the decoded values + 4 × the chunk's bytes (SPERR
-#: needs ~39 bytes per value, float32 or float64: 611 MiB at 256³; SZ3 ~8–13), and it may take
-#: BASE + PER_VALUE × the values seconds (256³ decodes in ~0.4 s (SZ3) to ~1 s (SPERR) of CPU).
+#: needs ~39 bytes per value, float32 or float64: 611 MiB at 256³; SZ3 8–12). CPU time:
+#: BASE + PER_VALUE × the values (the slowest decode measured, SPERR at 32 bits per value, takes
+#: ~190 ns per value). Wall time: WALL_FACTOR × the CPU limit, for a machine busy with other work
+#: (a runaway loop is stopped by the CPU limit; the wall limit only catches a decoder that waits).
 DECODE_MEMORY_BASE = 256 << 20
 DECODE_MEMORY_PER_VALUE = 64
-DECODE_TIMEOUT_BASE = 60.0
-DECODE_SECONDS_PER_VALUE = 1e-6
+DECODE_CPU_BASE = 30.0
+DECODE_CPU_PER_VALUE = 2e-6
+DECODE_WALL_FACTOR = 10.0
 #: The zstd frame magic number (little-endian bytes), which begins SZ3's payload.
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -219,6 +222,7 @@ class _Hdf5Filter(Codec):
             raise FormatError(f"{self.name}: invalid stream ({problem})")
         h5py, _ = self._modules()  # imported here: a forked child finds them loaded
         values = math.prod(dims)
+        cpu = DECODE_CPU_BASE + DECODE_CPU_PER_VALUE * values
         x = run_isolated(
             _decode_chunk,
             (type(self), chunk, dims, work.str),
@@ -226,7 +230,8 @@ class _Hdf5Filter(Codec):
             dtype=work,
             what=f"{self.name}: the filter's decoder",
             memory=DECODE_MEMORY_BASE + DECODE_MEMORY_PER_VALUE * values + 4 * len(chunk),
-            timeout=DECODE_TIMEOUT_BASE + DECODE_SECONDS_PER_VALUE * values,
+            timeout=DECODE_WALL_FACTOR * cpu,
+            cpu=cpu,
             hold=_h5py_locks(h5py),
             preload=("h5py", "hdf5plugin"),
         )
