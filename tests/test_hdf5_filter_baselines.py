@@ -272,6 +272,17 @@ def test_decoding_works_after_torch_used_its_threads(codec, valid_files):
         torch.set_num_threads(threads)
 
 
+def test_threads_decoding_at_once_each_get_their_own_volume(valid_files):
+    from concurrent.futures import ThreadPoolExecutor
+
+    blobs = [valid_files[c][1] for c in CODECS] * 4
+    want = [nc3d.decompress(b) for b in blobs[: len(CODECS)]] * 4
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(nc3d.decompress, blobs))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_decoding_waits_for_h5py_held_by_another_thread(valid_files):
     # h5py's global lock is held across the fork: a child forked while another thread is
     # inside h5py would otherwise wait for it forever (until the timeout)

@@ -113,7 +113,11 @@ def _digest(codec: str, shape, dtype: str, chunk: bytes) -> str:
 
 
 def _h5py_locks(h5py) -> tuple:
-    """h5py's global lock, held across the fork so that no other thread holds it in the child."""
+    """h5py's global lock, held across the fork so that no other thread holds it in the child.
+
+    h5py 3.16 takes it around every ``os.fork`` itself (``os.register_at_fork``, h5py PR #2585);
+    older releases, which the extras allow (≥ 3.8), may not.
+    """
     objects = getattr(h5py, "_objects", None)
     lock = getattr(objects, "phil", None)
     return (lock,) if lock is not None else ()
