@@ -40,9 +40,10 @@ digest recomputed, does reach them, so they run in a child process
 decoder does to that process — a segfault, an abort, an exit, a runaway allocation, a hang — is
 a :class:`FormatError` naming it. Before, in a trial of 60 such files with mutated stream bytes
 (2026-12), SZ3 crashed the Python process on 38 and SPERR on 1; in a rerun with the isolation
-(60 other forged files per codec), 30 SZ3 and 1 SPERR decoders died in the child (segfault,
-``std::bad_alloc`` or ``length_error`` abort, SZ3's ``exit(0)``), each a ``FormatError``, and
-the rest decoded to a volume of the declared shape or were refused. The child costs a fork and
+(60 other forged files per codec), 29–30 SZ3 decoders (it varies from run to run: the memory
+layout is randomized) and 1 SPERR decoder died in the child (segfault, ``std::bad_alloc`` or
+``length_error`` abort, SZ3's ``exit(0)``), each a ``FormatError``, and the rest decoded to a
+volume of the declared shape or were refused. The child costs a fork and
 a copy of the decoded array: measured by ``python -m benchmarks.isolation_overhead``.
 """
 
