@@ -202,6 +202,151 @@ def test_a_stream_for_another_shape_is_refused_even_with_a_matching_digest(codec
             nc3d.decompress(forged)
 
 
+#: Bytes at the start of each codec's chunk that ``_check_stream`` checks (the framing); a forger
+#: mutates the bytes after them, which only the C decoder reads.
+FRAMING = {"sperr": 19, "sz3": 12}
+
+
+def _forged(blob: bytes, seed: int) -> bytes:
+    """``blob`` with 1–8 bytes of its stream (past the framing) replaced and its digest recomputed.
+
+    What a hostile writer can do: the container's CRCs and the header's digest are right, the
+    framing checks pass, and the mutated stream reaches the filter's C decoder.
+    """
+    rng = np.random.default_rng([seed, 0x5EED])
+    c = container.unpack(blob)
+    chunk = bytearray(c.sections["chunk"])
+    for _ in range(int(rng.integers(1, 9))):
+        chunk[int(rng.integers(FRAMING[c.codec], len(chunk)))] = int(rng.integers(0, 256))
+    c.sections["chunk"] = bytes(chunk)
+    c.header["digest"] = _digest(c.codec, c.header["shape"], c.header["dtype"], bytes(chunk))
+    return container.pack(c)
+
+
+@pytest.fixture(scope="module")
+def valid_files() -> dict[str, tuple[np.ndarray, bytes]]:
+    v = _blob(shape=(37, 24, 15), dtype="float32")
+    return {codec: (v, nc3d.compress(v, codec=codec)) for codec in CODECS}
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_forged_streams_are_format_errors_never_crashes(codec, valid_files):
+    # Before the decoders ran in a child process, 38 of 60 such SZ3 files (and 1 of 60 SPERR
+    # files) killed the Python process: segfaults, std::bad_alloc aborts, SZ3's exit(0).
+    v, blob = valid_files[codec]
+    outcomes = []
+    for seed in range(20):
+        forged = _forged(blob, seed)
+        assert forged != blob
+        try:
+            out = nc3d.decompress(forged)
+        except FormatError as exc:
+            assert str(exc).startswith(f"{codec}: ")
+            outcomes.append(str(exc))
+        else:  # the decoder did not notice: a well-formed volume of the declared shape and range
+            assert out.shape == v.shape and out.dtype == v.dtype
+            assert np.isfinite(out).all() and out.min() >= v.min() and out.max() <= v.max()
+            outcomes.append("decoded")
+    died = [o for o in outcomes if "the filter's decoder" in o]
+    if codec == "sz3":  # most of these kill the decoder: the test does exercise the isolation
+        assert len(died) >= 2, outcomes
+    assert any("crashed (SIGSEGV)" in o or "aborted (SIGABRT)" in o for o in died) or codec == "sperr"
+    # and the decoder still works in this process
+    assert psnr(v, nc3d.decompress(blob)) > 30
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_decoding_works_after_torch_used_its_threads(codec, valid_files):
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        m = torch.randn(256, 256)
+        for _ in range(5):
+            m = torch.tanh(m @ m)
+        v, blob = valid_files[codec]
+        first = nc3d.decompress(blob)
+        assert psnr(v, first) > 30
+        np.testing.assert_array_equal(nc3d.decompress(blob), first)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_threads_decoding_at_once_each_get_their_own_volume(valid_files):
+    from concurrent.futures import ThreadPoolExecutor
+
+    blobs = [valid_files[c][1] for c in CODECS] * 4
+    want = [nc3d.decompress(b) for b in blobs[: len(CODECS)]] * 4
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(nc3d.decompress, blobs))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_decoding_waits_for_h5py_held_by_another_thread(valid_files):
+    # h5py's global lock is held across the fork: a child forked while another thread is
+    # inside h5py would otherwise wait for it forever (until the timeout)
+    import threading
+
+    import h5py
+
+    taken, release = threading.Event(), threading.Event()
+
+    def inside_h5py():
+        with h5py._objects.phil:
+            taken.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=inside_h5py)
+    thread.start()
+    taken.wait(10)
+    threading.Timer(0.3, release.set).start()
+    v, blob = valid_files["sz3"]
+    assert psnr(v, nc3d.decompress(blob)) > 30
+    thread.join()
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_the_spawn_fallback_decodes_and_survives_a_forged_file(codec, valid_files, monkeypatch):
+    from nc3d import sandbox
+
+    v, blob = valid_files[codec]
+    crashing = _forged(blob, _first_crashing_seed(blob)) if codec == "sz3" else None  # found forked
+    monkeypatch.setattr(sandbox, "default_method", lambda: "spawn")
+    np.testing.assert_array_equal(nc3d.decompress(blob), _decoded_in_process(blob))
+    if crashing is not None:
+        with pytest.raises(FormatError, match="the filter's decoder (crashed|aborted)"):
+            nc3d.decompress(crashing)
+
+
+def _decoded_in_process(blob: bytes) -> np.ndarray:
+    """The decode of a trusted file with the filter run in this process (for comparison)."""
+    from nc3d.baselines import hdf5_filters
+
+    real = hdf5_filters.run_isolated
+
+    def here(func, args, *, shape, dtype, **_):
+        out = np.zeros(shape, dtype)
+        func(out, *args)
+        return out
+
+    hdf5_filters.run_isolated = here
+    try:
+        return nc3d.decompress(blob)
+    finally:
+        hdf5_filters.run_isolated = real
+
+
+def _first_crashing_seed(blob: bytes) -> int:
+    for seed in range(40):
+        try:
+            nc3d.decompress(_forged(blob, seed))
+        except FormatError as exc:
+            if "crashed" in str(exc) or "aborted" in str(exc):
+                return seed
+    raise AssertionError("no forged file crashed the decoder")
+
+
 @pytest.mark.parametrize("codec", CODECS)
 def test_missing_hdf5plugin_names_the_extra(codec, monkeypatch):
     import importlib

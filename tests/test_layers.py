@@ -5,7 +5,7 @@ at module level *and* inside functions, since a function-local import is still a
 except those under ``if TYPE_CHECKING:``. The layers, lowest first (a module may import its own
 layer and the ones below):
 
-0. ``errors``, ``files``, ``resources``, ``bounded``, ``_optional``: no nc3d dependencies to speak of
+0. ``errors``, ``files``, ``resources``, ``bounded``, ``sandbox``, ``_optional``: no nc3d dependencies
 1. ``container``, ``entropy``, ``mesh``, ``dct``, ``blocks``, ``samples``: formats and plain data
 2. ``io``, ``geometry``, ``nn``, ``metrics``, ``render``: reading, geometry, networks, measuring
 3. ``codecs`` (the protocol and nc3d's codecs) and ``baselines``
@@ -23,7 +23,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "nc3d"
 
 LAYERS = [
-    {"errors", "files", "resources", "bounded", "_optional"},
+    {"errors", "files", "resources", "bounded", "sandbox", "_optional"},
     {"container", "entropy", "mesh", "dct", "blocks", "samples"},
     {"io", "geometry", "nn", "metrics", "render"},
     {"codecs", "baselines"},

@@ -30,13 +30,21 @@ File: header ``shape``, ``dtype``, ``range`` (:mod:`..codecs.volume_header`), ``
 
 Safety. The decoders are C/C++ code that trusts its input (H5Z-SPERR copies as many bytes as the
 *chunk* holds from a buffer sized by the *stream's* own dimensions; SZ3 sizes buffers from the
-stream and aborts the process on some C++ exceptions). A corrupt or mutated file never reaches
-them: the header's digest of the chunk (:func:`_digest`) is checked first, then the stream's
-framing (``_check_stream``: SPERR's dimensions and length, SZ3's payload size and zstd magic).
-A file *forged on purpose*, its digest recomputed, does reach them: in a trial of 60 such files
-with mutated stream bytes (2026-12), SZ3 crashed the process on 38 (segfault or
-``std::bad_alloc`` abort) and SPERR on 1. Decode ``sperr``/``sz3`` files only from sources you
-trust.
+stream, aborts the process on some C++ exceptions and calls ``exit(0)`` on a stream of more than
+four dimensions). A corrupt or mutated file never reaches them: the header's digest of the chunk
+(:func:`_digest`) is checked first, then the stream's framing (``_check_stream``: SPERR's
+dimensions and length, SZ3's payload size and zstd magic). A file *forged on purpose*, its
+digest recomputed, does reach them, so they run in a child process
+(:func:`..sandbox.run_isolated`: forked on Linux, its address space capped at
+``DECODE_MEMORY_*``, its time at ``DECODE_CPU_*`` and ``DECODE_WALL_FACTOR``), and whatever the
+decoder does to that process — a segfault, an abort, an exit, a runaway allocation, a hang — is
+a :class:`FormatError` naming it. Before, in a trial of 60 such files with mutated stream bytes
+(2026-12), SZ3 crashed the Python process on 38 and SPERR on 1; in a rerun with the isolation
+(60 other forged files per codec), 29–30 SZ3 decoders (it varies from run to run: the memory
+layout is randomized) and 1 SPERR decoder died in the child (segfault, ``std::bad_alloc`` or
+``length_error`` abort, SZ3's ``exit(0)``), each a ``FormatError``, and the rest decoded to a
+volume of the declared shape or were refused. The child costs a fork and
+a copy of the decoded array: measured by ``python -m benchmarks.isolation_overhead``.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from ..codecs.volume_header import read_volume_header, restore_values, volume_he
 from ..container import header_get
 from ..errors import FormatError
 from ..io.volumes import as_volume
+from ..sandbox import run_isolated
 
 __all__ = ["Sperr", "Sz3", "MIN_EDGE"]
 
@@ -62,6 +71,17 @@ __all__ = ["Sperr", "Sz3", "MIN_EDGE"]
 MIN_EDGE = 9
 #: Bytes of the digest of the compressed chunk kept in the header.
 _DIGEST_BYTES = 8
+#: Bounds of the child process a chunk is decoded in (:func:`..sandbox.run_isolated`). Memory: its
+#: address space may grow by BASE + PER_VALUE × the decoded values + 4 × the chunk's bytes (SPERR
+#: needs ~39 bytes per value, float32 or float64: 611 MiB at 256³; SZ3 8–12). CPU time:
+#: BASE + PER_VALUE × the values (the slowest decode measured, SPERR at 32 bits per value, takes
+#: ~190 ns per value). Wall time: WALL_FACTOR × the CPU limit, for a machine busy with other work
+#: (a runaway loop is stopped by the CPU limit; the wall limit only catches a decoder that waits).
+DECODE_MEMORY_BASE = 256 << 20
+DECODE_MEMORY_PER_VALUE = 64
+DECODE_CPU_BASE = 30.0
+DECODE_CPU_PER_VALUE = 2e-6
+DECODE_WALL_FACTOR = 10.0
 #: The zstd frame magic number (little-endian bytes), which begins SZ3's payload.
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -87,10 +107,37 @@ def _digest(codec: str, shape, dtype: str, chunk: bytes) -> str:
     was changed after encoding (corruption, a mutated or spliced file) is a :class:`FormatError`
     before any byte reaches the C decoder. It is a checksum, not a signature: a file forged on
     purpose with a recomputed digest still reaches the decoder, past the structural checks of
-    ``_check_stream`` only.
+    ``_check_stream`` only — in a bounded child process (module docstring).
     """
     meta = json.dumps([codec, [int(s) for s in shape], dtype], separators=(",", ":")).encode()
     return hashlib.blake2b(meta + bytes(chunk), digest_size=_DIGEST_BYTES).hexdigest()
+
+
+def _h5py_locks(h5py) -> tuple:
+    """h5py's global lock, held across the fork so that no other thread holds it in the child.
+
+    h5py 3.16 takes it around every ``os.fork`` itself (``os.register_at_fork``, h5py PR #2585);
+    older releases, which the extras allow (≥ 3.8), may not.
+    """
+    objects = getattr(h5py, "_objects", None)
+    lock = getattr(objects, "phil", None)
+    return (lock,) if lock is not None else ()
+
+
+def _decode_chunk(out: np.ndarray, cls: type, chunk: bytes, dims: tuple[int, ...], work: str) -> None:
+    """Decode one filter chunk into ``out`` (``dims``, dtype ``work``); runs in the child process.
+
+    ``cls`` is the codec class (pickled by name for a spawned child). The HDF5 file is in memory;
+    the filter's decoder runs when the dataset is read.
+    """
+    codec = cls()
+    assert isinstance(codec, _Hdf5Filter)
+    h5py, hdf5plugin = codec._modules()
+    filt = codec._decode_filter(hdf5plugin)
+    with h5py.File(f"nc3d-{uuid.uuid4().hex}.h5", "w", driver="core", backing_store=False) as f:
+        d = f.create_dataset("v", shape=dims, dtype=np.dtype(work), chunks=dims, compression=filt)
+        d.id.write_direct_chunk((0,) * len(dims), chunk)
+        d.read_direct(out)
 
 
 class _Hdf5Filter(Codec):
@@ -178,16 +225,21 @@ class _Hdf5Filter(Codec):
         problem = self._check_stream(chunk, dims, work)
         if problem:
             raise FormatError(f"{self.name}: invalid stream ({problem})")
-        h5py, hdf5plugin = self._modules()
-        try:
-            with h5py.File(f"nc3d-{uuid.uuid4().hex}.h5", "w", driver="core", backing_store=False) as f:
-                d = f.create_dataset(
-                    "v", shape=dims, dtype=work, chunks=dims, compression=self._decode_filter(hdf5plugin)
-                )
-                d.id.write_direct_chunk((0,) * len(dims), chunk)
-                x = d[...]
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise FormatError(f"{self.name}: the filter could not decode the chunk ({exc})") from None
+        h5py, _ = self._modules()  # imported here: a forked child finds them loaded
+        values = math.prod(dims)
+        cpu = DECODE_CPU_BASE + DECODE_CPU_PER_VALUE * values
+        x = run_isolated(
+            _decode_chunk,
+            (type(self), chunk, dims, work.str),
+            shape=dims,
+            dtype=work,
+            what=f"{self.name}: the filter's decoder",
+            memory=DECODE_MEMORY_BASE + DECODE_MEMORY_PER_VALUE * values + 4 * len(chunk),
+            timeout=DECODE_WALL_FACTOR * cpu,
+            cpu=cpu,
+            hold=_h5py_locks(h5py),
+            preload=("h5py", "hdf5plugin"),
+        )
         x = x.reshape(_coded_shape(shape))[: shape[0], : shape[1], : shape[2]]
         if not np.all(np.isfinite(x)):
             raise FormatError(f"{self.name}: the decoded values are not finite")
