@@ -215,3 +215,12 @@ def test_an_open_sheet_becomes_a_thin_shell_that_fits_the_sheet():
         prepare_tsdf_def(closed, TsdfDefSettings(**s)),
         prepare_tsdf_def(closed, TsdfDefSettings(**s, open_shell=0.0)),
     )
+
+
+def test_a_sheet_with_degenerate_faces_still_gets_its_shell():
+    """A flat outline plus a zero-area triangle (as exported assets have): nothing bounds a solid,
+    the degenerate face included, so the volume is the shell alone — no error about the 'solid'."""
+    star = _star(0.013)
+    faces = np.vstack([star.faces, [[1, 2, 2]]])  # a triangle with a repeated vertex
+    volume = prepare_tsdf_def(Mesh(star.vertices, faces), TsdfDefSettings(resolution=16, steps=0))
+    assert volume[0].min() < 0 < volume[0].max()

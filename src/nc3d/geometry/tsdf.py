@@ -110,7 +110,8 @@ def signed_distance_function(mesh: Mesh, resolution: int, open_shell: float = 0.
     open_faces = one_sided_faces(mesh, _SIDE_OFFSET * h)
     if not open_faces.any():
         return lambda p: signed_distance_to_mesh(p, mesh)
-    solid = Mesh(mesh.vertices, mesh.faces[~open_faces])
+    closed = ~open_faces & (mesh.face_areas > 0)  # degenerate faces bound nothing either
+    solid = Mesh(mesh.vertices, mesh.faces[closed]) if closed.any() else None
     sheet = Mesh(mesh.vertices, mesh.faces[open_faces])
     return lambda p: shelled_signed_distance(p, solid, sheet, open_shell * h)
 
@@ -328,12 +329,22 @@ def cached_tsdf_def(mesh: Mesh, settings: TsdfDefSettings, cache_dir: Path | Non
 
 
 def _prepare_one(args) -> np.ndarray:
-    mesh, settings, cache_dir = args
-    return cached_tsdf_def(mesh, settings, cache_dir)[0]
+    name, mesh, settings, cache_dir = args
+    try:
+        return cached_tsdf_def(mesh, settings, cache_dir)[0]
+    except InputError as exc:  # say which shape of the set
+        raise InputError(f"{name}: {exc}") from None
 
 
 def prepare_tsdf_defs(
-    meshes, settings: TsdfDefSettings, cache_dir: Path | None, out, *, workers: int = 1, progress=None
+    meshes,
+    settings: TsdfDefSettings,
+    cache_dir: Path | None,
+    out,
+    *,
+    names=None,
+    workers: int = 1,
+    progress=None,
 ) -> None:
     """:func:`cached_tsdf_def` of many meshes, in worker processes, written into ``out``.
 
@@ -346,6 +357,8 @@ def prepare_tsdf_defs(
         The cache makes a run resumable: volumes prepared before (by any run) are read back.
     out : (n, 4, K, K, K) float32 array-like
         Receives the volumes (a ``numpy.memmap`` keeps a large set on disk, not in memory).
+    names : sequence of str, optional
+        Shape names, for error messages.
     workers : int
         Processes (1: this one). Each uses one thread; they start with ``spawn`` (no forked
         torch/OpenMP state).
@@ -355,7 +368,8 @@ def prepare_tsdf_defs(
     n = len(meshes)
     if progress:
         progress("TSDF-Def volumes", 0, n)
-    work = ((m, settings, cache_dir) for m in meshes)
+    names = names if names is not None else [f"shape {i}" for i in range(n)]
+    work = ((name, m, settings, cache_dir) for name, m in zip(names, meshes))
     if workers <= 1 or n <= 1:
         for i, item in enumerate(work):
             out[i] = _prepare_one(item)

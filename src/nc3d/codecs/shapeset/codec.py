@@ -482,7 +482,9 @@ class ShapeSetCodec(Codec):
                 normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
                 # a worker process costs seconds to start (torch): worth it from a few shapes each
                 workers = min(s["workers"] or os.cpu_count() or 1, max(1, len(meshes) // 4))
-                prepare_tsdf_defs(normalized, prep, cache, volumes, workers=workers, progress=progress)
+                prepare_tsdf_defs(
+                    normalized, prep, cache, volumes, names=names, workers=workers, progress=progress
+                )
             return self._train_and_pack(
                 names, meshes, frames, volumes, arch, train, prep, processes, s | {"size": size}, progress
             )
