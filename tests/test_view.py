@@ -36,7 +36,7 @@ from nc3d.metrics import compare_meshes
 from nc3d.nn.mlp import Architecture, SdfMLP
 from nc3d.resources import data_dir
 from nc3d.testing.browser import Browser, find_chromium
-from nc3d.view import build_page, write_page
+from nc3d.view import build_page, pack_mesh, write_page
 
 GOLDEN = Path(__file__).parent / "golden"
 SPOT = data_dir() / "meshes" / "spot.obj"
@@ -139,13 +139,29 @@ def _blob(page: str, ident: str) -> bytes:
 
 
 def _mesh_of(page: str, entry: dict) -> tuple[np.ndarray, np.ndarray]:
-    raw = _blob(page, entry["blob"])
-    nv, nf = entry["vertices"], entry["faces"]
-    q = np.frombuffer(raw, "<u2", 3 * nv).reshape(nv, 3)
-    start = 6 * nv + (-6 * nv) % 4
-    faces = np.frombuffer(raw, "<u2" if entry["index"] == "u16" else "<u4", 3 * nf, start).reshape(nf, 3)
+    """A page's mesh decoded as app.js decodes it (view.pack_mesh)."""
+    raw = np.frombuffer(_blob(page, entry["blob"]), np.uint8)
+    n, m = 3 * entry["vertices"], 3 * entry["faces"]
+    assert len(raw) == 2 * n + 4 * m
+    d = (raw[:n].astype(np.uint32) | (raw[n : 2 * n].astype(np.uint32) << 8)).reshape(-1, 3)
+    q = np.cumsum(d, axis=0) % 65536
+    z = sum(raw[2 * n + k * m : 2 * n + (k + 1) * m].astype(np.int64) << (8 * k) for k in range(4))
+    faces = np.cumsum((z >> 1) ^ -(z & 1)).reshape(-1, 3)
     v = np.asarray(entry["lo"]) + q * np.asarray(entry["scale"])
     return v, faces
+
+
+def test_pack_mesh_round_trips_extreme_values():
+    rng = np.random.default_rng(1)
+    q = rng.integers(0, 65536, (70_000, 3)).astype(np.uint16)  # large jumps wrap around 2¹⁶
+    q[:3] = [[0, 0, 0], [65535, 65535, 65535], [0, 65535, 0]]
+    faces = rng.integers(0, 70_000, (5000, 3))  # 32-bit indices, large differences of both signs
+    raw = np.frombuffer(pack_mesh(q, faces), np.uint8)
+    n, m = q.size, faces.size
+    d = (raw[:n].astype(np.uint32) | (raw[n : 2 * n].astype(np.uint32) << 8)).reshape(-1, 3)
+    np.testing.assert_array_equal(np.cumsum(d, axis=0) % 65536, q)
+    z = sum(raw[2 * n + k * m : 2 * n + (k + 1) * m].astype(np.int64) << (8 * k) for k in range(4))
+    np.testing.assert_array_equal(np.cumsum((z >> 1) ^ -(z & 1)).reshape(-1, 3), faces)
 
 
 # -- the page builder ------------------------------------------------------------------------------

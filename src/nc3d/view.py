@@ -23,7 +23,8 @@ file) with the default camera of ``nc3d render`` (azimuth 30°, elevation 20°, 
 Data layout in the page: a JSON description (``<script type="application/json">``) and one
 ``<script type="application/octet-stream">`` element per binary array, zlib-compressed and
 base64-encoded, inflated by the browser's ``DecompressionStream`` only when it is shown. Mesh
-vertices are quantized to 16 bits over their bounding box (error ≤ 1/131070 of its extent),
+vertices are quantized to 16 bits over their bounding box (error ≤ 1/131070 of its extent) and
+delta-coded with the triangle indices (:func:`pack_mesh`),
 volumes to 16 bits over their joint value range; the implicit network's weights are the stored
 (dequantized) float32 values.
 """
@@ -116,26 +117,53 @@ def _finite(x) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
+def _planes(a: np.ndarray) -> bytes:
+    """The bytes of a little-endian integer array, byte plane after byte plane (all low bytes
+    first): small values leave runs of zeros that zlib packs well."""
+    a = np.ascontiguousarray(a)
+    return a.astype(a.dtype.newbyteorder("<")).view(np.uint8).reshape(-1, a.itemsize).T.tobytes()
+
+
+def pack_mesh(q: np.ndarray, faces: np.ndarray) -> bytes:
+    """The page's mesh bytes (before zlib), decoded by ``loadMesh`` in ``app.js``.
+
+    Parameters
+    ----------
+    q : (n, 3) uint16
+        Quantized vertices.
+    faces : (m, 3) int
+        Triangle indices into ``q``.
+
+    Returns
+    -------
+    bytes
+        ``2·3n`` bytes: each coordinate's difference from the previous vertex's (int16, wrapping
+        modulo 2¹⁶), in two byte planes; then ``4·3m`` bytes: the differences of consecutive
+        indices of the flattened triangle list, zigzag-coded (``(d << 1) ^ (d >> 31)``) as uint32,
+        in four byte planes. Marching-cubes meshes list neighbours together, so the differences
+        are small: about a third fewer bytes after zlib than the plain arrays.
+    """
+    dq = np.diff(q.astype(np.int32), axis=0, prepend=np.zeros((1, 3), np.int32)).astype(np.int16)
+    df = np.diff(np.asarray(faces, dtype=np.int64).reshape(-1), prepend=0)
+    zigzag = ((df << 1) ^ (df >> 63)).astype(np.uint32)
+    return _planes(dq.reshape(-1)) + _planes(zigzag)
+
+
 def _mesh_entry(mesh: Mesh, frame: Frame, blobs: _Blobs) -> dict | None:
-    """A mesh in the normalized ``frame`` as page data: 16-bit vertices over their bounding box,
-    16- or 32-bit triangle indices; ``None`` for a mesh without triangles."""
+    """A mesh in the normalized ``frame`` as page data: vertices quantized to 16 bits over their
+    bounding box, packed by :func:`pack_mesh`; ``None`` for a mesh without triangles."""
     if len(mesh.faces) == 0:
         return None
     v = frame.to_normalized(mesh.vertices)
     lo = v.min(axis=0)
     span = np.maximum(v.max(axis=0) - lo, 1e-12)
-    q = np.round((v - lo) / span * 65535.0).astype("<u2")
-    index = "u16" if len(v) <= 65536 else "u32"
-    faces = np.ascontiguousarray(mesh.faces, dtype="<u2" if index == "u16" else "<u4")
-    raw = q.tobytes()
-    raw += b"\0" * (-len(raw) % 4)  # the indices start 4-byte aligned
+    q = np.round((v - lo) / span * 65535.0).astype(np.uint16)
     return {
         "vertices": len(v),
-        "faces": len(faces),
+        "faces": len(mesh.faces),
         "lo": lo.tolist(),
         "scale": (span / 65535.0).tolist(),
-        "index": index,
-        "blob": blobs.add(raw + faces.tobytes()),
+        "blob": blobs.add(pack_mesh(q, mesh.faces)),
     }
 
 

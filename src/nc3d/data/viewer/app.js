@@ -177,18 +177,31 @@ function surfaceMaterial() {
 }
 const WIRE = new THREE.MeshBasicMaterial({ color: 0x1f2d3d, wireframe: true, transparent: true, opacity: 0.45 });
 
-// a mesh of the page: 16-bit vertices over their box (normalized attribute, the box as the
-// object's transform) and 16/32-bit indices
+// a mesh of the page (view.py pack_mesh): 16-bit vertices over their box, as differences from
+// the previous vertex in two byte planes; the flattened triangle indices as zigzag-coded
+// differences in four byte planes. The vertices stay 16-bit on the GPU (a normalized attribute,
+// the box as the object's transform).
 async function loadMesh(entry) {
-  const bytes = await blobBytes(entry.blob);
-  const nv = entry.vertices, nf = entry.faces;
-  const posBytes = 6 * nv, start = posBytes + ((4 - (posBytes % 4)) % 4);
-  const want = start + 3 * nf * (entry.index === 'u16' ? 2 : 4);
-  if (bytes.byteLength !== want) throw new Error(`mesh data has ${bytes.byteLength} bytes, expected ${want}`);
-  const pos = new Uint16Array(bytes.buffer, bytes.byteOffset, 3 * nv);
-  const idx = entry.index === 'u16'
-    ? new Uint16Array(bytes.buffer, bytes.byteOffset + start, 3 * nf)
-    : new Uint32Array(bytes.buffer, bytes.byteOffset + start, 3 * nf);
+  const b = await blobBytes(entry.blob);
+  const nv = entry.vertices, nf = entry.faces, n = 3 * nv, m = 3 * nf;
+  if (b.byteLength !== 2 * n + 4 * m) throw new Error(`mesh data has ${b.byteLength} bytes, expected ${2 * n + 4 * m}`);
+  const pos = new Uint16Array(n);
+  let x = 0, y = 0, z = 0;
+  for (let i = 0; i < n; i += 3) {
+    x = (x + (b[i] | (b[n + i] << 8))) & 0xffff;
+    y = (y + (b[i + 1] | (b[n + i + 1] << 8))) & 0xffff;
+    z = (z + (b[i + 2] | (b[n + i + 2] << 8))) & 0xffff;
+    pos[i] = x; pos[i + 1] = y; pos[i + 2] = z;
+  }
+  const idx = nv <= 65536 ? new Uint16Array(m) : new Uint32Array(m);
+  const o = 2 * n;
+  let cur = 0;
+  for (let i = 0; i < m; i++) {
+    const zz = (b[o + i] | (b[o + m + i] << 8) | (b[o + 2 * m + i] << 16) | (b[o + 3 * m + i] << 24)) >>> 0;
+    cur += (zz >>> 1) ^ -(zz & 1);
+    if (cur < 0 || cur >= nv) throw new Error(`mesh data: triangle index ${cur} is not below ${nv}`);
+    idx[i] = cur;
+  }
   const g = new THREE.BufferGeometry();
   g.setAttribute('position', new THREE.BufferAttribute(pos, 3, true));
   g.setIndex(new THREE.BufferAttribute(idx, 1));
@@ -458,6 +471,8 @@ class Stage {
     this.camera = new THREE.PerspectiveCamera(CAMERA.fov, 1, 0.05, 100);
     placeCamera(this.camera, CAMERA);
     this.controls = new OrbitControls(this.camera, this.canvas);
+    this.controls.minDistance = 0.3;
+    this.controls.maxDistance = 30;
     this.controls.addEventListener('change', () => this.request());
     this.content = null;
     this.pending = false;
@@ -534,6 +549,9 @@ class Stage {
       r.setViewport(...css);
       r.setScissor(...css);
       this.camera.aspect = dev.z / dev.w;
+      // nc3d render's 35° spans the shorter side: the vertical one, or here the horizontal one
+      const half = Math.tan(THREE.MathUtils.degToRad(CAMERA.fov) / 2);
+      this.camera.fov = THREE.MathUtils.radToDeg(2 * Math.atan(half / Math.min(this.camera.aspect, 1)));
       this.camera.updateProjectionMatrix();
       setView(this.camera, dev);
       r.clear();
@@ -914,6 +932,18 @@ async function openShape(itemIndex, shapeIndex) {
   current.shape = shapeIndex;
   status.shape = shapeIndex;
   await stage.show(view);
+  if (item.kind === 'set') { // one line over the views (the side holds the gallery)
+    const n = shape.numbers;
+    const parts = [`${fmtInt(shape.bytes)} bytes${shape.own_bytes !== null ? ` (own ${fmtInt(shape.own_bytes)})` : ''}`];
+    if (n && n.empty) parts.push('no surface decoded');
+    else if (n) {
+      parts.push(`Chamfer-p2s ${fmtNum(n.chamfer_p2s)}`, `F@0.01 ${fmtNum(n['f_score_0.01'], 3)}`);
+      if (n['f_score_0.005'] !== undefined) parts.push(`F@0.005 ${fmtNum(n['f_score_0.005'], 3)}`);
+      if (n.normal_consistency !== undefined) parts.push(`NC ${fmtNum(n.normal_consistency, 3)}`);
+    }
+    document.getElementById('shapebox').replaceChildren(
+      el('b', { text: `${shapeIndex + 1}/${item.shapes.length} ${shape.name}` }), el('br'), parts.join(' · '));
+  }
   const box = document.getElementById('shape-numbers');
   if (box) {
     box.replaceChildren(
@@ -967,7 +997,10 @@ async function showItem(index) {
   mainEl.classList.toggle('wide-side', item.kind === 'set');
   if (item.kind !== 'implicit' && (stage.detail || 1) !== 1) { stage.detail = 1; stage.setDetail(1); }
   side.replaceChildren(el('h2', { text: item.file }), table(fileRows(item)));
-  if (item.kind === 'volume') return showVolume(item);
+  if (item.kind === 'volume') {
+    document.getElementById('shapebox').hidden = true;
+    return showVolume(item);
+  }
   if (item.kind === 'implicit') {
     const n = item.network;
     side.append(el('h3', { text: 'network' }), table([
@@ -986,8 +1019,12 @@ async function showItem(index) {
       ['median Chamfer-p2s', meas.length ? fmtNum(median(meas.map((n) => n.chamfer_p2s))) : null],
       ['median F@0.01', meas.length ? fmtNum(median(meas.map((n) => n['f_score_0.01'])), 3) : null],
     ]));
+    const src = meas.length ? numberSource(meas[0]) : 'Give the originals (nc3d view FILE --compare FOLDER) to see Chamfer-p2s and F-score.';
+    side.append(el('p', { class: 'note', text: src }));
   }
-  side.append(surfaceControls(item.kind === 'implicit'), el('div', { id: 'shape-numbers' }));
+  side.append(surfaceControls(item.kind === 'implicit'));
+  document.getElementById('shapebox').hidden = item.kind !== 'set';
+  if (item.kind !== 'set') side.append(el('div', { id: 'shape-numbers' }));
   if (item.kind === 'set') {
     side.append(el('h3', { text: 'gallery (click to open)' }), buildGallery(index, item));
     document.onkeydown = (ev) => {
