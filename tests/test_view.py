@@ -249,6 +249,18 @@ def test_implicit_page_holds_the_stored_network(files):
     } == shape.architecture.to_dict()
 
 
+def test_odd_header_values_are_left_out(files, tmp_path):
+    """A file's header is untrusted: figures that are not finite numbers are not shown."""
+    c = nc3d.container.read_file(files["mlp"])
+    c.header.update(surface_error="a lot", quality={"f_score_0.01": "high", "chamfer_p2s": 0.5})
+    odd = tmp_path / "odd.nc3d"
+    odd.write_bytes(pack(c))
+    item = _page_data(build_page(odd)[0])["items"][0]
+    assert item["surface_error"] is None
+    assert item["shapes"][0]["numbers"]["f_score_0.01"] is None
+    assert item["shapes"][0]["numbers"]["chamfer_p2s"] == 0.5
+
+
 def test_implicit_page_with_original_measures_the_meshed_network(files, tmp_path):
     shape = nc3d.open(files["mlp"])
     original = tmp_path / "surface.ply"

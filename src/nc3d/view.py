@@ -114,7 +114,10 @@ class _Blobs:
 
 
 def _finite(x) -> float | None:
-    return float(x) if x is not None and math.isfinite(float(x)) else None
+    """``x`` as a float when it is a finite number (header values are untrusted), else ``None``."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        return None
+    return float(x) if math.isfinite(float(x)) else None
 
 
 def _planes(a: np.ndarray) -> bytes:
