@@ -274,11 +274,17 @@ def _set_item(handle: MeshSetFile, path, compare, samples, blobs) -> dict:
     if not (isinstance(own, list) and len(own) == len(names) and all(isinstance(b, int) for b in own)):
         own = None
     shared = (total - sum(own)) / len(names) if own else total / max(len(names), 1)
+    stored = handle.shape_quality() if compare is None else None  # the encoder's own measurement
+    if stored is not None and len(stored) != len(names):
+        stored = None
     shapes = []
     for i, name in enumerate(names):
         decoded = handle.decode_shape(i)
         original = originals[i]
         frame = _frame(original, decoded)
+        numbers = _mesh_numbers(original, decoded, samples)
+        if stored is not None:
+            numbers = {k: _finite(v) for k, v in stored[i].items()} | {"source": "header"}
         shapes.append(
             {
                 "name": name,
@@ -286,7 +292,7 @@ def _set_item(handle: MeshSetFile, path, compare, samples, blobs) -> dict:
                 "own_bytes": own[i] if own else None,
                 "decoded": _mesh_entry(decoded, frame, blobs),
                 "original": _mesh_entry(original, frame, blobs) if original is not None else None,
-                "numbers": _mesh_numbers(original, decoded, samples),
+                "numbers": numbers,
             }
         )
     item["shapes"] = shapes
