@@ -748,6 +748,32 @@ def cmd_csg(args) -> int:
     return 0
 
 
+def cmd_view(args) -> int:
+    from .view import write_page
+
+    summary = write_page(
+        args.output,
+        args.inputs,
+        compare=args.compare if args.compare else None,
+        force=args.force,
+        samples=args.samples,
+        resolution=args.resolution,
+        max_voxels=args.max_voxels,
+    )
+    result = {
+        "output": str(summary.output),
+        "bytes": summary.bytes,
+        "seconds": summary.seconds,
+        "items": summary.items,
+    }
+    if args.json:
+        _print_json(result)
+    else:
+        kinds = ", ".join(f"{it['file']} ({it['kind']})" for it in summary.items)
+        print(f"wrote {summary.output} ({summary.bytes / 1e6:.1f} MB: {kinds}) in {summary.seconds:.1f} s")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------------
 def _help_codec(argv: list[str]) -> str | None:
     """The codec of ``nc3d compress --codec NAME --help`` (its help lists only that codec's options)."""
@@ -994,6 +1020,39 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         help="volumes: a second volume (e.g. the .nc3d) drawn under the first, same gray window",
     )
     add_view(p)
+
+    p = add(
+        "view",
+        cmd_view,
+        "write one self-contained HTML page (no network) to look at .nc3d files in a browser: meshes "
+        "and sets beside their originals, implicit files drawn live from the network, volume slices",
+    )
+    p.add_argument("inputs", nargs="+", metavar="FILE", help=".nc3d file(s), one tab each")
+    p.add_argument("-o", "--output", required=True, metavar="VIEW.html", help="the .html page to write")
+    p.add_argument(
+        "--compare",
+        action="append",
+        default=None,
+        metavar="ORIGINAL",
+        help="the original of a FILE (repeat once per FILE, in order): a mesh file, a folder of meshes "
+        "for a set, a volume file; adds the numbers (Chamfer-p2s, F-score; PSNR) and the side-by-side views",
+    )
+    p.add_argument(
+        "--samples", type=int, default=20_000, help="surface samples per mesh for the numbers (default 20000)"
+    )
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=256,
+        help="implicit files with --compare: marching-cubes grid of the surface measured (default 256)",
+    )
+    p.add_argument(
+        "--max-voxels",
+        type=int,
+        default=1 << 21,
+        help="volumes: most voxels put in the page, every s-th voxel beyond (default 2097152)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
 
     p = add("csg", cmd_csg, "combine two implicit .nc3d files by union, intersection or difference")
     p.add_argument(
