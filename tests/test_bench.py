@@ -491,3 +491,98 @@ def test_the_report_shows_the_contact_sheets_beside_the_results(bench_dir):
         (out / "contact_sheet_implicit.png").unlink()
     assert "<h2>Contact sheets</h2>" in page and 'alt="contact_sheet_implicit"' in page
     assert "Contact sheets" not in write_report(out).read_text(encoding="utf-8")
+
+
+# -- the head-to-head matrix and the viewer of the rendered input --------------------------------------
+class _H2hCells(HTMLParser):
+    """Cells of the head-to-head matrix: {(codec, baseline): [text of its summary, its attributes]}."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self._codec, self._cell, self._depth, self._summary = {}, None, None, 0, False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._depth += 1
+        elif tag == "tr" and "data-h2h-codec" in a:
+            self._codec = a["data-h2h-codec"]
+        elif tag == "td" and self._codec is not None and self._depth == 1 and "data-baseline" in a:
+            self._cell = self.cells[(self._codec, a["data-baseline"])] = ["", a]
+        elif tag == "summary":
+            self._summary = True
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._depth -= 1
+            if self._depth == 0:
+                self._codec = None
+        elif tag == "summary":
+            self._summary = False
+
+    def handle_data(self, text):
+        if self._summary and self._cell is not None and self._depth == 1:
+            self._cell[0] += text
+
+
+@pytest.fixture(scope="module")
+def ours_dir(tmp_path_factory):
+    """A benchmark with an nc3d (non-baseline) codec: Draco registered under another name, run once."""
+    from nc3d.baselines.draco import Draco
+
+    class _Ours(Draco):
+        name = "test-ours-draco"
+        baseline = False
+        presets = {"smoke": ({"bits": 9},), "quick": ({"bits": 9}, {"bits": 12}), "default": ({"bits": 9},)}
+
+    root = tmp_path_factory.mktemp("ours")
+    _write_meshes(root / "shapes")
+    register(_Ours)
+    try:
+        rows = run_bench(
+            root / "shapes",
+            root / "out",
+            codecs=[_Ours.name, "draco", "ply-lzma"],
+            quick=True,
+            jobs=1,
+            samples=2000,
+        )
+        yield root / "out", rows
+    finally:
+        _REGISTRY.pop(_Ours.name, None)
+
+
+def test_the_head_to_head_matrix_sums_the_lines_and_opens_to_them(ours_dir):
+    from nc3d.bench.compare import head_to_head
+
+    out, rows = ours_dir
+    text = write_report(out, save_images=False).read_text(encoding="utf-8")
+    lines = head_to_head(rows)
+    assert {h["codec"] for h in lines} == {"test-ours-draco"} and {h["baseline"] for h in lines} == {
+        "draco",
+        "ply-lzma",
+    }
+    page = _H2hCells()
+    page.feed(text)
+    assert set(page.cells) == {("test-ours-draco", "draco"), ("test-ours-draco", "ply-lzma")}
+    compared = 0
+    for (codec, base), (summary, attrs) in page.cells.items():
+        mine = [h for h in lines if h["codec"] == codec and h["baseline"] == base]
+        wins, losses = sum(h["wins"] for h in mine), sum(h["losses"] for h in mine)
+        if wins + losses == 0:
+            assert "data-wins" not in attrs and attrs["class"] == "none"
+            continue
+        compared += 1
+        assert summary == f"{wins}–{losses}"
+        assert (int(attrs["data-wins"]), int(attrs["data-losses"])) == (wins, losses)
+        assert int(attrs["data-smaller"]) == sum(h["smaller"] for h in mine)
+        assert attrs["class"] == ("win" if wins > losses else "loss" if losses > wins else "even")
+    assert compared >= 1
+    # the settings behind a cell are in it, and the page still needs nothing from outside
+    assert text.count("<details><summary>") >= compared
+    for needle in ("http://", "https://", "<link", "<script src", 'src="//', "@import"):
+        assert needle not in text, needle
+    from nc3d.bench.report import markdown_tables
+
+    md = markdown_tables(out)
+    assert "| nc3d codec | draco | ply-lzma |" in md and "<details><summary>Per setting</summary>" in md

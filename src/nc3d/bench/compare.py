@@ -16,7 +16,7 @@ import numpy as np
 
 from .runner import setting_label
 
-__all__ = ["per_input", "head_to_head", "head_to_head_markdown"]
+__all__ = ["per_input", "head_to_head", "head_to_head_matrix", "head_to_head_markdown"]
 
 
 def _quality(kind: str, m: dict) -> float:
@@ -104,6 +104,36 @@ def head_to_head(rows: list[dict]) -> list[dict]:
     return out
 
 
+def head_to_head_matrix(lines: list[dict]) -> dict:
+    """:func:`head_to_head`'s lines summed per nc3d codec × baseline (over the codec's settings).
+
+    Parameters
+    ----------
+    lines : list of dict
+        :func:`head_to_head` of one dataset.
+
+    Returns
+    -------
+    dict
+        ``codecs`` and ``baselines`` (in order of appearance), and ``cells``: ``{(codec,
+        baseline): {"wins", "losses", "smaller", "lines"}}`` where ``wins``/``losses``/``smaller``
+        are summed over the codec's settings (one count per setting × input) and ``lines`` are the
+        pair's lines that compared at least one input (the rows of the long table). A pair none of
+        whose inputs could be compared has a cell with zero wins and losses.
+    """
+    codecs = list(dict.fromkeys(h["codec"] for h in lines))
+    baselines = list(dict.fromkeys(h["baseline"] for h in lines))
+    cells: dict[tuple[str, str], dict] = {}
+    for h in lines:
+        c = cells.setdefault((h["codec"], h["baseline"]), {"wins": 0, "losses": 0, "smaller": 0, "lines": []})
+        c["wins"] += h["wins"]
+        c["losses"] += h["losses"]
+        c["smaller"] += h["smaller"]
+        if h["wins"] + h["losses"]:
+            c["lines"].append(h)
+    return {"codecs": codecs, "baselines": baselines, "cells": cells}
+
+
 def head_to_head_markdown(rows: list[dict]) -> list[str]:
     """:func:`head_to_head` as Markdown lines (empty when there is no nc3d codec or baseline)."""
     lines = [h for h in head_to_head(rows) if h["wins"] + h["losses"]]
@@ -116,7 +146,28 @@ def head_to_head_markdown(rows: list[dict]) -> list[str]:
             return "—"
         return ("∞" if v > 0 else "−∞") if math.isinf(v) else format(v, f)
 
+    matrix = head_to_head_matrix(head_to_head(rows))
     out = [
+        "Head to head at equal size, wins–losses of each nc3d codec against each baseline (summed over the "
+        "codec's settings, one count per setting × input; the per-setting lines follow):",
+        "",
+        "| nc3d codec | " + " | ".join(matrix["baselines"]) + " |",
+        "|---|" + "---:|" * len(matrix["baselines"]),
+    ]
+    for codec in matrix["codecs"]:
+        cells = [matrix["cells"].get((codec, b)) for b in matrix["baselines"]]
+        out.append(
+            f"| {codec} | "
+            + " | ".join(
+                "—" if c is None or not c["wins"] + c["losses"] else f"{c['wins']}–{c['losses']}"
+                for c in cells
+            )
+            + " |"
+        )
+    out += [
+        "",
+        "<details><summary>Per setting</summary>",
+        "",
         f"Head to head at equal size (per input: the baseline's best setting not larger than the nc3d "
         f"file; medians over the inputs compared; {metric}; pairs where the baseline has no file that small "
         f"on any input are left out):",
@@ -132,4 +183,4 @@ def head_to_head_markdown(rows: list[dict]) -> list[str]:
             f"| {fmt(h['bytes'], ',.0f')} / {fmt(h['baseline_bytes'], ',.0f')} "
             f"| {fmt(h['quality'], q)} / {fmt(h['baseline_quality'], q)} |"
         )
-    return out + [""]
+    return out + ["", "</details>", ""]

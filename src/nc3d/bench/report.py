@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .compare import head_to_head, head_to_head_markdown
+from .compare import head_to_head, head_to_head_markdown, head_to_head_matrix
 from .machine import read_machine
 from .plots import plot_rate_distortion, plot_reconstructions
 from .runner import (
@@ -302,6 +302,54 @@ def _renders(
         return None, f"rendering failed ({type(exc).__name__}: {exc})"
 
 
+def _h2h_matrix(rows: list[dict], dataset: str, kind: str) -> list[str]:
+    """The head-to-head section: nc3d codec × baseline, each cell wins–losses (coloured by who
+    leads) that opens to the pair's per-setting lines (a ``<details>``; no script)."""
+    matrix = head_to_head_matrix(head_to_head(rows))
+    if not any(c["wins"] + c["losses"] for c in matrix["cells"].values()):
+        return []
+    metric = "PSNR dB" if kind == "volume" else "CD-p2s"
+    e, fv = html.escape, format_value
+    out = [
+        "<h3>Head to head at equal size</h3><p>Per input, each baseline's best setting whose file is not "
+        "larger than the nc3d file. A cell is <b>wins–losses</b> of the nc3d codec (row) against the "
+        "baseline (column), summed over the codec's settings (one count per setting × input; green: nc3d "
+        "leads, red: the baseline leads); click it for the settings, with medians over the inputs compared "
+        f"({metric}). Inputs where the baseline has no file that small are counted apart.</p>",
+        f'<table id="h2h-{e(dataset)}" class="h2h"><thead><tr><th>nc3d codec</th>'
+        + "".join(f"<th>{e(b)}</th>" for b in matrix["baselines"])
+        + "</tr></thead><tbody>",
+    ]
+    for codec in matrix["codecs"]:
+        tds = []
+        for base in matrix["baselines"]:
+            c = matrix["cells"].get((codec, base))
+            if c is None or not c["wins"] + c["losses"]:
+                smaller = c["smaller"] if c else 0
+                tds.append(
+                    f'<td class="none" data-baseline="{e(base)}" title="no input compared'
+                    f'{f"; {smaller} without a baseline file that small" if smaller else ""}">—</td>'
+                )
+                continue
+            lead = "win" if c["wins"] > c["losses"] else "loss" if c["losses"] > c["wins"] else "even"
+            lines = "".join(
+                f"<tr><td>{e(h['label'])}</td><td>{h['wins']}</td><td>{h['losses']}</td><td>{h['smaller']}</td>"
+                f"<td>{fv('bytes', h['bytes'])} / {fv('bytes', h['baseline_bytes'])}</td>"
+                f"<td>{fv('q', h['quality'])} / {fv('q', h['baseline_quality'])}</td></tr>"
+                for h in c["lines"]
+            )
+            tds.append(
+                f'<td class="{lead}" data-baseline="{e(base)}" data-wins="{c["wins"]}" '
+                f'data-losses="{c["losses"]}" data-smaller="{c["smaller"]}"><details><summary>'
+                f"{c['wins']}–{c['losses']}</summary><table><tr><th>setting</th><th>nc3d better</th>"
+                "<th>baseline better</th><th>no baseline file that small</th><th>bytes nc3d / baseline</th>"
+                f"<th>{metric} nc3d / baseline</th></tr>{lines}</table></details></td>"
+            )
+        out.append(f'<tr data-h2h-codec="{e(codec)}"><th>{e(codec)}</th>{"".join(tds)}</tr>')
+    out.append("</tbody></table>")
+    return out
+
+
 def cpu_by_codec(rows: list[dict]) -> list[dict]:
     """What each codec cost: rows, summed ``cpu_s`` (load + encode + decode + metrics, CPU seconds)
     and its share of the total, most expensive first; rows without ``cpu_s`` (older runs, imported
@@ -379,7 +427,14 @@ _CSS = (
     "th,td{border:1px solid #ccc;padding:3px 7px;\n"
     "text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}tr.over{color:#999}"
     "thead{background:#f3f3f3}\n"
-    "img{max-width:100%;display:block;margin:0.5em 0}code{background:#f3f3f3;padding:1px 4px}"
+    "img{max-width:100%;display:block;margin:0.5em 0}code{background:#f3f3f3;padding:1px 4px}\n"
+    "table.h2h>*>tr>td,table.h2h>thead th{text-align:center;vertical-align:top}\n"
+    "table.h2h>tbody>tr>th{text-align:left}table.h2h td.win{background:#d7efd7}\n"
+    "table.h2h td.loss{background:#f5d6d6}table.h2h td.even{background:#f3ecc8}\n"
+    "table.h2h td.none{color:#999}"
+    "table.h2h summary{cursor:pointer;font-weight:600;white-space:nowrap}\n"
+    "table.h2h details table{margin:4px 0;font-size:12px;background:#fff}"
+    "table.h2h details td{text-align:right}table.h2h details td:first-child{text-align:left}"
 )
 
 
@@ -452,26 +507,7 @@ def write_report(
                 if save_images:
                     write_bytes_atomic(out / f"renders_{dataset}.png", png, force=True)
                 body.append(_img(png, f"renders of {dataset}"))
-        h2h = [h for h in head_to_head(ds_rows) if h["wins"] + h["losses"]]
-        if h2h:
-            metric = "PSNR dB" if kind == "volume" else "CD-p2s"
-            body.append(
-                "<h3>Head to head at equal size</h3><p>Per input, each baseline's best setting whose file "
-                f"is not larger than the nc3d file; medians over the inputs compared ({metric}). Pairs where "
-                "the baseline has no file that small on any input are left out.</p>"
-                f"<table id=h2h-{html.escape(dataset)}><thead><tr><th>nc3d codec</th><th>setting</th>"
-                "<th>baseline</th><th>nc3d better</th><th>baseline better</th><th>no baseline file that "
-                f"small</th><th>bytes nc3d / baseline</th><th>{metric} nc3d / baseline</th></tr></thead>"
-            )
-            body.extend(
-                f"<tr><td>{html.escape(h['codec'])}</td><td>{html.escape(h['label'])}</td>"
-                f"<td>{html.escape(h['baseline'])}</td><td>{h['wins']}</td><td>{h['losses']}</td>"
-                f"<td>{h['smaller']}</td><td>{format_value('bytes', h['bytes'])} / "
-                f"{format_value('bytes', h['baseline_bytes'])}</td><td>{format_value('q', h['quality'])} / "
-                f"{format_value('q', h['baseline_quality'])}</td></tr>"
-                for h in h2h
-            )
-            body.append("</table>")
+        body.extend(_h2h_matrix(ds_rows, dataset, kind))
         body.append(
             f"<details><summary>CPU seconds per codec</summary><table id=cpu-{html.escape(dataset)}>"
             "<tr><th>codec</th><th>rows</th><th>CPU s</th><th>share</th><th>rows without CPU time</th></tr>"
