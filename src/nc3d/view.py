@@ -423,6 +423,7 @@ def build_page(
     resolution: int = 256,
     max_voxels: int = DEFAULT_MAX_VOXELS,
     title: str | None = None,
+    labels=None,
 ) -> tuple[str, list[dict]]:
     """The HTML text of a viewer page for ``files``.
 
@@ -442,6 +443,8 @@ def build_page(
         Most voxels of a volume put in the page (every s-th voxel beyond).
     title : str, optional
         The page title (default: the file names).
+    labels : sequence of str, optional
+        The name each file is shown by (its tab; default its file name), in order.
 
     Returns
     -------
@@ -462,6 +465,10 @@ def build_page(
         raise InputError(
             f"view: {len(compares)} originals for {len(paths)} files; give one per file, in order"
         )
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        if len(labels) != len(paths):
+            raise InputError(f"view: {len(labels)} labels for {len(paths)} files; give one per file")
     samples = _check_int(samples, "samples", 1)
     resolution = _check_int(resolution, "resolution", 8)
     max_voxels = _check_int(max_voxels, "max_voxels", 1)
@@ -470,6 +477,8 @@ def build_page(
         _item(p, c, samples=samples, resolution=resolution, max_voxels=max_voxels, blobs=blobs)
         for p, c in zip(paths, compares)
     ]
+    for it, label in zip(items, labels or ()):
+        it["file"] = label
     title = title or "nc3d view: " + ", ".join(it["file"] for it in items)
     data = json.dumps({"version": 1, "title": title, "items": items}, allow_nan=False, separators=(",", ":"))
     data = data.replace("<", "\\u003c")  # the same JSON, and nothing a <script> element could end on

@@ -11,7 +11,11 @@
 * **Renders**: one input (``render_input``, or the median-sized one that every codec decoded)
   and, per codec, the setting whose bytes are closest to the budget (on a log scale).
 
-The HTML is one self-contained file: every picture is a base64 ``data:`` URI.
+The HTML is one self-contained file: every picture is a base64 ``data:`` URI. Beside it,
+``report_views/<dataset>.html`` (unless ``interactive=False``): an :mod:`nc3d.view` page of the
+rendered input, each codec's file beside the original (one tab per codec; a set codec's file,
+which holds every shape, is left out), embedded in the report by an ``<iframe>`` above the static
+picture. That page is self-contained too (three.js inside), so the folder opens from ``file://``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,12 @@ __all__ = [
 ]
 
 REPORT_NAME = "report.html"
+#: The folder beside ``report.html`` of its interactive views (one ``nc3d view`` page per dataset).
+VIEWS_DIR = "report_views"
+#: Surface samples per mesh of those views' numbers, and the grid an implicit file is meshed on
+#: to measure it (the report's own metrics are the benchmark's; these only label the view).
+VIEW_SAMPLES = 20_000
+VIEW_RESOLUTION = 128
 _NUMBERS = ("bytes", "ratio_canonical", "ratio_input", "encode_s", "decode_s")
 
 #: Columns of the tables: (field, heading) per data kind.
@@ -250,23 +260,29 @@ def _pick_render_input(
 
 def _renders(
     rows: list[dict], results_dir: Path, budget: float, render_input: str | None, dataset: str
-) -> tuple[bytes | None, str]:
-    """The side-by-side picture of one input, and a line saying what it shows (or why not)."""
+) -> tuple[bytes | None, str, list[tuple[str, Path, Path]]]:
+    """The side-by-side picture of one input, a line saying what it shows (or why not), and what
+    an interactive view of it can show: ``(label, .nc3d file, original)`` per codec of one file
+    per input (a set codec's file holds every shape: left out of the view)."""
     from .. import api
 
     picked = _pick_render_input(rows, render_input, results_dir)
     if picked is None:
-        return None, (
-            f"no input to render (none decoded by every codec, or the inputs are not where "
-            f"{results_dir / INPUTS_NAME} says)"
+        return (
+            None,
+            (
+                f"no input to render (none decoded by every codec, or the inputs are not where "
+                f"{results_dir / INPUTS_NAME} says)"
+            ),
+            [],
         )
     pick, source = picked
     name, kind = pick["input"], pick["data_kind"]
     try:
         original = api.load_input(source).data
     except Exception as exc:  # noqa: BLE001 - the data may have moved since the run
-        return None, f"cannot read {source} to render it ({exc})"
-    panels = []
+        return None, f"cannot read {source} to render it ({exc})", []
+    panels, views = [], []
     ours = {r["codec"] for r in rows if not r["baseline"]}
     for codec in sorted(dict.fromkeys(r["codec"] for r in rows), key=lambda c: c not in ours):
         cands = []
@@ -293,13 +309,54 @@ def _renders(
         panels.append(
             {"data": decoded, "caption": _caption(codec, setting_label(r["setting"]), nbytes, m, kind)}
         )
+        if not r.get("n_shapes"):
+            views.append((f"{codec} {setting_label(r['setting'])}", results_dir / r["file"], source))
     if not panels:
-        return None, f"no reconstruction of {name} could be read back"
+        return None, f"no reconstruction of {name} could be read back", []
     title = f"{dataset}: {name}, each codec at the setting closest to {budget:,.0f} B"
     try:
-        return plot_reconstructions(original, panels, kind, title), title
+        return plot_reconstructions(original, panels, kind, title), title, views
     except Exception as exc:  # noqa: BLE001 - a render failure must not lose the rest of the report
-        return None, f"rendering failed ({type(exc).__name__}: {exc})"
+        return None, f"rendering failed ({type(exc).__name__}: {exc})", views
+
+
+def _view_section(out: Path, dataset: str, title: str, views: list[tuple[str, Path, Path]]) -> str:
+    """Write ``out/report_views/<dataset>.html`` (:mod:`nc3d.view`: one tab per codec, the decoded
+    file beside the original) and return the HTML that embeds it; "" when there is nothing to show
+    or the page cannot be built (the static picture stays either way)."""
+    from ..view import write_page
+
+    if not views:
+        return ""
+    page = out / VIEWS_DIR / (_safe_name(dataset) + ".html")
+    try:
+        page.parent.mkdir(exist_ok=True)
+        write_page(
+            page,
+            [f for _, f, _ in views],
+            compare=[s for _, _, s in views],
+            labels=[label for label, _, _ in views],
+            title=title,
+            force=True,
+            samples=VIEW_SAMPLES,
+            resolution=VIEW_RESOLUTION,
+        )
+    except Exception as exc:  # noqa: BLE001 - the view is an extra: its failure must not lose the report
+        return f"<p>No interactive view ({html.escape(type(exc).__name__)}: {html.escape(str(exc))}).</p>"
+    rel = html.escape(f"{VIEWS_DIR}/{page.name}")
+    return (
+        f'<iframe class="view" src="{rel}" title="interactive view of {html.escape(title)}" loading="lazy">'
+        f'</iframe><p class="note">Interactive view (<a href="{rel}">{rel}</a>, a page beside this report; '
+        "WebGL 2): one tab per codec, the decoded file beside the original with one shared camera (drag: "
+        "orbit, wheel: zoom). The picture below is the same comparison, drawn when the report was "
+        "written.</p>"
+    )
+
+
+def _safe_name(text: str) -> str:
+    """``text`` as a file name: letters, digits, ``-``, ``_`` and ``.`` kept, anything else ``_``."""
+    out = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text).lstrip(".")
+    return out or "_"
 
 
 def _h2h_matrix(rows: list[dict], dataset: str, kind: str) -> list[str]:
@@ -427,6 +484,7 @@ _CSS = (
     "th,td{border:1px solid #ccc;padding:3px 7px;\n"
     "text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}tr.over{color:#999}"
     "thead{background:#f3f3f3}\n"
+    "iframe.view{width:100%;height:640px;border:1px solid #ccc}p.note{font-size:13px;color:#555}\n"
     "img{max-width:100%;display:block;margin:0.5em 0}code{background:#f3f3f3;padding:1px 4px}\n"
     "table.h2h>*>tr>td,table.h2h>thead th{text-align:center;vertical-align:top}\n"
     "table.h2h>tbody>tr>th{text-align:left}table.h2h td.win{background:#d7efd7}\n"
@@ -439,7 +497,12 @@ _CSS = (
 
 
 def write_report(
-    results_dir, *, budget: float | None = None, render_input: str | None = None, save_images: bool = True
+    results_dir,
+    *,
+    budget: float | None = None,
+    render_input: str | None = None,
+    save_images: bool = True,
+    interactive: bool = True,
 ) -> Path:
     """Write ``results_dir/report.html`` from its ``results.jsonl`` (and the PNGs next to it).
 
@@ -454,6 +517,10 @@ def write_report(
         The input to render (its path relative to the dataset folder, or its file name).
     save_images : bool
         Also write ``rd_<dataset>.png`` and ``renders_<dataset>.png``.
+    interactive : bool
+        Also write ``report_views/<dataset>.html``, an :mod:`nc3d.view` page of the rendered
+        input (each codec's file of one input beside the original, one tab per codec) and embed
+        it in the report (an ``<iframe>``; the static picture stays below it).
 
     Returns
     -------
@@ -499,8 +566,10 @@ def write_report(
             quality = "lowest Chamfer-p2s" if kind == "mesh" else "highest PSNR"
             body.append(f"<h3>Best setting of each codec within {b:,.0f} bytes per input ({quality})</h3>")
             body.append(_table(best, kind, f"best-{dataset}", mark_budget=True))
-            png, what = _renders(ds_rows, out, b, render_input, dataset)
+            png, what, views = _renders(ds_rows, out, b, render_input, dataset)
             body.append("<h3>Reconstructions at a matched size</h3>")
+            if interactive:
+                body.append(_view_section(out, dataset, what if png is not None else dataset, views))
             if png is None:
                 body.append(f"<p>{html.escape(what)}</p>")
             else:
