@@ -15,6 +15,7 @@ import pytest
 import trimesh
 
 from nc3d.bench import find_inputs, read_results, run_bench, write_report
+from nc3d.bench.report import REPORT_NAME
 from nc3d.cli import main
 from nc3d.codecs.base import _REGISTRY, Codec, register
 from nc3d.container import header_get
@@ -586,3 +587,56 @@ def test_the_head_to_head_matrix_sums_the_lines_and_opens_to_them(ours_dir):
 
     md = markdown_tables(out)
     assert "| nc3d codec | draco | ply-lzma |" in md and "<details><summary>Per setting</summary>" in md
+
+
+def _view_data(page: str) -> dict:
+    import re
+
+    m = re.search(r'<script type="application/json" id="nc3d-data">(.*?)</script>', page, re.S)
+    assert m
+    return json.loads(m.group(1))
+
+
+def test_the_report_embeds_a_view_of_the_rendered_input(ours_dir):
+    out, rows = ours_dir
+    text = write_report(out, save_images=False).read_text(encoding="utf-8")
+    view = out / "report_views" / "shapes.html"
+    assert '<iframe class="view" src="report_views/shapes.html"' in text
+    assert text.index("<iframe") < text.index('alt="renders of shapes"')  # the static picture stays, below
+    data = _view_data(view.read_text(encoding="utf-8"))
+    # one tab per codec, each the file of the input and setting the static picture draws
+    rendered = text.split("<h3>Reconstructions at a matched size</h3>")[1]
+    name = next(r["input"] for r in rows if "error" not in r and f"shapes: {r['input']}," in rendered)
+    labels = [it["file"] for it in data["items"]]
+    assert sorted(label.split()[0] for label in labels) == sorted(["test-ours-draco", "draco", "ply-lzma"])
+    assert all(it["kind"] == "mesh" and it["shapes"][0]["original"] for it in data["items"])
+    assert {it["original_file"] for it in data["items"]} == {Path(name).name}
+    assert name in data["title"]
+    page = view.read_text(encoding="utf-8")  # self-contained (what it requests: the browser test)
+    assert "<link" not in page and "<script src" not in page
+    view.unlink()
+    text = write_report(out, save_images=False, interactive=False).read_text(encoding="utf-8")
+    assert "<iframe" not in text and not view.exists() and 'alt="renders of shapes"' in text
+
+
+def test_the_reports_view_opens_in_headless_chromium(ours_dir):
+    from nc3d.testing.browser import Browser, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium (install chromium, or set NC3D_CHROMIUM) to open the report's view in")
+    out, _ = ours_dir
+    write_report(out, save_images=False)
+    with Browser(find_chromium()) as browser:
+        page = browser.open((out / REPORT_NAME).resolve().as_uri(), width=1000, height=700)
+        src = page.evaluate("document.querySelector('iframe.view').getAttribute('src')")
+        assert src == "report_views/shapes.html"
+        view = browser.open((out / "report_views" / "shapes.html").resolve().as_uri(), width=900, height=500)
+        status = view.wait_for(
+            "window.nc3dView && nc3dView.status.state !== 'loading' && nc3dView.status", timeout=180
+        )
+        assert status["state"] == "ready", status["errors"]
+        assert page.errors() == [] and view.errors() == []
+        tabs = view.evaluate("[...document.querySelectorAll('#tabs button')].map(b => b.textContent)")
+        assert len(tabs) == 3 and any(t.startswith("test-ours-draco ") for t in tabs)
+        requested = page.requests + view.requests
+        assert [u for u in requested if not u.startswith(("file:", "data:", "blob:"))] == []

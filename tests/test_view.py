@@ -575,3 +575,11 @@ def test_tabs_switch_between_files(files, browser, tmp_path):
     page.evaluate("nc3dView.showItem(0)")
     _check_clean(page)
     page.close()
+
+
+def test_labels_name_the_tabs_one_per_file(files):
+    page, items = build_page([files["mesh"], files["mesh"]], labels=["coarse", "fine"], samples=100)
+    assert [it["file"] for it in _page_data(page)["items"]] == ["coarse", "fine"]
+    assert [it["file"] for it in items] == ["coarse", "fine"]
+    with pytest.raises(InputError, match="1 labels for 2 files"):
+        build_page([files["mesh"], files["mesh"]], labels=["one"])
