@@ -365,6 +365,11 @@ def test_cli_bench_and_report(tmp_path, capsys):
     assert (out / "report.html").is_file() and (out / "machine.json").is_file()
     assert main(["report", str(out), "--budget", "500", "--render-input", "torus.ply"]) == 0
     assert "within 500 bytes" in (out / "report.html").read_text(encoding="utf-8")
+    assert 'src="report_views/in.html"' in (out / "report.html").read_text(encoding="utf-8")
+    shutil.rmtree(out / "report_views")
+    assert main(["report", str(out), "--no-interactive"]) == 0
+    assert "<iframe" not in (out / "report.html").read_text(encoding="utf-8")
+    assert not (out / "report_views").exists()
     capsys.readouterr()
     assert main(["report", str(out), "--markdown"]) == 0
     md = capsys.readouterr().out

@@ -622,7 +622,12 @@ def cmd_bench(args) -> int:
     report = (
         None
         if args.no_report
-        else write_report(args.output, budget=args.budget, render_input=args.render_input)
+        else write_report(
+            args.output,
+            budget=args.budget,
+            render_input=args.render_input,
+            interactive=not args.no_interactive,
+        )
     )
     _console().print(
         f"{args.output}: {len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s"
@@ -639,7 +644,9 @@ def cmd_report(args) -> int:
 
         print(markdown_tables(args.results, budget=args.budget))
         return 0
-    report = write_report(args.results, budget=args.budget, render_input=args.render_input)
+    report = write_report(
+        args.results, budget=args.budget, render_input=args.render_input, interactive=not args.no_interactive
+    )
     if args.json:
         _print_json({"report": str(report)})
     else:
@@ -993,6 +1000,11 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         )
         q.add_argument(
             "--render-input", default=None, help="the input to render (file name or relative path)"
+        )
+        q.add_argument(
+            "--no-interactive",
+            action="store_true",
+            help="no report_views/ page (the interactive view of the rendered input) beside the report",
         )
 
     def add_view(p):
