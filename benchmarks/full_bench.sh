@@ -2,7 +2,8 @@
 # Rebuilds benchmarks/report/: the full `nc3d bench` run behind BENCHMARKS.md's "Every codec against
 # the baselines". Resumable: rows already in RESULTS_DIR/results.jsonl are kept, so on a checkout of
 # the repository (every row committed) it only re-imports, re-encodes the few files the renders
-# draw (encoded files are not in git) and rewrites the report. Cheap codecs first, so that an
+# draw (encoded files are not in git) and rewrites the report with its interactive views
+# (report_views/: the same files, each beside its original). Cheap codecs first, so that an
 # interrupted from-scratch run has all of them.
 #
 # Two codecs are imported from their own scripts' runs instead of repeated (import_results): the
