@@ -96,7 +96,7 @@ def db_cell(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.1f}"
 
 
-def fit_ldct(paths, tilt: float, dead_zone: float) -> dict:
+def fit_ldct(paths, tilt: float = 1.0, dead_zone: float = 0.15) -> dict:
     """The ``volume`` codec's model fitted on the volumes at ``paths`` at every quality of
     :data:`FIT_QUALITIES`: entropy tables and dequantizer offsets, then the deblocking matrices."""
     from nc3d.codecs.volume.volume_model import fit_deblock, fit_model, quality_step

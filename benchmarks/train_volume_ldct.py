@@ -6,10 +6,12 @@ block activity) tables and per-band reconstruction offsets are fitted to those s
 ``--dead-zone``, then the deblocking matrices to the decoded volumes
 (:func:`~nc3d.codecs.volume.volume_model.fit_deblock`); the recipe is
 :func:`benchmarks.common.fit_ldct`. The shipped model
-``src/nc3d/data/models/volume-ldct.npz`` is made by
+``src/nc3d/data/models/volume-ctx.npz`` (with the parent-context table of format-2 files) is made by
 
     .venv/bin/python -m benchmarks.train_volume_ldct ../shared/data/volumes \\
-        -o src/nc3d/data/models/volume-ldct.npz
+        -o src/nc3d/data/models/volume-ctx.npz
+
+(``volume.npz``, the model of format-1 files, was made the same way before the context table.)
 """
 
 from __future__ import annotations

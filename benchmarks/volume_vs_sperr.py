@@ -15,6 +15,12 @@ re-running them:
     python -m benchmarks.volume_vs_sperr                       # volume, sperr, sz3: what is missing
     python -m benchmarks.volume_vs_sperr --codec volume --set model=/tmp/m.npz --label volume-m
     python -m benchmarks.volume_vs_sperr --summary [--label volume-m]   # tables + plot, run nothing
+    python -m benchmarks.volume_vs_sperr --loo --label volume-loo       # leave-one-out models
+
+``--loo`` (the ``volume`` codec only): each volume is scored with a model fitted by the shipped
+model's recipe (:func:`benchmarks.common.fit_ldct`) on the *other* volumes (plus whatever
+extra training data that recipe adds), installed in place of the shipped one for that volume's
+files, so the bytes are those of a file written with a shipped model that never saw the volume.
 
 ``--set key=value`` (repeatable; the value is JSON if it parses, else a string) is added to every
 setting of the codec's ``--preset`` ladder (the baselines run their ``--baseline-preset`` ladder,
@@ -117,6 +123,7 @@ def run(args, label: str, extra: dict) -> None:
         (b, b, {}, args.baseline_preset) for b in args.baselines
     ]
     versions = _versions()
+    all_paths = [p for _, p in volumes(Path(args.data))]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
         f"python {platform.python_version()}, {versions}",
@@ -125,8 +132,14 @@ def run(args, label: str, extra: dict) -> None:
     with open(path, "a") as fh:
         for name, vpath in volumes(Path(args.data)):
             v = load_volume(vpath)
+            loo_ready = False
             for lab, cname, sets, preset in jobs:
                 codec = get_codec(cname)
+                if args.loo and cname == "volume" and not loo_ready:
+                    if all((name, lab, settings_key({**pt, **sets})) in done for pt in codec.preset(preset)):
+                        continue
+                    _install_loo_model([p for p in all_paths if p != vpath])
+                    loo_ready = True
                 for point in codec.preset(preset):
                     settings = {**point, **sets}
                     key = (name, lab, settings_key(settings))
@@ -149,6 +162,18 @@ def run(args, label: str, extra: dict) -> None:
                         f"{row['psnr']:>8.2f} dB{row['encode_s']:>7.2f} s{row['decode_s']:>7.2f} s",
                         flush=True,
                     )
+
+
+def _install_loo_model(paths: list[Path]) -> None:
+    """Fit the ``volume`` model on ``paths`` (the shipped recipe) and use it as the ``default`` one."""
+    from benchmarks.common import fit_ldct
+    from nc3d.codecs.volume import volume as volume_module
+    from nc3d.codecs.volume.volume_model import ldct_model_bytes, load_ldct_model
+
+    t0 = time.perf_counter()
+    volume_module._MODEL["default"] = load_ldct_model(ldct_model_bytes(fit_ldct(paths)))
+    seconds = time.perf_counter() - t0
+    print(f"leave-one-out model fitted on {len(paths)} volumes ({seconds:.0f} s)", flush=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -311,6 +336,9 @@ def main(argv=None) -> None:
     ap.add_argument("--preset", default="default", choices=PRESETS, help="the codec's ladder")
     ap.add_argument("--baseline-preset", default="default", choices=PRESETS, help="the baselines' ladder")
     ap.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated baseline codecs")
+    ap.add_argument(
+        "--loo", action="store_true", help="score each volume with a volume model fitted on the others"
+    )
     ap.add_argument("--rerun", action="store_true", help="measure again rows already in --out")
     ap.add_argument("--summary", action="store_true", help="tables and plot from --out, run nothing")
     args = ap.parse_args(argv)

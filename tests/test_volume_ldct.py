@@ -201,11 +201,12 @@ def test_old_conv_files_still_decode_under_the_volume_name(head):
     assert np.array_equal(nc3d.decompress(old), get_codec("volume-conv").decode(blob))
 
 
-@pytest.mark.parametrize("key", ["volume-ldct-v1", "volume-ldct-zshift"])
+@pytest.mark.parametrize("key", ["volume-ldct-v1", "volume-ldct-zshift", "volume-ctx", "volume-ctx-zshift"])
 def test_golden_file_of_this_format_decodes_as_recorded(key):
     # tests/golden/volume.nc3d is a conv-format file from before the rename (test_golden.py);
     # these pin the learned-DCT format and the shipped model (its digest is in the header):
-    # v1 from before the per-band table shift, -zshift a smooth field with one (header zshift)
+    # v1 from before the per-band table shift, -zshift a smooth field with one (header zshift);
+    # volume-ctx* the context-coded AC (format 2, header ac = "ctx", model volume-ctx.npz)
     import hashlib
     import json
     from pathlib import Path
@@ -218,6 +219,7 @@ def test_golden_file_of_this_format_decodes_as_recorded(key):
     blob = (golden / want["file"]).read_bytes()
     assert hashlib.sha256(blob).hexdigest() == want["file_sha256"]
     assert ("zshift" in container.unpack(blob).header) == key.endswith("zshift")
+    assert (container.unpack(blob).header.get("ac") == "ctx") == key.startswith("volume-ctx")
     kind, result = fuzz.decode_quick(blob)
     _close(fuzz.describe_result(kind, result), want["decoded"])
 
@@ -237,3 +239,95 @@ def test_hostile_variants_of_a_shifted_file_end_in_format_error_or_a_result():
         for i in range(200):
             outcomes[fuzz.decode_checked(fuzz.mutate(blob, 1, i, headers=headers))] += 1
     assert outcomes["format_error"] > 50 and outcomes["ok"] > 0, outcomes
+
+
+# ----------------------------------------------------------------------------------------------
+# Context-coded AC (format 2: header ac = "ctx")
+# ----------------------------------------------------------------------------------------------
+
+
+def test_new_files_are_context_coded_and_old_model_files_still_decode(codec, head):
+    blob = codec.encode(head, quality=12)
+    c = container.unpack(blob)
+    assert c.header["ac"] == "ctx" and c.header["format"] == 2
+    new = codec.decode(blob)
+    # the same quantizer through the band × activity coder (the v1 model, embedded): no "ac" key
+    old = codec.encode(head, quality=12, model=str(ldct.v1_ldct_path()))
+    assert "ac" not in container.unpack(old).header
+    assert _psnr(head, codec.decode(old)) > 35 and _psnr(head, new) > 35
+
+
+def test_context_coder_round_trips_escapes_and_shifts():
+    from nc3d.codecs.volume import volume_ctx
+
+    model, _ = learned._load("default")
+    rng = np.random.default_rng(3)
+    q = np.rint(rng.laplace(size=(40, 512)) * rng.uniform(0.1, 30, (40, 1))).astype(np.int32)
+    q[::5] = 0  # some flat blocks
+    q[1, 7] = 5000  # a far escape
+    z = ldct.block_activity(q)
+    shift = np.zeros(22, np.int64)
+    shift[5:] = -7
+    for s in (None, shift):
+        words, esc = volume_ctx.encode_ac_ctx(q, z, model, s)
+        assert len(esc) > 8
+        out = volume_ctx.decode_ac_ctx(words, esc, z, model, bound=10**6, shift=s)
+        assert np.array_equal(out, q[:, 1:])
+        with pytest.raises(FormatError):
+            volume_ctx.decode_ac_ctx(words, esc, z, model, bound=4000, shift=s)  # 5000 is out of range
+    other = shift.copy()
+    other[1:] = 3
+    with pytest.raises(FormatError):  # another shift does not decode them
+        volume_ctx.decode_ac_ctx(words, esc, z, model, bound=10**6, shift=other)
+
+
+def test_context_table_fit_is_integer_and_choose_shift_is_zero_without_active_blocks():
+    from nc3d.codecs.volume import volume_ctx
+
+    table = volume_ctx.fit_ctx_table(np.zeros((21, 48, 9, 16)))
+    assert table.shape == volume_ctx.CTX_SHAPE and table.dtype == np.uint16 and table.min() >= 1
+    model, _ = learned._load("default")
+    q = np.zeros((4, 512), np.int32)
+    shift, saved = volume_ctx.choose_zshift_ctx(q, ldct.block_activity(q), model)
+    assert shift.shape == (22,) and not shift.any() and saved == 0
+
+
+def test_context_model_fit_save_load_and_malformed_table(tmp_path, codec, head):
+    x = head.astype(np.float32) / 255
+    model = ldct.fit_model([(x, 0.02), (x, 0.08)], tilt=1.0, dead_zone=0.15)
+    model["deblock"] = ldct.fit_deblock(model, [x], (8.0,))
+    ldct.save_ldct_model(model, tmp_path / "m.npz")
+    loaded, _ = ldct.load_ldct_model(tmp_path / "m.npz")
+    assert np.array_equal(loaded["ctx"], model["ctx"])
+    blob = codec.encode(head, quality=10, model=str(tmp_path / "m.npz"))
+    assert container.unpack(blob).header["ac"] == "ctx" and _psnr(head, codec.decode(blob)) > 32
+    ldct.save_ldct_model(model | {"ctx": model["ctx"][:, :8]}, tmp_path / "bad.npz")
+    with pytest.raises(InputError):
+        ldct.load_ldct_model(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"header": {"ac": "other"}},
+        {"header": {"ac": 1}},
+        {"header": {"zshift": [40] * 21}},
+        {"sections": {"esc": b"\x01"}},
+    ],
+)
+def test_hostile_context_files_raise_format_error(codec, head, change):
+    blob = codec.encode(head, quality=10)
+    with pytest.raises(FormatError):
+        codec.decode(_repack(blob, **change))
+
+
+def test_a_context_file_without_its_key_or_model_is_refused(codec, head, tmp_path):
+    blob = codec.encode(head, quality=10)
+    c = container.unpack(blob)
+    header = {k: v for k, v in c.header.items() if k != "ac"}
+    with pytest.raises(FormatError):  # read as a band × activity file: the shipped v1 model's digest differs
+        codec.decode(container.pack(container.Container(c.codec, header, c.sections)))
+    v1 = ldct.v1_ldct_path().read_bytes()
+    embedded = {**c.header, "model": "embedded"}
+    with pytest.raises(FormatError):  # context-coded, but the embedded model has no context table
+        codec.decode(container.pack(container.Container(c.codec, embedded, {**c.sections, "model": v1})))

@@ -3,12 +3,15 @@
 encode: values → [0, 1] by the volume's min/max → 8³ blocks (the last ones edge-padded) →
 orthonormal DCT → divided by ``step · (1 + tilt · band / 21)`` with ``step = 2.56 · 2^(−quality/2)``
 and dead-zone rounding (``tilt`` and the dead zone belong to the model) → DC by 3-D Lorenzo or
-x-difference prediction (order-0 ANS), block activity ``z`` (order-0 ANS), AC against the model's
-(band, z) tables (:mod:`.volume_model`). decode: the inverse, AC dequantized at the learned centroids, then
-the learned deblocking filter (:mod:`.deblock`).
+x-difference prediction (order-0 ANS), block activity ``z`` (order-0 ANS), AC band by band against
+the model's (band, z row, parents) tables (:mod:`.volume_ctx`; files of format 1 and files
+written with a model without that table: the (band, z) tables of :mod:`.volume_model`). decode: the
+inverse, AC dequantized at the learned centroids, then the learned deblocking filter (:mod:`.deblock`).
 
 File layout: header ``shape``, ``dtype``, ``range``, ``quality``, ``dc_pred`` (``"lorenzo"`` or
-``"x"``), ``model`` (``"default"``) and ``model_digest`` (must match the shipped model);
+``"x"``), ``model`` (``"default"``) and ``model_digest`` (must match the shipped model:
+``volume-ctx.npz`` when the header has ``ac: "ctx"`` (format 2, 2026-12-07: AC coded by
+:mod:`.volume_ctx`), ``volume.npz`` without it);
 optionally ``zshift`` (21 ints: the table-row shift of bands 1..21, :func:`.ldct.choose_zshift`;
 written when the file, header field included, comes out smaller with it; absent = all 0, as in
 files written before 2026-11-22 05:15 UTC); sections ``dc``, ``z``, ``ac`` (ANS words), ``esc``
@@ -48,6 +51,7 @@ from ..volume_header import (
     volume_header,
 )
 from .deblock import deblock
+from .volume_ctx import choose_zshift_ctx, decode_ac_ctx, encode_ac_ctx
 from .volume_labels import VolumeLabelsCodec, looks_like_labels
 from .volume_model import (
     AC_BAND,
@@ -65,6 +69,7 @@ from .volume_model import (
     quality_step,
     quantize_blocks,
     steps_for,
+    v1_ldct_path,
 )
 
 __all__ = ["VolumeCodec", "quality_step", "QUALITY_MAX"]  # the last two re-exported from .ldct
@@ -76,11 +81,17 @@ ZSHIFT_MIN_SAVING = 32
 
 
 def _load(source):
-    """(model, digest) of ``"default"`` (shipped), a path or bytes; cached."""
+    """(model, digest) of ``"default"`` (shipped), ``"v1"`` (the shipped model of the files
+    without the ``ac`` header key), a path or bytes; cached."""
     key = source if isinstance(source, (str, bytes)) else str(source)
     if key not in _MODEL:
-        _MODEL[key] = load_ldct_model(default_ldct_path() if source == "default" else source)
+        shipped = {"default": default_ldct_path, "v1": v1_ldct_path}
+        _MODEL[key] = load_ldct_model(shipped[source]() if key in shipped else source)
     return _MODEL[key]
+
+
+def _load_v1(source):
+    return _load("v1" if source == "default" else source)
 
 
 def _conv():
@@ -147,6 +158,8 @@ class VolumeCodec(Codec):
     LOSSY_SETTINGS = ("quality", "target_psnr", "model")
 
     capabilities = frozenset({REGION_DECODE})
+    #: 2: context-coded AC (header ``ac: "ctx"``), 2026-12-07; format-1 files still decode
+    format = 2
     presets = {
         "smoke": ({},),
         "quick": ({"quality": 8.0}, {"quality": 12.0}, {"quality": 16.0}),
@@ -186,6 +199,8 @@ class VolumeCodec(Codec):
             model, _ = _load(blob)
             header = volume_header(v) | {"model": "embedded"}
             sections["model"] = blob
+        if "ctx" in model:  # AC coded band by band against (band, activity, parents) cells
+            header["ac"] = "ctx"
         lo, hi = header["range"]
         if lo == hi:
             return header | {"quality": quality, "dc_pred": "x"}, sections
@@ -201,11 +216,15 @@ class VolumeCodec(Codec):
             "x": encode_symbols(np.diff(q[:, 0], prepend=0)),
         }
         pred = min(dc, key=lambda k: len(dc[k]))
-        ac, esc = encode_ac(q, z, model)
-        shift, saved = choose_zshift(q, z, model)
+        if "ctx" in model:
+            coder, chooser = encode_ac_ctx, choose_zshift_ctx
+        else:
+            coder, chooser = encode_ac, choose_zshift
+        ac, esc = coder(q, z, model)
+        shift, saved = chooser(q, z, model)
         if saved > ZSHIFT_MIN_SAVING:  # the estimate ignores escapes: keep the shift only if it codes smaller
             field = shift[1:].tolist()
-            ac2, esc2 = encode_ac(q, z, model, shift)
+            ac2, esc2 = coder(q, z, model, shift)
             if len(ac2) + len(esc2) + len(json.dumps({"zshift": field})) < len(ac) + len(esc):
                 header["zshift"], ac, esc = field, ac2, esc2
         header.update(quality=quality, dc_pred=pred)
@@ -262,6 +281,7 @@ class VolumeCodec(Codec):
         model = self._decoder_model(header, sections)
         quality = header_get(header, "quality", float, min=0.0, max=QUALITY_MAX)
         pred = header_get(header, "dc_pred", str, choices=("lorenzo", "x"))
+        context = header_get(header, "ac", str, choices=("ctx",), default=None)
         if lo == hi:
             return shape, dtype, lo, hi, None, None, None
         for name in ("dc", "z", "ac", "esc"):  # the four coded streams
@@ -282,7 +302,12 @@ class VolumeCodec(Codec):
         dc = _unlorenzo(res, grid) if pred == "lorenzo" else np.cumsum(res)
         if np.abs(dc).max() > bound:
             raise FormatError("volume file: DC coefficients out of range")
-        ac = decode_ac(sections["ac"], sections["esc"], z, model, bound, _zshift(header))
+        if context is not None:
+            if "ctx" not in model:
+                raise FormatError("volume file: context-coded, but its model has no context table")
+            ac = decode_ac_ctx(sections["ac"], sections["esc"], z, model, bound, _zshift(header))
+        else:
+            ac = decode_ac(sections["ac"], sections["esc"], z, model, bound, _zshift(header))
         if np.any(block_activity(np.concatenate([dc[:, None].astype(np.int32), ac], axis=1)) != z):
             raise FormatError("volume file: block activity does not match the coefficients")
         coef = np.empty((n, 512), dtype=np.float32)
@@ -294,7 +319,9 @@ class VolumeCodec(Codec):
 
     @staticmethod
     def _decoder_model(header: dict, sections: dict) -> dict:
-        return decoder_model(header, sections, _load, default_ldct_path().name)
+        if "ac" in header:
+            return decoder_model(header, sections, _load, default_ldct_path().name)
+        return decoder_model(header, sections, _load_v1, v1_ldct_path().name)
 
 
 def _zshift(header: dict) -> np.ndarray | None:

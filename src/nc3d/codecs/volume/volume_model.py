@@ -38,6 +38,7 @@ from ...dct import dct_blocks as _dct
 from ...entropy import categorical_model, constriction_module, decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...resources import model_path
+from .volume_ctx import CTX_SHAPE, ctx_histogram, fit_ctx_table
 
 __all__ = [
     "AC_BAND",
@@ -50,8 +51,10 @@ __all__ = [
     "fit_model",
     "fit_deblock",
     "save_ldct_model",
+    "ldct_model_bytes",
     "load_ldct_model",
     "default_ldct_path",
+    "v1_ldct_path",
     "quantize_blocks",
     "block_activity",
     "encode_ac",
@@ -296,7 +299,7 @@ def dequantize(q: np.ndarray, steps: np.ndarray, offsets: np.ndarray) -> np.ndar
 # ----------------------------------------------------------------------------------------------
 
 
-def fit_model(samples, *, tilt: float, dead_zone: float, prior: float = 4.0) -> dict:
+def fit_model(samples, *, tilt: float, dead_zone: float, prior: float = 4.0, context: bool = True) -> dict:
     """Fit the cell tables and reconstruction offsets on training volumes.
 
     Parameters
@@ -306,12 +309,15 @@ def fit_model(samples, *, tilt: float, dead_zone: float, prior: float = 4.0) -> 
         volume so the tables cover the whole ladder).
     tilt, dead_zone : float
         The quantizer the model is fitted for (stored with it).
+    context : bool
+        Also fit the parent-context table ``ctx`` (:mod:`.volume_ctx`); a model with it writes
+        context-coded files (header ``ac: "ctx"``), one without writes the band × activity ones.
 
     Returns
     -------
     dict
         ``p0``, ``r`` (22, Z) uint16-valued int64 tables, ``offsets`` (22,) float32,
-        ``tilt``, ``dead_zone``.
+        ``tilt``, ``dead_zone``; ``ctx`` (21, 16, 9, 16) uint16 when ``context``.
     """
     from ...blocks import split_blocks
 
@@ -320,10 +326,13 @@ def fit_model(samples, *, tilt: float, dead_zone: float, prior: float = 4.0) -> 
     tail = np.zeros((_BANDS, Z_LEVELS))
     off_sum = np.zeros(_BANDS)
     off_n = np.zeros(_BANDS)
+    ctx_hist = np.zeros((21, Z_LEVELS, 9, 16))
     for x, step in samples:
         blocks, _ = split_blocks(x.astype(np.float32), _B, 0)
         q, c = quantize_blocks(blocks, steps_for(step, tilt), dead_zone)
         z = block_activity(q)
+        if context:
+            ctx_hist += ctx_histogram(q, z)
         cells = _cells(z).ravel()
         a = np.abs(q[:, 1:]).ravel()
         n_cells = _BANDS * Z_LEVELS
@@ -342,13 +351,16 @@ def fit_model(samples, *, tilt: float, dead_zone: float, prior: float = 4.0) -> 
     mu = (tail + prior * band_mu[:, None]) / (nonzero + prior)
     r = mu / (1 + mu)
     offsets = np.where(off_n > 0, off_sum / np.maximum(off_n, 1), 0.0)
-    return {
+    out = {
         "p0": np.clip(np.rint(p0 * 65536), 1, 65535).astype(np.int64),
         "r": np.clip(np.rint(r * 65536), 0, 65535 - 64).astype(np.int64),
         "offsets": np.clip(offsets, -0.5, 0.5).astype(np.float32),
         "tilt": float(tilt),
         "dead_zone": float(dead_zone),
     }
+    if context:
+        out["ctx"] = fit_ctx_table(ctx_hist)
+    return out
 
 
 def decode_grid(q: np.ndarray, steps: np.ndarray, offsets: np.ndarray, grid) -> np.ndarray:
@@ -391,20 +403,34 @@ def fit_deblock(model: dict, volumes, qualities) -> np.ndarray:
 
 
 def default_ldct_path() -> Path:
+    """The shipped model new files are written with (it has the parent-context table)."""
+    return model_path("volume-ctx.npz")
+
+
+def v1_ldct_path() -> Path:
+    """The shipped model of the files written before the context coding (no ``ac`` header)."""
     return model_path("volume.npz")
 
 
 def save_ldct_model(model: dict, path) -> None:
+    Path(path).write_bytes(ldct_model_bytes(model))
+
+
+def ldct_model_bytes(model: dict) -> bytes:
+    """The ``.npz`` bytes of a model (what :func:`load_ldct_model` reads)."""
     buf = io.BytesIO()
-    np.savez(
-        buf,
+    arrays = dict(
         p0=model["p0"].astype(np.uint16),
         r=model["r"].astype(np.uint16),
         offsets=np.rint(model["offsets"] * 4096).astype(np.int16),
         quantizer=np.array([round(model["tilt"] * 4096), round(model["dead_zone"] * 4096)], dtype=np.uint16),
         deblock=np.asarray(model["deblock"], dtype=np.float32),
     )
-    Path(path).write_bytes(buf.getvalue())
+    if "ctx" in model:  # the context table is ~100 kB raw: stored compressed
+        np.savez_compressed(buf, **arrays, ctx=np.asarray(model["ctx"], dtype=np.uint16))
+    else:
+        np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def load_ldct_model(source) -> tuple[dict, str]:
@@ -414,6 +440,7 @@ def load_ldct_model(source) -> tuple[dict, str]:
         buf = io.BytesIO(blob)
         with np.load(buf, allow_pickle=False) as f:
             p0, r, off, qz, db = (np.asarray(f[k]) for k in ("p0", "r", "offsets", "quantizer", "deblock"))
+            ctx = np.asarray(f["ctx"]) if "ctx" in f.files else None
     except Exception as exc:  # noqa: BLE001 - np.load raises many kinds on garbage
         raise InputError(f"not a volume DCT model ({type(exc).__name__})") from None
     if (
@@ -425,6 +452,8 @@ def load_ldct_model(source) -> tuple[dict, str]:
         raise InputError("volume DCT model: arrays of the wrong shape")
     if db.shape != (DEBLOCK_BUCKETS, 16, 4) or db.dtype != np.float32 or not np.all(np.abs(db) < 1e3):
         raise InputError("volume DCT model: the deblocking weights are malformed")
+    if ctx is not None and (ctx.shape != CTX_SHAPE or ctx.dtype != np.uint16 or int(ctx.min()) < 1):
+        raise InputError("volume DCT model: the context table is malformed")
     model = {
         "p0": np.maximum(p0.astype(np.int64), 1),
         "r": np.minimum(r.astype(np.int64), 65535 - 64),
@@ -433,4 +462,6 @@ def load_ldct_model(source) -> tuple[dict, str]:
         "dead_zone": min(float(qz[1]) / 4096, 0.5),
         "deblock": db,
     }
+    if ctx is not None:
+        model["ctx"] = ctx
     return model, hashlib.sha256(blob).hexdigest()[:16]
