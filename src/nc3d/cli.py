@@ -185,7 +185,78 @@ def cmd_compress_folder(args) -> int:
     return 1 if failed else 0
 
 
+def _zarr_mode(args) -> bool:
+    """True for ``nc3d compress VOLUME -o OUT.zarr`` (chunk by chunk, on Dask; :mod:`nc3d.chunked`)."""
+    from .chunked import is_zarr_path
+
+    zarr_in = any(is_zarr_path(p) for p in args.inputs)
+    if not (zarr_in or is_zarr_path(args.output)):
+        if args.chunks is not None or args.scheduler is not None:
+            raise InputError("--chunks and --scheduler apply to a Zarr output (-o OUT.zarr)")
+        return False
+    if not is_zarr_path(args.output):
+        raise InputError(
+            f"-o {args.output}: a Zarr input is compressed chunk by chunk into a Zarr store; give -o OUT.zarr"
+        )
+    if len(args.inputs) != 1:
+        raise InputError("a Zarr output holds one volume; give one input")
+    if args.ray_address is not None:
+        raise InputError(
+            "--ray-address applies to folder mode; a Zarr output runs on Dask (--jobs, --scheduler)"
+        )
+    return True
+
+
+def _given_settings(args, codec) -> dict:
+    """The codec settings given as flags; a flag the codec does not take is an InputError."""
+    settings = {}
+    own = {o.name for o in codec.options}
+    for name in _codec_options():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in own:
+            raise InputError(f"codec '{codec.name}' has no option --{name.replace('_', '-')}")
+        settings[name] = value
+    return settings
+
+
+def cmd_compress_zarr(args) -> int:
+    """``nc3d compress VOLUME -o OUT.zarr``: every chunk coded on its own by Dask workers."""
+    from .chunked import compress_to_zarr
+
+    codec = get_codec(args.codec or "volume")
+    if codec.kind != "volume":
+        raise InputError(f"codec '{codec.name}' compresses a {codec.kind}; a Zarr output holds a volume")
+    with _Progress(f"compressing with {codec.name}") as progress:
+        result = compress_to_zarr(
+            args.inputs[0],
+            args.output,
+            codec=codec.name,
+            chunks=args.chunks,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            force=args.force,
+            shape=args.shape,
+            dtype=args.dtype,
+            progress=progress,
+            **_given_settings(args, codec),
+        )
+    if args.json:
+        _print_json(result)
+    else:
+        print(
+            f"{result['output']}: {codec.name} in {result['chunk_count']} chunks of "
+            f"{'×'.join(map(str, result['chunks']))}, {result['input_bytes']:,} → {result['output_bytes']:,} "
+            f"bytes ({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× the raw samples) "
+            f"in {result['seconds']:.1f} s ({result['ran_on']})"
+        )
+    return 0
+
+
 def cmd_compress(args) -> int:
+    if _zarr_mode(args):
+        return cmd_compress_zarr(args)
     if _folder_mode(args):
         return cmd_compress_folder(args)
     out = Path(args.output)
@@ -204,14 +275,7 @@ def cmd_compress(args) -> int:
         raise InputError(
             f"'{codec.name}' does not train across processes (only {trains} do); run it without torchrun"
         )
-    settings = {}
-    for name in _codec_options():
-        value = getattr(args, name)
-        if value is None:
-            continue
-        if name not in {o.name for o in codec.options}:
-            raise InputError(f"codec '{codec.name}' has no option --{name.replace('_', '-')}")
-        settings[name] = value
+    settings = _given_settings(args, codec)
     with _Progress(f"compressing with {codec.name}") as progress:
         blob = codec.encode(data.data, progress=progress, **settings)
     if rank:  # under torchrun: every process trained the same model, the first one writes it
@@ -324,9 +388,38 @@ def _emit(args, result: dict, text: str) -> int:
     return 0
 
 
+def cmd_decompress_zarr(args) -> int:
+    """``nc3d decompress IN.zarr -o VOLUME``: decoded chunk by chunk by Dask workers."""
+    from .chunked import decompress_zarr
+
+    if args.resolution is not None or args.only is not None:
+        raise InputError(f"--resolution and --only do not apply to a Zarr array ({args.input})")
+    with _Progress("decoding chunks") as progress:
+        result = decompress_zarr(
+            args.input,
+            args.output,
+            region=args.region,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            force=args.force,
+            progress=progress,
+        )
+    return _emit(
+        args,
+        {"outputs": [result["output"]], **result},
+        f"wrote {result['output']} ({'×'.join(map(str, result['shape']))} {result['dtype']}, "
+        f"{result['chunk_count']} chunks) in {result['seconds']:.1f} s ({result['ran_on']})",
+    )
+
+
 def cmd_decompress(args) -> int:
+    from .chunked import is_zarr_path
     from .io import save_mesh, save_volume
 
+    if is_zarr_path(args.input):
+        return cmd_decompress_zarr(args)
+    if args.jobs is not None or args.scheduler is not None:
+        raise InputError("--jobs and --scheduler apply to a Zarr input (nc3d decompress IN.zarr -o ...)")
     out = Path(args.output)
     t0 = time.perf_counter()
     handle = api.open(args.input)
@@ -715,7 +808,22 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=None,
-        help="folder mode: worker processes, one torch thread each (default: one per core)",
+        help="folder mode: worker processes, one torch thread each; a Zarr output: local Dask worker "
+        "processes (default: one per core)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a Zarr output: code the chunks on this Dask distributed scheduler (HOST:PORT), or "
+        "'synchronous' (in this process, one chunk at a time)",
+    )
+    p.add_argument(
+        "--chunks",
+        type=_parse_shape,
+        default=None,
+        metavar="Z,Y,X",
+        help="a Zarr output: the chunk shape, each chunk coded on its own (default 128,128,128)",
     )
     p.add_argument(
         "--ray-address",
@@ -762,13 +870,28 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         )
 
     p = add("decompress", cmd_decompress, "decode a .nc3d file back to a mesh or volume (a set: to a folder)")
-    p.add_argument("input", metavar="FILE")
+    p.add_argument(
+        "input", metavar="FILE", help="a .nc3d file, or a Zarr array (IN.zarr, decoded chunk by chunk)"
+    )
     p.add_argument(
         "-o",
         "--output",
         required=True,
-        help="output file (.obj/.ply/.stl/.off/.glb; a volume: .npy/.raw/.nii/.nii.gz/.mhd/.tif; "
-        "or .h5: an implicit file's network as Keras weights; a folder for a set of meshes)",
+        help="output file (.obj/.ply/.stl/.off/.glb; a volume: .npy/.raw/.nii/.nii.gz/.mhd/.tif, "
+        "or .zarr from a Zarr input; or .h5: an implicit file's network as Keras weights; a folder "
+        "for a set of meshes)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="a Zarr input: local Dask worker processes (default: one per core)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a Zarr input: decode on this Dask distributed scheduler (HOST:PORT), or 'synchronous'",
     )
     p.add_argument(
         "--region",
