@@ -29,6 +29,8 @@ import json
 import math
 import resource
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -96,6 +98,14 @@ def psnr(a: Path, b: Path, edge: int, data_range: float) -> tuple[float, float]:
     return (math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)), worst
 
 
+def _generate(path: Path, edge: int) -> dict:
+    """:func:`write_source` in a child process, so that its memory is not left in this one's."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(write_source, (path, edge))
+
+
 def same_volume(a: Path, b: Path, edge: int) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(_slabs(a, edge), _slabs(b, edge)))
 
@@ -151,12 +161,15 @@ class TreeRSS:
 
 
 def _phase(name: str, fn, nbytes: int) -> tuple[dict, dict]:
+    import psutil
+
+    before = psutil.Process().memory_info().rss
     with TreeRSS() as mem:
         t0 = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - t0
     row = {"phase": name, "seconds": round(seconds, 2), "mb_per_s": round(nbytes / 1e6 / seconds, 2)}
-    row |= mem.figures()
+    row |= mem.figures() | {"rss_this_process_before_mib": round(before / MIB, 1)}
     print(json.dumps(row), flush=True)
     return row, result
 
@@ -179,6 +192,7 @@ def main() -> None:
     ap.add_argument("--tmp", default=None, help="folder for the temporary files (default: the system's)")
     ap.add_argument("--no-save", action="store_true", help="print only; do not write the results files")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still removes the temporary files
 
     import logging
 
@@ -201,7 +215,7 @@ def main() -> None:
     rows: list[dict] = []
     try:
         src = tmp / "source.npy"
-        row, stats = _phase("generate the source (this process)", lambda: write_source(src, edge), nbytes)
+        row, stats = _phase("generate the source (a child process)", lambda: _generate(src, edge), nbytes)
         rows.append(row)
         stores: dict[int, tuple[Path, dict]] = {}
         first_decode: Path | None = None
@@ -317,23 +331,26 @@ def markdown(s: dict) -> str:
         f"- Stores written in this process and by 1 and 2 workers byte-identical: "
         f"{s['stores_identical_across_runs']}; decodes identical: {s['decodes_identical_across_runs']}.",
         "",
-        "| phase | seconds | MB/s | peak RSS, all processes (MiB) | peak RSS, largest (MiB) | processes |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| phase | seconds | MB/s | peak RSS, all processes (MiB) | peak RSS, largest (MiB) | processes "
+        "| this process before (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in s["phases"]:
         if "mb_per_s" not in r:  # a cluster's start: time only
-            lines.append(f"| {r['phase']} | {r['seconds']:.1f} | | | | |")
+            lines.append(f"| {r['phase']} | {r['seconds']:.1f} | | | | | |")
             continue
         lines.append(
             f"| {r['phase']} | {r['seconds']:.1f} | {r['mb_per_s']:.1f} | {r['peak_rss_tree_mib']:.0f} | "
-            f"{r['peak_rss_one_process_mib']:.0f} | {r['processes']} |"
+            f"{r['peak_rss_one_process_mib']:.0f} | {r['processes']} | "
+            f"{r['rss_this_process_before_mib']:.0f} |"
         )
     lines += [
         "",
         "MB/s = 10⁶ bytes of raw samples per second of wall time; a local cluster is started (and its "
         "workers import nc3d and load the model) before its two phases, timed apart. "
         "Peak RSS sums the resident sets of this process and all its descendants (scheduler, nannies, "
-        "workers), sampled every 0.1 s; shared pages count once per process. "
+        "workers), sampled every 0.1 s; shared pages count once per process. The last column is this "
+        "(the driver's) process at the start of the phase: nc3d and its imports, before any chunk. "
         f"`ru_maxrss`: this process {s['ru_maxrss_self_mib']:.0f} MiB, largest reaped child "
         f"{s['ru_maxrss_children_mib']:.0f} MiB.",
         "",
