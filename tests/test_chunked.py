@@ -383,6 +383,13 @@ def test_cli_compress_and_decompress_through_zarr(tmp_path, capsys, client):
     np.testing.assert_array_equal(
         np.load(tmp_path / "back.npy"), zarr.open_array(str(tmp_path / "head.zarr"))[:]
     )
+    code, out, _ = _run(capsys, "info", tmp_path / "head.zarr", "--json")
+    info = json.loads(out)
+    assert code == 0 and info["codecs"] == [
+        {"name": "nc3d.volume", "configuration": {"quality": QUALITY, "target_psnr": None}}
+    ]
+    assert info["stored_chunks"] == info["chunk_count"] == 12 and info["raw_bytes"] == HEAD.nbytes
+    assert info["stored_bytes"] == res["output_bytes"]
     code, _, err = _run(capsys, "compress", tmp_path / "head.zarr", "-o", tmp_path / "x.nc3d")
     assert code == 1 and "give -o OUT.zarr" in err
     code, _, err = _run(capsys, "compress", src, "-o", tmp_path / "x.nc3d", "--chunks", "8,8,8")

@@ -458,7 +458,28 @@ def cmd_decompress(args) -> int:
     )
 
 
+def _zarr_info(args) -> int:
+    from .chunked import zarr_info
+
+    result = zarr_info(args.input)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(
+        f"{args.input}: Zarr {result['zarr_format']} array {'×'.join(map(str, result['shape']))} "
+        f"{result['dtype']}, chunks {'×'.join(map(str, result['chunks']))} ({result['stored_chunks']} of "
+        f"{result['chunk_count']} stored), {result['stored_bytes']:,} bytes "
+        f"({result['ratio']:.1f}× the raw samples)"
+    )
+    print(json.dumps(result["codecs"], indent=2))
+    return 0
+
+
 def cmd_info(args) -> int:
+    from .chunked import is_zarr_path
+
+    if is_zarr_path(args.input):
+        return _zarr_info(args)
     result = api.info(args.input)
     if args.json:
         _print_json(result)
@@ -910,7 +931,12 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         help="a set file: decode only this shape (the others' features are not decoded)",
     )
 
-    p = add("info", cmd_info, "show a .nc3d file's codec, settings and the bytes of each part")
+    p = add(
+        "info",
+        cmd_info,
+        "show a .nc3d file's codec, settings and the bytes of each part (a Zarr array: shape, chunks, "
+        "codecs)",
+    )
     p.add_argument("input", metavar="FILE")
 
     p = add("eval", cmd_eval, "compare a test mesh (or volume, or .nc3d) with a reference")

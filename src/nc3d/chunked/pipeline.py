@@ -50,6 +50,7 @@ __all__ = [
     "compress_to_zarr",
     "decompress_zarr",
     "parse_chunks",
+    "zarr_info",
 ]
 
 #: Chunk shape ``(z, y, x)`` of the Zarr arrays written when none is given (2 MiB of uint8).
@@ -302,6 +303,44 @@ def _tree_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
+def zarr_info(path: str | os.PathLike) -> dict:
+    """What a Zarr array holds: shape, dtype, chunks, codecs, stored bytes and the ratio.
+
+    Returns
+    -------
+    dict
+        ``path``, ``zarr_format``, ``shape``, ``dtype``, ``chunks``, ``codecs`` (the metadata's
+        codec entries), ``chunk_count``, ``stored_chunks`` (absent ones read as the fill value),
+        ``stored_bytes`` (every file of the store), ``raw_bytes`` and ``ratio`` (raw ÷ stored).
+    """
+    zarr = require("zarr", "reading Zarr arrays")
+    from . import zarr_codec  # noqa: F401 - registers nc3d.volume with zarr
+
+    p = Path(path)
+    if not p.is_dir():
+        raise InputError(f"{p}: no such Zarr store")
+    try:
+        z = zarr.open_array(str(p), mode="r")
+    except Exception as exc:  # noqa: BLE001 - zarr raises many types for a folder it cannot read
+        raise InputError(f"{p}: cannot open as a Zarr array ({type(exc).__name__}: {exc})") from None
+    meta = z.metadata.to_dict()
+    codecs = meta.get("codecs") or [c for c in (meta.get("filters") or []) + [meta.get("compressor")] if c]
+    stored = _tree_bytes(p)
+    return {
+        "path": str(p),
+        "zarr_format": int(meta.get("zarr_format", 0)),
+        "shape": list(z.shape),
+        "dtype": str(z.dtype),
+        "chunks": list(z.chunks),
+        "codecs": codecs,
+        "chunk_count": int(z.nchunks),
+        "stored_chunks": int(z.nchunks_initialized),
+        "stored_bytes": stored,
+        "raw_bytes": int(z.nbytes),
+        "ratio": z.nbytes / stored if stored else math.inf,
+    }
+
+
 # -- running the tasks -------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _client(scheduler, jobs: int | None) -> Iterator[Any]:
@@ -515,6 +554,7 @@ def compress_to_zarr(
         (the raw samples), ``output_bytes`` (every file of the store), ``ratio``,
         ``ratio_canonical``, ``seconds``, ``ran_on``.
     """
+    require("numcodecs", "the nc3d.volume chunk codec")
     from .numcodec import CODEC_ID, NC3D_CODEC, VolumeNumcodec
 
     t0 = time.perf_counter()
