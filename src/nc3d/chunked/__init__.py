@@ -10,7 +10,15 @@ Needs the ``zarr`` extra (``pip install 'nc3d[zarr]'``: zarr, numcodecs, dask, d
 first two modules import zarr/numcodecs when imported, the pipeline only when it runs.
 """
 
-from .pipeline import DEFAULT_CHUNKS, compress_to_zarr, decompress_zarr, is_zarr_path, open_lazy, parse_chunks
+from .pipeline import (
+    DEFAULT_CHUNKS,
+    compress_to_zarr,
+    decompress_zarr,
+    is_zarr_path,
+    open_lazy,
+    parse_chunks,
+    zarr_info,
+)
 
 __all__ = [
     "DEFAULT_CHUNKS",
@@ -19,4 +27,5 @@ __all__ = [
     "is_zarr_path",
     "open_lazy",
     "parse_chunks",
+    "zarr_info",
 ]
