@@ -112,29 +112,48 @@ def same_volume(a: Path, b: Path, edge: int) -> bool:
 
 # -- memory ---------------------------------------------------------------------------------------
 class TreeRSS:
-    """Peak resident memory of this process and its descendants while the block runs (psutil)."""
+    """Peak resident memory and CPU time of this process and its descendants while the block runs.
+
+    Sampled with psutil every ``interval`` seconds: the peak of the sum over all processes, of this
+    (the driver's) process, of the sum over the others (scheduler, nannies, workers) and of the
+    largest other; CPU seconds (user + system) used by all of them during the block.
+    """
 
     def __init__(self, interval: float = 0.1):
         import psutil
 
         self._psutil = psutil
         self._interval = interval
-        self.peak_sum = 0
-        self.peak_single = 0
-        self.peak_processes = 0
+        self._me = psutil.Process()
+        self.peaks = {"tree": 0, "driver": 0, "others": 0, "largest_other": 0, "processes": 0}
+        self._cpu_start: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
+
+    def _processes(self):
+        return [self._me, *self._me.children(recursive=True)]
 
     def _sample(self) -> None:
-        me = self._psutil.Process()
-        procs = [me, *me.children(recursive=True)]
-        rss = []
-        for p in procs:
+        driver, others = 0, []
+        for p in self._processes():
             try:
-                rss.append(p.memory_info().rss)
+                with p.oneshot():
+                    rss = p.memory_info().rss
+                    t = p.cpu_times()
             except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
-                pass
-        self.peak_sum = max(self.peak_sum, sum(rss))
-        self.peak_single = max(self.peak_single, max(rss, default=0))
-        self.peak_processes = max(self.peak_processes, len(rss))
+                continue
+            self._cpu_last[p.pid] = t.user + t.system
+            if p.pid == self._me.pid:
+                driver = rss
+            else:
+                others.append(rss)
+        now = {
+            "tree": driver + sum(others),
+            "driver": driver,
+            "others": sum(others),
+            "largest_other": max(others, default=0),
+            "processes": 1 + len(others),
+        }
+        self.peaks = {k: max(v, now[k]) for k, v in self.peaks.items()}
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -142,6 +161,8 @@ class TreeRSS:
             self._stop.wait(self._interval)
 
     def __enter__(self):
+        self._sample()
+        self._cpu_start = dict(self._cpu_last)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -150,13 +171,18 @@ class TreeRSS:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        self._sample()
         return False
 
     def figures(self) -> dict:
+        cpu = sum(t - self._cpu_start.get(pid, 0.0) for pid, t in self._cpu_last.items())
         return {
-            "peak_rss_tree_mib": round(self.peak_sum / MIB, 1),
-            "peak_rss_one_process_mib": round(self.peak_single / MIB, 1),
-            "processes": self.peak_processes,
+            "peak_rss_tree_mib": round(self.peaks["tree"] / MIB, 1),
+            "peak_rss_driver_mib": round(self.peaks["driver"] / MIB, 1),
+            "peak_rss_others_mib": round(self.peaks["others"] / MIB, 1),
+            "peak_rss_largest_other_mib": round(self.peaks["largest_other"] / MIB, 1),
+            "processes": self.peaks["processes"],
+            "cpu_seconds": round(cpu, 1),
         }
 
 
@@ -169,7 +195,7 @@ def _phase(name: str, fn, nbytes: int) -> tuple[dict, dict]:
         result = fn()
         seconds = time.perf_counter() - t0
     row = {"phase": name, "seconds": round(seconds, 2), "mb_per_s": round(nbytes / 1e6 / seconds, 2)}
-    row |= mem.figures() | {"rss_this_process_before_mib": round(before / MIB, 1)}
+    row |= mem.figures() | {"rss_driver_before_mib": round(before / MIB, 1)}
     print(json.dumps(row), flush=True)
     return row, result
 
@@ -187,7 +213,10 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=128, help="chunk edge (default 128)")
     ap.add_argument("--quality", type=float, default=14.0, help="the volume codec's quality (default 14)")
     ap.add_argument(
-        "--workers", default="0,1,2", help="local worker processes to time; 0: this process (default 0,1,2)"
+        "--workers",
+        default="1,2,0",
+        help="local worker processes to time, in this order; 0: this process (default 1,2,0: the driver "
+        "process stays lean for the clusters)",
     )
     ap.add_argument("--tmp", default=None, help="folder for the temporary files (default: the system's)")
     ap.add_argument("--no-save", action="store_true", help="print only; do not write the results files")
@@ -279,6 +308,13 @@ def main() -> None:
                 decodes_agree &= same_volume(first_decode, out, edge)
                 out.unlink()
         value, worst = psnr(src, first_decode, edge, float(stats["max"] - stats["min"]))
+        speedup = {}
+        for what in ("compress", "decode"):
+            secs = {
+                r["workers"]: r["seconds"] for r in rows if r["phase"].startswith(what) and "workers" in r
+            }
+            if 1 in secs and 2 in secs:
+                speedup[f"{what}_2_workers_vs_1"] = round(secs[1] / secs[2], 2)
         res = stores[workers[0]][1]
         summary = {
             "volume": {
@@ -296,6 +332,7 @@ def main() -> None:
             "ratio": round(nbytes / res["output_bytes"], 2),
             "psnr_db": round(value, 2),
             "max_abs_error": worst,
+            "speedup": speedup,
             "stores_identical_across_runs": identical,
             "decodes_identical_across_runs": decodes_agree,
             "ru_maxrss_self_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -328,29 +365,36 @@ def markdown(s: dict) -> str:
         "",
         f"- **Ratio {s['ratio']:.2f}×** ({s['output_bytes']:,} bytes for the store), "
         f"**PSNR {s['psnr_db']:.2f} dB** over the data range (max abs error {s['max_abs_error']}).",
+        "- Wall-time speed-up of 2 workers over 1: "
+        + (", ".join(f"{k.split('_')[0]} {v:.2f}×" for k, v in s["speedup"].items()) or "not measured")
+        + " (same run, 2 shared cores).",
         f"- Stores written in this process and by 1 and 2 workers byte-identical: "
         f"{s['stores_identical_across_runs']}; decodes identical: {s['decodes_identical_across_runs']}.",
         "",
-        "| phase | seconds | MB/s | peak RSS, all processes (MiB) | peak RSS, largest (MiB) | processes "
-        "| this process before (MiB) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| phase | seconds | MB/s | CPU s | peak RSS, all processes (MiB) | driver: at start → peak (MiB) "
+        "| others: peak sum / largest (MiB) | processes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in s["phases"]:
         if "mb_per_s" not in r:  # a cluster's start: time only
-            lines.append(f"| {r['phase']} | {r['seconds']:.1f} | | | | | |")
+            lines.append(f"| {r['phase']} | {r['seconds']:.1f} | | | | | | |")
             continue
         lines.append(
-            f"| {r['phase']} | {r['seconds']:.1f} | {r['mb_per_s']:.1f} | {r['peak_rss_tree_mib']:.0f} | "
-            f"{r['peak_rss_one_process_mib']:.0f} | {r['processes']} | "
-            f"{r['rss_this_process_before_mib']:.0f} |"
+            f"| {r['phase']} | {r['seconds']:.1f} | {r['mb_per_s']:.1f} | {r['cpu_seconds']:.0f} | "
+            f"{r['peak_rss_tree_mib']:.0f} | "
+            f"{r['rss_driver_before_mib']:.0f} → {r['peak_rss_driver_mib']:.0f} | "
+            f"{r['peak_rss_others_mib']:.0f} / {r['peak_rss_largest_other_mib']:.0f} | {r['processes']} |"
         )
     lines += [
         "",
         "MB/s = 10⁶ bytes of raw samples per second of wall time; a local cluster is started (and its "
         "workers import nc3d and load the model) before its two phases, timed apart. "
-        "Peak RSS sums the resident sets of this process and all its descendants (scheduler, nannies, "
-        "workers), sampled every 0.1 s; shared pages count once per process. The last column is this "
-        "(the driver's) process at the start of the phase: nc3d and its imports, before any chunk. "
+        "CPU s: user + system seconds of all the processes during the phase (Dask workers run with one "
+        "BLAS thread; the driver, in the synchronous runs, with the libraries' defaults, so it may use "
+        "both cores). Peak RSS sums the resident sets of the driver (this process) and all its "
+        "descendants (in the cluster runs the nannies and workers; the scheduler runs in the driver), "
+        "sampled every 0.1 s; "
+        "shared pages count once per process. Driver at start: nc3d and its imports, before any chunk. "
         f"`ru_maxrss`: this process {s['ru_maxrss_self_mib']:.0f} MiB, largest reaped child "
         f"{s['ru_maxrss_children_mib']:.0f} MiB.",
         "",
