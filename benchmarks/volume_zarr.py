@@ -18,6 +18,7 @@ process; ``ru_maxrss`` of this process and of its reaped children are reported t
 
     nice -n 10 .venv/bin/python -m benchmarks.volume_zarr      # 1 GiB, ~15-30 min on 2 shared cores
     nice -n 10 .venv/bin/python -m benchmarks.volume_zarr --edge 256 --no-save   # a quick check
+    .venv/bin/python -m benchmarks.volume_zarr --render [--remark TEXT]   # zarr.md again from zarr.json
 
 Results: ``benchmarks/results/volumes/zarr.json`` and ``zarr.md``.
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import shutil
 import signal
@@ -194,7 +196,12 @@ def _phase(name: str, fn, nbytes: int) -> tuple[dict, dict]:
         t0 = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - t0
-    row = {"phase": name, "seconds": round(seconds, 2), "mb_per_s": round(nbytes / 1e6 / seconds, 2)}
+    row = {
+        "phase": name,
+        "seconds": round(seconds, 2),
+        "mb_per_s": round(nbytes / 1e6 / seconds, 2),
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
+    }
     row |= mem.figures() | {"rss_driver_before_mib": round(before / MIB, 1)}
     print(json.dumps(row), flush=True)
     return row, result
@@ -220,15 +227,25 @@ def main() -> None:
     )
     ap.add_argument("--tmp", default=None, help="folder for the temporary files (default: the system's)")
     ap.add_argument("--no-save", action="store_true", help="print only; do not write the results files")
+    ap.add_argument(
+        "--render", action="store_true", help="only rewrite zarr.md from zarr.json (with --remark, if given)"
+    )
+    ap.add_argument(
+        "--remark", default=None, help="with --render: a paragraph added to zarr.json and zarr.md"
+    )
     args = ap.parse_args()
+    if args.render:
+        summary = json.loads(OUT_JSON.read_text())
+        if args.remark:
+            summary["remark"] = args.remark
+            OUT_JSON.write_text(json.dumps(summary, indent=1) + "\n")
+        OUT_MD.write_text(markdown(summary))
+        print(f"wrote {OUT_MD}")
+        return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still removes the temporary files
 
-    import logging
-
-    import distributed
-
     from nc3d.bench.machine import machine_info
-    from nc3d.chunked import compress_to_zarr, decompress_zarr
+    from nc3d.chunked import compress_to_zarr, decompress_zarr, local_cluster
     from nc3d.chunked.numcodec import VolumeNumcodec
 
     edge, nbytes = args.edge, args.edge**3
@@ -256,14 +273,8 @@ def main() -> None:
                 scheduler: object = "synchronous"
             else:
                 t0 = time.perf_counter()
-                cluster = distributed.LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
-                client = distributed.Client(cluster)
+                cluster = local_cluster(n)  # as compress_to_zarr(..., jobs=n) starts it
+                client = cluster.__enter__()
                 client.run(numcodec.encode, warm_chunk)  # every worker imports nc3d and loads the model
                 row = {
                     "phase": f"start a local cluster, {_label(n)}",
@@ -293,9 +304,8 @@ def main() -> None:
                 )
                 rows.append(row | {"workers": n})
             finally:
-                if client is not None:
-                    client.close()
-                    cluster.close()
+                if cluster is not None:
+                    cluster.__exit__(None, None, None)
             base = stores[workers[0]][0]
             identical &= all(
                 (base / f.relative_to(store)).read_bytes() == f.read_bytes()
@@ -371,17 +381,19 @@ def markdown(s: dict) -> str:
         f"- Stores written in this process and by 1 and 2 workers byte-identical: "
         f"{s['stores_identical_across_runs']}; decodes identical: {s['decodes_identical_across_runs']}.",
         "",
-        "| phase | seconds | MB/s | CPU s | peak RSS, all processes (MiB) | driver: at start → peak (MiB) "
-        "| others: peak sum / largest (MiB) | processes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| phase | seconds | MB/s | CPU s | MB per CPU s | load after | peak RSS, all processes (MiB) "
+        "| driver: at start → peak (MiB) | others: peak sum / largest (MiB) | processes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in s["phases"]:
         if "mb_per_s" not in r:  # a cluster's start: time only
-            lines.append(f"| {r['phase']} | {r['seconds']:.1f} | | | | | | |")
+            lines.append(f"| {r['phase']} | {r['seconds']:.1f} | | | | | | | | |")
             continue
+        per_cpu = s["volume"]["bytes"] / 1e6 / r["cpu_seconds"] if r["cpu_seconds"] else math.nan
+        load = f"{r['load_avg_1m_after']:.1f}" if "load_avg_1m_after" in r else "–"
         lines.append(
             f"| {r['phase']} | {r['seconds']:.1f} | {r['mb_per_s']:.1f} | {r['cpu_seconds']:.0f} | "
-            f"{r['peak_rss_tree_mib']:.0f} | "
+            f"{per_cpu:.1f} | {load} | {r['peak_rss_tree_mib']:.0f} | "
             f"{r['rss_driver_before_mib']:.0f} → {r['peak_rss_driver_mib']:.0f} | "
             f"{r['peak_rss_others_mib']:.0f} / {r['peak_rss_largest_other_mib']:.0f} | {r['processes']} |"
         )
@@ -399,6 +411,7 @@ def markdown(s: dict) -> str:
         f"{s['ru_maxrss_children_mib']:.0f} MiB.",
         "",
         f"Machine: {s['machine']['platform']}, {s['machine']['cpu_count']} CPUs. {s['note']}.",
+        *([""] + [s["remark"]] if s.get("remark") else []),
         "",
     ]
     return "\n".join(lines)

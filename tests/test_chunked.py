@@ -26,7 +26,7 @@ pytest.importorskip("dask.array", reason=REASON)
 distributed = pytest.importorskip("distributed", reason=REASON)
 
 import nc3d  # noqa: E402
-from nc3d.chunked import compress_to_zarr, decompress_zarr  # noqa: E402
+from nc3d.chunked import LOCAL_CLUSTER_CONFIG, compress_to_zarr, decompress_zarr, local_cluster  # noqa: E402
 from nc3d.chunked.numcodec import VolumeNumcodec  # noqa: E402
 from nc3d.chunked.zarr_codec import VolumeZarrCodec  # noqa: E402
 from nc3d.cli import main  # noqa: E402
@@ -72,15 +72,8 @@ def _smooth_float(shape=(30, 20, 26)) -> np.ndarray:
 @pytest.fixture(scope="module")
 def client():
     """A local distributed cluster of 2 worker processes, one thread each (shared by the module)."""
-    import logging
-
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-    )
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+    with local_cluster(2) as c:
+        yield c
 
 
 # -- the chunk codec ---------------------------------------------------------------------------------
@@ -290,6 +283,11 @@ def test_on_a_local_cluster_of_two_workers(tmp_path, client):
     chunks = (16, 16, 16)
     res = compress_to_zarr(raw, tmp_path / "c.zarr", chunks=chunks, scheduler=client, quality=QUALITY)
     assert res["ran_on"] == "dask: 2 workers, 2 threads" and res["chunk_count"] == 3 * 2 * 3
+    # the workers run without distributed's malloc trimming and profiler (LOCAL_CLUSTER_CONFIG)
+    env = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    profiling = client.run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
+    assert set(env.values()) == {None} and set(profiling.values()) == {False}
+    assert LOCAL_CLUSTER_CONFIG["distributed.worker.profile.enabled"] is False
     compress_to_zarr(vol, tmp_path / "s.zarr", chunks=chunks, scheduler="synchronous", quality=QUALITY)
     cluster_files = sorted(
         p.relative_to(tmp_path / "c.zarr") for p in (tmp_path / "c.zarr" / "c").rglob("*") if p.is_file()

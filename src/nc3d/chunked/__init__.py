@@ -12,9 +12,11 @@ first two modules import zarr/numcodecs when imported, the pipeline only when it
 
 from .pipeline import (
     DEFAULT_CHUNKS,
+    LOCAL_CLUSTER_CONFIG,
     compress_to_zarr,
     decompress_zarr,
     is_zarr_path,
+    local_cluster,
     open_lazy,
     parse_chunks,
     zarr_info,
@@ -22,9 +24,11 @@ from .pipeline import (
 
 __all__ = [
     "DEFAULT_CHUNKS",
+    "LOCAL_CLUSTER_CONFIG",
     "compress_to_zarr",
     "decompress_zarr",
     "is_zarr_path",
+    "local_cluster",
     "open_lazy",
     "parse_chunks",
     "zarr_info",
