@@ -284,9 +284,9 @@ def test_on_a_local_cluster_of_two_workers(tmp_path, client):
     res = compress_to_zarr(raw, tmp_path / "c.zarr", chunks=chunks, scheduler=client, quality=QUALITY)
     assert res["ran_on"] == "dask: 2 workers, 2 threads" and res["chunk_count"] == 3 * 2 * 3
     # the workers run without distributed's malloc trimming and profiler (LOCAL_CLUSTER_CONFIG)
-    env = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    env = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_ARENA_MAX")))
     profiling = client.run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
-    assert set(env.values()) == {None} and set(profiling.values()) == {False}
+    assert set(env.values()) == {(None, "2")} and set(profiling.values()) == {False}
     assert LOCAL_CLUSTER_CONFIG["distributed.worker.profile.enabled"] is False
     compress_to_zarr(vol, tmp_path / "s.zarr", chunks=chunks, scheduler="synchronous", quality=QUALITY)
     cluster_files = sorted(
