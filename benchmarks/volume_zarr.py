@@ -94,7 +94,7 @@ def psnr(a: Path, b: Path, edge: int, data_range: float) -> tuple[float, float]:
     sse, worst = 0.0, 0
     for x, y in zip(_slabs(a, edge), _slabs(b, edge)):
         d = x.astype(np.int16) - y.astype(np.int16)
-        sse += float(np.dot(d.astype(np.float64), d.astype(np.float64)))
+        sse += float(np.square(d, dtype=np.int32).sum(dtype=np.int64))
         worst = max(worst, int(np.abs(d).max()))
     mse = sse / edge**3
     return (math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)), worst
