@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check "torch==2.13.0"
-	$(PIP) install --quiet --disable-pip-version-check -e ".[dev,baselines,plot,hdf5,volumes]"
+	$(PIP) install --quiet --disable-pip-version-check -e ".[dev,baselines,plot,hdf5,volumes,zarr]"
 	touch $(STAMP)
 
 demo: install

@@ -9,7 +9,8 @@ layer and the ones below):
 1. ``container``, ``entropy``, ``mesh``, ``dct``, ``blocks``, ``samples``: formats and plain data
 2. ``io``, ``geometry``, ``nn``, ``metrics``, ``render``: reading, geometry, networks, measuring
 3. ``codecs`` (the protocol and nc3d's codecs) and ``baselines``
-4. ``api``, ``batch``, ``distributed``, ``csg``, ``demo``, ``bench``, ``testing``, ``view``: what uses codecs
+4. ``api``, ``batch``, ``distributed``, ``chunked``, ``csg``, ``demo``, ``bench``, ``testing``, ``view``:
+   what uses codecs
 5. ``cli``, ``_console``, ``__main__``: the command line
 """
 
@@ -27,7 +28,7 @@ LAYERS = [
     {"container", "entropy", "mesh", "dct", "blocks", "samples"},
     {"io", "geometry", "nn", "metrics", "render"},
     {"codecs", "baselines"},
-    {"api", "batch", "distributed", "csg", "demo", "bench", "testing", "view"},
+    {"api", "batch", "distributed", "chunked", "csg", "demo", "bench", "testing", "view"},
     {"cli", "_console", "__main__"},
 ]
 #: The codec implementations: neither imports another's package (the protocol, ``codecs.base``,

@@ -18,6 +18,11 @@ _EXTRAS = {
     "nibabel": ("nibabel", "volumes"),
     "tifffile": ("tifffile", "volumes"),
     "ray": ("ray", "ray"),
+    "zarr": ("zarr", "zarr"),
+    "numcodecs": ("numcodecs", "zarr"),
+    "dask": ("dask", "zarr"),
+    "dask.array": ("dask[array]", "zarr"),
+    "distributed": ("distributed", "zarr"),
 }
 
 

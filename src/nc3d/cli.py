@@ -195,7 +195,78 @@ def cmd_compress_folder(args) -> int:
     return 1 if failed else 0
 
 
+def _zarr_mode(args) -> bool:
+    """True for ``nc3d compress VOLUME -o OUT.zarr`` (chunk by chunk, on Dask; :mod:`nc3d.chunked`)."""
+    from .chunked import is_zarr_path
+
+    zarr_in = any(is_zarr_path(p) for p in args.inputs)
+    if not (zarr_in or is_zarr_path(args.output)):
+        if args.chunks is not None or args.scheduler is not None:
+            raise InputError("--chunks and --scheduler apply to a Zarr output (-o OUT.zarr)")
+        return False
+    if not is_zarr_path(args.output):
+        raise InputError(
+            f"-o {args.output}: a Zarr input is compressed chunk by chunk into a Zarr store; give -o OUT.zarr"
+        )
+    if len(args.inputs) != 1:
+        raise InputError("a Zarr output holds one volume; give one input")
+    if args.ray_address is not None:
+        raise InputError(
+            "--ray-address applies to folder mode; a Zarr output runs on Dask (--jobs, --scheduler)"
+        )
+    return True
+
+
+def _given_settings(args, codec) -> dict:
+    """The codec settings given as flags; a flag the codec does not take is an InputError."""
+    settings = {}
+    own = {o.name for o in codec.options}
+    for name in _codec_options():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in own:
+            raise InputError(f"codec '{codec.name}' has no option --{name.replace('_', '-')}")
+        settings[name] = value
+    return settings
+
+
+def cmd_compress_zarr(args) -> int:
+    """``nc3d compress VOLUME -o OUT.zarr``: every chunk coded on its own by Dask workers."""
+    from .chunked import compress_to_zarr
+
+    codec = get_codec(args.codec or "volume")
+    if codec.kind != "volume":
+        raise InputError(f"codec '{codec.name}' compresses a {codec.kind}; a Zarr output holds a volume")
+    with _Progress(f"compressing with {codec.name}") as progress:
+        result = compress_to_zarr(
+            args.inputs[0],
+            args.output,
+            codec=codec.name,
+            chunks=args.chunks,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            force=args.force,
+            shape=args.shape,
+            dtype=args.dtype,
+            progress=progress,
+            **_given_settings(args, codec),
+        )
+    if args.json:
+        _print_json(result)
+    else:
+        print(
+            f"{result['output']}: {codec.name} in {result['chunk_count']} chunks of "
+            f"{'×'.join(map(str, result['chunks']))}, {result['input_bytes']:,} → {result['output_bytes']:,} "
+            f"bytes ({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× the raw samples) "
+            f"in {result['seconds']:.1f} s ({result['ran_on']})"
+        )
+    return 0
+
+
 def cmd_compress(args) -> int:
+    if _zarr_mode(args):
+        return cmd_compress_zarr(args)
     if _folder_mode(args):
         return cmd_compress_folder(args)
     out = Path(args.output)
@@ -211,7 +282,7 @@ def cmd_compress(args) -> int:
     if args.jobs is not None and data.kind != "meshset":
         raise InputError(
             "--jobs applies to a folder compressed with a single-mesh codec "
-            "(nc3d compress DIR -o OUTDIR --codec implicit) and to sets of meshes"
+            "(nc3d compress DIR -o OUTDIR --codec implicit), to sets of meshes and to Zarr outputs"
         )
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
@@ -221,14 +292,7 @@ def cmd_compress(args) -> int:
         raise InputError(
             f"'{codec.name}' does not train across processes (only {trains} do); run it without torchrun"
         )
-    settings = {}
-    for name in _codec_options():
-        value = getattr(args, name)
-        if value is None:
-            continue
-        if name not in {o.name for o in codec.options}:
-            raise InputError(f"codec '{codec.name}' has no option --{name.replace('_', '-')}")
-        settings[name] = value
+    settings = _given_settings(args, codec)
     with _Progress(f"compressing with {codec.name}") as progress:
         blob = codec.encode(data.data, progress=progress, **settings)
     if rank:  # under torchrun: every process trained the same model, the first one writes it
@@ -374,9 +438,38 @@ def _emit(args, result: dict, text: str) -> int:
     return 0
 
 
+def cmd_decompress_zarr(args) -> int:
+    """``nc3d decompress IN.zarr -o VOLUME``: decoded chunk by chunk by Dask workers."""
+    from .chunked import decompress_zarr
+
+    if args.resolution is not None or args.only is not None:
+        raise InputError(f"--resolution and --only do not apply to a Zarr array ({args.input})")
+    with _Progress("decoding chunks") as progress:
+        result = decompress_zarr(
+            args.input,
+            args.output,
+            region=args.region,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            force=args.force,
+            progress=progress,
+        )
+    return _emit(
+        args,
+        {"outputs": [result["output"]], **result},
+        f"wrote {result['output']} ({'×'.join(map(str, result['shape']))} {result['dtype']}, "
+        f"{result['chunk_count']} chunks) in {result['seconds']:.1f} s ({result['ran_on']})",
+    )
+
+
 def cmd_decompress(args) -> int:
+    from .chunked import is_zarr_path
     from .io import save_mesh, save_volume
 
+    if is_zarr_path(args.input):
+        return cmd_decompress_zarr(args)
+    if args.scheduler is not None:
+        raise InputError("--scheduler applies to a Zarr input (nc3d decompress IN.zarr -o ...)")
     out = Path(args.output)
     t0 = time.perf_counter()
     handle = api.open(args.input)
@@ -384,7 +477,8 @@ def cmd_decompress(args) -> int:
         return _decompress_set(args, handle, out, t0)
     if args.only is not None or args.jobs is not None:
         raise InputError(
-            f"--only and --jobs apply to sets of meshes; {args.input} holds a single {handle.kind}"
+            f"--only and --jobs apply to sets of meshes (and --jobs to Zarr inputs); {args.input} holds a "
+            f"single {handle.kind}"
         )
     check_output(out, args.force)
     if out.suffix.lower() in (".h5", ".hdf5"):  # the network itself, in the Keras layout
@@ -443,7 +537,28 @@ def cmd_add(args) -> int:
     return 0
 
 
+def _zarr_info(args) -> int:
+    from .chunked import zarr_info
+
+    result = zarr_info(args.input)
+    if args.json:
+        _print_json(result)
+        return 0
+    print(
+        f"{args.input}: Zarr {result['zarr_format']} array {'×'.join(map(str, result['shape']))} "
+        f"{result['dtype']}, chunks {'×'.join(map(str, result['chunks']))} ({result['stored_chunks']} of "
+        f"{result['chunk_count']} stored), {result['stored_bytes']:,} bytes "
+        f"({result['ratio']:.1f}× the raw samples)"
+    )
+    print(json.dumps(result["codecs"], indent=2))
+    return 0
+
+
 def cmd_info(args) -> int:
+    from .chunked import is_zarr_path
+
+    if is_zarr_path(args.input):
+        return _zarr_info(args)
     result = api.info(args.input)
     if args.json:
         _print_json(result)
@@ -826,8 +941,22 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=None,
-        help="worker processes: a folder compressed file by file (one torch thread each), or a set's "
-        "comparison with decimation + Draco (default: one per core)",
+        help="worker processes: a folder compressed file by file (one torch thread each), a set's "
+        "comparison with decimation + Draco, or a Zarr output's local Dask workers (default: one per core)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a Zarr output: code the chunks on this Dask distributed scheduler (HOST:PORT), or "
+        "'synchronous' (in this process, one chunk at a time)",
+    )
+    p.add_argument(
+        "--chunks",
+        type=_parse_shape,
+        default=None,
+        metavar="Z,Y,X",
+        help="a Zarr output: the chunk shape, each chunk coded on its own (default 128,128,128)",
     )
     p.add_argument(
         "--ray-address",
@@ -881,13 +1010,29 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         )
 
     p = add("decompress", cmd_decompress, "decode a .nc3d file back to a mesh or volume (a set: to a folder)")
-    p.add_argument("input", metavar="FILE")
+    p.add_argument(
+        "input", metavar="FILE", help="a .nc3d file, or a Zarr array (IN.zarr, decoded chunk by chunk)"
+    )
     p.add_argument(
         "-o",
         "--output",
         required=True,
-        help="output file (.obj/.ply/.stl/.off/.glb; a volume: .npy/.raw/.nii/.nii.gz/.mhd/.tif; "
-        "or .h5: an implicit file's network as Keras weights; a folder for a set of meshes)",
+        help="output file (.obj/.ply/.stl/.off/.glb; a volume: .npy/.raw/.nii/.nii.gz/.mhd/.tif, "
+        "or .zarr from a Zarr input; or .h5: an implicit file's network as Keras weights; a folder "
+        "for a set of meshes)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="a Zarr input: local Dask worker processes; a set file: processes decoding shapes "
+        "(default: one per core)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a Zarr input: decode on this Dask distributed scheduler (HOST:PORT), or 'synchronous'",
     )
     p.add_argument(
         "--region",
@@ -905,12 +1050,6 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
         metavar="NAME",
         help="a set file: decode only this shape (the others' features are not decoded)",
     )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="a set file: processes decoding shapes (default: one per core)",
-    )
 
     p = add(
         "add",
@@ -925,7 +1064,12 @@ def build_parser(help_codec: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
 
-    p = add("info", cmd_info, "show a .nc3d file's codec, settings and the bytes of each part")
+    p = add(
+        "info",
+        cmd_info,
+        "show a .nc3d file's codec, settings and the bytes of each part (a Zarr array: shape, chunks, "
+        "codecs)",
+    )
     p.add_argument("input", metavar="FILE")
 
     p = add("eval", cmd_eval, "compare a test mesh (or volume, or .nc3d) with a reference")

@@ -54,8 +54,11 @@ def check_dtype(dtype, what: str) -> np.dtype:
     return dt
 
 
-def check_dims(dims, what: str) -> tuple[int, int, int]:
-    """Three positive sizes whose product is at most :data:`MAX_VOXELS`, checked before allocating."""
+def check_dims(dims, what: str, *, max_voxels: int | None = MAX_VOXELS) -> tuple[int, int, int]:
+    """Three positive sizes whose product is at most ``max_voxels``, checked before allocating.
+
+    ``max_voxels=None`` drops the limit, for volumes read chunk by chunk (:mod:`nc3d.chunked`).
+    """
     try:
         dims = tuple(int(d) for d in dims)
     except (TypeError, ValueError):
@@ -64,8 +67,8 @@ def check_dims(dims, what: str) -> tuple[int, int, int]:
         raise InputError(f"{what}: a volume needs 3 sizes, got {len(dims)}")
     if min(dims) < 1:
         raise InputError(f"{what}: sizes must be positive, got {dims} (an empty volume)")
-    if math.prod(dims) > MAX_VOXELS:
-        raise InputError(f"{what}: {dims} is {math.prod(dims)} voxels, more than the limit of {MAX_VOXELS}")
+    if max_voxels is not None and math.prod(dims) > max_voxels:
+        raise InputError(f"{what}: {dims} is {math.prod(dims)} voxels, more than the limit of {max_voxels}")
     return dims
 
 

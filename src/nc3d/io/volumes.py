@@ -83,13 +83,18 @@ def is_volume_path(path: str | os.PathLike) -> bool:
     return volume_format(path) is not None
 
 
-def parse_raw_name(path: str | os.PathLike) -> tuple[tuple[int, int, int], np.dtype] | None:
-    """``(shape (z, y, x), dtype)`` from a name ``name_XxYxZ_dtype.raw``, or None if it has none."""
+def parse_raw_name(
+    path: str | os.PathLike, *, max_voxels: int | None = MAX_VOXELS
+) -> tuple[tuple[int, int, int], np.dtype] | None:
+    """``(shape (z, y, x), dtype)`` from a name ``name_XxYxZ_dtype.raw``, or None if it has none.
+
+    ``max_voxels``: the largest shape accepted (None: no limit, for reading chunk by chunk).
+    """
     m = _RAW_NAME.search(Path(path).name)
     if not m:
         return None
     x, y, z = (int(g) for g in m.groups()[:3])
-    return check_dims((z, y, x), str(path)), check_dtype(m.group(4).lower(), str(path))
+    return check_dims((z, y, x), str(path), max_voxels=max_voxels), check_dtype(m.group(4).lower(), str(path))
 
 
 def raw_name(path: str | os.PathLike, volume: np.ndarray) -> Path:
