@@ -551,3 +551,43 @@ def test_a_set_decodes_to_a_folder_in_worker_processes(tmp_path, monkeypatch):
     assert [n for n, _ in two] == names and all(p is not None for _, p in two)
     for (_, a), (_, b) in zip(one, two):
         assert Path(a).read_bytes() == Path(b).read_bytes()
+
+
+def test_the_refit_takes_every_empty_shape_and_only_the_weakest_few_others(monkeypatch):
+    """In a briefly trained set half the shapes may sit below half the median: refitting all of
+    them would cost more than the training. Every empty shape and at most max(8, 5%) others."""
+    from nc3d.codecs.shapeset import check
+
+    n = 200
+    f = np.linspace(0.01, 0.9, n)
+    f[[3, 50]] = 0.0  # two empty shapes
+    empty = f == 0
+    refitted: list[int] = []
+
+    def measure(model, features, meshes, samples, seed=0):
+        idx = [int(m) for m in meshes]
+        return f[idx], np.where(empty[idx], np.inf, 0.01), empty[idx].copy()
+
+    def refit(model, volumes, features, step, bits, **kw):
+        refitted.extend(int(v) for v in volumes)
+        return features + 1.0  # "better": measure() above is unchanged, so nothing is kept
+
+    monkeypatch.setattr(check, "measure_shapes", measure)
+    monkeypatch.setattr(check, "refit_features", refit)
+    feats = np.zeros((n, 1, 1, 1, 1), np.float32)
+    with pytest.raises(nc3d.EncodeError, match="2 of 200 shapes decode to no surface"):
+        check.check_and_refit(
+            None,
+            feats,
+            0.1,
+            8,
+            np.arange(n),
+            list(np.arange(n)),
+            [str(i) for i in range(n)],
+            samples=10,
+            refit_steps=5,
+            refit_lr=0.1,
+        )
+    median = np.median(f[~empty])
+    weakest = [i for i in np.argsort(f, kind="stable") if not empty[i] and f[i] < 0.5 * median][:10]
+    assert sorted(refitted) == sorted([3, 50, *weakest])  # 10 = 5% of 200

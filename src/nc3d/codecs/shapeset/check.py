@@ -5,7 +5,8 @@ stuck where the shared decoder says "outside everywhere") or far worse than the 
 the file is written, each shape is decoded exactly as a reader will decode it (quantized
 decoder, quantized feature) and compared two-sided with its input mesh (both in the shape's
 normalized frame, :func:`nc3d.metrics.compare_meshes`): F-score at τ = 0.01 and Chamfer-p2s. A
-shape that decodes empty or far below the rest has its feature refitted with the decoder frozen
+shape that decodes empty, and the weakest of those far below the rest (at most 5% of the set, at
+least 8: a refit costs training steps), has its feature refitted with the decoder frozen
 (:func:`~.train.refit_features`); the refit is kept where it measures better. A shape that is
 still empty fails the encode (:class:`~nc3d.errors.EncodeError`): a file with a shape missing
 is data loss, not a success with a warning.
@@ -27,6 +28,9 @@ __all__ = ["ShapeQuality", "measure_shapes", "check_and_refit", "WEAK_SHARE"]
 
 #: A shape is refitted when its F-score is below this share of the set's median (or it is empty).
 WEAK_SHARE = 0.5
+#: Most shapes refitted beyond the empty ones: this share of the set, but at least REFIT_MIN.
+REFIT_SHARE = 0.05
+REFIT_MIN = 8
 #: Shapes refitted together (whole volumes: memory grows with it).
 _REFIT_GROUP = 4
 
@@ -147,7 +151,11 @@ def check_and_refit(
     f, cd, empty = measure_shapes(model, features, meshes, samples)
     measured = f[~empty & np.isfinite(f)]
     median = float(np.median(measured)) if len(measured) else 0.0
-    weak = np.flatnonzero(empty | (f < WEAK_SHARE * median))
+    # every empty shape, and the weakest of the rest — at most REFIT_SHARE of the set: in a set
+    # trained briefly half the shapes may sit below half the median, and each refit costs steps
+    below = np.flatnonzero(~empty & (f < WEAK_SHARE * median))
+    cap = max(REFIT_MIN, int(REFIT_SHARE * len(meshes)))
+    weak = np.concatenate([np.flatnonzero(empty), below[np.argsort(f[below], kind="stable")][:cap]])
     refitted = []
     if refit_steps and len(weak):
         features = features.copy()
