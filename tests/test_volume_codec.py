@@ -213,3 +213,27 @@ def test_region_decodes_only_its_latents_and_matches_the_full_decode(codec, head
     assert part.shape == (25, 45, 9)
     diff = np.abs(part.astype(int) - full[5:30, 17:62, 0:9].astype(int))
     assert diff.max() <= 1 and diff.mean() < 0.01  # same latents and halo; only float rounding may differ
+
+
+@pytest.mark.parametrize("codec", ["volume", "dct", "zfp", "sperr", "sz3", "volume-labels"])
+def test_a_constant_volume_comes_back(codec):
+    """A constant volume of more than 4,096 voxels (once a FormatError at decode: its file holds
+    almost no bytes and the shape looked 'out of proportion' to them)."""
+    import nc3d
+
+    for dtype in (np.float32, np.uint8):
+        v = np.full((20, 30, 20), 3, dtype)
+        settings = {"lossless": False} if codec == "volume" else {}
+        out = nc3d.decompress(nc3d.compress(v, codec=codec, **settings))
+        assert out.dtype == v.dtype and np.array_equal(out, v)
+
+
+def test_a_tiny_file_cannot_declare_a_huge_constant_volume():
+    from nc3d.codecs.volume_header import MAX_CONSTANT_VOXELS, read_volume_header
+    from nc3d.errors import FormatError
+
+    side = round(MAX_CONSTANT_VOXELS ** (1 / 3)) + 2
+    header = {"shape": [side, side, side], "dtype": "float32", "range": [1.0, 1.0]}
+    with pytest.raises(FormatError, match="constant volume"):
+        read_volume_header(header, max_voxels_per_byte=64, stored_bytes=0)
+    assert read_volume_header({**header, "shape": [64, 64, 64]}, max_voxels_per_byte=64)[0] == (64, 64, 64)

@@ -30,6 +30,10 @@ __all__ = [
 _INT_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32")
 _DTYPES = _INT_DTYPES + ("float32", "float64")
 
+#: Most voxels of a constant volume (range lo == hi), which a file declares in a few bytes: 2²⁶
+#: (256 MiB as float32), so a tiny hostile file cannot ask for more.
+MAX_CONSTANT_VOXELS = 1 << 26
+
 
 def volume_header(volume: np.ndarray) -> dict:
     """``{"shape": [z, y, x], "dtype": name, "range": [lo, hi]}`` of a validated volume."""
@@ -62,8 +66,6 @@ def read_volume_header(header: dict, *, max_voxels_per_byte: float | None = None
     n = math.prod(shape)
     if n > MAX_VOXELS:
         raise FormatError(f"volume header: shape {shape} is over the limit of {MAX_VOXELS} voxels")
-    if max_voxels_per_byte is not None and n > max_voxels_per_byte * stored_bytes + 4096:
-        raise FormatError(f"volume header: shape {shape} is out of proportion to {stored_bytes} stored bytes")
     dtype = header_get(header, "dtype", str, choices=_DTYPES)
     rng = header_get(header, "range", list)
     if len(rng) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng):
@@ -71,6 +73,14 @@ def read_volume_header(header: dict, *, max_voxels_per_byte: float | None = None
     lo, hi = float(rng[0]), float(rng[1])
     if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi and math.isfinite(hi - lo)):
         raise FormatError(f"volume header: invalid value range {rng!r}")
+    # a constant volume needs no stored byte per voxel (its decode is the constant), so it is
+    # bounded by MAX_CONSTANT_VOXELS instead of by the bytes
+    if lo == hi and n > MAX_CONSTANT_VOXELS:
+        raise FormatError(
+            f"volume header: a constant volume of shape {shape} is over {MAX_CONSTANT_VOXELS} voxels"
+        )
+    if lo != hi and max_voxels_per_byte is not None and n > max_voxels_per_byte * stored_bytes + 4096:
+        raise FormatError(f"volume header: shape {shape} is out of proportion to {stored_bytes} stored bytes")
     return tuple(shape), np.dtype(dtype), lo, hi
 
 
