@@ -299,9 +299,9 @@ def cmd_compress(args) -> int:
         return 0
     write_bytes_atomic(out, blob, force=args.force)
     seconds = time.perf_counter() - t0
-    written_by = api.info(blob)["codec"]  # a codec may hand the data to another (volume → volume-labels)
+    handle = api.open(blob)  # parsed once: who wrote it, what it measured, its shapes
     result: dict[str, Any] = {
-        "codec": written_by,
+        "codec": handle.codec,  # a codec may hand the data to another (volume → volume-labels)
         "input_bytes": data.input_bytes,
         "canonical_bytes": data.canonical_bytes,
         "output_bytes": len(blob),
@@ -311,17 +311,17 @@ def cmd_compress(args) -> int:
         "output": str(out),
     }
     # a codec that measured its own decode (two-sided, against this input) says so in its header
-    quality = api.info(blob)["header"].get("quality")
+    quality = handle.header.get("quality")
     if isinstance(quality, dict):
         result.update({k: v for k, v in quality.items() if k in QUALITY_KEYS})
-    handle = cast("MeshSetFile", api.open(blob))  # only read for a set (data.kind)
-    per_shape = handle.shape_quality() if data.kind == "meshset" else None
+    meshset = cast("MeshSetFile", handle)  # only read for a set (data.kind)
+    per_shape = meshset.shape_quality() if data.kind == "meshset" else None
     if per_shape is not None and not args.no_compare:
         from .bench.classical import compare_set_with_classical
 
         with _Progress("decimation + Draco at the same bytes") as progress:
             shapes, summary = compare_set_with_classical(
-                handle, [m for _, m in data.data], jobs=args.jobs or os.cpu_count() or 1, progress=progress
+                meshset, [m for _, m in data.data], jobs=args.jobs or os.cpu_count() or 1, progress=progress
             )
         result["shapes"], result["classical"] = shapes, summary
     if args.json:
@@ -345,7 +345,7 @@ def cmd_compress(args) -> int:
         elif "f_score_0.01" in result:
             _console().print("warning: the file decodes to no surface (F-score@0.01 0)")
         print(
-            f"{out}: {written_by}, {data.input_bytes:,} → {len(blob):,} bytes "
+            f"{out}: {handle.codec}, {data.input_bytes:,} → {len(blob):,} bytes "
             f"({result['ratio']:.1f}× the input, {result['ratio_canonical']:.1f}× {canonical}) "
             f"in {seconds:.1f} s"
         )
