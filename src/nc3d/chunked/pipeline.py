@@ -165,26 +165,10 @@ def _npy_samples(path: Path) -> FileSamples:
 
 
 def _raw_samples(path: Path, shape, dtype) -> FileSamples:
-    from ..io.volume_arrays import check_dims
-    from ..io.volumes import parse_raw_name
+    from ..io.volumes import raw_layout
 
-    named = parse_raw_name(path, max_voxels=None)
-    if shape is None or dtype is None:
-        if named is None:
-            raise InputError(
-                f"{path}: a raw file needs its shape and dtype: give shape=(z, y, x) and dtype "
-                "(--shape Z,Y,X --dtype NAME) or name it name_XxYxZ_dtype.raw"
-            )
-        shape = named[0] if shape is None else shape
-        dtype = named[1] if dtype is None else dtype
-    dims = check_dims(shape, f"{path}: shape", max_voxels=None)
-    dt = _check_dtype(dtype, str(path))
-    size = path.stat().st_size
-    if size != math.prod(dims) * dt.itemsize:
-        raise InputError(
-            f"{path}: the file has {size} bytes, but shape {dims} (z, y, x) of {dt.name} needs "
-            f"{math.prod(dims) * dt.itemsize}"
-        )
+    native = None if dtype is None else np.dtype(dtype).newbyteorder("=")
+    dims, dt = raw_layout(path, shape, native, max_voxels=None)
     return FileSamples(str(path), dims, dt.newbyteorder("<").str)
 
 

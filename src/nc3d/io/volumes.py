@@ -116,8 +116,14 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def _load_raw(path: Path, shape, dtype) -> np.ndarray:
-    named = parse_raw_name(path)
+def raw_layout(
+    path: Path, shape, dtype, *, max_voxels: int | None = MAX_VOXELS
+) -> tuple[tuple[int, int, int], np.dtype]:
+    """``(dims, dtype)`` of a raw volume file: given, or from its name (``name_XxYxZ_dtype.raw``),
+    checked against the file's size (:class:`InputError` naming what is missing or wrong).
+
+    ``max_voxels``: the largest volume accepted (None: no limit, for chunk-by-chunk reading)."""
+    named = parse_raw_name(path, max_voxels=max_voxels)
     if shape is None or dtype is None:
         if named is None:
             raise InputError(
@@ -126,7 +132,7 @@ def _load_raw(path: Path, shape, dtype) -> np.ndarray:
             )
         shape = named[0] if shape is None else shape
         dtype = named[1] if dtype is None else dtype
-    dims = check_dims(shape, f"{path}: shape")
+    dims = check_dims(shape, f"{path}: shape", max_voxels=max_voxels)
     dt = check_dtype(dtype, str(path))
     size = path.stat().st_size
     if size != math.prod(dims) * dt.itemsize:
@@ -134,6 +140,11 @@ def _load_raw(path: Path, shape, dtype) -> np.ndarray:
             f"{path}: the file has {size} bytes, but shape {dims} (z, y, x) of {dt.name} needs "
             f"{math.prod(dims) * dt.itemsize}"
         )
+    return dims, dt
+
+
+def _load_raw(path: Path, shape, dtype) -> np.ndarray:
+    dims, dt = raw_layout(path, shape, dtype)
     return samples_from_bytes(_read_bytes(path), dims, dt, str(path))
 
 
