@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import lzma
 from pathlib import Path
 
 import numpy as np
@@ -109,10 +110,16 @@ def test_safe_names():
 
 def test_round_trip(blob, shapes):
     info = nc3d.info(blob)
-    assert set(info["sections"]) == {"decoder_steps", "decoder", "features", "names", "quality"}
-    assert (
-        info["header"]["count"] == 3 and sum(info["header"]["feature_bytes"]) == info["sections"]["features"]
-    )
+    assert set(info["sections"]) == {
+        "decoder_steps",
+        "decoder",
+        "features",
+        "index.xz",
+        "names.xz",
+        "quality",
+    }
+    handle = nc3d.get_codec("shapeset").open(unpack(blob))
+    assert info["header"]["count"] == 3 and sum(handle.shape_bytes()) == info["sections"]["features"]
     out = nc3d.decompress(blob)
     assert [n for n, _ in out] == ["sphere", "box", "_evil_name"]
     stored = nc3d.get_codec("shapeset").open(unpack(blob)).shape_quality()
@@ -142,7 +149,7 @@ def test_single_shape_decodes_only_its_features(blob, monkeypatch):
     )
     g = nc3d.get_codec("shapeset").open(unpack(blob))
     np.testing.assert_array_equal(g.volume("_evil_name"), whole)
-    assert calls == [len(g.container.sections["decoder"]), g.container.header["feature_bytes"][2]]
+    assert calls == [len(g.container.sections["decoder"]), g.shape_bytes()[2]]
     with pytest.raises(InputError, match="no shape named"):
         g.index("nope")
 
@@ -156,7 +163,14 @@ def _tampered(blob, header=None, sections=None):
     "change",
     [
         {"header": {"count": 4}},
-        {"header": {"feature_bytes": [1, 1, 1]}},
+        {"header": {"names_bytes": 10**9}},
+        {"header": {"names_bytes": 3}},
+        {"sections": {"index.xz": lzma.compress(b"\0" * 108)}},  # scales of 0
+        {"sections": {"index.xz": lzma.compress(np.full(27, np.nan).tobytes() + b"\1\0\0\0" * 3)}},
+        {"sections": {"index.xz": lzma.compress(b"\0" * 200)}},  # more than 3 shapes' worth
+        {"sections": {"index.xz": b"not xz at all"}},
+        {"sections": {"names.xz": lzma.compress(b"a\nb")}},
+        {"sections": {"names.xz": lzma.compress(b"\xff\xfe\n\n")}},
         {"header": {"feature_step": -1.0}},
         {"header": {"bits": 40}},
         {
@@ -181,9 +195,6 @@ def _tampered(blob, header=None, sections=None):
                 }
             }
         },
-        {"header": {"frames": []}},
-        {"sections": {"names": b"a\nb"}},
-        {"sections": {"names": b"\xff\xfe\n\n"}},
         {"sections": {"decoder_steps": b"\0" * 8}},
         {"sections": {"decoder": b"\x01\x02"}},
     ],
@@ -591,3 +602,60 @@ def test_the_refit_takes_every_empty_shape_and_only_the_weakest_few_others(monke
     median = np.median(f[~empty])
     weakest = [i for i in np.argsort(f, kind="stable") if not empty[i] and f[i] < 0.5 * median][:10]
     assert sorted(refitted) == sorted([3, 50, *weakest])  # 10 = 5% of 200
+
+
+@pytest.mark.parametrize("key", ["shapeset", "shapeset-v2"])
+def test_both_index_layouts_decode_as_recorded(key):
+    """Format 1 kept frames and feature sizes in the JSON header and plain names; format 2 keeps
+    them in xz sections (codecs/shapeset/index.py). Both golden files decode as recorded."""
+    import hashlib
+
+    from nc3d.testing import fuzz
+    from test_golden import _close
+
+    golden = Path(__file__).parent / "golden"
+    want = json.loads((golden / "expected.json").read_text())[key]
+    blob = (golden / want["file"]).read_bytes()
+    assert hashlib.sha256(blob).hexdigest() == want["file_sha256"]
+    c = unpack(blob)
+    assert ("index.xz" in c.sections) == (c.header.get("format", 1) == 2) == (key == "shapeset-v2")
+    kind, result = fuzz.decode_quick(blob)
+    _close(fuzz.describe_result(kind, result), want["decoded"])
+
+
+def test_the_index_costs_a_few_bytes_per_shape_and_keeps_frames_exact():
+    """A 1,000-shape index of path-like names: well under the ~180 bytes per shape of the
+    format-1 header; frames come back bit for bit."""
+    from nc3d.codecs.shapeset.index import pack_index, read_index
+    from nc3d.geometry.normalize import Frame
+
+    rng = np.random.default_rng(0)
+    n = 1000
+    frames = [Frame(tuple(rng.normal(size=3) * 100), float(rng.uniform(0.01, 10))) for _ in range(n)]
+    names = [f"kit-{i % 7}/props/part_{i:04d}_{['red', 'blue'][i % 2]}" for i in range(n)]
+    sizes = rng.integers(50, 400, n)
+    header, sections = pack_index(frames, sizes, names)
+    per_shape = sum(len(b) for b in sections.values()) / n
+    assert per_shape < 45  # random float64 frames dominate: 32 bytes each before xz
+    index = read_index(header, sections, n)
+    assert index.frames == frames and index.feature_bytes.tolist() == sizes.tolist()
+    assert index.names == safe_names(names)
+
+
+def test_adding_to_a_format_1_set_writes_format_2(blob, tmp_path, monkeypatch):
+    monkeypatch.setenv("NC3D_CACHE_DIR", str(tmp_path / "cache"))
+    new = nc3d.open(blob)
+    c = new.container  # the same set written in format 1: the index in the header, plain names
+    header = {k: v for k, v in c.header.items() if k != "names_bytes"}
+    header.update(format=1, frames=[f.to_dict() for f in new.frames], feature_bytes=new.shape_bytes())
+    sections = {k: v for k, v in c.sections.items() if not k.endswith(".xz")}
+    sections["names"] = "\n".join(new.names).encode()
+    old = nc3d.open(pack(Container(c.codec, header, sections)))
+    assert old.names == new.names and old.frames == new.frames
+    grown_blob, _ = old.add_shapes([("ball", _mesh(trimesh.creation.icosphere(2, radius=0.7)))], steps=30)
+    grown = nc3d.open(grown_blob)
+    assert grown.container.header["format"] == 2 and "frames" not in grown.container.header
+    assert grown.names == [*old.names, "ball"] and grown.frames[: old.count] == old.frames
+    assert grown.shape_bytes()[: old.count] == old.shape_bytes()
+    for name in old.names:
+        np.testing.assert_array_equal(grown.volume(name), old.volume(name))

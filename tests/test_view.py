@@ -216,7 +216,7 @@ def test_set_page_pairs_shapes_with_originals_by_name(files):
     # bytes per shape: its own feature bytes plus an equal share of the rest, summing to the file
     total = sum(s["bytes"] for s in item["shapes"])
     assert abs(total - files["set"].stat().st_size) <= 20
-    assert [s["own_bytes"] for s in item["shapes"]] == handle.header["feature_bytes"]
+    assert [s["own_bytes"] for s in item["shapes"]] == handle.shape_bytes()
     k = 3
     original = load_mesh(files["originals"] / f"{handle.names[k]}.ply")
     decoded = handle.decode_shape(k)

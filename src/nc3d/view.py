@@ -270,9 +270,7 @@ def _set_item(handle: MeshSetFile, path, compare, samples, blobs) -> dict:
         list(_set_originals(compare, names)) if compare is not None else [None] * len(names)
     )
     total = item["bytes"] or 0
-    own = handle.header.get("feature_bytes")  # a set codec that stores one part per shape says so
-    if not (isinstance(own, list) and len(own) == len(names) and all(isinstance(b, int) for b in own)):
-        own = None
+    own = handle.shape_bytes()  # a set codec that stores one part per shape says so
     shared = (total - sum(own)) / len(names) if own else total / max(len(names), 1)
     stored = handle.shape_quality() if compare is None else None  # the encoder's own measurement
     if stored is not None and len(stored) != len(names):

@@ -131,7 +131,7 @@ def compare_set_with_classical(
     if len(meshes) != handle.count:
         raise InputError(f"{len(meshes)} meshes for a set of {handle.count}")
     header = handle.header
-    budgets = shape_budgets(handle.container.total_bytes, header["feature_bytes"], meshes)
+    budgets = shape_budgets(handle.container.total_bytes, handle.shape_bytes(), meshes)
     samples = samples or int(header["quality"]["samples"])
     work = [(m, float(b), samples) for m, b in zip(meshes, budgets)]
     classical = []

@@ -211,6 +211,11 @@ class MeshSetFile(EncodedFile):
         decodes to no surface)."""
         return self._decode_all()[self.index(name)]
 
+    def shape_bytes(self) -> list[int] | None:
+        """Bytes of the file that belong to each shape alone (None when the shapes share every
+        byte, or the codec does not say)."""
+        return None
+
     def decode(self) -> list[tuple[str, Mesh]]:
         """Every shape: a list of ``(name, mesh)``."""
         return [(name, self.decode_shape(i)) for i, name in enumerate(self.names)]

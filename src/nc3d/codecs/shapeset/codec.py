@@ -7,14 +7,14 @@ TSDF-Def volume → deformable marching cubes → original frame.
 
 File layout:
 
-* header: ``architecture``, ``bits``, ``count``, ``frames`` (one per shape), ``feature_step``
-  (one quantization step shared by all features), ``feature_bytes`` (bytes of each shape's
-  features in section ``features``), ``tsdf_def`` and ``train`` (the settings, for the record);
+* header: ``architecture``, ``bits``, ``count``, ``feature_step`` (one quantization step shared
+  by all features), ``names_bytes``, ``tsdf_def`` and ``train`` (the settings, for the record);
+* ``index.xz`` and ``names.xz``: each shape's frame, feature bytes and name (:mod:`.index`;
+  format 1 held them in the header's ``frames`` and ``feature_bytes`` and a plain ``names``);
 * ``decoder_steps``: one float32 quantization step per decoder tensor;
 * ``decoder``: all decoder weights, entropy-coded together;
 * ``features``: each shape's features entropy-coded on their own, one after the other, so one
   shape decodes without touching the others;
-* ``names``: the shape names, UTF-8, one per line (sanitized: safe as file names);
 * ``quality`` (files since 2026-12-07, when measured): per shape, float16 little-endian pairs
   (F-score@0.01, Chamfer-p2s) of its decode against its input (:mod:`.check`); the header's
   ``quality`` holds their means, the sample count and how many features were refitted.
@@ -32,7 +32,7 @@ import numpy as np
 from ...container import Container, header_get
 from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
-from ...geometry.normalize import Frame, frame_of_mesh
+from ...geometry.normalize import frame_of_mesh
 from ...geometry.tsdf import TsdfDefSettings
 from ...io.ply import canonical_ply_size
 from ...mesh import Mesh, as_mesh
@@ -42,6 +42,7 @@ from ...nn.quant import dequantize_tensors, quant_levels, quantize_tensors
 from ..base import ADD_SHAPES, DATA_PARALLEL, SHAPE_ACCESS, Codec, Option, register
 from ..handles import MeshSetFile, safe_names
 from .check import check_and_refit
+from .index import INDEX_FORMAT, pack_index, read_index
 from .model import Architecture, AutoDecoder
 from .size import DEFAULT_RATIO, choose_size
 from .train import TrainSettings, decode_volumes, train_auto_decoder
@@ -103,24 +104,18 @@ class ShapeSetFile(MeshSetFile):
     def __init__(self, container, codec):
         super().__init__(container, codec)
         h, sec = container.header, container.sections
-        for name in ("decoder_steps", "decoder", "features", "names"):
+        for name in ("decoder_steps", "decoder", "features"):
             if name not in sec:
                 raise FormatError(f"shapeset file: missing section '{name}'")
         self.arch = Architecture.from_dict(header_get(h, "architecture", dict))
         self.bits = header_get(h, "bits", int, min=2, max=16)
         n = header_get(h, "count", int, min=1, max=MAX_SHAPES)
-        frames = header_get(h, "frames", list)
-        sizes = header_get(h, "feature_bytes", list)
         self.feature_step = header_get(h, "feature_step", float, min=1e-30, max=1e30)
-        if len(frames) != n or len(sizes) != n:
+        index = read_index(h, sec, n)
+        sizes = index.feature_bytes
+        if int(sizes.sum()) != len(sec["features"]):
             raise FormatError(
-                f"shapeset file: {n} shapes but {len(frames)} frames and {len(sizes)} feature sizes"
-            )
-        if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in sizes):
-            raise FormatError("shapeset file: feature sizes must be positive integers")
-        if sum(sizes) != len(sec["features"]):
-            raise FormatError(
-                f"shapeset file: feature sizes add up to {sum(sizes)} bytes, section 'features' "
+                f"shapeset file: feature sizes add up to {int(sizes.sum())} bytes, section 'features' "
                 f"holds {len(sec['features'])}"
             )
         if self.arch.resolution > MAX_DECODE_RESOLUTION:
@@ -133,27 +128,25 @@ class ShapeSetFile(MeshSetFile):
                 f"shapeset file: the architecture declares {self.arch.parameter_count} weights "
                 f"but section 'decoder' holds only {len(sec['decoder'])} bytes"
             )
-        if math.prod(self.arch.feature_shape) > _MAX_WEIGHTS_PER_BYTE * min(sizes) + 4096:
+        if math.prod(self.arch.feature_shape) > _MAX_WEIGHTS_PER_BYTE * int(sizes.min()) + 4096:
             raise FormatError("shapeset file: features declare more values than their bytes can hold")
         if len(sec["decoder_steps"]) != 4 * len(self.arch.tensor_shapes()):
             raise FormatError(
                 f"shapeset file: section 'decoder_steps' has {len(sec['decoder_steps'])} bytes, "
                 f"expected {4 * len(self.arch.tensor_shapes())}"
             )
-        self.frames = [Frame.from_dict(f) for f in frames]
-        try:
-            names = sec["names"].decode("utf-8").split("\n")
-        except UnicodeDecodeError:
-            raise FormatError("shapeset file: section 'names' is not UTF-8") from None
-        if len(names) != n:
-            raise FormatError(f"shapeset file: {len(names)} names for {n} shapes")
-        self._names = safe_names(names)  # never trust stored names as paths
+        self.frames = index.frames
+        self._names = index.names
         if "quality" in sec and len(sec["quality"]) != 4 * n:
             raise FormatError(
                 f"shapeset file: section 'quality' has {len(sec['quality'])} bytes, expected {4 * n}"
             )
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._model = None
+
+    def shape_bytes(self) -> list[int]:
+        """Bytes of each shape's own entropy-coded feature (the rest of the file is shared)."""
+        return np.diff(self._offsets).tolist()
 
     def shape_quality(self) -> list[dict] | None:
         """Per shape, ``{"f_score_0.01", "chamfer_p2s"}`` of its decode against its input as the
@@ -529,9 +522,7 @@ class ShapeSetCodec(Codec):
             "architecture": arch.to_dict(),
             "bits": train.bits,
             "count": len(meshes),
-            "frames": [f.to_dict() for f in frames],
             "feature_step": float(fstep),
-            "feature_bytes": [len(b) for b in per_shape],
             "tsdf_def": {
                 "resolution": prep.resolution,
                 "steps": prep.steps,
@@ -551,8 +542,10 @@ class ShapeSetCodec(Codec):
             "decoder_steps": steps.astype("<f4").tobytes(),
             "decoder": encode_symbols(q),
             "features": b"".join(per_shape),
-            "names": "\n".join(safe_names(names)).encode("utf-8"),
         }
+        index_header, index_sections = pack_index(frames, [len(b) for b in per_shape], names)
+        header.update(index_header)
+        sections.update(index_sections)
         if s["check_samples"]:
             header["quality"] = {
                 "f_score_0.01": float(np.mean(quality.f_score)),
@@ -568,6 +561,8 @@ class ShapeSetCodec(Codec):
         return self.open(Container(self.name, header, sections)).decode()
 
     capabilities = frozenset({SHAPE_ACCESS, DATA_PARALLEL, ADD_SHAPES})
+    #: 2: the per-shape index in xz sections instead of the header (:mod:`.index`), 2026-12-07
+    format = INDEX_FORMAT
     handle_type = ShapeSetFile
     presets = {
         # smoke: a decoder trained 10 steps still says "outside everywhere" (its first phase), so

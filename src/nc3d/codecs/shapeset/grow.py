@@ -21,6 +21,7 @@ from ...geometry.tsdf import TsdfDefSettings, cached_tsdf_def, default_cache_dir
 from ...mesh import as_mesh
 from ..handles import safe_names
 from .check import measure_shapes
+from .index import INDEX_FORMAT, pack_index
 from .train import TrainSettings, initial_features, refit_features
 
 __all__ = ["add_shapes"]
@@ -113,9 +114,15 @@ def add_shapes(
     names = safe_names([*handle.names, *(str(n) for n, _ in named)])
     new_names = names[handle.count :]
     old_quality = handle.shape_quality()
-    sec = dict(handle.container.sections)
+    sec = {k: v for k, v in handle.container.sections.items() if k not in ("names", "index.xz", "names.xz")}
     sec["features"] = sec["features"] + b"".join(blobs)
-    sec["names"] = "\n".join(names).encode("utf-8")
+    for k in ("frames", "feature_bytes", "names_bytes"):
+        h.pop(k, None)  # the index is written anew (format 2 whatever the file's was)
+    index_header, index_sections = pack_index(
+        [*handle.frames, *frames], [*handle.shape_bytes(), *(len(b) for b in blobs)], names
+    )
+    h.update(index_header)
+    sec.update(index_sections)
     if old_quality is not None:
         sec["quality"] = sec["quality"] + np.stack([f, cd], 1).astype("<f2").tobytes()
         every = np.frombuffer(sec["quality"], "<f2").astype(np.float64).reshape(-1, 2)
@@ -125,10 +132,8 @@ def add_shapes(
             "chamfer_p2s": float(every[:, 1].mean()),
         }
     h["count"] = handle.count + len(meshes)
-    h["frames"] = [*h["frames"], *(fr.to_dict() for fr in frames)]
-    h["feature_bytes"] = [*h["feature_bytes"], *(len(b) for b in blobs)]
     h["added"] = [*h.get("added", []), {"count": len(meshes), "steps": steps}]
-    blob = pack(Container(handle.codec, {**h, "format": handle.container.header.get("format", 1)}, sec))
+    blob = pack(Container(handle.codec, {**h, "format": INDEX_FORMAT}, sec))
     before = [s["f_score_0.01"] for s in old_quality] if old_quality else []
     report = {
         "names": new_names,

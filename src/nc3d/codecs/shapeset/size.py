@@ -14,8 +14,10 @@ the set divided by :data:`DEFAULT_RATIO` (``target_ratio``), or ``target_bytes``
 
 Predicted bytes come from the entropy-coded sizes measured on the 38 shared meshes as one set
 (BENCHMARKS.md, shapeset): 0.81 bytes per decoder weight at 8 bits and 0.55 at 6; 0.96 bytes per
-feature value at 8 bits and 0.61 at 6; ~124 bytes of header per shape. A file lands near its
-budget, not on it: the entropy of trained weights varies from set to set.
+feature value at 8 bits and 0.61 at 6. Per shape, the index (frame, feature size, name: xz,
+:mod:`.index`) and the measured quality take ~22 bytes on the 1,097 collection meshes (format 1
+spent ~180 in its header). A file lands near its budget, not on it: the entropy of trained
+weights varies from set to set.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ __all__ = ["DEFAULT_RATIO", "SizeChoice", "choose_size", "predicted_bytes"]
 DEFAULT_RATIO = 50.0
 #: Bytes per stored value after entropy coding, by bits: (decoder weight, feature value).
 BYTES_PER_VALUE = {8: (0.81, 0.96), 6: (0.55, 0.61)}
-#: Header bytes per shape (frame, feature size, name).
-HEADER_BYTES_PER_SHAPE = 124
+#: Bytes per shape besides its feature: index (frame, feature size, name) and quality.
+HEADER_BYTES_PER_SHAPE = 24
 #: Header bytes of the file itself (architecture, settings, container).
 HEADER_BYTES = 600
 #: Decoder widths tried, widest first.
