@@ -71,7 +71,10 @@ def test_two_processes_end_with_the_same_weights_trained_on_both_batches(tmp_pat
     assert not np.array_equal(single["feats"], ranks[0]["feats"])
 
 
-def test_torchrun_cli_writes_one_set_file(tmp_path):
+@pytest.mark.parametrize("cache", ["off", "folder"])
+def test_torchrun_cli_writes_one_set_file(tmp_path, cache):
+    """Without a cache the volumes travel between the processes in memory; with one each process
+    prepares its share into it and all read them back (bounded memory)."""
     src = tmp_path / "meshes"
     src.mkdir()
     for name, t in (
@@ -105,7 +108,7 @@ def test_torchrun_cli_writes_one_set_file(tmp_path):
             "--deform-steps",
             "1",
             "--cache-dir",
-            "off",
+            "off" if cache == "off" else str(tmp_path / "cache"),
             "--json",
         ],
         tmp_path,
@@ -117,6 +120,8 @@ def test_torchrun_cli_writes_one_set_file(tmp_path):
     assert f.container.header["train"]["processes"] == 2
     assert sorted(f.names) == ["box", "ring", "sphere"]
     assert [name for name, _ in f.decode()] == f.names
+    if cache == "folder":
+        assert len(list((tmp_path / "cache").glob("*.npz"))) == 3
 
 
 def test_torchrun_refuses_per_file_codecs(tmp_path, monkeypatch, capsys):

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["world", "join", "local_device", "gather_pieces"]
+__all__ = ["world", "join", "local_device", "gather_pieces", "barrier"]
 
 
 def world() -> tuple[int, int]:
@@ -89,3 +89,11 @@ def gather_pieces(mine: dict, count: int) -> list:
     if missing:
         raise RuntimeError(f"gather_pieces: no process made items {missing[:5]}")
     return [merged[i] for i in range(count)]
+
+
+def barrier() -> None:
+    """Wait until every process of the group reaches this point (nothing with one process)."""
+    if world()[1] > 1:
+        import torch.distributed as dist
+
+        dist.barrier()

@@ -464,7 +464,15 @@ class ShapeSetCodec(Codec):
         rank, processes = ddp.join(resolve_device(train.device))
         frames = [frame_of_mesh(mesh) for mesh in meshes]
         with _VolumeStore(len(meshes), arch.resolution, cache) as volumes:
-            if processes > 1:  # under torchrun each process prepares every N-th shape, then all are shared
+            if processes > 1 and cache is not None:
+                # under torchrun each process prepares every N-th shape into the cache (a folder
+                # every process sees), then reads them all back into its own on-disk store
+                for i in range(rank, len(meshes), processes):
+                    cached_tsdf_def(frames[i].normalize_mesh(meshes[i]), prep, cache)
+                ddp.barrier()
+                for i, (frame, mesh) in enumerate(zip(frames, meshes)):
+                    volumes[i] = cached_tsdf_def(frame.normalize_mesh(mesh), prep, cache)[0]
+            elif processes > 1:  # no cache: the volumes travel between processes (in memory)
                 mine = {
                     i: cached_tsdf_def(frames[i].normalize_mesh(meshes[i]), prep, cache)[0]
                     for i in range(rank, len(meshes), processes)
