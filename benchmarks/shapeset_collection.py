@@ -12,6 +12,7 @@ robot sets CAD.
     .venv/bin/python -m benchmarks.shapeset_collection run     [--subset S] [--set key=value …] [--keep DIR]
     .venv/bin/python -m benchmarks.shapeset_collection add     --file SET.nc3d
     .venv/bin/python -m benchmarks.shapeset_collection report  [--subset S]
+    .venv/bin/python -m benchmarks.shapeset_collection sheet   --file SET.nc3d --png OUT.png
 
 * ``ladder``: every shape through decimation + Draco at level 10 for each (ratio, bits) of
   :data:`RATIOS` × :data:`BITS` — bytes and F@0.01 / Chamfer-p2s against the input (10⁴ samples,
@@ -106,16 +107,17 @@ def load_named(subset: str):
 
 
 class TreeMemory:
-    """Peak resident memory of this process and its descendants, per named stage.
+    """Wall time and peak resident memory of this process and its descendants, per named stage.
 
     A thread samples ``/proc`` every ``interval`` s (summing VmRSS over the process tree: spawn
-    workers are separate processes); :meth:`stage` switches the stage the samples count for.
+    workers are separate processes); :meth:`stage` switches the stage the samples and the time
+    count for (a stage entered twice adds both stretches).
     """
 
     def __init__(self, interval: float = 0.5):
         self.interval, self.peaks, self.current = interval, {}, "start"
-        self.started = {"start": time.perf_counter()}
-        self.ended: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self._since = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -132,15 +134,12 @@ class TreeMemory:
                 rss[int(d)] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
             except (OSError, KeyError, ValueError):
                 continue
-        tree, total = {os.getpid()}, 0
-        grew = True
+        tree, grew = {os.getpid()}, True
         while grew:
             new = {p for p, pp in parents.items() if pp in tree and p not in tree}
             tree |= new
             grew = bool(new)
-        for p in tree:
-            total += rss.get(p, 0)
-        return total
+        return sum(rss.get(p, 0) for p in tree)
 
     def _run(self):
         while not self._stop.is_set():
@@ -151,9 +150,8 @@ class TreeMemory:
     def stage(self, name: str) -> None:
         if name != self.current:
             now = time.perf_counter()
-            self.ended[self.current] = now
-            self.current = name
-            self.started.setdefault(name, now)
+            self.seconds[self.current] = self.seconds.get(self.current, 0.0) + now - self._since
+            self.current, self._since = name, now
 
     def __enter__(self):
         self._thread.start()
@@ -166,12 +164,9 @@ class TreeMemory:
 
     def table(self) -> dict:
         return {
-            k: {
-                "wall_s": round(self.ended.get(k, time.perf_counter()) - t, 1),
-                "peak_rss_mb": round(self.peaks.get(k, 0) / 2**20),
-            }
-            for k, t in self.started.items()
-            if k not in ("end",)
+            k: {"wall_s": round(t, 1), "peak_rss_mb": round(self.peaks.get(k, 0) / 2**20)}
+            for k, t in self.seconds.items()
+            if k != "start"
         }
 
 
@@ -393,6 +388,10 @@ def cmd_report(args) -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for row in sorted(runs, key=lambda r: r["bytes"]):
+        missing = [s["name"] for s in row["per_shape"] if s["name"] not in ladder]
+        if missing:
+            print(f"({len(missing)} shapes not in the ladder yet, e.g. {missing[0]}: run `ladder` first)")
+            continue
         cmp = set_vs_classical(row, ladder)
         f = np.array([c["f"] for c in cmp])
         cf = np.array([c["classical_f"] for c in cmp])
@@ -437,6 +436,77 @@ def cmd_add(args) -> None:
     _append(ADDS, row)
 
 
+#: Pixels per view on the contact sheet.
+VIEW = 160
+
+
+def cmd_sheet(args) -> None:
+    """A contact sheet of ``--count`` random shapes of a kept run's file: original | decoded |
+    decimation + Draco at the same bytes (its best ladder setting within the shape's budget)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import nc3d
+    from nc3d.api import load_input
+    from nc3d.baselines.draco import decimate_mesh, draco_decode, draco_encode
+    from nc3d.geometry.normalize import frame_of_mesh
+    from nc3d.render import render_mesh
+
+    row = next(r for r in _rows(args.out) if r.get("file") == str(args.file))
+    ladder: dict[str, list[dict]] = {}
+    for r in _rows(LADDER):
+        ladder.setdefault(r["mesh"], []).append(r)
+    cmp = {c["name"]: c for c in set_vs_classical(row, ladder)}
+    handle = nc3d.open(args.file)
+    root = data_root() / "collections"
+    picks = sorted(random.Random(args.seed).sample(range(handle.count), min(args.count, handle.count)))
+    columns = 4
+    fig, axes = plt.subplots(
+        -(-len(picks) // columns),
+        columns,
+        figsize=(columns * 3 * VIEW / 100, -(-len(picks) // columns) * (VIEW + 40) / 100),
+        dpi=100,
+        squeeze=False,
+    )
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), picks):
+        name = row["per_shape"][i]["name"]
+        original = load_input(root / name).data
+        frame = frame_of_mesh(original)
+        c = classical_at(ladder, name, cmp[name]["budget"])
+        views = [
+            render_mesh(original, frame=frame, size=VIEW),
+            render_mesh(handle.decode_shape(i), frame=frame, size=VIEW),
+        ]
+        if c.get("ratio"):
+            small = decimate_mesh(original, c["ratio"])
+            views.append(
+                render_mesh(
+                    draco_decode(draco_encode(small, c["bits"], 10), len(small.faces)), frame=frame, size=VIEW
+                )
+            )
+        else:
+            views.append(np.full_like(views[0], 255))
+        ax.imshow(np.concatenate(views, axis=1))
+        ax.set_title(
+            f"{name[-48:]}\n{cmp[name]['budget']:.0f} B: F {cmp[name]['f']:.2f} | "
+            f"D+D {c['f_score_0.01']:.2f}",
+            fontsize=7,
+        )
+    fig.suptitle(
+        f"shapeset, {row['shapes']} shapes at {row['ply_bytes'] / row['bytes']:.0f}× binary PLY: "
+        "original | decoded | decimation + Draco at the same bytes (blank: nothing fits)",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
+    args.png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.png)
+    print(f"wrote {args.png}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -455,10 +525,15 @@ def main() -> None:
     add = sub.add_parser("add")
     add.add_argument("--file", type=Path, required=True)
     add.add_argument("--steps", type=int, default=300)
+    sheet = sub.add_parser("sheet")
+    sheet.add_argument("--file", type=Path, required=True)
+    sheet.add_argument("--png", type=Path, required=True)
+    sheet.add_argument("--count", type=int, default=40)
+    sheet.add_argument("--seed", type=int, default=0)
+    sheet.add_argument("--out", type=Path, default=RUNS)
     args = ap.parse_args()
-    {"ladder": cmd_ladder, "prepare": cmd_prepare, "run": cmd_run, "report": cmd_report, "add": cmd_add}[
-        args.cmd
-    ](args)
+    commands = {"ladder": cmd_ladder, "prepare": cmd_prepare, "run": cmd_run, "report": cmd_report}
+    {**commands, "add": cmd_add, "sheet": cmd_sheet}[args.cmd](args)
 
 
 if __name__ == "__main__":
