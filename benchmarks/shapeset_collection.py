@@ -13,6 +13,7 @@ robot sets CAD.
     .venv/bin/python -m benchmarks.shapeset_collection add     --file SET.nc3d
     .venv/bin/python -m benchmarks.shapeset_collection report  [--subset S]
     .venv/bin/python -m benchmarks.shapeset_collection sheet   --file SET.nc3d --png OUT.png
+    .venv/bin/python -m benchmarks.shapeset_collection decode  --file SET.nc3d
 
 * ``ladder``: every shape through decimation + Draco at level 10 for each (ratio, bits) of
   :data:`RATIOS` × :data:`BITS` — bytes and F@0.01 / Chamfer-p2s against the input (10⁴ samples,
@@ -436,6 +437,49 @@ def cmd_add(args) -> None:
     _append(ADDS, row)
 
 
+def cmd_decode(args) -> None:
+    """One shape by name, timed: the file opened afresh and the shape decoded (cold: the shared
+    decoder's weights entropy-decoded too), and again on the open handle (warm), for ``--count``
+    random shapes; then the whole set decoded to a folder with ``--jobs`` processes."""
+    import tempfile
+
+    import torch
+
+    import nc3d
+    from nc3d.batch import decode_set_to_folder
+
+    torch.set_num_threads(args.threads)
+    names = nc3d.open(args.file).names
+    picks = random.Random(1).sample(names, min(args.count, len(names)))
+    nc3d.open(args.file).decode_shape(picks[0])  # imports and first-call costs out of the way
+    cold, warm = [], []
+    for name in picks:
+        t0 = time.perf_counter()
+        handle = nc3d.open(args.file)
+        handle.decode_shape(name)
+        t1 = time.perf_counter()
+        handle.decode_shape(name)
+        cold.append(t1 - t0)
+        warm.append(time.perf_counter() - t1)
+    with tempfile.TemporaryDirectory() as tmp, TreeMemory() as memory:
+        memory.stage("whole set")
+        t0 = time.perf_counter()
+        decode_set_to_folder(args.file, names, [Path(tmp) / f"{n}.ply" for n in names], jobs=args.jobs)
+        whole = time.perf_counter() - t0
+    row = {
+        "file": str(args.file),
+        "threads": args.threads,
+        "one_shape_cold_s": {"median": float(np.median(cold)), "max": float(np.max(cold))},
+        "one_shape_warm_s": {"median": float(np.median(warm)), "max": float(np.max(warm))},
+        "whole_set_s": round(whole, 1),
+        "whole_set_jobs": args.jobs,
+        "whole_set_peak_rss_mb": memory.table()["whole set"]["peak_rss_mb"],
+        "shapes": len(names),
+    }
+    print(json.dumps(row), flush=True)
+    _append(OUT / "shapeset_decode.jsonl", row)
+
+
 #: Pixels per view on the contact sheet.
 VIEW = 160
 
@@ -525,6 +569,11 @@ def main() -> None:
     add = sub.add_parser("add")
     add.add_argument("--file", type=Path, required=True)
     add.add_argument("--steps", type=int, default=300)
+    dec = sub.add_parser("decode")
+    dec.add_argument("--file", type=Path, required=True)
+    dec.add_argument("--count", type=int, default=20)
+    dec.add_argument("--threads", type=int, default=2)
+    dec.add_argument("--jobs", type=int, default=2)
     sheet = sub.add_parser("sheet")
     sheet.add_argument("--file", type=Path, required=True)
     sheet.add_argument("--png", type=Path, required=True)
@@ -533,7 +582,7 @@ def main() -> None:
     sheet.add_argument("--out", type=Path, default=RUNS)
     args = ap.parse_args()
     commands = {"ladder": cmd_ladder, "prepare": cmd_prepare, "run": cmd_run, "report": cmd_report}
-    {**commands, "add": cmd_add, "sheet": cmd_sheet}[args.cmd](args)
+    {**commands, "add": cmd_add, "sheet": cmd_sheet, "decode": cmd_decode}[args.cmd](args)
 
 
 if __name__ == "__main__":
