@@ -110,21 +110,24 @@ def load_named(subset: str):
 class TreeMemory:
     """Wall time and peak resident memory of this process and its descendants, per named stage.
 
-    A thread samples ``/proc`` every ``interval`` s (summing VmRSS over the process tree: spawn
-    workers are separate processes); :meth:`stage` switches the stage the samples and the time
-    count for (a stage entered twice adds both stretches).
+    A thread samples ``/proc`` every ``interval`` s, summing over the process tree (spawn workers
+    are separate processes) the anonymous resident memory (``RssAnon`` + ``RssShmem``: what the
+    processes hold) and, apart, all of it (``VmRSS``, which also counts the pages of memory-mapped
+    files — the on-disk volume store — that the kernel may drop at any time); :meth:`stage`
+    switches the stage the samples and the time count for (a stage entered twice adds both).
     """
 
     def __init__(self, interval: float = 0.5):
         self.interval, self.peaks, self.current = interval, {}, "start"
+        self.peaks_all: dict[str, int] = {}
         self.seconds: dict[str, float] = {}
         self._since = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
-    def _tree_rss() -> int:
-        parents, rss = {}, {}
+    def _tree_rss() -> tuple[int, int]:
+        parents, rss, anon = {}, {}, {}
         for d in os.listdir("/proc"):
             if not d.isdigit():
                 continue
@@ -133,6 +136,9 @@ class TreeMemory:
                     fields = dict(line.split(":", 1) for line in f if ":" in line)
                 parents[int(d)] = int(fields["PPid"])
                 rss[int(d)] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+                anon[int(d)] = sum(
+                    int(fields.get(k, "0 kB").split()[0]) * 1024 for k in ("RssAnon", "RssShmem")
+                )
             except (OSError, KeyError, ValueError):
                 continue
         tree, grew = {os.getpid()}, True
@@ -140,12 +146,13 @@ class TreeMemory:
             new = {p for p, pp in parents.items() if pp in tree and p not in tree}
             tree |= new
             grew = bool(new)
-        return sum(rss.get(p, 0) for p in tree)
+        return sum(anon.get(p, 0) for p in tree), sum(rss.get(p, 0) for p in tree)
 
     def _run(self):
         while not self._stop.is_set():
-            r = self._tree_rss()
-            self.peaks[self.current] = max(self.peaks.get(self.current, 0), r)
+            a, r = self._tree_rss()
+            self.peaks[self.current] = max(self.peaks.get(self.current, 0), a)
+            self.peaks_all[self.current] = max(self.peaks_all.get(self.current, 0), r)
             self._stop.wait(self.interval)
 
     def stage(self, name: str) -> None:
@@ -165,7 +172,11 @@ class TreeMemory:
 
     def table(self) -> dict:
         return {
-            k: {"wall_s": round(t, 1), "peak_rss_mb": round(self.peaks.get(k, 0) / 2**20)}
+            k: {
+                "wall_s": round(t, 1),
+                "peak_rss_mb": round(self.peaks.get(k, 0) / 2**20),
+                "peak_rss_with_mapped_files_mb": round(self.peaks_all.get(k, 0) / 2**20),
+            }
             for k, t in self.seconds.items()
             if k != "start"
         }

@@ -132,6 +132,15 @@ def test_sperr_reads_a_non_cubic_volume_in_the_right_axis_order():
     assert psnr(v, out) > 60
 
 
+@pytest.mark.parametrize("tolerance", [1e-5, 1e-7])
+def test_sz3_keeps_tight_bounds_on_noise(tolerance):
+    # white noise at a tight bound: SZ3 expands it (its payload buffer is ~3× the samples at
+    # 1e-5), which the stream check must accept rather than call it a foreign stream
+    v = np.random.default_rng(0).normal(size=(24, 24, 24)).astype(np.float32)
+    out = nc3d.decompress(nc3d.compress(v, codec="sz3", tolerance=tolerance))
+    assert np.abs(out - v).max() <= tolerance * np.ptp(v) * 1.0001
+
+
 @pytest.mark.parametrize("codec", CODECS)
 def test_constant_volume_round_trips_exactly(codec):
     v = np.full((5, 6, 7), 42, dtype=np.int16)
