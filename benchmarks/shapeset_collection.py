@@ -216,7 +216,7 @@ def cmd_ladder(args) -> None:
 
     done = {r["mesh"] for r in _rows(LADDER)}
     named, _ = load_named(args.subset)
-    todo = [(n, m) for n, m in named if n not in done]
+    todo = [(n, m) for n, m in named if n not in done][:: -1 if args.reverse else 1]
     print(f"{len(todo)} of {len(named)} shapes to measure", flush=True)
     with ProcessPoolExecutor(args.jobs) as pool:
         for i, rows in enumerate(pool.map(_ladder_one, todo, chunksize=4)):
@@ -570,6 +570,9 @@ def main() -> None:
         p.add_argument("--subset", default="collections")
         p.add_argument("--jobs", type=int, default=2)
         p.add_argument("--out", type=Path, default=RUNS)
+    sub.choices["ladder"].add_argument(
+        "--reverse", action="store_true", help="last shapes first (a second process beside a first)"
+    )
     run = sub.choices["run"]
     run.add_argument("--set", action="append", default=[], help="codec option key=JSON value")
     run.add_argument("--keep", type=Path)
