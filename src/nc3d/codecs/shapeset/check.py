@@ -5,8 +5,10 @@ stuck where the shared decoder says "outside everywhere") or far worse than the 
 the file is written, each shape is decoded exactly as a reader will decode it (quantized
 decoder, quantized feature) and compared two-sided with its input mesh (both in the shape's
 normalized frame, :func:`nc3d.metrics.compare_meshes`): F-score at τ = 0.01 and Chamfer-p2s. A
-shape that decodes empty, and the weakest of those far below the rest (at most 5% of the set, at
-least 8: a refit costs training steps), has its feature refitted with the decoder frozen
+shape that decodes empty, and the weakest of those far below the rest (at most :data:`REFIT_MAX`
+whatever the size of the set: each refit decodes its whole volume a few hundred times — on 2
+cores ~1 min per shape at K = 64, so 5% of a 1,100-shape set was over an hour), has its feature
+refitted with the decoder frozen
 (:func:`~.train.refit_features`); the refit is kept where it measures better. A shape that is
 still empty fails the encode (:class:`~nc3d.errors.EncodeError`): a file with a shape missing
 is data loss, not a success with a warning.
@@ -28,9 +30,8 @@ __all__ = ["ShapeQuality", "measure_shapes", "check_and_refit", "WEAK_SHARE"]
 
 #: A shape is refitted when its F-score is below this share of the set's median (or it is empty).
 WEAK_SHARE = 0.5
-#: Most shapes refitted beyond the empty ones: this share of the set, but at least REFIT_MIN.
-REFIT_SHARE = 0.05
-REFIT_MIN = 8
+#: Most shapes refitted beyond the empty ones.
+REFIT_MAX = 8
 #: Shapes refitted together (whole volumes: memory grows with it).
 _REFIT_GROUP = 4
 
@@ -151,11 +152,10 @@ def check_and_refit(
     f, cd, empty = measure_shapes(model, features, meshes, samples)
     measured = f[~empty & np.isfinite(f)]
     median = float(np.median(measured)) if len(measured) else 0.0
-    # every empty shape, and the weakest of the rest — at most REFIT_SHARE of the set: in a set
-    # trained briefly half the shapes may sit below half the median, and each refit costs steps
+    # every empty shape, and the weakest few of the rest: in a set trained briefly half the
+    # shapes may sit below half the median, and each refit costs whole-volume decodes
     below = np.flatnonzero(~empty & (f < WEAK_SHARE * median))
-    cap = max(REFIT_MIN, int(REFIT_SHARE * len(meshes)))
-    weak = np.concatenate([np.flatnonzero(empty), below[np.argsort(f[below], kind="stable")][:cap]])
+    weak = np.concatenate([np.flatnonzero(empty), below[np.argsort(f[below], kind="stable")][:REFIT_MAX]])
     refitted = []
     if refit_steps and len(weak):
         features = features.copy()
