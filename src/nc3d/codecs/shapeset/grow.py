@@ -114,7 +114,7 @@ def add_shapes(
     names = safe_names([*handle.names, *(str(n) for n, _ in named)])
     new_names = names[handle.count :]
     old_quality = handle.shape_quality()
-    sec = {k: v for k, v in handle.container.sections.items() if k not in ("names", "index.xz", "names.xz")}
+    sec = {k: v for k, v in handle.container.sections.items() if k != "names"}  # format 1's names
     sec["features"] = sec["features"] + b"".join(blobs)
     for k in ("frames", "feature_bytes", "names_bytes"):
         h.pop(k, None)  # the index is written anew (format 2 whatever the file's was)

@@ -62,7 +62,7 @@ def pack_index(frames: list[Frame], feature_bytes, names: list[str]) -> tuple[di
 def read_index(header: dict, sections: dict, n: int) -> ShapeIndex:
     """The index of a file of ``n`` shapes (either format), validated (:class:`FormatError`)."""
     if "index.xz" in sections:
-        raw = decompress_exact(sections.get("index.xz", b""), 36 * n, "xz", "shapeset index")
+        raw = decompress_exact(sections["index.xz"], 36 * n, "xz", "shapeset index")
         table = np.frombuffer(raw[: 32 * n], "<f8").reshape(n, 4)
         sizes = np.frombuffer(raw[32 * n :], "<u4").astype(np.int64)
         if not np.isfinite(table).all() or not (table[:, 3] > 0).all():
