@@ -579,13 +579,22 @@ def test_the_refit_takes_every_empty_shape_and_only_the_weakest_few_others(monke
         idx = [int(m) for m in meshes]
         return f[idx], np.where(empty[idx], np.inf, 0.01), empty[idx].copy()
 
+    starts: dict[int, float] = {}
+
     def refit(model, volumes, features, step, bits, **kw):
         refitted.extend(int(v) for v in volumes)
+        starts.update({int(v): float(x) for v, x in zip(volumes, features.ravel())})
         return features + 1.0  # "better": measure() above is unchanged, so nothing is kept
+
+    def closest(model, candidates, volumes, **kw):  # "closest": the first candidate
+        assert not (candidates == -1).any()  # only shapes that decode to a surface
+        return np.repeat(candidates[:1], len(volumes), 0)
 
     monkeypatch.setattr(check, "measure_shapes", measure)
     monkeypatch.setattr(check, "refit_features", refit)
-    feats = np.zeros((n, 1, 1, 1, 1), np.float32)
+    monkeypatch.setattr(check, "closest_features", closest)
+    feats = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1, 1)
+    feats[empty] = -1
     with pytest.raises(nc3d.EncodeError, match="2 of 200 shapes decode to no surface"):
         check.check_and_refit(
             None,
@@ -602,6 +611,25 @@ def test_the_refit_takes_every_empty_shape_and_only_the_weakest_few_others(monke
     median = np.median(f[~empty])
     weakest = [i for i in np.argsort(f, kind="stable") if not empty[i] and f[i] < 0.5 * median][:8]
     assert sorted(refitted) == sorted([3, 50, *weakest])
+    # the empty shapes start from another shape's feature, the weak ones from their own
+    assert starts[3] == starts[50] == 0.0 and all(starts[i] == i for i in weakest)
+
+
+def test_closest_features_finds_the_stored_feature_of_a_decoded_volume(blob):
+    """Given the decoded volumes of some stored shapes (shuffled), the closest stored feature of
+    each is its own: the start a new or lost shape's refit gets."""
+    from nc3d.codecs.shapeset.train import closest_features, decode_volumes
+
+    handle = nc3d.open(blob)
+    stored = np.stack([handle.features(i) for i in range(handle.count)])
+    order = np.random.default_rng(1).permutation(handle.count)
+    volumes = decode_volumes(handle.model(), stored[order])
+    np.testing.assert_array_equal(closest_features(handle.model(), stored, volumes), stored[order])
+    # with fewer candidates decoded than stored, each answer is still one of the stored features
+    few = closest_features(handle.model(), stored, volumes, most=2)
+    assert all(any((f == s).all() for s in stored) for f in few)
+    with pytest.raises(ValueError, match="no candidates"):
+        closest_features(handle.model(), stored[:0], volumes)
 
 
 @pytest.mark.parametrize("key", ["shapeset", "shapeset-v2"])

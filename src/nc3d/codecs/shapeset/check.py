@@ -9,7 +9,9 @@ shape that decodes empty, and the weakest of those far below the rest (at most :
 whatever the size of the set: each refit decodes its whole volume a few hundred times — on 2
 cores ~1 min per shape at K = 64, so 5% of a 1,100-shape set was over an hour), has its feature
 refitted with the decoder frozen
-(:func:`~.train.refit_features`); the refit is kept where it measures better. A shape that is
+(:func:`~.train.refit_features`) — an empty one from the feature of another shape whose decoded
+volume is closest to its own (:func:`~.train.closest_features`), the others from their own; the
+refit is kept where it measures better. A shape that is
 still empty fails the encode (:class:`~nc3d.errors.EncodeError`): a file with a shape missing
 is data loss, not a success with a warning.
 """
@@ -24,7 +26,7 @@ from ...errors import EncodeError
 from ...geometry.tsdf import mesh_from_volume
 from ...mesh import Mesh
 from ...metrics import compare_meshes
-from .train import decode_volumes, refit_features
+from .train import closest_features, decode_volumes, refit_features
 
 __all__ = ["ShapeQuality", "measure_shapes", "check_and_refit", "WEAK_SHARE"]
 
@@ -159,6 +161,10 @@ def check_and_refit(
     refitted = []
     if refit_steps and len(weak):
         features = features.copy()
+        starts = features.copy()
+        lost, alive = np.flatnonzero(empty), np.flatnonzero(~empty)
+        if len(lost) and len(alive):  # an empty shape's own feature is stuck "outside"
+            starts[lost] = closest_features(model, features[alive], [volumes[i] for i in lost])
         for start in range(0, len(weak), _REFIT_GROUP):
             group = weak[start : start + _REFIT_GROUP]
             if progress:
@@ -166,7 +172,7 @@ def check_and_refit(
             new = refit_features(
                 model,
                 np.stack([volumes[i] for i in group]),
-                features[group],
+                starts[group],
                 step,
                 bits,
                 steps=refit_steps,

