@@ -5,7 +5,8 @@ prepared like the set's own (the TSDF-Def settings in the file's header), starts
 feature whose decoded volume is closest to its own (:func:`~.train.closest_features`: the coarse
 TSDF fold that training starts from is, for a trained decoder, mostly "outside") and is fitted by
 :func:`~.train.refit_features` at the file's feature quantization step. The new file is the old
-one with the new features, frames, names and measured qualities appended, and a record of the addition in the header (``added``).
+one with the new features, frames, names and measured qualities appended, and a record of the
+addition in the header (``added``).
 A decoder trained on other shapes fits a new one less well than one trained with it: the
 measured F-scores of the new shapes, beside the set's, say by how much.
 """
