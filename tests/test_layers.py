@@ -7,7 +7,8 @@ layer and the ones below):
 
 0. ``errors``, ``files``, ``resources``, ``bounded``, ``sandbox``, ``_optional``: no nc3d dependencies
 1. ``container``, ``entropy``, ``mesh``, ``dct``, ``blocks``, ``samples``: formats and plain data
-2. ``io``, ``geometry``, ``nn``, ``metrics``, ``render``: reading, geometry, networks, measuring
+2. ``io``, ``geometry``, ``nn``, ``metrics``, ``render``, ``rate``: reading, geometry, networks,
+   measuring, sharing bytes
 3. ``codecs`` (the protocol and nc3d's codecs) and ``baselines``
 4. ``api``, ``batch``, ``distributed``, ``chunked``, ``csg``, ``demo``, ``bench``, ``testing``, ``view``:
    what uses codecs
@@ -26,7 +27,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "nc3d"
 LAYERS = [
     {"errors", "files", "resources", "bounded", "sandbox", "_optional"},
     {"container", "entropy", "mesh", "dct", "blocks", "samples"},
-    {"io", "geometry", "nn", "metrics", "render"},
+    {"io", "geometry", "nn", "metrics", "render", "rate"},
     {"codecs", "baselines"},
     {"api", "batch", "distributed", "chunked", "csg", "demo", "bench", "testing", "view"},
     {"cli", "_console", "__main__"},

@@ -30,6 +30,7 @@ TINY = {
     "feature_lr": 0.1,
     "deform_steps": 1,
     "cache_dir": "off",
+    "mesh_shapes": "off",  # every shape neural (the tests of the decoder); "auto" has its own
 }
 
 
@@ -114,6 +115,7 @@ def test_round_trip(blob, shapes):
         "decoder_steps",
         "decoder",
         "features",
+        "meshes",  # empty: every shape neural (mesh_shapes off)
         "index.xz",
         "names.xz",
         "quality",
@@ -632,10 +634,11 @@ def test_closest_features_finds_the_stored_feature_of_a_decoded_volume(blob):
         closest_features(handle.model(), stored[:0], volumes)
 
 
-@pytest.mark.parametrize("key", ["shapeset", "shapeset-v2"])
-def test_both_index_layouts_decode_as_recorded(key):
+@pytest.mark.parametrize("key", ["shapeset", "shapeset-v2", "shapeset-v3"])
+def test_every_index_layout_decodes_as_recorded(key):
     """Format 1 kept frames and feature sizes in the JSON header and plain names; format 2 keeps
-    them in xz sections (codecs/shapeset/index.py). Both golden files decode as recorded."""
+    them in xz sections (codecs/shapeset/index.py); format 3 adds shapes stored as Draco meshes
+    (its golden file: the first shape a mesh). Every golden file decodes as recorded."""
     import hashlib
 
     from nc3d.testing import fuzz
@@ -646,7 +649,9 @@ def test_both_index_layouts_decode_as_recorded(key):
     blob = (golden / want["file"]).read_bytes()
     assert hashlib.sha256(blob).hexdigest() == want["file_sha256"]
     c = unpack(blob)
-    assert ("index.xz" in c.sections) == (c.header.get("format", 1) == 2) == (key == "shapeset-v2")
+    fmt = c.header.get("format", 1)
+    assert fmt == {"shapeset": 1, "shapeset-v2": 2, "shapeset-v3": 3}[key]
+    assert ("index.xz" in c.sections) == (fmt >= 2) and ("meshes" in c.sections) == (fmt >= 3)
     kind, result = fuzz.decode_quick(blob)
     _close(fuzz.describe_result(kind, result), want["decoded"])
 
@@ -665,12 +670,13 @@ def test_the_index_costs_a_few_bytes_per_shape_and_keeps_frames_exact():
     header, sections = pack_index(frames, sizes, names)
     per_shape = sum(len(b) for b in sections.values()) / n
     assert per_shape < 45  # random float64 frames dominate: 32 bytes each before xz
+    sections["meshes"] = b""  # what tells a format-3 index (with mesh sizes) from a format-2 one
     index = read_index(header, sections, n)
     assert index.frames == frames and index.feature_bytes.tolist() == sizes.tolist()
     assert index.names == safe_names(names)
 
 
-def test_adding_to_a_format_1_set_writes_format_2(blob, tmp_path, monkeypatch):
+def test_adding_to_a_format_1_set_writes_the_current_format(blob, tmp_path, monkeypatch):
     monkeypatch.setenv("NC3D_CACHE_DIR", str(tmp_path / "cache"))
     new = nc3d.open(blob)
     c = new.container  # the same set written in format 1: the index in the header, plain names
@@ -682,8 +688,128 @@ def test_adding_to_a_format_1_set_writes_format_2(blob, tmp_path, monkeypatch):
     assert old.names == new.names and old.frames == new.frames
     grown_blob, _ = old.add_shapes([("ball", _mesh(trimesh.creation.icosphere(2, radius=0.7)))], steps=30)
     grown = nc3d.open(grown_blob)
-    assert grown.container.header["format"] == 2 and "frames" not in grown.container.header
+    assert grown.container.header["format"] == 3 and "frames" not in grown.container.header
     assert grown.names == [*old.names, "ball"] and grown.frames[: old.count] == old.frames
     assert grown.shape_bytes()[: old.count] == old.shape_bytes()
     for name in old.names:
         np.testing.assert_array_equal(grown.volume(name), old.volume(name))
+
+
+# -- shapes stored as Draco meshes (mesh_shapes = "auto", format 3) ------------------------------
+
+AUTO = {k: v for k, v in TINY.items() if k != "mesh_shapes"}
+
+
+def test_a_set_draco_stores_near_losslessly_trains_no_decoder(shapes, monkeypatch):
+    """Low-poly shapes whose Draco files reach F ≈ 1 in the budget: no decoder is trained (it could
+    not do better than the TSDF-Def volumes, F < 0.97), every shape decodes from its mesh."""
+    from nc3d.codecs.shapeset import codec
+
+    def no_training(*a, **k):
+        raise AssertionError("trained a decoder for a set Draco stores near-losslessly")
+
+    monkeypatch.setattr(codec, "train_auto_decoder", no_training)
+    blob = nc3d.compress(shapes, codec="shapeset", target_ratio=2.0, **AUTO)
+    handle = nc3d.open(blob)
+    assert not handle.neural.any() and handle.container.header["size"]["meshes"] == len(shapes)
+    assert handle.container.sections["decoder"] == b"" and handle.container.sections["features"] == b""
+    assert sum(handle.shape_bytes()) == len(handle.container.sections["meshes"])
+    for (name, mesh), q in zip(shapes, handle.shape_quality()):
+        decoded = handle.decode_shape(safe_names([name])[0])
+        assert q["f_score_0.01"] >= 0.97 and len(decoded.faces) > 0
+        np.testing.assert_allclose(decoded.bounds, mesh.bounds, atol=0.02)  # in the original frame
+    with pytest.raises(InputError, match="stored as a Draco mesh"):
+        handle.volume(0)
+    with pytest.raises(InputError, match="no decoder"):
+        handle.add_shapes([("ball", _mesh(trimesh.creation.icosphere(1)))])
+
+
+@pytest.fixture(scope="module")
+def mixed_blob(shapes):
+    """A set whose first shape is a Draco mesh and the others neural features (the choice forced,
+    so the layout is exercised whatever the measured options say)."""
+    from nc3d.codecs.shapeset import codec
+
+    real = codec.choose_storage
+    with pytest.MonkeyPatch.context() as mp:
+
+        def first_as_mesh(options, budget, **kw):
+            if kw.get("neural_bytes") is None:
+                return False, np.zeros(len(options), int), 0.0  # below MESHES_ENOUGH: train
+            real(options, budget, **kw)  # still runs (the arguments are well-formed)
+            return True, np.array([0] + [-1] * (len(options) - 1)), 0.0
+
+        mp.setattr(codec, "choose_storage", first_as_mesh)
+        torch.set_num_threads(1)
+        return nc3d.compress(shapes, codec="shapeset", **AUTO)
+
+
+def test_a_mixed_set_decodes_meshes_and_features(mixed_blob, shapes, tmp_path, monkeypatch):
+    handle = nc3d.open(mixed_blob)
+    assert handle.neural.tolist() == [False, True, True]
+    sizes = handle.shape_bytes()
+    assert sizes[0] == len(handle.container.sections["meshes"]) and sum(sizes[1:]) == len(
+        handle.container.sections["features"]
+    )
+    box_like = handle.decode_shape(0)
+    assert len(box_like.faces) == len(shapes[0][1].faces)  # option 0: all faces, 14 bits
+    np.testing.assert_allclose(box_like.bounds, shapes[0][1].bounds, atol=1e-3)
+    with pytest.raises(InputError, match="stored as a Draco mesh"):
+        handle.features(0)
+    assert handle.volume(1).shape[0] == 4 and len(handle.decode_shape(1).faces) > 0
+    assert [n for n, _ in nc3d.decompress(mixed_blob)] == handle.names
+    # growing it: the new shape is neural, the stored mesh and features stay as they were
+    monkeypatch.setenv("NC3D_CACHE_DIR", str(tmp_path / "cache"))
+    grown_blob, _ = handle.add_shapes([("ball", _mesh(trimesh.creation.icosphere(2, radius=0.7)))], steps=20)
+    grown = nc3d.open(grown_blob)
+    assert grown.neural.tolist() == [False, True, True, True]
+    np.testing.assert_array_equal(grown.decode_shape(0).vertices, box_like.vertices)
+    np.testing.assert_array_equal(grown.volume(2), handle.volume(2))
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        {"meshes": b""},  # the index says shape 0 has mesh bytes
+        {"meshes": None},  # no meshes section: read as format 2, whose index is shorter
+        {"features": b""},
+    ],
+)
+def test_hostile_mixed_files_raise_format_error(mixed_blob, sections):
+    c = unpack(mixed_blob)
+    sec = {k: v for k, v in {**c.sections, **sections}.items() if v is not None}
+    with pytest.raises(FormatError):
+        nc3d.decompress(pack(Container(c.codec, c.header, sec)))
+
+
+def test_a_corrupt_draco_shape_raises_format_error(mixed_blob):
+    c = unpack(mixed_blob)
+    garbage = bytes(np.random.default_rng(0).integers(0, 256, len(c.sections["meshes"]), np.uint8))
+    with pytest.raises(FormatError):
+        nc3d.open(pack(Container(c.codec, c.header, {**c.sections, "meshes": garbage}))).decode_shape(0)
+
+
+def test_choose_storage_keeps_the_decoder_only_where_it_pays():
+    from nc3d.codecs.shapeset.meshes import MeshOption, choose_storage
+
+    def opts(*pairs):
+        return [MeshOption(b"x" * n, f, 0.01) for n, f in pairs]
+
+    options = [opts((100, 0.5), (400, 0.99)), opts((100, 0.3), (2000, 0.9))]
+    # no decoder: the bytes go to the shape they help most
+    with_decoder, choice, f = choose_storage(options, 600)
+    assert not with_decoder and choice.tolist() == [1, 0] and f == pytest.approx(0.645)
+    # a cheap decoder and a good feature for the second shape: kept
+    with_decoder, choice, f = choose_storage(
+        options, 2100, neural_bytes=np.array([300, 300]), neural_f=np.array([0.6, 0.85]), decoder_bytes=800
+    )
+    assert with_decoder and choice.tolist() == [1, -1] and f == pytest.approx((0.99 + 0.85) / 2)
+    # the same feature, but an empty shape (no bytes buy it) and a decoder costing everything
+    with_decoder, choice, _ = choose_storage(
+        options,
+        2100,
+        neural_bytes=np.array([np.inf, 300]),
+        neural_f=np.array([0.0, 0.85]),
+        decoder_bytes=2000,
+    )
+    assert not with_decoder and -1 not in choice.tolist()

@@ -7,64 +7,18 @@ over a ladder of quantization bits; decimation at several target ratios.
 
 from __future__ import annotations
 
-import numpy as np
-
-from .._optional import require
 from ..codecs.base import Codec, Option, register
 from ..container import header_get
-from ..errors import FormatError, InputError
+from ..errors import FormatError
+from ..geometry.decimate import decimate_mesh
+from ..io.draco import draco_decode, draco_encode
 from ..io.ply import canonical_ply_bytes, parse_canonical_ply
-from ..mesh import Mesh, as_mesh
+from ..mesh import as_mesh
 
 __all__ = ["Draco", "Decimate", "DecimateDraco", "draco_encode", "draco_decode", "decimate_mesh"]
 
 #: Most vertices/faces a baseline file may declare (bounds what a hostile header can ask for).
 _MAX_ELEMENTS = 1 << 27
-
-
-def draco_encode(mesh: Mesh, bits: int, level: int) -> bytes:
-    """Draco bytes of ``mesh`` with ``bits``-bit position quantization at ``level`` (0–10)."""
-    draco = require("DracoPy", "the Draco baseline")
-    return bytes(
-        draco.encode(
-            mesh.vertices.astype(np.float32),
-            mesh.faces.astype(np.uint32),
-            quantization_bits=bits,
-            compression_level=level,
-        )
-    )
-
-
-def draco_decode(data: bytes, max_faces: int) -> Mesh:
-    """Decode untrusted Draco bytes; :class:`FormatError` unless they hold a valid triangle mesh."""
-    draco = require("DracoPy", "the Draco baseline")
-    try:
-        decoded = draco.decode(bytes(data))
-        points = np.asarray(decoded.points, dtype=np.float64).reshape(-1, 3)
-        faces = np.asarray(decoded.faces, dtype=np.int64).reshape(-1, 3)
-    except Exception as exc:  # noqa: BLE001 - DracoPy raises its own types (and ValueError) on corrupt input
-        raise FormatError(f"section 'draco': corrupt Draco stream ({type(exc).__name__}: {exc})") from None
-    if len(faces) > max_faces:
-        raise FormatError(f"section 'draco': {len(faces)} faces, the header says at most {max_faces}")
-    try:
-        return as_mesh((points, faces), name="Draco stream")
-    except InputError as exc:
-        raise FormatError(f"section 'draco': {exc}") from None
-
-
-def decimate_mesh(mesh: Mesh, ratio: float) -> Mesh:
-    """QEM decimation keeping about ``ratio`` of the faces (fast-simplification)."""
-    fs = require("fast_simplification", "the decimation baseline")
-    if ratio >= 1.0:
-        return mesh
-    v, f = fs.simplify(
-        mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), target_reduction=1.0 - ratio
-    )
-    if len(f) == 0:
-        raise InputError(
-            f"decimation to ratio {ratio} leaves none of the {len(mesh.faces)} faces; raise its ratio"
-        )
-    return as_mesh((np.asarray(v, np.float64), np.asarray(f, np.int64)), name="decimated mesh")
 
 
 def _counts(header) -> tuple[int, int]:

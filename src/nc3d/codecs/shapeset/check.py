@@ -115,6 +115,7 @@ def check_and_refit(
     refit_lr: float,
     threads: int = 1,
     progress=None,
+    fail_on_empty: bool = True,
 ) -> tuple[np.ndarray, ShapeQuality]:
     """Measure every decoded shape, refit the empty and weak ones, fail if any stays empty.
 
@@ -137,6 +138,8 @@ def check_and_refit(
         See :func:`measure_shapes`.
     refit_steps, refit_lr : int, float
         See :func:`~.train.refit_features` (0 steps: no refit).
+    fail_on_empty : bool
+        Raise when a shape stays empty (False: the caller stores it another way, :mod:`.meshes`).
 
     Returns
     -------
@@ -162,9 +165,9 @@ def check_and_refit(
     if refit_steps and len(weak):
         features = features.copy()
         starts = features.copy()
-        lost, alive = np.flatnonzero(empty), np.flatnonzero(~empty)
-        if len(lost) and len(alive):  # an empty shape's own feature is stuck "outside"
-            starts[lost] = closest_features(model, features[alive], [volumes[i] for i in lost])
+        gone, alive = np.flatnonzero(empty), np.flatnonzero(~empty)
+        if len(gone) and len(alive):  # an empty shape's own feature is stuck "outside"
+            starts[gone] = closest_features(model, features[alive], np.stack([volumes[i] for i in gone]))
         for start in range(0, len(weak), _REFIT_GROUP):
             group = weak[start : start + _REFIT_GROUP]
             if progress:
@@ -187,7 +190,7 @@ def check_and_refit(
                     refitted.append(int(i))
     if progress:
         progress("checking the decoded shapes", len(meshes), len(meshes))
-    if empty.any():
+    if empty.any() and fail_on_empty:
         lost = [names[i] for i in np.flatnonzero(empty)]
         shown = ", ".join(lost[:20]) + (f" and {len(lost) - 20} more" if len(lost) > 20 else "")
         raise EncodeError(

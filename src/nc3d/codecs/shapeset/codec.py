@@ -5,6 +5,11 @@ features are fitted to all volumes together with quantization-aware training →
 decoder weights and each shape's features are entropy-coded. Decode: features → decoder →
 TSDF-Def volume → deformable marching cubes → original frame.
 
+With ``mesh_shapes = "auto"`` (the default, since format 3) a shape may instead be stored as a
+Draco file of its normalized mesh, where that gives the set more quality for its bytes, and a
+set that Draco stores at F@0.01 ≥ :data:`MESHES_ENOUGH` within its budget trains no decoder at
+all (:mod:`.meshes`).
+
 File layout:
 
 * header: ``architecture``, ``bits``, ``count``, ``feature_step`` (one quantization step shared
@@ -15,6 +20,9 @@ File layout:
 * ``decoder``: all decoder weights, entropy-coded together;
 * ``features``: each shape's features entropy-coded on their own, one after the other, so one
   shape decodes without touching the others;
+* ``meshes`` (format 3, always present there): the Draco files of the shapes stored as meshes,
+  one after the other (a shape has feature bytes or mesh bytes in the index, never both); with
+  no neural shape, ``decoder`` and ``decoder_steps`` are empty;
 * ``quality`` (files since 2026-12-07, when measured): per shape, float16 little-endian pairs
   (F-score@0.01, Chamfer-p2s) of its decode against its input (:mod:`.check`); the header's
   ``quality`` holds their means, the sample count and how many features were refitted.
@@ -43,8 +51,9 @@ from ..base import ADD_SHAPES, DATA_PARALLEL, SHAPE_ACCESS, Codec, Option, regis
 from ..handles import MeshSetFile, safe_names
 from .check import check_and_refit
 from .index import INDEX_FORMAT, pack_index, read_index
+from .meshes import choose_storage, draco_options_of_set
 from .model import Architecture, AutoDecoder
-from .size import DEFAULT_RATIO, choose_size
+from .size import DEFAULT_RATIO, HEADER_BYTES, HEADER_BYTES_PER_SHAPE, choose_size
 from .train import TrainSettings, decode_volumes, train_auto_decoder
 
 __all__ = ["ShapeSetCodec", "ShapeSetFile", "safe_names"]
@@ -53,6 +62,9 @@ __all__ = ["ShapeSetCodec", "ShapeSetFile", "safe_names"]
 MAX_DECODE_RESOLUTION = 128
 #: Most shapes in one file.
 MAX_SHAPES = 1_000_000
+#: Mean F@0.01 of a set stored as Draco meshes at which no decoder is trained: above the TSDF-Def
+#: volumes' own ceiling at K = 64 (0.966 on 30 collection shapes), so no decoder could beat it.
+MESHES_ENOUGH = 0.97
 #: Most decoder weights a file may declare per byte of its ``decoder`` section.
 _MAX_WEIGHTS_PER_BYTE = 64
 
@@ -112,25 +124,32 @@ class ShapeSetFile(MeshSetFile):
         n = header_get(h, "count", int, min=1, max=MAX_SHAPES)
         self.feature_step = header_get(h, "feature_step", float, min=1e-30, max=1e30)
         index = read_index(h, sec, n)
-        sizes = index.feature_bytes
-        if int(sizes.sum()) != len(sec["features"]):
-            raise FormatError(
-                f"shapeset file: feature sizes add up to {int(sizes.sum())} bytes, section 'features' "
-                f"holds {len(sec['features'])}"
-            )
+        sizes, mesh_sizes = index.feature_bytes, index.mesh_bytes
+        for label, got, section in (("feature", sizes, "features"), ("mesh", mesh_sizes, "meshes")):
+            if int(got.sum()) != len(sec.get(section, b"")):
+                raise FormatError(
+                    f"shapeset file: {label} sizes add up to {int(got.sum())} bytes, section '{section}' "
+                    f"holds {len(sec.get(section, b''))}"
+                )
+        self.neural = sizes > 0  # (n,) bool: stored as a feature (else as a Draco mesh)
         if self.arch.resolution > MAX_DECODE_RESOLUTION:
             raise FormatError(
                 f"shapeset file: resolution {self.arch.resolution} is over the limit of "
                 f"{MAX_DECODE_RESOLUTION}"
             )
-        if self.arch.parameter_count > _MAX_WEIGHTS_PER_BYTE * len(sec["decoder"]) + 4096:
+        if not self.neural.any():  # every shape a mesh: no decoder was trained
+            if sec["decoder"] or sec["decoder_steps"]:
+                raise FormatError("shapeset file: a decoder but no shape stored as a feature")
+        elif self.arch.parameter_count > _MAX_WEIGHTS_PER_BYTE * len(sec["decoder"]) + 4096:
             raise FormatError(
                 f"shapeset file: the architecture declares {self.arch.parameter_count} weights "
                 f"but section 'decoder' holds only {len(sec['decoder'])} bytes"
             )
-        if math.prod(self.arch.feature_shape) > _MAX_WEIGHTS_PER_BYTE * int(sizes.min()) + 4096:
+        elif (
+            math.prod(self.arch.feature_shape) > _MAX_WEIGHTS_PER_BYTE * int(sizes[self.neural].min()) + 4096
+        ):
             raise FormatError("shapeset file: features declare more values than their bytes can hold")
-        if len(sec["decoder_steps"]) != 4 * len(self.arch.tensor_shapes()):
+        elif len(sec["decoder_steps"]) != 4 * len(self.arch.tensor_shapes()):
             raise FormatError(
                 f"shapeset file: section 'decoder_steps' has {len(sec['decoder_steps'])} bytes, "
                 f"expected {4 * len(self.arch.tensor_shapes())}"
@@ -142,11 +161,19 @@ class ShapeSetFile(MeshSetFile):
                 f"shapeset file: section 'quality' has {len(sec['quality'])} bytes, expected {4 * n}"
             )
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._mesh_offsets = np.concatenate([[0], np.cumsum(mesh_sizes)]).astype(np.int64)
         self._model = None
 
     def shape_bytes(self) -> list[int]:
-        """Bytes of each shape's own entropy-coded feature (the rest of the file is shared)."""
-        return np.diff(self._offsets).tolist()
+        """Bytes of each shape's own data — its entropy-coded feature or its Draco mesh (the rest
+        of the file is shared)."""
+        return (np.diff(self._offsets) + np.diff(self._mesh_offsets)).tolist()
+
+    def _neural_only(self, i: int) -> None:
+        if not self.neural[i]:
+            raise InputError(
+                f"shapeset file: shape {self.names[i]!r} is stored as a Draco mesh, not a feature"
+            )
 
     def shape_quality(self) -> list[dict] | None:
         """Per shape, ``{"f_score_0.01", "chamfer_p2s"}`` of its decode against its input as the
@@ -159,6 +186,8 @@ class ShapeSetFile(MeshSetFile):
 
     def model(self):
         """The decoder with the stored (dequantized) weights, decoded once."""
+        if not self.neural.any():
+            raise InputError("shapeset file: every shape is stored as a Draco mesh; there is no decoder")
         if self._model is None:
             sec = self.container.sections
             steps = np.frombuffer(sec["decoder_steps"], dtype="<f4").astype(np.float32)
@@ -169,6 +198,7 @@ class ShapeSetFile(MeshSetFile):
 
     def features(self, i: int) -> np.ndarray:
         """``(C, K', K', K')`` float32 stored features of shape ``i`` (only its bytes are decoded)."""
+        self._neural_only(i)
         blob = self.container.sections["features"][self._offsets[i] : self._offsets[i + 1]]
         q = decode_symbols(blob, count=math.prod(self.arch.feature_shape))
         if len(q) and np.abs(q).max() > quant_levels(self.bits):
@@ -176,7 +206,7 @@ class ShapeSetFile(MeshSetFile):
         return (q.astype(np.float32) * np.float32(self.feature_step)).reshape(self.arch.feature_shape)
 
     def volume(self, name) -> np.ndarray:
-        """``(4, K, K, K)`` float32 decoded TSDF-Def volume of one shape."""
+        """``(4, K, K, K)`` float32 decoded TSDF-Def volume of one shape stored as a feature."""
         return decode_volumes(self.model(), self.features(self.index(name))[None])[0]
 
     def decode_shape(self, name) -> Mesh:
@@ -184,6 +214,12 @@ class ShapeSetFile(MeshSetFile):
         from ...geometry.tsdf import mesh_from_volume
 
         i = self.index(name)
+        if not self.neural[i]:
+            from ...io.draco import draco_decode
+
+            blob = self.container.sections["meshes"][self._mesh_offsets[i] : self._mesh_offsets[i + 1]]
+            # Draco's connectivity takes at least ~1 bit per triangle: a bound on what it may claim
+            return self.frames[i].denormalize_mesh(draco_decode(blob, 8 * len(blob) + 1024))
         vol = self.volume(i)
         if not (vol[0].min() < 0 < vol[0].max()):
             return Mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int64))
@@ -390,6 +426,14 @@ class ShapeSetCodec(Codec):
             low=0,
             high=100_000,
         ),
+        Option(
+            "mesh_shapes",
+            str,
+            "auto",
+            "store a shape as a Draco mesh where that gives the set more quality for its bytes "
+            "(auto; needs check_samples > 0), or every shape as a neural feature (off)",
+            choices=("auto", "off"),
+        ),
         Option("seed", int, _train.seed, "random seed", low=0, high=2**31 - 1),
         Option("device", str, _train.device, "where to train", choices=("auto", "cpu", "cuda")),
         Option("threads", int, _train.threads, "CPU threads for training", low=1, high=256),
@@ -461,8 +505,20 @@ class ShapeSetCodec(Codec):
         )
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
-        rank, processes = ddp.join(resolve_device(train.device))
         frames = [frame_of_mesh(mesh) for mesh in meshes]
+        workers = min(s["workers"] or os.cpu_count() or 1, max(1, len(meshes) // 4))
+        # bytes for the shapes' own data and the decoder; never less than the all-neural file the
+        # size chooser predicts (a target below it gets that file, and meshes only where better)
+        overhead = HEADER_BYTES + len(meshes) * HEADER_BYTES_PER_SHAPE
+        s = s | {"size": size, "budget": max(target, size.predicted_bytes) - overhead}
+        if s["mesh_shapes"] == "auto" and s["check_samples"]:
+            normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
+            options = draco_options_of_set(normalized, s["check_samples"], workers, progress)
+            _, choice, mean_f = choose_storage(options, s["budget"])
+            if mean_f >= MESHES_ENOUGH:  # no decoder could do better: skip the training
+                return self._pack(names, frames, arch, prep, train, 1, s, choice, options, [], None)
+            s["options"] = options
+        rank, processes = ddp.join(resolve_device(train.device))
         with _VolumeStore(len(meshes), arch.resolution, cache) as volumes:
             if processes > 1 and cache is not None:
                 # under torchrun each process prepares every N-th shape into the cache (a folder
@@ -482,12 +538,11 @@ class ShapeSetCodec(Codec):
             else:
                 normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
                 # a worker process costs seconds to start (torch): worth it from a few shapes each
-                workers = min(s["workers"] or os.cpu_count() or 1, max(1, len(meshes) // 4))
                 prepare_tsdf_defs(
                     normalized, prep, cache, volumes, names=names, workers=workers, progress=progress
                 )
             return self._train_and_pack(
-                names, meshes, frames, volumes, arch, train, prep, processes, s | {"size": size}, progress
+                names, meshes, frames, volumes, arch, train, prep, processes, s, progress
             )
 
     def _train_and_pack(self, names, meshes, frames, volumes, arch, train, prep, processes, s, progress):
@@ -523,14 +578,76 @@ class ShapeSetCodec(Codec):
             refit_lr=train.feature_lr,
             threads=train.threads,
             progress=progress,
+            fail_on_empty="options" not in s,  # an empty shape can still be stored as a mesh
         )
         fq = np.round(refit / np.float32(fstep)).astype(np.int64)
         per_shape = [encode_symbols(f) for f in fq.reshape(len(meshes), -1)]
+        decoder = (steps.astype("<f4").tobytes(), encode_symbols(q))
+        choice = np.full(len(meshes), -1)
+        options = s.get("options")
+        if options is not None:
+            sizes = np.array([len(b) for b in per_shape], np.float64)
+            decoder_bytes = sum(len(b) for b in decoder)
+            with_decoder, choice, _ = choose_storage(
+                options,
+                max(s["budget"], decoder_bytes + sizes.sum()),  # as large as the all-neural file
+                neural_bytes=np.where(quality.empty, np.inf, sizes),
+                neural_f=quality.f_score,
+                decoder_bytes=decoder_bytes,
+            )
+            if not with_decoder:
+                decoder, per_shape = None, []
+        return self._pack(
+            names,
+            frames,
+            arch,
+            prep,
+            train,
+            processes,
+            s,
+            choice,
+            options or [],
+            per_shape,
+            decoder,
+            quality=quality,
+            feature_step=float(fstep),
+        )
+
+    def _pack(
+        self,
+        names,
+        frames,
+        arch,
+        prep,
+        train,
+        processes,
+        s,
+        choice,
+        options,
+        per_shape,
+        decoder,
+        *,
+        quality=None,
+        feature_step=1.0,
+    ):
+        """Header and sections of a set: shape ``i`` as its feature ``per_shape[i]`` where
+        ``choice[i] == -1``, else as its Draco file ``options[i][choice[i]]``; ``decoder``
+        (steps, weights) or None when no shape is neural."""
+        n = len(names)
+        neural = choice < 0
+        f_score = np.zeros(n)
+        chamfer = np.zeros(n)
+        if quality is not None:
+            f_score[neural], chamfer[neural] = quality.f_score[neural], quality.chamfer_p2s[neural]
+        meshes = [options[i][c] if c >= 0 else None for i, c in enumerate(choice)]
+        for i, m in enumerate(meshes):
+            if m is not None:
+                f_score[i], chamfer[i] = m.f_score, m.chamfer_p2s
         header = {
             "architecture": arch.to_dict(),
             "bits": train.bits,
-            "count": len(meshes),
-            "feature_step": float(fstep),
+            "count": n,
+            "feature_step": feature_step,
             "tsdf_def": {
                 "resolution": prep.resolution,
                 "steps": prep.steps,
@@ -544,32 +661,36 @@ class ShapeSetCodec(Codec):
                 **{k: v for k, v in train.to_dict().items() if k not in ("device", "threads")},
                 "processes": processes,
             },
-            "size": s["size"].to_dict(),
+            "size": {**s["size"].to_dict(), "meshes": int((~neural).sum())},
         }
+        feature_bytes = [len(per_shape[i]) if neural[i] else 0 for i in range(n)]
         sections = {
-            "decoder_steps": steps.astype("<f4").tobytes(),
-            "decoder": encode_symbols(q),
-            "features": b"".join(per_shape),
+            "decoder_steps": decoder[0] if decoder else b"",
+            "decoder": decoder[1] if decoder else b"",
+            "features": b"".join(per_shape[i] for i in range(n) if neural[i]),
+            "meshes": b"".join(m.blob for m in meshes if m is not None),
         }
-        index_header, index_sections = pack_index(frames, [len(b) for b in per_shape], names)
+        index_header, index_sections = pack_index(
+            frames, feature_bytes, names, [len(m.blob) if m is not None else 0 for m in meshes]
+        )
         header.update(index_header)
         sections.update(index_sections)
         if s["check_samples"]:
             header["quality"] = {
-                "f_score_0.01": float(np.mean(quality.f_score)),
-                "chamfer_p2s": float(np.mean(quality.chamfer_p2s)),
+                "f_score_0.01": float(np.mean(f_score)),
+                "chamfer_p2s": float(np.mean(chamfer)),
                 "samples": s["check_samples"],
-                "refitted": len(quality.refitted),
+                "refitted": len(quality.refitted) if quality is not None else 0,
             }
-            pairs = np.stack([quality.f_score, quality.chamfer_p2s], axis=1)
-            sections["quality"] = pairs.astype("<f2").tobytes()
+            sections["quality"] = np.stack([f_score, chamfer], axis=1).astype("<f2").tobytes()
         return header, sections
 
     def decode_parts(self, header, sections) -> list[tuple[str, Mesh]]:
         return self.open(Container(self.name, header, sections)).decode()
 
     capabilities = frozenset({SHAPE_ACCESS, DATA_PARALLEL, ADD_SHAPES})
-    #: 2: the per-shape index in xz sections instead of the header (:mod:`.index`), 2026-12-07
+    #: 2: the per-shape index in xz sections instead of the header (:mod:`.index`), 2026-12-07;
+    #: 3: shapes stored as Draco meshes (section ``meshes``, mesh sizes in the index), 2026-12-07
     format = INDEX_FORMAT
     handle_type = ShapeSetFile
     presets = {

@@ -82,10 +82,15 @@ def add_shapes(
         raise InputError(
             f"add: {', '.join(empty)} have no inside at {arch.resolution}³ and would decode to nothing"
         )
+    if not handle.neural.any():
+        raise InputError(
+            "add: this set stores every shape as a Draco mesh (no decoder was trained for it); "
+            "compress the shapes together again instead"
+        )
     model = handle.model()
     if progress:
         progress("choosing starting features", 0, len(meshes))
-    stored = np.stack([handle.features(i) for i in range(handle.count)])
+    stored = np.stack([handle.features(i) for i in np.flatnonzero(handle.neural)])
     start = closest_features(model, stored, volumes, seed=int(train.get("seed", 0)))
     feats = np.concatenate(
         [
@@ -116,10 +121,15 @@ def add_shapes(
     old_quality = handle.shape_quality()
     sec = {k: v for k, v in handle.container.sections.items() if k != "names"}  # format 1's names
     sec["features"] = sec["features"] + b"".join(blobs)
+    sec.setdefault("meshes", b"")  # format 3 (its index has mesh sizes) whatever the file's was
     for k in ("frames", "feature_bytes", "names_bytes"):
         h.pop(k, None)  # the index is written anew (format 2 whatever the file's was)
+    old_features = np.where(handle.neural, handle.shape_bytes(), 0)
     index_header, index_sections = pack_index(
-        [*handle.frames, *frames], [*handle.shape_bytes(), *(len(b) for b in blobs)], names
+        [*handle.frames, *frames],
+        [*old_features, *(len(b) for b in blobs)],
+        names,
+        [*np.where(handle.neural, 0, handle.shape_bytes()), *(0 for _ in blobs)],
     )
     h.update(index_header)
     sec.update(index_sections)

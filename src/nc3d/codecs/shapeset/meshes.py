@@ -1,0 +1,166 @@
+"""Shapes of a set stored as Draco meshes where that gives more quality for the bytes.
+
+A shared neural decoder pays off for shapes it can represent well in a few hundred bytes. Many
+shapes of real collections are not those: a 100-triangle crate is near-lossless as a Draco file
+of a few hundred bytes, while its neural feature and share of the decoder give F@0.01 ≈ 0.6; a
+thin banner is a sheet the K³ grid barely resolves. On 200 shapes of game-asset and robot-CAD
+collections, decimation + Draco with the set's bytes shared out well (:func:`nc3d.rate.allocate_bytes`)
+reached mean F@0.01 0.78 at the bytes where the neural set reached 0.60, and 0.998 where it
+reached 0.67 (BENCHMARKS.md, "Shapeset on the collections").
+
+So the encoder measures, for every shape, a small ladder of Draco files of its normalized mesh
+(:data:`RATIOS` of the faces kept by QEM decimation × :data:`BITS` of position quantization,
+Draco level 10), each decoded and compared two-sided with the input like the neural decodes
+(:func:`nc3d.metrics.compare_meshes`, F@0.01 and Chamfer-p2s); then shares the set's byte budget
+among the options of all shapes — a neural feature being one more option of each shape, once the
+decoder's bytes are paid — and keeps whichever way of storing the set measures better on average:
+with the decoder, or every shape as a mesh and no decoder at all (:func:`choose_storage`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import InputError
+from ...mesh import Mesh
+from ...metrics import compare_meshes
+from ...rate import allocate_bytes
+
+__all__ = ["RATIOS", "BITS", "MeshOption", "draco_options", "draco_options_of_set", "choose_storage"]
+
+#: Share of the faces kept by decimation before Draco.
+RATIOS = (1.0, 0.5, 0.25, 0.1, 0.05)
+#: Draco position quantization bits (of the normalized mesh's bounding box).
+BITS = (14, 12, 10, 8)
+#: Draco compression level (its best).
+LEVEL = 10
+
+
+@dataclass
+class MeshOption:
+    """One way to store a shape as a Draco mesh, and what it measured."""
+
+    blob: bytes
+    f_score: float
+    chamfer_p2s: float
+
+
+def draco_options(mesh: Mesh, samples: int, seed: int = 0) -> list[MeshOption]:
+    """Every (decimation ratio, bits) Draco file of ``mesh`` (normalized frame), measured.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        In the shape's normalized frame.
+    samples : int
+        Surface samples per mesh for F@0.01 and Chamfer-p2s (as the neural check).
+
+    Returns
+    -------
+    list of MeshOption
+        Empty when nothing can be made (a mesh decimation cannot touch is still tried whole).
+    """
+    from ...geometry.decimate import decimate_mesh
+    from ...io.draco import draco_decode, draco_encode
+
+    out = []
+    for ratio in RATIOS:
+        try:
+            small = decimate_mesh(mesh, ratio)
+        except InputError:  # nothing left at this ratio
+            break
+        for bits in BITS:
+            blob = draco_encode(small, bits, LEVEL)
+            decoded = draco_decode(blob, max(1, len(small.faces)))
+            m = compare_meshes(mesh, decoded, n_samples=samples, seed=seed, taus=(0.01,))
+            out.append(MeshOption(blob, float(m["f_score_0.01"]), float(m["chamfer_p2s"])))
+    return out
+
+
+def _options(args):
+    mesh, samples = args
+    return draco_options(mesh, samples)
+
+
+def draco_options_of_set(meshes: list[Mesh], samples: int, workers: int = 1, progress=None):
+    """:func:`draco_options` of every mesh, in ``workers`` processes (spawned; one thread each)."""
+    work = [(m, samples) for m in meshes]
+    out: list[list[MeshOption]] = []
+    if progress:
+        progress("measuring Draco files", 0, len(work))
+    if workers > 1 and len(work) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(work)), mp_context=ctx) as pool:
+            for o in pool.map(_options, work, chunksize=max(1, len(work) // (8 * workers))):
+                out.append(o)
+                if progress:
+                    progress("measuring Draco files", len(out), len(work))
+    else:
+        for w in work:
+            out.append(_options(w))
+            if progress:
+                progress("measuring Draco files", len(out), len(work))
+    return out
+
+
+def choose_storage(
+    options: list[list[MeshOption]],
+    budget: float,
+    *,
+    neural_bytes=None,
+    neural_f=None,
+    decoder_bytes: float = 0.0,
+) -> tuple[bool, np.ndarray, float]:
+    """How to store each shape so that the set's mean F@0.01 is highest within ``budget`` bytes.
+
+    Parameters
+    ----------
+    options : list of n lists of MeshOption
+        Each shape's Draco files.
+    budget : float
+        Bytes for the shapes' own data and the decoder (the file's fixed overhead taken off).
+    neural_bytes, neural_f : (n,) array, optional
+        Each shape's entropy-coded feature bytes and its measured F@0.01; None: no decoder
+        was trained, every shape is a mesh.
+    decoder_bytes : float
+        What the decoder costs (paid once if any shape stays neural).
+
+    Returns
+    -------
+    with_decoder : bool
+        Whether the decoder is kept (some shapes neural).
+    choice : (n,) int
+        Per shape, the index of its Draco option, or -1 for its neural feature.
+    mean_f : float
+        The mean F@0.01 of the choice.
+    """
+    n = len(options)
+    if neural_bytes is None and any(not o for o in options):
+        raise InputError("shapeset: a shape has no Draco file and no neural feature to store it by")
+    m = max((len(o) for o in options), default=0)
+    b, q = np.full((n, m + 1), np.inf), np.full((n, m + 1), np.nan)
+    for i, opts in enumerate(options):
+        b[i, : len(opts)] = [len(o.blob) for o in opts]
+        q[i, : len(opts)] = [o.f_score for o in opts]
+
+    def mean_f(pick):
+        return float(q[np.arange(n), pick].mean())
+
+    best: tuple[bool, np.ndarray | None, float] = (False, None, -1.0)
+    if all(options):  # every shape as a mesh, no decoder
+        pick = allocate_bytes(b[:, :m], q[:, :m], budget)
+        best = (False, pick, mean_f(pick))
+    if neural_bytes is not None:
+        b[:, m], q[:, m] = neural_bytes, neural_f
+        pick = allocate_bytes(b, q, budget - decoder_bytes)
+        f = mean_f(pick)
+        if (pick == m).any() and f > best[2]:
+            best = (True, np.where(pick == m, -1, pick), f)
+        elif best[1] is None:  # no shape could be a mesh: all neural
+            best = (True, np.full(n, -1), float(np.mean(neural_f)))
+    return best[0], np.asarray(best[1]), best[2]
