@@ -320,18 +320,19 @@ def cmd_run(args) -> None:
         "bits": header["bits"],
         "steps": header["train"]["steps"],
         "refitted": header["quality"]["refitted"],
+        "meshes": int(header["size"].get("meshes", 0)),  # shapes stored as Draco meshes
         "stages": memory.table(),
         "encode_s": round(time.perf_counter() - t0, 1),
         "per_shape": [
-            {"name": n, "ply_bytes": p, "feature_bytes": fb, **q}
-            for (n, _), p, fb, q in zip(named, ply, handle.shape_bytes(), quality)
+            {"name": n, "ply_bytes": p, "feature_bytes": fb, "neural": bool(nn), **q}
+            for (n, _), p, fb, nn, q in zip(named, ply, handle.shape_bytes(), handle.neural, quality)
         ],
         **({"file": str(kept)} if kept else {}),
     }
     f = np.array([q["f_score_0.01"] for q in quality])
     print(
         f"{len(blob):,} B = {row['ply_bytes'] / len(blob):.1f}x binary PLY, mean F@0.01 {f.mean():.3f}, "
-        f"empty {int((f == 0).sum())}; stages {row['stages']}",
+        f"empty {int((f == 0).sum())}, {row['meshes']} as Draco meshes; stages {row['stages']}",
         flush=True,
     )
     _append(args.out, row)
@@ -409,11 +410,11 @@ def cmd_report(args) -> None:
     if not runs:
         raise SystemExit(f"no runs of {args.subset} in {args.out}")
     print(
-        "| settings | shapes | bytes | × binary PLY | × input | mean F@0.01 | median | empty | "
+        "| settings | shapes | as meshes | bytes | × binary PLY | × input | mean F@0.01 | median | empty | "
         "decimation + Draco at equal bytes | better on | bytes D+D needs for our F | "
         "D+D, bytes allocated across the set | by category (ours / D+D) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for row in sorted(runs, key=lambda r: r["bytes"]):
         missing = [s["name"] for s in row["per_shape"] if s["name"] not in ladder]
         if missing:
@@ -430,7 +431,8 @@ def cmd_report(args) -> None:
             sel = np.array([c["category"] == cat for c in cmp])
             cats.append(f"{cat} ({int(sel.sum())}): {f[sel].mean():.3f} / {cf[sel].mean():.3f}")
         print(
-            f"| {json.dumps(row['settings'])} | {row['shapes']} | {row['bytes']:,} | "
+            f"| {json.dumps(row['settings'])} | {row['shapes']} | {row.get('meshes', 0)} | "
+            f"{row['bytes']:,} | "
             f"{row['ply_bytes'] / row['bytes']:.1f} | {row['input_bytes'] / row['bytes']:.1f} | "
             f"**{f.mean():.3f}** | {np.median(f):.3f} | {int((f == 0).sum())} | {cf.mean():.3f} | "
             f"{int((f > cf).sum())} of {len(f)} | {need / row['bytes']:.2f}× | "

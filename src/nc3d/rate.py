@@ -80,11 +80,12 @@ def allocate_bytes(nbytes: np.ndarray, quality: np.ndarray, budget: float) -> np
     # what the price leaves unspent: upgrades that fit, the most quality per byte first
     for _ in range(b.size):
         left = budget - b[rows, pick].sum()
-        extra = b - b[rows, pick][:, None]
-        gain = np.where(valid, q, -np.inf) - q[rows, pick][:, None]
+        extra = b - b[rows, pick][:, None]  # inf where there is no option
+        gain = np.where(valid, q - q[rows, pick][:, None], 0.0)
         ok = (gain > 0) & (extra <= left)
         if not ok.any():
             break
-        i, j = np.unravel_index(np.where(ok, gain / np.maximum(extra, 1e-9), -np.inf).argmax(), b.shape)
+        per_byte = np.where(ok, gain / np.where(ok, np.maximum(extra, 1e-9), 1.0), -np.inf)
+        i, j = np.unravel_index(per_byte.argmax(), b.shape)
         pick[i] = j
     return pick
