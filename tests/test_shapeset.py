@@ -813,3 +813,32 @@ def test_choose_storage_keeps_the_decoder_only_where_it_pays():
         decoder_bytes=2000,
     )
     assert not with_decoder and -1 not in choice.tolist()
+
+
+def test_draco_options_come_back_from_the_cache_and_a_bad_entry_is_measured_again(tmp_path, monkeypatch):
+    from nc3d.codecs.shapeset import meshes
+
+    box = _mesh(trimesh.creation.box((1, 0.6, 0.4)))
+    first = meshes.draco_options(box, 500, cache_dir=tmp_path)
+    assert first and len(first) % len(meshes.BITS) == 0  # every bits of each ratio decimation reached
+    (entry,) = tmp_path.glob("*.npz")
+
+    def no_measuring(*a, **k):
+        raise AssertionError("measured again")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(meshes, "compare_meshes", no_measuring)
+        again = meshes.draco_options(box, 500, cache_dir=tmp_path)
+    assert [(o.blob, o.f_score, o.chamfer_p2s) for o in again] == [
+        (o.blob, o.f_score, o.chamfer_p2s) for o in first
+    ]
+    with np.load(entry) as z:
+        parts = dict(z)
+    parts["blobs"] = parts["blobs"].copy()
+    parts["blobs"][5] ^= 0xFF  # a file that no longer matches its SHA-256
+    np.savez(entry, **parts)
+    measured: list[int] = []
+    real = meshes.compare_meshes
+    monkeypatch.setattr(meshes, "compare_meshes", lambda *a, **k: measured.append(1) or real(*a, **k))
+    assert [o.blob for o in meshes.draco_options(box, 500, cache_dir=tmp_path)] == [o.blob for o in first]
+    assert measured  # measured again, not trusted

@@ -513,7 +513,9 @@ class ShapeSetCodec(Codec):
         s = s | {"size": size, "budget": max(target, size.predicted_bytes) - overhead}
         if s["mesh_shapes"] == "auto" and s["check_samples"]:
             normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
-            options = draco_options_of_set(normalized, s["check_samples"], workers, progress)
+            options = draco_options_of_set(
+                normalized, s["check_samples"], workers, progress, None if cache is None else cache / "draco"
+            )
             _, choice, mean_f = choose_storage(options, s["budget"])
             if mean_f >= MESHES_ENOUGH:  # no decoder could do better: skip the training
                 return self._pack(names, frames, arch, prep, train, 1, s, choice, options, [], None)

@@ -19,7 +19,11 @@ with the decoder, or every shape as a mesh and no decoder at all (:func:`choose_
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -47,7 +51,7 @@ class MeshOption:
     chamfer_p2s: float
 
 
-def draco_options(mesh: Mesh, samples: int, seed: int = 0) -> list[MeshOption]:
+def draco_options(mesh: Mesh, samples: int, seed: int = 0, cache_dir: Path | None = None) -> list[MeshOption]:
     """Every (decimation ratio, bits) Draco file of ``mesh`` (normalized frame), measured.
 
     Parameters
@@ -56,6 +60,10 @@ def draco_options(mesh: Mesh, samples: int, seed: int = 0) -> list[MeshOption]:
         In the shape's normalized frame.
     samples : int
         Surface samples per mesh for F@0.01 and Chamfer-p2s (as the neural check).
+    cache_dir : Path, optional
+        Folder of earlier results keyed by the mesh and the ladder (a set compressed again at
+        another size measures nothing twice); an entry that does not read back whole, or whose
+        files do not match their recorded SHA-256, is measured again.
 
     Returns
     -------
@@ -65,6 +73,15 @@ def draco_options(mesh: Mesh, samples: int, seed: int = 0) -> list[MeshOption]:
     from ...geometry.decimate import decimate_mesh
     from ...io.draco import draco_decode, draco_encode
 
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
+    digest.update(json.dumps([RATIOS, BITS, LEVEL, samples, seed]).encode())
+    path = None if cache_dir is None else Path(cache_dir) / f"{digest.hexdigest()[:32]}.npz"
+    if path is not None and path.is_file():
+        cached = _read_options(path)
+        if cached is not None:
+            return cached
     out = []
     for ratio in RATIOS:
         try:
@@ -76,17 +93,51 @@ def draco_options(mesh: Mesh, samples: int, seed: int = 0) -> list[MeshOption]:
             decoded = draco_decode(blob, max(1, len(small.faces)))
             m = compare_meshes(mesh, decoded, n_samples=samples, seed=seed, taus=(0.01,))
             out.append(MeshOption(blob, float(m["f_score_0.01"]), float(m["chamfer_p2s"])))
+    if path is not None:
+        _write_options(path, out)
+    return out
+
+
+def _write_options(path: Path, options: list[MeshOption]) -> None:
+    from ...files import write_bytes_atomic
+
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        blobs=np.frombuffer(b"".join(o.blob for o in options), np.uint8),
+        sizes=np.array([len(o.blob) for o in options], np.int64),
+        quality=np.array([[o.f_score, o.chamfer_p2s] for o in options], np.float64).reshape(-1, 2),
+        sha256=np.array([hashlib.sha256(o.blob).hexdigest() for o in options], dtype="U64"),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, buf.getvalue(), force=True)
+
+
+def _read_options(path: Path) -> list[MeshOption] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            blobs, sizes, quality, sha = z["blobs"].tobytes(), z["sizes"], z["quality"], z["sha256"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if sizes.sum() != len(blobs) or len(quality) != len(sizes) or len(sha) != len(sizes):
+        return None
+    ends = np.cumsum(sizes)
+    out = [MeshOption(blobs[e - n : e], float(f), float(c)) for e, n, (f, c) in zip(ends, sizes, quality)]
+    if any(hashlib.sha256(o.blob).hexdigest() != h for o, h in zip(out, sha)):
+        return None
     return out
 
 
 def _options(args):
-    mesh, samples = args
-    return draco_options(mesh, samples)
+    mesh, samples, cache_dir = args
+    return draco_options(mesh, samples, cache_dir=cache_dir)
 
 
-def draco_options_of_set(meshes: list[Mesh], samples: int, workers: int = 1, progress=None):
+def draco_options_of_set(
+    meshes: list[Mesh], samples: int, workers: int = 1, progress=None, cache_dir: Path | None = None
+):
     """:func:`draco_options` of every mesh, in ``workers`` processes (spawned; one thread each)."""
-    work = [(m, samples) for m in meshes]
+    work = [(m, samples, cache_dir) for m in meshes]
     out: list[list[MeshOption]] = []
     if progress:
         progress("measuring Draco files", 0, len(work))
