@@ -515,7 +515,7 @@ def test_target_bytes_reaches_the_architecture_and_the_header(shapes):
     assert small["size"]["target_bytes"] == 4000 and large["size"]["target_bytes"] == 80000
     assert (small["architecture"]["width"], small["bits"]) == (8, 6)  # nothing smaller exists
     assert (large["architecture"]["width"], large["bits"]) == (10, 8)
-    with pytest.raises(InputError, match="not both"):
+    with pytest.raises(InputError, match="give one of"):
         nc3d.compress(shapes, codec="shapeset", target_bytes=4000, target_ratio=10.0, **tiny)
 
 
@@ -842,3 +842,17 @@ def test_draco_options_come_back_from_the_cache_and_a_bad_entry_is_measured_agai
     monkeypatch.setattr(meshes, "compare_meshes", lambda *a, **k: measured.append(1) or real(*a, **k))
     assert [o.blob for o in meshes.draco_options(box, 500, cache_dir=tmp_path)] == [o.blob for o in first]
     assert measured  # measured again, not trusted
+
+
+def test_target_f_score_gives_the_fewest_bytes_that_reach_it(shapes):
+    """Every shape a Draco mesh, the bytes shared out: the mean F reaches the target, and a
+    higher target costs more bytes."""
+    low = nc3d.compress(shapes, codec="shapeset", target_f_score=0.8, **AUTO)
+    high = nc3d.compress(shapes, codec="shapeset", target_f_score=0.999, **AUTO)
+    for blob, want in ((low, 0.8), (high, 0.999)):
+        h = nc3d.open(blob)
+        assert not h.neural.any()
+        assert np.mean([q["f_score_0.01"] for q in h.shape_quality()]) >= want - 2e-3  # float16 storage
+    assert len(low) < len(high)
+    with pytest.raises(InputError, match="mesh_shapes = auto"):
+        nc3d.compress(shapes, codec="shapeset", target_f_score=0.9, **TINY)

@@ -51,7 +51,7 @@ from ..base import ADD_SHAPES, DATA_PARALLEL, SHAPE_ACCESS, Codec, Option, regis
 from ..handles import MeshSetFile, safe_names
 from .check import check_and_refit
 from .index import INDEX_FORMAT, pack_index, read_index
-from .meshes import choose_storage, draco_options_of_set
+from .meshes import bytes_for_quality, choose_storage, draco_options_of_set
 from .model import Architecture, AutoDecoder
 from .size import DEFAULT_RATIO, HEADER_BYTES, HEADER_BYTES_PER_SHAPE, choose_size
 from .train import TrainSettings, decode_volumes, train_auto_decoder
@@ -261,6 +261,15 @@ class ShapeSetCodec(Codec):
             high=1e6,
         ),
         Option(
+            "target_f_score",
+            float,
+            None,
+            "size of the file: the fewest bytes at which the set's mean F@0.01 reaches this, every "
+            "shape a Draco mesh with the bytes shared out among them (no decoder is trained)",
+            low=0.0,
+            high=1.0,
+        ),
+        Option(
             "target_bytes",
             int,
             None,
@@ -460,10 +469,30 @@ class ShapeSetCodec(Codec):
             name, mesh = item if isinstance(item, tuple) and len(item) == 2 else (f"shape_{i:04d}", item)
             names.append(name)
             meshes.append(as_mesh(mesh, name=str(name)))
-        if s["target_bytes"] is not None and s["target_ratio"] is not None:
-            raise InputError("shapeset: give target_bytes or target_ratio, not both")
+        given = [k for k in ("target_bytes", "target_ratio", "target_f_score") if s[k] is not None]
+        if len(given) > 1:
+            raise InputError(
+                f"shapeset: give one of target_bytes, target_ratio and target_f_score, not {given}"
+            )
+        auto = s["mesh_shapes"] == "auto" and s["check_samples"] > 0
+        if s["target_f_score"] is not None and not auto:
+            raise InputError("shapeset: target_f_score needs mesh_shapes = auto and check_samples > 0")
+        cache = s["cache_dir"]
+        cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
+        frames = [frame_of_mesh(mesh) for mesh in meshes]
+        workers = min(s["workers"] or os.cpu_count() or 1, max(1, len(meshes) // 4))
+        overhead = HEADER_BYTES + len(meshes) * HEADER_BYTES_PER_SHAPE
+        options = None
+        if auto:
+            normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
+            options = draco_options_of_set(
+                normalized, s["check_samples"], workers, progress, None if cache is None else cache / "draco"
+            )
         ply = sum(canonical_ply_size(len(m.vertices), len(m.faces)) for m in meshes)
-        target = s["target_bytes"] or int(ply / (s["target_ratio"] or DEFAULT_RATIO))
+        if s["target_f_score"] is not None:
+            target = int(bytes_for_quality(options, s["target_f_score"])) + overhead
+        else:
+            target = s["target_bytes"] or int(ply / (s["target_ratio"] or DEFAULT_RATIO))
         size = choose_size(
             len(meshes),
             target,
@@ -503,21 +532,13 @@ class ShapeSetCodec(Codec):
         prep = TsdfDefSettings(
             resolution=s["resolution"], steps=s["deform_steps"], seed=s["seed"], open_shell=s["open_shell"]
         )
-        cache = s["cache_dir"]
-        cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
-        frames = [frame_of_mesh(mesh) for mesh in meshes]
-        workers = min(s["workers"] or os.cpu_count() or 1, max(1, len(meshes) // 4))
-        # bytes for the shapes' own data and the decoder; never less than the all-neural file the
-        # size chooser predicts (a target below it gets that file, and meshes only where better)
-        overhead = HEADER_BYTES + len(meshes) * HEADER_BYTES_PER_SHAPE
-        s = s | {"size": size, "budget": max(target, size.predicted_bytes) - overhead}
-        if s["mesh_shapes"] == "auto" and s["check_samples"]:
-            normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
-            options = draco_options_of_set(
-                normalized, s["check_samples"], workers, progress, None if cache is None else cache / "draco"
-            )
+        if s["target_f_score"] is not None:  # the fewest bytes that reach it as meshes: no decoder
+            s = s | {"size": size, "budget": target - overhead}
+        else:  # never less than the all-neural file the size chooser predicts (meshes where better)
+            s = s | {"size": size, "budget": max(target, size.predicted_bytes) - overhead}
+        if options is not None:
             _, choice, mean_f = choose_storage(options, s["budget"])
-            if mean_f >= MESHES_ENOUGH:  # no decoder could do better: skip the training
+            if mean_f >= MESHES_ENOUGH or s["target_f_score"] is not None:  # no decoder could do better
                 return self._pack(names, frames, arch, prep, train, 1, s, choice, options, [], None)
             s["options"] = options
         rank, processes = ddp.join(resolve_device(train.device))

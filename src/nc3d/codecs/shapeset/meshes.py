@@ -32,7 +32,15 @@ from ...mesh import Mesh
 from ...metrics import compare_meshes
 from ...rate import allocate_bytes
 
-__all__ = ["RATIOS", "BITS", "MeshOption", "draco_options", "draco_options_of_set", "choose_storage"]
+__all__ = [
+    "RATIOS",
+    "BITS",
+    "MeshOption",
+    "draco_options",
+    "draco_options_of_set",
+    "choose_storage",
+    "bytes_for_quality",
+]
 
 #: Share of the faces kept by decimation before Draco.
 RATIOS = (1.0, 0.5, 0.25, 0.1, 0.05)
@@ -215,3 +223,24 @@ def choose_storage(
         elif best[1] is None:  # no shape could be a mesh: all neural
             best = (True, np.full(n, -1), float(np.mean(neural_f)))
     return best[0], np.asarray(best[1]), best[2]
+
+
+def bytes_for_quality(options: list[list[MeshOption]], target_f: float) -> float:
+    """The fewest bytes at which the shapes, all stored as Draco meshes, reach a mean F@0.01 of
+    ``target_f`` (bisection on the budget of :func:`choose_storage`; the bytes of the best
+    option of every shape when even those fall short)."""
+    if not all(options):
+        raise InputError("shapeset: a shape has no Draco file to store it by")
+    lo = float(sum(min(len(o.blob) for o in opts) for opts in options))
+    hi = float(sum(max(len(o.blob) for o in opts) for opts in options))
+    if choose_storage(options, lo)[2] >= target_f:
+        return lo
+    if choose_storage(options, hi)[2] < target_f:
+        return hi
+    while hi - lo > max(1.0, 1e-3 * lo):
+        mid = 0.5 * (lo + hi)
+        if choose_storage(options, mid)[2] >= target_f:
+            hi = mid
+        else:
+            lo = mid
+    return hi
