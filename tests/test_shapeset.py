@@ -720,8 +720,13 @@ def test_a_set_draco_stores_near_losslessly_trains_no_decoder(shapes, monkeypatc
         np.testing.assert_allclose(decoded.bounds, mesh.bounds, atol=0.02)  # in the original frame
     with pytest.raises(InputError, match="stored as a Draco mesh"):
         handle.volume(0)
-    with pytest.raises(InputError, match="no decoder"):
-        handle.add_shapes([("ball", _mesh(trimesh.creation.icosphere(1)))])
+    # it grows by meshes: the cheapest Draco file reaching the set's mean F
+    grown_blob, report = handle.add_shapes([("ball", _mesh(trimesh.creation.icosphere(1)))])
+    grown = nc3d.open(grown_blob)
+    assert report["meshes"] == ["ball"] and not grown.neural.any() and grown.count == len(shapes) + 1
+    level = np.mean([q["f_score_0.01"] for q in handle.shape_quality()])
+    assert report["f_score_0.01"][0] >= level - 1e-9
+    assert len(grown.decode_shape("ball").faces) > 0
 
 
 @pytest.fixture(scope="module")
@@ -758,11 +763,15 @@ def test_a_mixed_set_decodes_meshes_and_features(mixed_blob, shapes, tmp_path, m
         handle.features(0)
     assert handle.volume(1).shape[0] == 4 and len(handle.decode_shape(1).faces) > 0
     assert [n for n, _ in nc3d.decompress(mixed_blob)] == handle.names
-    # growing it: the new shape is neural, the stored mesh and features stay as they were
+    # growing it: the new shape as a feature or a mesh (whichever is cheapest at the set's level),
+    # the stored mesh and features stay as they were
     monkeypatch.setenv("NC3D_CACHE_DIR", str(tmp_path / "cache"))
-    grown_blob, _ = handle.add_shapes([("ball", _mesh(trimesh.creation.icosphere(2, radius=0.7)))], steps=20)
+    grown_blob, report = handle.add_shapes(
+        [("ball", _mesh(trimesh.creation.icosphere(2, radius=0.7)))], steps=20
+    )
     grown = nc3d.open(grown_blob)
-    assert grown.neural.tolist() == [False, True, True, True]
+    assert grown.neural.tolist() == [False, True, True, report["meshes"] != ["ball"]]
+    assert len(grown.decode_shape("ball").faces) > 0
     np.testing.assert_array_equal(grown.decode_shape(0).vertices, box_like.vertices)
     np.testing.assert_array_equal(grown.volume(2), handle.volume(2))
 

@@ -685,6 +685,7 @@ class ShapeSetCodec(Codec):
                 "processes": processes,
             },
             "size": {**s["size"].to_dict(), "meshes": int((~neural).sum())},
+            "mesh_shapes": s["mesh_shapes"] if s["check_samples"] else "off",
         }
         feature_bytes = [len(per_shape[i]) if neural[i] else 0 for i in range(n)]
         sections = {
