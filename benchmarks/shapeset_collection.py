@@ -321,6 +321,7 @@ def cmd_run(args) -> None:
         "steps": header["train"]["steps"],
         "refitted": header["quality"]["refitted"],
         "meshes": int(header["size"].get("meshes", 0)),  # shapes stored as Draco meshes
+        "format": int(handle.container.header.get("format", 1)),
         "stages": memory.table(),
         "encode_s": round(time.perf_counter() - t0, 1),
         "per_shape": [
@@ -431,7 +432,8 @@ def cmd_report(args) -> None:
             sel = np.array([c["category"] == cat for c in cmp])
             cats.append(f"{cat} ({int(sel.sum())}): {f[sel].mean():.3f} / {cf[sel].mean():.3f}")
         print(
-            f"| {json.dumps(row['settings'])} | {row['shapes']} | {row.get('meshes', 0)} | "
+            f"| {json.dumps(row['settings'])} (format {row.get('format', 2)}) | {row['shapes']} | "
+            f"{row.get('meshes', 0)} | "
             f"{row['bytes']:,} | "
             f"{row['ply_bytes'] / row['bytes']:.1f} | {row['input_bytes'] / row['bytes']:.1f} | "
             f"**{f.mean():.3f}** | {np.median(f):.3f} | {int((f == 0).sum())} | {cf.mean():.3f} | "
