@@ -746,7 +746,7 @@ def mixed_blob(shapes):
 
         mp.setattr(codec, "choose_storage", first_as_mesh)
         torch.set_num_threads(1)
-        return nc3d.compress(shapes, codec="shapeset", **AUTO)
+        return nc3d.compress(shapes, codec="shapeset", target_ratio=50.0, **AUTO)  # a size: trains
 
 
 def test_a_mixed_set_decodes_meshes_and_features(mixed_blob, shapes, tmp_path, monkeypatch):
@@ -865,3 +865,13 @@ def test_target_f_score_gives_the_fewest_bytes_that_reach_it(shapes):
     assert len(low) < len(high)
     with pytest.raises(InputError, match="mesh_shapes = auto"):
         nc3d.compress(shapes, codec="shapeset", target_f_score=0.9, **TINY)
+
+
+def test_the_default_size_is_the_fewest_bytes_at_mean_f_095(shapes, monkeypatch):
+    from nc3d.codecs.shapeset import codec
+
+    monkeypatch.setattr(codec, "train_auto_decoder", lambda *a, **k: pytest.fail("trained"))
+    default = nc3d.compress(shapes, codec="shapeset", **AUTO)
+    same = nc3d.compress(shapes, codec="shapeset", target_f_score=codec.DEFAULT_F_SCORE, **AUTO)
+    assert default == same and codec.DEFAULT_F_SCORE == 0.95
+    assert nc3d.info(default)["header"]["quality"]["f_score_0.01"] >= 0.95 - 2e-3

@@ -62,6 +62,12 @@ __all__ = ["ShapeSetCodec", "ShapeSetFile", "safe_names"]
 MAX_DECODE_RESOLUTION = 128
 #: Most shapes in one file.
 MAX_SHAPES = 1_000_000
+#: The default size of a set (mesh_shapes auto, no size given): the fewest bytes at which its
+#: shapes, as Draco meshes, reach this mean F@0.01. Measured (BENCHMARKS.md, 2026-12-07): a neural
+#: decoder does not reach 0.95 on these sets at any size (38 shared meshes: 0.88 at 51× binary
+#: PLY; 200 collection shapes: 0.67 at 21×), so at this quality meshes are both smaller and
+#: seconds to make; the decoder is for the sizes a user asks for below Draco's reach.
+DEFAULT_F_SCORE = 0.95
 #: Mean F@0.01 of a set stored as Draco meshes at which no decoder is trained: above the TSDF-Def
 #: volumes' own ceiling at K = 64 (0.966 on 30 collection shapes), so no decoder could beat it.
 MESHES_ENOUGH = 0.97
@@ -255,8 +261,9 @@ class ShapeSetCodec(Codec):
             "target_ratio",
             float,
             None,
-            f"size of the file: the set's binary-PLY bytes over this (default {DEFAULT_RATIO:g}); "
-            "sets decoder_width, feature_channels and bits unless they are given",
+            "size of the file: the set's binary-PLY bytes over this (default: target_f_score; "
+            f"{DEFAULT_RATIO:g} with mesh_shapes off); sets decoder_width, feature_channels and bits "
+            "unless they are given",
             low=1.0,
             high=1e6,
         ),
@@ -265,7 +272,8 @@ class ShapeSetCodec(Codec):
             float,
             None,
             "size of the file: the fewest bytes at which the set's mean F@0.01 reaches this, every "
-            "shape a Draco mesh with the bytes shared out among them (no decoder is trained)",
+            "shape a Draco mesh with the bytes shared out among them (no decoder is trained); "
+            f"the default ({DEFAULT_F_SCORE:g}) when no size is given and mesh_shapes is auto",
             low=0.0,
             high=1.0,
         ),
@@ -489,6 +497,8 @@ class ShapeSetCodec(Codec):
                 normalized, s["check_samples"], workers, progress, None if cache is None else cache / "draco"
             )
         ply = sum(canonical_ply_size(len(m.vertices), len(m.faces)) for m in meshes)
+        if auto and not given:  # the default: a quality, and the fewest bytes that reach it
+            s = s | {"target_f_score": DEFAULT_F_SCORE}
         if s["target_f_score"] is not None:
             target = int(bytes_for_quality(options, s["target_f_score"])) + overhead
         else:

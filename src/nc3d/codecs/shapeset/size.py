@@ -3,8 +3,10 @@
 A shapeset file is one shared decoder, one feature per shape and a header with each shape's
 frame and name. A fixed decoder is 93% of the file for a dozen meshes and a sliver of it for a
 thousand, where the features dominate. So unless the user fixes them, the decoder width, the
-feature channels and the bits are chosen to fill a byte budget — by default the binary-PLY size of
-the set divided by :data:`DEFAULT_RATIO` (``target_ratio``), or ``target_bytes`` — in this order:
+feature channels and the bits are chosen to fill a byte budget — the binary-PLY size of the set
+divided by ``target_ratio`` (:data:`DEFAULT_RATIO` with ``mesh_shapes = "off"``; by default the
+codec aims at a quality instead, ``target_f_score``, see :mod:`.meshes`), or ``target_bytes`` — in
+this order:
 
 1. the header: :data:`HEADER_BYTES_PER_SHAPE` per shape;
 2. the features get at most half of what is left: 16 channels at 8 bits when they fit, else
