@@ -280,6 +280,8 @@ def cmd_run(args) -> None:
     for item in args.set:
         key, _, value = item.partition("=")
         settings[key] = json.loads(value)
+    if not any(k in settings for k in ("target_ratio", "target_bytes", "target_f_score")):
+        settings["target_f_score"] = 0.95  # the codec's default size, said in the record
     codec = nc3d.get_codec("shapeset")
     t0 = time.perf_counter()
     with TreeMemory() as memory:
