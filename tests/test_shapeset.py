@@ -875,3 +875,19 @@ def test_the_default_size_is_the_fewest_bytes_at_mean_f_095(shapes, monkeypatch)
     same = nc3d.compress(shapes, codec="shapeset", target_f_score=codec.DEFAULT_F_SCORE, **AUTO)
     assert default == same and codec.DEFAULT_F_SCORE == 0.95
     assert nc3d.info(default)["header"]["quality"]["f_score_0.01"] >= 0.95 - 2e-3
+
+
+def test_a_longer_draco_ladder_measures_only_the_new_settings(tmp_path, monkeypatch):
+    from nc3d.codecs.shapeset import meshes
+
+    ball = _mesh(trimesh.creation.icosphere(2))
+    monkeypatch.setattr(meshes, "BITS", (12, 8))
+    short = meshes.draco_options(ball, 500, cache_dir=tmp_path)
+    monkeypatch.setattr(meshes, "BITS", (12, 10, 8))
+    calls: list[int] = []
+    real = meshes.compare_meshes
+    monkeypatch.setattr(meshes, "compare_meshes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    longer = meshes.draco_options(ball, 500, cache_dir=tmp_path)
+    assert len(calls) == len(short) // 2  # one new bits setting per ratio
+    assert [(o.ratio, o.bits) for o in longer if o.bits != 10] == [(o.ratio, o.bits) for o in short]
+    assert [o.bits for o in longer[:3]] == [12, 10, 8]
