@@ -109,6 +109,8 @@ def test_torchrun_cli_writes_one_set_file(tmp_path, cache):
             "1",
             "--cache-dir",
             "off" if cache == "off" else str(tmp_path / "cache"),
+            "--mesh-shapes",
+            "off",  # every shape neural: the data-parallel training is what is tested
             "--json",
         ],
         tmp_path,
