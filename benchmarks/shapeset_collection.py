@@ -568,14 +568,17 @@ def cmd_sheet(args) -> None:
         else:
             views.append(np.full_like(views[0], 255))
         ax.imshow(np.concatenate(views, axis=1))
+        own = row["per_shape"][i]
+        kind = "feature" if own.get("neural", True) else "mesh"
         ax.set_title(
-            f"{name[-48:]}\n{cmp[name]['budget']:.0f} B: F {cmp[name]['f']:.2f} | "
-            f"D+D {c['f_score_0.01']:.2f}",
+            f"{name[-48:]}\n{kind} {own['feature_bytes']} B: F {cmp[name]['f']:.2f} | "
+            f"D+D at {cmp[name]['budget']:.0f} B: {c['f_score_0.01']:.2f}",
             fontsize=7,
         )
     fig.suptitle(
         f"shapeset, {row['shapes']} shapes at {row['ply_bytes'] / row['bytes']:.0f}× binary PLY: "
-        "original | decoded | decimation + Draco at the same bytes (blank: nothing fits)",
+        "original | decoded | decimation + Draco at the shape's share of the bytes (∝ its size; blank: "
+        "nothing fits)",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))

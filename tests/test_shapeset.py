@@ -891,3 +891,15 @@ def test_a_longer_draco_ladder_measures_only_the_new_settings(tmp_path, monkeypa
     assert len(calls) == len(short) // 2  # one new bits setting per ratio
     assert [(o.ratio, o.bits) for o in longer if o.bits != 10] == [(o.ratio, o.bits) for o in short]
     assert [o.bits for o in longer[:3]] == [12, 10, 8]
+
+
+def test_choose_storage_keeps_every_shape_above_the_floor_where_it_can():
+    from nc3d.codecs.shapeset.meshes import MeshOption, choose_storage
+
+    options = [
+        [MeshOption(b"x" * 100, 0.3, 0.1), MeshOption(b"x" * 900, 0.85, 0.01)],  # cheap but poor, or dear
+        [MeshOption(b"x" * 100, 0.9, 0.01), MeshOption(b"x" * 300, 1.0, 0.001)],
+        [MeshOption(b"x" * 50, 0.6, 0.02)],  # nothing reaches the floor: its best stays
+    ]
+    assert choose_storage(options, 500)[1].tolist() == [0, 1, 0]  # the most mean F for the bytes
+    assert choose_storage(options, 500, floor=0.8)[1].tolist() == [1, 0, 0]  # over budget, none starved

@@ -192,6 +192,7 @@ def choose_storage(
     neural_bytes=None,
     neural_f=None,
     decoder_bytes: float = 0.0,
+    floor: float = 0.0,
 ) -> tuple[bool, np.ndarray, float]:
     """How to store each shape so that the set's mean F@0.01 is highest within ``budget`` bytes.
 
@@ -206,6 +207,9 @@ def choose_storage(
         was trained, every shape is a mesh.
     decoder_bytes : float
         What the decoder costs (paid once if any shape stays neural).
+    floor : float
+        No shape below this F@0.01 (a shape with no option that high gets its best one): the
+        most mean quality for the bytes may otherwise starve a few shapes to save many bytes.
 
     Returns
     -------
@@ -228,13 +232,22 @@ def choose_storage(
     def mean_f(pick):
         return float(q[np.arange(n), pick].mean())
 
+    def floored(cols: int) -> tuple[np.ndarray, np.ndarray]:  # bytes inf where under the floor
+        bb, qq = b[:, :cols], q[:, :cols]
+        low = ~(qq >= floor)
+        best = np.nanargmax(np.where(np.isfinite(bb), qq, -1.0), axis=1)
+        low[np.arange(n), best] &= ~low.all(axis=1)  # nothing reaches it: the best one stays
+        return np.where(low, np.inf, bb), qq
+
     best: tuple[bool, np.ndarray | None, float] = (False, None, -1.0)
     if all(options):  # every shape as a mesh, no decoder
-        pick = allocate_bytes(b[:, :m], q[:, :m], budget)
+        bb, qq = floored(m)
+        pick = allocate_bytes(bb, qq, budget)
         best = (False, pick, mean_f(pick))
     if neural_bytes is not None:
         b[:, m], q[:, m] = neural_bytes, neural_f
-        pick = allocate_bytes(b, q, budget - decoder_bytes)
+        bb, qq = floored(m + 1)
+        pick = allocate_bytes(bb, qq, budget - decoder_bytes)
         f = mean_f(pick)
         if (pick == m).any() and f > best[2]:
             best = (True, np.where(pick == m, -1, pick), f)
@@ -243,21 +256,21 @@ def choose_storage(
     return best[0], np.asarray(best[1]), best[2]
 
 
-def bytes_for_quality(options: list[list[MeshOption]], target_f: float) -> float:
+def bytes_for_quality(options: list[list[MeshOption]], target_f: float, floor: float = 0.0) -> float:
     """The fewest bytes at which the shapes, all stored as Draco meshes, reach a mean F@0.01 of
-    ``target_f`` (bisection on the budget of :func:`choose_storage`; the bytes of the best
-    option of every shape when even those fall short)."""
+    ``target_f`` with none below ``floor`` (bisection on the budget of :func:`choose_storage`;
+    the bytes of the best option of every shape when even those fall short)."""
     if not all(options):
         raise InputError("shapeset: a shape has no Draco file to store it by")
     lo = float(sum(min(len(o.blob) for o in opts) for opts in options))
     hi = float(sum(max(len(o.blob) for o in opts) for opts in options))
-    if choose_storage(options, lo)[2] >= target_f:
+    if choose_storage(options, lo, floor=floor)[2] >= target_f:
         return lo
-    if choose_storage(options, hi)[2] < target_f:
+    if choose_storage(options, hi, floor=floor)[2] < target_f:
         return hi
     while hi - lo > max(1.0, 1e-3 * lo):
         mid = 0.5 * (lo + hi)
-        if choose_storage(options, mid)[2] >= target_f:
+        if choose_storage(options, mid, floor=floor)[2] >= target_f:
             hi = mid
         else:
             lo = mid
