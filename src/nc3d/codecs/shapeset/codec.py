@@ -68,10 +68,11 @@ MAX_SHAPES = 1_000_000
 #: PLY; 200 collection shapes: 0.67 at 21×), so at this quality meshes are both smaller and
 #: seconds to make; the decoder is for the sizes a user asks for below Draco's reach.
 DEFAULT_F_SCORE = 0.95
-#: With a quality asked for (target_f_score), no shape below this F@0.01 where any of its Draco
-#: files reaches it: sharing bytes out for the most mean quality otherwise gave one building of
-#: 200 collection shapes F 0.32 (parts missing) to save ~1 kB (contact sheet, 2026-12-07).
-SHAPE_FLOOR = 0.8
+#: With a quality asked for (target_f_score), no shape more than this below it (where any of its
+#: Draco files gets there): sharing bytes out for the most mean quality otherwise gave one
+#: building of 200 collection shapes F 0.32 at the default 0.95 (parts missing) to save ~1 kB
+#: (contact sheet, 2026-12-07). A fixed floor would make low targets unreachable.
+SHAPE_SHORTFALL = 0.15
 #: Mean F@0.01 of a set stored as Draco meshes at which no decoder is trained: above the TSDF-Def
 #: volumes' own ceiling at K = 64 (0.966 on 30 collection shapes), so no decoder could beat it.
 MESHES_ENOUGH = 0.97
@@ -504,7 +505,8 @@ class ShapeSetCodec(Codec):
         if auto and not given:  # the default: a quality, and the fewest bytes that reach it
             s = s | {"target_f_score": DEFAULT_F_SCORE}
         if s["target_f_score"] is not None:
-            target = int(bytes_for_quality(options, s["target_f_score"], SHAPE_FLOOR)) + overhead
+            floor = max(0.0, s["target_f_score"] - SHAPE_SHORTFALL)
+            target = int(bytes_for_quality(options, s["target_f_score"], floor)) + overhead
         else:
             target = s["target_bytes"] or int(ply / (s["target_ratio"] or DEFAULT_RATIO))
         size = choose_size(
@@ -551,7 +553,9 @@ class ShapeSetCodec(Codec):
         else:  # never less than the all-neural file the size chooser predicts (meshes where better)
             s = s | {"size": size, "budget": max(target, size.predicted_bytes) - overhead}
         if options is not None:
-            floor = SHAPE_FLOOR if s["target_f_score"] is not None else 0.0
+            floor = (
+                max(0.0, s["target_f_score"] - SHAPE_SHORTFALL) if s["target_f_score"] is not None else 0.0
+            )
             _, choice, mean_f = choose_storage(options, s["budget"], floor=floor)
             if mean_f >= MESHES_ENOUGH or s["target_f_score"] is not None:  # no decoder could do better
                 return self._pack(names, frames, arch, prep, train, 1, s, choice, options, [], None)
