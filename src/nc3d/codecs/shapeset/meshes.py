@@ -42,8 +42,9 @@ __all__ = [
     "bytes_for_quality",
 ]
 
-#: Share of the faces kept by decimation before Draco.
-RATIOS = (1.0, 0.5, 0.25, 0.1, 0.05)
+#: Share of the faces kept by decimation before Draco. 2% and 1% are for dense meshes: the 38
+#: shared meshes at mean F 0.95 took 72,712 B with 5% the least, 67,323 B with 1%.
+RATIOS = (1.0, 0.5, 0.25, 0.1, 0.05, 0.02, 0.01)
 #: Draco position quantization bits (of the normalized mesh's bounding box). 6 bits matter: on 200
 #: collection shapes at ~65 kB, sharing out files of ≥ 8 bits reached mean F@0.01 0.60, ≥ 6 bits 0.70.
 BITS = (14, 12, 10, 8, 6)
