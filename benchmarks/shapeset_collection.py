@@ -444,7 +444,9 @@ def cmd_report(args) -> None:
         )
     print()
     for row in runs:
-        print(f"{json.dumps(row['settings'])}: steps {row['steps']}, stages " + json.dumps(row["stages"]))
+        trained = row.get("meshes", 0) < row["shapes"] or "training" in row["stages"]
+        steps = f"steps {row['steps']}" if trained else "no decoder trained"
+        print(f"{json.dumps(row['settings'])}: {steps}, stages " + json.dumps(row["stages"]))
 
 
 def cmd_add(args) -> None:
