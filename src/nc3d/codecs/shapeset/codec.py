@@ -493,19 +493,20 @@ class ShapeSetCodec(Codec):
         cache = s["cache_dir"]
         cache = None if cache == "off" else Path(cache) if cache else default_cache_dir()
         frames = [frame_of_mesh(mesh) for mesh in meshes]
+        normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
         workers = min(s["workers"] or os.cpu_count() or 1, max(1, len(meshes) // 4))
         overhead = HEADER_BYTES + len(meshes) * HEADER_BYTES_PER_SHAPE
         options = None
         if auto:
-            normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
             options = draco_options_of_set(
                 normalized, s["check_samples"], workers, progress, None if cache is None else cache / "draco"
             )
         ply = sum(canonical_ply_size(len(m.vertices), len(m.faces)) for m in meshes)
         if auto and not given:  # the default: a quality, and the fewest bytes that reach it
             s = s | {"target_f_score": DEFAULT_F_SCORE}
+        # with a quality asked for, no shape far below it (where it can get there)
+        floor = 0.0 if s["target_f_score"] is None else max(0.0, s["target_f_score"] - SHAPE_SHORTFALL)
         if s["target_f_score"] is not None:
-            floor = max(0.0, s["target_f_score"] - SHAPE_SHORTFALL)
             target = int(bytes_for_quality(options, s["target_f_score"], floor)) + overhead
         else:
             target = s["target_bytes"] or int(ply / (s["target_ratio"] or DEFAULT_RATIO))
@@ -553,9 +554,6 @@ class ShapeSetCodec(Codec):
         else:  # never less than the all-neural file the size chooser predicts (meshes where better)
             s = s | {"size": size, "budget": max(target, size.predicted_bytes) - overhead}
         if options is not None:
-            floor = (
-                max(0.0, s["target_f_score"] - SHAPE_SHORTFALL) if s["target_f_score"] is not None else 0.0
-            )
             _, choice, mean_f = choose_storage(options, s["budget"], floor=floor)
             if mean_f >= MESHES_ENOUGH or s["target_f_score"] is not None:  # no decoder could do better
                 return self._pack(names, frames, arch, prep, train, 1, s, choice, options, [], None)
@@ -566,29 +564,29 @@ class ShapeSetCodec(Codec):
                 # under torchrun each process prepares every N-th shape into the cache (a folder
                 # every process sees), then reads them all back into its own on-disk store
                 for i in range(rank, len(meshes), processes):
-                    cached_tsdf_def(frames[i].normalize_mesh(meshes[i]), prep, cache)
+                    cached_tsdf_def(normalized[i], prep, cache)
                 ddp.barrier()
-                for i, (frame, mesh) in enumerate(zip(frames, meshes)):
-                    volumes[i] = cached_tsdf_def(frame.normalize_mesh(mesh), prep, cache)[0]
+                for i, mesh in enumerate(normalized):
+                    volumes[i] = cached_tsdf_def(mesh, prep, cache)[0]
             elif processes > 1:  # no cache: the volumes travel between processes (in memory)
                 mine = {
-                    i: cached_tsdf_def(frames[i].normalize_mesh(meshes[i]), prep, cache)[0]
+                    i: cached_tsdf_def(normalized[i], prep, cache)[0]
                     for i in range(rank, len(meshes), processes)
                 }
                 for i, v in enumerate(ddp.gather_pieces(mine, len(meshes))):
                     volumes[i] = v
             else:
-                normalized = [f.normalize_mesh(m) for f, m in zip(frames, meshes)]
                 # a worker process costs seconds to start (torch): worth it from a few shapes each
                 prepare_tsdf_defs(
                     normalized, prep, cache, volumes, names=names, workers=workers, progress=progress
                 )
             return self._train_and_pack(
-                names, meshes, frames, volumes, arch, train, prep, processes, s, progress
+                names, normalized, frames, volumes, arch, train, prep, processes, s, progress
             )
 
     def _train_and_pack(self, names, meshes, frames, volumes, arch, train, prep, processes, s, progress):
-        """Everything after the volumes: refusal of empty shapes, training, the check, the file."""
+        """Everything after the volumes: refusal of empty shapes, training, the check, the file
+        (``meshes``: the inputs in their normalized frames)."""
         # A shape whose TSDF-Def volume still has no surface (degenerate faces only, or open sheets
         # with open_shell = 0) would decode to nothing: refuse the set before training rather than
         # report a success with a shape missing.
@@ -613,7 +611,7 @@ class ShapeSetCodec(Codec):
             float(fstep),
             train.bits,
             volumes,
-            [frame.normalize_mesh(mesh) for frame, mesh in zip(frames, meshes)],
+            meshes,
             [str(n) for n in names],
             samples=s["check_samples"],
             refit_steps=s["refit_steps"],

@@ -85,9 +85,7 @@ def add_shapes(
                 blob = encode_symbols(x)
                 candidates[i].append((len(blob), float(f[i]), float(cd[i]), "feature", blob))
     if old_quality is not None and h.get("mesh_shapes") == "auto":
-        if progress:
-            progress("measuring Draco files", 0, n)
-        for i, options in enumerate(draco_options_of_set(normalized, samples)):
+        for i, options in enumerate(draco_options_of_set(normalized, samples, progress=progress)):
             candidates[i] += [(len(o.blob), o.f_score, o.chamfer_p2s, "mesh", o.blob) for o in options]
     elif not handle.neural.any():
         raise InputError("add: this set has no decoder, and new shapes cannot be stored as meshes in it")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,23 +165,29 @@ def draco_options_of_set(
     meshes: list[Mesh], samples: int, workers: int = 1, progress=None, cache_dir: Path | None = None
 ):
     """:func:`draco_options` of every mesh, in ``workers`` processes (spawned; one thread each)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import ExitStack
+
+    from ...nn.device import limit_threads
+
     work = [(m, samples, cache_dir) for m in meshes]
     out: list[list[MeshOption]] = []
     if progress:
         progress("measuring Draco files", 0, len(work))
-    if workers > 1 and len(work) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(work)), mp_context=ctx) as pool:
-            for o in pool.map(_options, work, chunksize=max(1, len(work) // (8 * workers))):
-                out.append(o)
-                if progress:
-                    progress("measuring Draco files", len(out), len(work))
-    else:
-        for w in work:
-            out.append(_options(w))
+    with ExitStack() as stack:
+        results: Iterator[list[MeshOption]] = map(_options, work)
+        if workers > 1 and len(work) > 1:
+            pool = stack.enter_context(
+                ProcessPoolExecutor(
+                    min(workers, len(work)),
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=limit_threads,
+                )
+            )
+            results = pool.map(_options, work, chunksize=max(1, len(work) // (8 * workers)))
+        for o in results:
+            out.append(o)
             if progress:
                 progress("measuring Draco files", len(out), len(work))
     return out
