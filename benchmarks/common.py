@@ -119,6 +119,61 @@ def fit_ldct(paths, tilt: float = 1.0, dead_zone: float = 0.15) -> dict:
     return model
 
 
+#: Quantizer of the shipped wavelet model: dead-zone rounding ρ and reconstruction offset θ
+#: (screened on the shared volumes' ideal code lengths, rd_notes.md), and the prior's weight α.
+WAVELET_QUANTIZER = {"rounding": 0.3, "offset": 0.15, "alpha": 128}
+
+
+def synthetic_fields(seed: int = 0) -> list[np.ndarray]:
+    """Smooth random fields in [0, 1] for fitting beside real volumes: 48³ Gaussian fields with
+    power spectra k^-2, k^-3, k^-4 and a thresholded one (a sharp-edged phase field)."""
+    rng = np.random.default_rng(seed)
+    n = 48
+    k = np.sqrt(sum(g**2 for g in np.meshgrid(*(np.fft.fftfreq(n),) * 3, indexing="ij")))
+    k[0, 0, 0] = 1.0
+    out = []
+    for power in (2.0, 3.0, 4.0, 3.0):
+        spectrum = (rng.standard_normal((n,) * 3) + 1j * rng.standard_normal((n,) * 3)) * k ** (-power / 2)
+        f = np.fft.ifftn(spectrum).real
+        if len(out) == 3:
+            f = np.tanh(4 * f / f.std())
+        out.append(((f - f.min()) / (f.max() - f.min())).astype(np.float32))
+    return out
+
+
+def fit_wavelet(paths, synthetic: bool = True) -> dict:
+    """The ``volume`` codec's wavelet model (format 3) fitted on the volumes at ``paths`` (plus
+    :func:`synthetic_fields`) at every quality of :data:`FIT_QUALITIES`: the prior table."""
+    from nc3d.codecs.volume.volume_model import quality_step
+    from nc3d.codecs.volume.volume_wavelet import (
+        MAGS,
+        TABLE_ROWS,
+        fit_prior,
+        quantize_wavelet,
+        wavelet_histogram,
+    )
+    from nc3d.codecs.volume_header import normalized
+    from nc3d.io import load_volume
+    from nc3d.wavelet import forward_cdf97, split_axes
+
+    scaled = []
+    for p in paths:
+        v = load_volume(p)
+        lo, hi = float(v.min()), float(v.max())
+        if hi > lo:
+            scaled.append(normalized(v, lo, hi))
+    if synthetic:
+        scaled += synthetic_fields()
+    hist = np.zeros((TABLE_ROWS, MAGS), np.int64)
+    q = WAVELET_QUANTIZER
+    for x in scaled:
+        low, bands = forward_cdf97(x)
+        for quality in FIT_QUALITIES:
+            ql, qbands = quantize_wavelet(low, bands, quality_step(quality), q["rounding"])
+            hist += wavelet_histogram(ql, qbands, split_axes(x.shape))
+    return {"prior": fit_prior(hist), **q}
+
+
 #: The shapeset settings of the viewer benchmark's 200-shape set (small: the point is the page).
 VIEW_SET_SHAPESET = {
     "resolution": 32,

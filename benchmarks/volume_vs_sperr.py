@@ -18,7 +18,7 @@ re-running them:
     python -m benchmarks.volume_vs_sperr --loo --label volume-loo       # leave-one-out models
 
 ``--loo`` (the ``volume`` codec only): each volume is scored with a model fitted by the shipped
-model's recipe (:func:`benchmarks.common.fit_ldct`) on the *other* volumes (plus whatever
+model's recipe (:func:`benchmarks.common.fit_wavelet`) on the *other* volumes (plus whatever
 extra training data that recipe adds), installed in place of the shipped one for that volume's
 files, so the bytes are those of a file written with a shipped model that never saw the volume.
 
@@ -166,12 +166,13 @@ def run(args, label: str, extra: dict) -> None:
 
 def _install_loo_model(paths: list[Path]) -> None:
     """Fit the ``volume`` model on ``paths`` (the shipped recipe) and use it as the ``default`` one."""
-    from benchmarks.common import fit_ldct
+    from benchmarks.common import fit_wavelet
     from nc3d.codecs.volume import volume as volume_module
-    from nc3d.codecs.volume.volume_model import ldct_model_bytes, load_ldct_model
+    from nc3d.codecs.volume.volume_wavelet import load_wavelet_model, wavelet_model_bytes
 
     t0 = time.perf_counter()
-    volume_module._MODEL["default"] = load_ldct_model(ldct_model_bytes(fit_ldct(paths)))
+    fitted = load_wavelet_model(wavelet_model_bytes(fit_wavelet(paths)))
+    volume_module._MODEL[("wavelet", "default")] = fitted
     seconds = time.perf_counter() - t0
     print(f"leave-one-out model fitted on {len(paths)} volumes ({seconds:.0f} s)", flush=True)
 

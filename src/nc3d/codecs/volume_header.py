@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ..container import header_get
+from ..entropy import pack_varints, unpack_varints, unzigzag, zigzag
 from ..errors import FormatError, InputError
 from ..io.volumes import MAX_VOXELS, as_volume
 
@@ -25,6 +26,8 @@ __all__ = [
     "check_region",
     "smallest_level_reaching",
     "decoder_model",
+    "pack_volume_header",
+    "unpack_volume_header",
 ]
 
 _INT_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32")
@@ -39,6 +42,44 @@ def volume_header(volume: np.ndarray) -> dict:
     """``{"shape": [z, y, x], "dtype": name, "range": [lo, hi]}`` of a validated volume."""
     v = as_volume(volume)
     return {"shape": list(v.shape), "dtype": v.dtype.name, "range": [float(v.min()), float(v.max())]}
+
+
+def pack_volume_header(header: dict) -> bytes:
+    """The fields of :func:`volume_header` in a few bytes (for codecs whose files must be tiny).
+
+    Layout: three varints (shape), u8 (index of the dtype in the supported list), then the range:
+    two zigzag varints for integer dtypes, two little-endian float32 for float32, float64 otherwise.
+    """
+    dtype = header["dtype"]
+    lo, hi = header["range"]
+    out = pack_varints(np.asarray(header["shape"], dtype=np.int64)) + bytes([_DTYPES.index(dtype)])
+    if dtype in _INT_DTYPES:
+        return out + pack_varints(zigzag(np.array([int(lo), int(hi)], dtype=np.int64)))
+    return out + np.array([lo, hi], dtype="<f4" if dtype == "float32" else "<f8").tobytes()
+
+
+def unpack_volume_header(data: bytes) -> tuple[dict, int]:
+    """Invert :func:`pack_volume_header` over untrusted bytes → (header dict, bytes used).
+
+    The dict still goes through :func:`read_volume_header` for its checks.
+    """
+    buf = bytes(data)
+    shape, used = unpack_varints(buf, 3, "volume header")
+    if used >= len(buf) or buf[used] >= len(_DTYPES):
+        raise FormatError("volume header: missing or unknown dtype")
+    dtype = _DTYPES[buf[used]]
+    used += 1
+    if dtype in _INT_DTYPES:
+        rng, n = unpack_varints(buf[used:], 2, "volume range")
+        lo, hi = (int(v) for v in unzigzag(rng))
+    else:
+        width = 4 if dtype == "float32" else 8
+        if used + 2 * width > len(buf):
+            raise FormatError("volume header: the value range is truncated")
+        lo, hi = (float(v) for v in np.frombuffer(buf, dtype=f"<f{width}", count=2, offset=used))
+        n = 2 * width
+    header = {"shape": [int(v) for v in shape], "dtype": dtype, "range": [lo, hi]}
+    return header, used + n
 
 
 def read_volume_header(header: dict, *, max_voxels_per_byte: float | None = None, stored_bytes: int = 0):

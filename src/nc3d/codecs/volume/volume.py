@@ -40,6 +40,7 @@ from ...entropy import decode_symbols, encode_symbols
 from ...errors import FormatError, InputError
 from ...io.volumes import as_volume
 from ...metrics.volume import psnr
+from ...wavelet import forward_cdf97, split_axes
 from ..base import REGION_DECODE, Codec, Option, register
 from ..volume_header import (
     check_region,
@@ -71,6 +72,18 @@ from .volume_model import (
     steps_for,
     v1_ldct_path,
 )
+from .volume_wavelet import (
+    QUALITY_UNITS,
+    coefficient_bound,
+    decode_wavelet,
+    default_wavelet_path,
+    dequantize_wavelet,
+    encode_wavelet,
+    load_wavelet_model,
+    pack_payload,
+    quantize_wavelet,
+    unpack_payload,
+)
 
 __all__ = ["VolumeCodec", "quality_step", "QUALITY_MAX"]  # the last two re-exported from .ldct
 
@@ -88,6 +101,26 @@ def _load(source):
         shipped = {"default": default_ldct_path, "v1": v1_ldct_path}
         _MODEL[key] = load_ldct_model(shipped[source]() if key in shipped else source)
     return _MODEL[key]
+
+
+def _load_wavelet(source):
+    """(model, digest) of the wavelet model ``"default"`` (shipped), a path or bytes; cached."""
+    key = ("wavelet", source if isinstance(source, (str, bytes)) else str(source))
+    if key not in _MODEL:
+        _MODEL[key] = load_wavelet_model(default_wavelet_path() if source == "default" else source)
+    return _MODEL[key]
+
+
+def _load_any(blob: bytes) -> tuple[dict, bool]:
+    """A model file's bytes → (model, is_wavelet): a wavelet model, or a DCT one (format-2 files)."""
+    try:
+        return _load_wavelet(blob)[0], True
+    except InputError:
+        pass
+    try:
+        return _load(blob)[0], False
+    except InputError:
+        raise InputError("not a volume model (neither a wavelet nor a DCT model file)") from None
 
 
 def _load_v1(source):
@@ -143,7 +176,8 @@ class VolumeCodec(Codec):
             "model",
             str,
             "default",
-            "'default' (shipped) or a model file from fit_model (embedded in the file)",
+            "'default' (the shipped wavelet model), 'dct' (the shipped 8³ DCT model: format-2 files, "
+            "regions decoded block by block) or a model file (embedded in the file)",
         ),
         Option(
             "lossless",
@@ -189,6 +223,9 @@ class VolumeCodec(Codec):
         v = as_volume(data)
         sections = {}
         if model == "default":
+            model, digest = _load_wavelet("default")
+            header = {"transform": "cdf97"}
+        elif model == "dct":
             model, digest = _load("default")
             header = volume_header(v) | {"model": "default", "model_digest": digest}
         else:
@@ -196,9 +233,47 @@ class VolumeCodec(Codec):
                 blob = open(model, "rb").read()
             except OSError as exc:
                 raise InputError(f"{model}: cannot read the volume model ({exc})") from None
-            model, _ = _load(blob)
-            header = volume_header(v) | {"model": "embedded"}
+            model, wavelet = _load_any(blob)
+            header = {"transform": "cdf97"} if wavelet else volume_header(v) | {"model": "embedded"}
+            digest = ""
             sections["model"] = blob
+        if "transform" in header:
+            return header, sections | self._encode_wavelet(
+                v, header, model, digest, quality, target_psnr, progress
+            )
+        return self._encode_dct(v, header, sections, model, quality, target_psnr, progress)
+
+    @staticmethod
+    def _encode_wavelet(v, header, model, digest, quality, target_psnr, progress) -> dict[str, bytes]:
+        """Format 3: CDF 9/7 wavelet, adaptive context-coded coefficients (:mod:`.volume_wavelet`),
+        everything in one section ``w`` (:func:`.volume_wavelet.pack_payload`); ``header`` gets the
+        PSNR reached when a target was given."""
+        fields = volume_header(v)
+        lo, hi = fields["range"]
+        if lo == hi:
+            empty = {"bits": b"", "detail": b""}
+            return {"w": pack_payload(fields, round(quality * QUALITY_UNITS) / QUALITY_UNITS, digest, empty)}
+        x = normalized(v, lo, hi)
+        low, bands = forward_cdf97(x)
+
+        def quantized(q: float):
+            return quantize_wavelet(low, bands, quality_step(q), model["rounding"])
+
+        if target_psnr is not None:
+
+            def psnr_at(q: float) -> float:
+                y = dequantize_wavelet(*quantized(q), quality_step(q), model["offset"])
+                return psnr(x, np.clip(y, 0, 1), data_range=1.0)
+
+            levels = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
+            quality, reached = smallest_level_reaching(levels, psnr_at, target_psnr, progress)
+            header["psnr"] = round(reached, 3)
+        quality = round(quality * QUALITY_UNITS) / QUALITY_UNITS  # as stored
+        streams = encode_wavelet(*quantized(quality), split_axes(x.shape), model)
+        return {"w": pack_payload(fields, quality, digest, streams)}
+
+    def _encode_dct(self, v, header, sections, model, quality, target_psnr, progress):
+        """Format 2 (and 1, for models without the context table): 8³ DCT (files written with a DCT model)."""
         if "ctx" in model:  # AC coded band by band against (band, activity, parents) cells
             header["ac"] = "ctx"
         lo, hi = header["range"]
@@ -254,6 +329,8 @@ class VolumeCodec(Codec):
         """Decode the blocks under ``region`` plus a one-block halo (for the deblocking), then crop."""
         if "latent_shape" in header:
             return _conv().decode_region(header, sections, region)
+        if "transform" in header:
+            return self._decode_wavelet(header, sections, region)
         shape, dtype, lo, hi, coef, steps, weights = self._symbols(header, sections)
         box = check_region(region, shape) if region is not None else [(0, s) for s in shape]
         if coef is None:
@@ -271,6 +348,28 @@ class VolumeCodec(Codec):
         sub = deblock(merge_blocks(blocks, [(e - f) * 8 for f, e in zip(first, last)], 8, 0), weights)
         crop = tuple(slice(a - f * 8, b - f * 8) for (a, b), f in zip(box, first))
         return restore_values(np.ascontiguousarray(sub[crop]), dtype, lo, hi, scaled=True)
+
+    def _decode_wavelet(self, header, sections, region):
+        """Format 3: the whole volume is decoded (the wavelet is not blockwise), then cropped."""
+        header_get(header, "transform", str, choices=("cdf97",))
+        if "w" not in sections:
+            raise FormatError("volume file: section 'w' is missing")
+        fields, quality, digest, streams = unpack_payload(sections["w"])
+        shape, dtype, lo, hi = read_volume_header(
+            fields, max_voxels_per_byte=1e5, stored_bytes=sum(map(len, sections.values()))
+        )
+        if not 0 <= quality <= QUALITY_MAX:
+            raise FormatError(f"volume file: quality {quality} is outside 0..{QUALITY_MAX:g}")
+        kind = {"model": "default" if digest else "embedded", "model_digest": digest}
+        model = decoder_model(kind, sections, _load_wavelet, default_wavelet_path().name)
+        box = check_region(region, shape) if region is not None else [(0, s) for s in shape]
+        if lo == hi:
+            return np.full(tuple(b - a for a, b in box), lo).astype(dtype)
+        step = quality_step(quality)
+        ql, qbands = decode_wavelet(streams, shape, model, coefficient_bound(step))
+        y = dequantize_wavelet(ql, qbands, step, model["offset"])
+        crop = tuple(slice(a, b) for a, b in box)
+        return restore_values(np.ascontiguousarray(y[crop]), dtype, lo, hi, scaled=True)
 
     def _symbols(self, header, sections):
         """Entropy-decode → (shape, dtype, lo, hi, coefficients (n, 512) float32 in step units, steps,
