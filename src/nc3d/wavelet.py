@@ -16,12 +16,14 @@ split at a level is ``"L"`` in all of its bands.
 Written here rather than taken from PyWavelets: its symmetric modes grow the coefficient arrays
 past ``n`` (``pywt.dwt_coeff_len``) and its periodization mode wraps the volume's far face onto its
 near face; the codec needs exactly ``n`` coefficients with mirrored edges. Each lifting step is a
-few whole-array numpy operations per axis (no loop over voxels).
+few whole-array torch operations per axis (no loop over voxels; torch runs them on all cores,
+about twice as fast as numpy on 2 cores at 256³).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 __all__ = [
     "MIN_LENGTH",
@@ -49,53 +51,56 @@ MIN_LENGTH = 2
 MAX_LEVELS = 6
 
 
-def _lift(s: np.ndarray, d: np.ndarray, sign: float) -> None:
-    """The four lifting steps in place along axis 0 (``sign`` +1: analysis; −1: synthesis, reversed).
+def _lift(s, d, sign: float) -> None:
+    """The four lifting steps in place along dim 0 (``sign`` +1: analysis; −1: synthesis, reversed).
 
-    ``s`` (even samples, ``ns``) and ``d`` (odd samples, ``nd = ns`` or ``ns − 1``); the samples
-    past either end are mirrored: ``x[−1] = x[1]``, ``x[n] = x[n − 2]``.
+    ``s`` (even samples, ``ns``) and ``d`` (odd samples, ``nd = ns`` or ``ns − 1``) are torch
+    tensors; the samples past either end are mirrored: ``x[−1] = x[1]``, ``x[n] = x[n − 2]``.
     """
     nd, ns = d.shape[0], s.shape[0]
     steps = ((_ALPHA, "d"), (_BETA, "s"), (_GAMMA, "d"), (_DELTA, "s"))
-    tmp = np.empty_like(d)
+    tmp = torch.empty_like(d)
     for coef, target in steps if sign > 0 else steps[::-1]:
-        c = s.dtype.type(sign * coef)
+        c = sign * coef
         if target == "d":  # d[i] += c (s[i] + s[i + 1])
             m = ns - 1
-            t = tmp[:m]
-            np.add(s[:m], s[1:], out=t)
-            t *= c
-            d[:m] += t
+            torch.add(s[:m], s[1:], out=tmp[:m])
+            d[:m].add_(tmp[:m], alpha=c)
             if nd > m:  # the last odd sample's right neighbour is mirrored onto s[ns - 1]
-                d[m] += (2 * c) * s[m]
+                d[m].add_(s[m], alpha=2 * c)
         else:  # s[i] += c (d[i - 1] + d[i])
-            t = tmp[: nd - 1]
-            np.add(d[:-1], d[1:], out=t)
-            t *= c
-            s[1:nd] += t
-            s[0] += (2 * c) * d[0]
+            torch.add(d[:-1], d[1:], out=tmp[: nd - 1])
+            s[1:nd].add_(tmp[: nd - 1], alpha=c)
+            s[0].add_(d[0], alpha=2 * c)
             if ns > nd:  # the last even sample's right neighbour is mirrored onto d[nd - 1]
-                s[nd] += (2 * c) * d[nd - 1]
+                s[nd].add_(d[nd - 1], alpha=2 * c)
 
 
-def _forward_axis(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    v = np.moveaxis(x, axis, 0)
-    s, d = v[0::2].copy(), v[1::2].copy()
+def _forward_axis(x, axis: int):
+    v = x.movedim(axis, 0)
+    s = v[0::2].clone(memory_format=torch.contiguous_format)
+    d = v[1::2].clone(memory_format=torch.contiguous_format)
     if d.shape[0]:
         _lift(s, d, +1.0)
-    s *= s.dtype.type(LOW_GAIN)
-    d *= d.dtype.type(HIGH_GAIN)
-    return np.moveaxis(s, 0, axis), np.moveaxis(d, 0, axis)
+    s.mul_(LOW_GAIN)
+    d.mul_(HIGH_GAIN)
+    return s.movedim(0, axis), d.movedim(0, axis)
 
 
-def _inverse_axis(s: np.ndarray, d: np.ndarray, axis: int) -> np.ndarray:
-    s = np.moveaxis(s, axis, 0) * s.dtype.type(1 / LOW_GAIN)
-    d = np.moveaxis(d, axis, 0) * d.dtype.type(1 / HIGH_GAIN)
+def _own(t):
+    """A contiguous copy of ``t`` that shares no memory with it (one copy, not two)."""
+    c = t.contiguous()
+    return c.clone() if c.data_ptr() == t.data_ptr() else c
+
+
+def _inverse_axis(s, d, axis: int):
+    s = _own(s.movedim(axis, 0)).mul_(1 / LOW_GAIN)
+    d = _own(d.movedim(axis, 0)).mul_(1 / HIGH_GAIN)
     if d.shape[0]:
         _lift(s, d, -1.0)
-    out = np.empty((s.shape[0] + d.shape[0],) + s.shape[1:], dtype=s.dtype)
+    out = torch.empty((s.shape[0] + d.shape[0], *s.shape[1:]), dtype=s.dtype)
     out[0::2], out[1::2] = s, d
-    return np.moveaxis(out, 0, axis)
+    return out.movedim(0, axis)
 
 
 def split_axes(shape) -> list[tuple[bool, bool, bool]]:
@@ -139,7 +144,7 @@ def forward_cdf97(x: np.ndarray) -> tuple[np.ndarray, list[dict[str, np.ndarray]
     bands : list of dict
         Per level, finest first: band name → coefficients.
     """
-    low = x
+    low = torch.from_numpy(np.asarray(x))
     bands = []
     for axes in split_axes(x.shape):
         parts = {"": low}
@@ -152,14 +157,15 @@ def forward_cdf97(x: np.ndarray) -> tuple[np.ndarray, list[dict[str, np.ndarray]
                     nxt[name + "L"] = arr
             parts = nxt
         low = parts.pop("LLL")
-        bands.append(parts)
-    return low, bands
+        bands.append({name: arr.numpy() for name, arr in parts.items()})
+    return low.numpy(), bands
 
 
 def inverse_cdf97(low: np.ndarray, bands: list[dict[str, np.ndarray]]) -> np.ndarray:
     """Invert :func:`forward_cdf97` (``bands`` as it returned them, finest first)."""
+    low = torch.from_numpy(np.asarray(low))
     for parts in reversed(bands):
-        parts = dict(parts, LLL=low)
+        parts = {name: torch.from_numpy(np.asarray(arr)) for name, arr in parts.items()} | {"LLL": low}
         for axis in (2, 1, 0):
             merged = {}
             for name in {n[:axis] for n in parts}:
@@ -167,4 +173,4 @@ def inverse_cdf97(low: np.ndarray, bands: list[dict[str, np.ndarray]]) -> np.nda
                 merged[name] = lo if hi is None else _inverse_axis(lo, hi, axis)
             parts = merged
         low = parts[""]
-    return low
+    return low.numpy()
