@@ -192,8 +192,10 @@ class VolumeCodec(Codec):
     LOSSY_SETTINGS = ("quality", "target_psnr", "model")
 
     capabilities = frozenset({REGION_DECODE})
-    #: 2: context-coded AC (header ``ac: "ctx"``), 2026-12-07; format-1 files still decode
-    format = 2
+    #: 2: context-coded AC (header ``ac: "ctx"``), 2026-12-07; 3: the CDF 9/7 wavelet in one
+    #: section ``w`` (the default since 2026-12-07, :mod:`.volume_wavelet`); files of formats 1
+    #: and 2 (DCT, still written with ``model="dct"``) decode
+    format = 3
     presets = {
         "smoke": ({},),
         "quick": ({"quality": 8.0}, {"quality": 12.0}, {"quality": 16.0}),
@@ -222,9 +224,10 @@ class VolumeCodec(Codec):
     def encode_parts(self, data, *, quality, target_psnr=None, model="default", lossless=None, progress=None):
         v = as_volume(data)
         sections = {}
-        if model == "default":
+        wavelet = model == "default"
+        if wavelet:
             model, digest = _load_wavelet("default")
-            header = {"transform": "cdf97"}
+            header = {}
         elif model == "dct":
             model, digest = _load("default")
             header = volume_header(v) | {"model": "default", "model_digest": digest}
@@ -234,10 +237,10 @@ class VolumeCodec(Codec):
             except OSError as exc:
                 raise InputError(f"{model}: cannot read the volume model ({exc})") from None
             model, wavelet = _load_any(blob)
-            header = {"transform": "cdf97"} if wavelet else volume_header(v) | {"model": "embedded"}
+            header = {} if wavelet else volume_header(v) | {"model": "embedded"}
             digest = ""
             sections["model"] = blob
-        if "transform" in header:
+        if wavelet:
             return header, sections | self._encode_wavelet(
                 v, header, model, digest, quality, target_psnr, progress
             )
@@ -329,7 +332,7 @@ class VolumeCodec(Codec):
         """Decode the blocks under ``region`` plus a one-block halo (for the deblocking), then crop."""
         if "latent_shape" in header:
             return _conv().decode_region(header, sections, region)
-        if "transform" in header:
+        if "w" in sections:  # format 3
             return self._decode_wavelet(header, sections, region)
         shape, dtype, lo, hi, coef, steps, weights = self._symbols(header, sections)
         box = check_region(region, shape) if region is not None else [(0, s) for s in shape]
@@ -351,9 +354,6 @@ class VolumeCodec(Codec):
 
     def _decode_wavelet(self, header, sections, region):
         """Format 3: the whole volume is decoded (the wavelet is not blockwise), then cropped."""
-        header_get(header, "transform", str, choices=("cdf97",))
-        if "w" not in sections:
-            raise FormatError("volume file: section 'w' is missing")
         fields, quality, digest, streams = unpack_payload(sections["w"])
         shape, dtype, lo, hi = read_volume_header(
             fields, max_voxels_per_byte=1e5, stored_bytes=sum(map(len, sections.values()))
