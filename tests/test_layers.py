@@ -26,7 +26,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "nc3d"
 
 LAYERS = [
     {"errors", "files", "resources", "bounded", "sandbox", "_optional"},
-    {"container", "entropy", "mesh", "dct", "blocks", "samples"},
+    {"container", "entropy", "mesh", "dct", "wavelet", "blocks", "samples"},
     {"io", "geometry", "nn", "metrics", "render", "rate"},
     {"codecs", "baselines"},
     {"api", "batch", "distributed", "chunked", "csg", "demo", "bench", "testing", "view"},

@@ -59,7 +59,9 @@ KINDS = ("mesh", "meshset", "volume")
 #: The presets every codec declares (see :attr:`Codec.presets`).
 PRESETS = ("smoke", "quick", "default")
 
-#: ``decode(region=...)`` decodes only the blocks a sub-box needs (volumes).
+#: ``decode(region=...)`` returns a sub-box of a volume; blockwise files (``dct``, the ``volume``
+#: codec's DCT formats) decode only the blocks it needs, the ``volume`` codec's wavelet files
+#: (format 3) decode whole and crop.
 REGION_DECODE = "region-decode"
 #: A set file decodes one shape without decoding the others (``decode_shape``).
 SHAPE_ACCESS = "shape-access"

@@ -1,24 +1,27 @@
-"""The ``volume`` codec (default for volumes): 8³ DCT with a learned entropy model and dequantizer.
+"""The ``volume`` codec (default for volumes): a 3-D wavelet with an adaptive, learned-prior context model.
 
-encode: values → [0, 1] by the volume's min/max → 8³ blocks (the last ones edge-padded) →
-orthonormal DCT → divided by ``step · (1 + tilt · band / 21)`` with ``step = 2.56 · 2^(−quality/2)``
-and dead-zone rounding (``tilt`` and the dead zone belong to the model) → DC by 3-D Lorenzo or
-x-difference prediction (order-0 ANS), block activity ``z`` (order-0 ANS), AC band by band against
-the model's (band, z row, parents) tables (:mod:`.volume_ctx`; files of format 1 and files
-written with a model without that table: the (band, z) tables of :mod:`.volume_model`). decode: the
-inverse, AC dequantized at the learned centroids, then the learned deblocking filter (:mod:`.deblock`).
+Format 3 (the default since 2026-12-07; :mod:`.volume_wavelet`): values → [0, 1] by the volume's
+min/max → 3-D CDF 9/7 wavelet (:mod:`nc3d.wavelet`) → one dead-zone quantizer step for every band,
+``step = 2.56 · 2^(−quality/2)`` → the low-pass box and the bands coded coarse to fine against the
+rows of an integer table indexed by each coefficient's parent, its earlier sibling bands and its
+neighbours; the table starts from the shipped prior (``volume-wavelet.npz``, fixed by digest) and
+adapts to the file pass by pass. The file's header is ``{"format": 3}`` (and ``psnr`` when a target
+was given); everything else is one section ``w`` (:func:`.volume_wavelet.pack_payload`: shape,
+dtype, range, quality, model digest in ~20 bytes, then the streams) — small files matter (a
+smooth 64³ float32 field, 1 MB, is 252 bytes at 40 dB). A region decodes the whole volume and crops.
 
-File layout: header ``shape``, ``dtype``, ``range``, ``quality``, ``dc_pred`` (``"lorenzo"`` or
-``"x"``), ``model`` (``"default"``) and ``model_digest`` (must match the shipped model:
-``volume-ctx.npz`` when the header has ``ac: "ctx"`` (format 2, 2026-12-07: AC coded by
-:mod:`.volume_ctx`), ``volume.npz`` without it);
-optionally ``zshift`` (21 ints: the table-row shift of bands 1..21, :func:`.ldct.choose_zshift`;
-written when the file, header field included, comes out smaller with it; absent = all 0, as in
-files written before 2026-11-22 05:15 UTC); sections ``dc``, ``z``, ``ac`` (ANS words), ``esc``
-(escaped magnitudes). A constant volume stores no sections. Region decoding entropy-decodes every
-symbol (ANS is not seekable) and inverse-transforms only the blocks under the region plus a
-one-block halo. Files of the conv codec (``volume-conv``, called ``volume`` before 2026-11-22:
-their header has ``latent_shape``) still decode.
+Formats 1–2 (still written with ``model="dct"`` or a DCT model file, and always decoded): 8³ blocks
+(the last ones edge-padded) → orthonormal DCT → divided by ``step · (1 + tilt · band / 21)`` with
+dead-zone rounding → DC by 3-D Lorenzo or x-difference prediction (order-0 ANS), block activity
+``z`` (order-0 ANS), AC band by band against the model's (band, z row, parents) tables
+(:mod:`.volume_ctx`; format 1: the (band, z) tables of :mod:`.volume_model`); decoded at the
+learned centroids, then the learned deblocking filter (:mod:`.deblock`). Header ``shape``,
+``dtype``, ``range``, ``quality``, ``dc_pred``, ``model`` / ``model_digest`` (``volume-ctx.npz``
+when the header has ``ac: "ctx"``, ``volume.npz`` without it), optionally ``zshift`` (21 ints: the
+table-row shift of bands 1..21, absent = 0); sections ``dc``, ``z``, ``ac``, ``esc``. A constant
+volume stores no sections. Region decoding entropy-decodes every symbol and inverse-transforms only
+the blocks under the region plus a one-block halo. Files of the conv codec (``volume-conv``, called
+``volume`` before 2026-11-22: their header has ``latent_shape``) still decode.
 
 Label volumes (:func:`.volume_labels.looks_like_labels`: integer values, ≤ 256 of them,
 piecewise constant) are handed to the lossless ``volume-labels`` codec, whose file it is — unless
@@ -153,7 +156,7 @@ class VolumeCodec(Codec):
     kind = "volume"
     baseline = False
     description = (
-        "8³ DCT + learned entropy model (block side info, band×activity Laplace tables) and dequantizer"
+        "3-D CDF 9/7 wavelet + adaptive context model with a learned prior (8³ DCT files on request)"
     )
     options = (
         Option(

@@ -1,14 +1,15 @@
-"""Wavelet coefficients of the ``volume`` codec (format 3, header ``transform: "cdf97"``).
+"""Wavelet coefficients of the ``volume`` codec (format 3, the default since 2026-12-07).
 
 The values (scaled to [0, 1]) go through the 3-D CDF 9/7 transform (:mod:`nc3d.wavelet`), every
 coefficient is divided by one step and rounded with a dead zone (``|q| = ⌊|c|/step + ρ⌋``,
-``ρ = rounding`` of the model, < ½), and decoded at ``(|q| + θ)·step`` (``θ = offset``, the
-centroid of a Laplacian cell lies below its middle). The coarsest low-pass box is coded by 3-D
-Lorenzo residuals (order 0); the detail coefficients band by band, coarse to fine, each band in two
-halves of a 3-D checkerboard, every half at once ("a pass"). A coefficient's law is a row of an
-integer frequency table indexed by what the decoder already has when the pass is decoded:
+``ρ = rounding`` of the model, < ½), and decoded at ``(|q| + θ)·step`` (``θ = offset``: the
+centroid of a Laplacian cell lies below its middle). The coarsest low-pass box is coded first, as
+3-D Lorenzo residuals (a table row of its own); then the detail coefficients band by band, coarse
+to fine, each band in two halves of a 3-D checkerboard, every half at once ("a pass"). A
+coefficient's law is a row of an integer frequency table, indexed by what the decoder already has
+when the pass is decoded:
 
-* ``level``: 0 for the finest level, 1 for the next, 2 for the coarser ones;
+* ``level``: 0 for the finest level, 1, 2, and 3 for the coarser ones;
 * ``P``: the magnitude of its *parent*, the coefficient of the same band one level coarser at half
   its position (bucket edges 1, 2, 3, 5, 9);
 * ``S``: the sum of the magnitudes at its position in the bands of its level coded before it
@@ -16,16 +17,22 @@ integer frequency table indexed by what the decoder already has when the pass is
 * ``N``: in the second half of the checkerboard, the sum of the magnitudes of its 6 face
   neighbours, all in the first half (edges 1, 2, 3, 5, 8, 13, 21; the first half is a row of its own).
 
-The table starts from the model's ``prior`` (learned: :func:`fit_prior`, ``α`` pseudo-counts per row)
-and *adapts*: after each pass, the pass's own counts are added (×16), so later and finer passes are
-coded with the statistics of this volume. Every number is an integer, so the decoder rebuilds the
-same tables bit for bit. Each row codes the signed magnitudes ``−15..15`` (counts ``f15 … f1, 2·f0,
-f1 … f15``: the sign is even); magnitudes ≥ 15 escape to an order-0 stream of ``|q| − 15``.
+The table starts from the model's ``prior`` (learned: :func:`fit_prior`; ``alpha`` pseudo-counts
+per row) and *adapts*: after each pass, the pass's own counts are added, so the later and finer
+passes are coded with this volume's statistics. Every number is an integer, so the decoder rebuilds
+the same tables bit for bit. A row codes the signed symbols ``−37..37`` (counts ``f37 … f1, 2·f0,
+f1 … f37``: the sign is even): magnitudes ``0..13`` directly, larger ones by *class* ``j``
+(magnitude ``12 + 2^(j+1) + r``) with the offset ``r`` in ``j + 1`` raw bits (stream ``bits``), up to
+the largest magnitude a [0, 1] volume can give at the finest step. Rows where zero has at least
+99 % are coded 16 symbols per flag ("all zero" or not; :data:`GROUP`), which makes the coder touch a
+few symbols per group in the empty parts of a volume.
 
-Measured (ideal code lengths, leave-one-out priors, the 9 shared volumes, 2026-12-07): against SPERR
-at equal PSNR, 1.33 / 1.40 / 1.36 / 1.28 at 30 / 35 / 40 / 45 dB with the adaptation, 1.24 / 1.33 /
-1.31 / 1.25 without it (the 1 mm MNI template at 30 dB: 1.17 vs 0.82 — the prior alone fits small
-volumes; the adaptation fixes that); see ``benchmarks/results/volumes/rd_notes.md``.
+Why this and not the 8³ DCT of formats 1–2 (rd_notes.md): on the 9 shared volumes, leave-one-out,
+the DCT format reached 1.06 / 1.06 / 1.02 / 0.96 × SPERR's ratio at 30 / 35 / 40 / 45 dB; this one
+1.28 / 1.34 / 1.32 / 1.26 (no volume below 1.08). Most of the gain is the transform's many
+levels on smooth fields and the adaptation (without it the 1 mm MNI template at 30 dB loses a
+quarter: a prior fitted on small volumes; with a prior floor of 1 in 2¹¹ per symbol instead of
+2⁻²³ it lost another 30 % — zeros are coded at P ≈ 0.9999 there).
 """
 
 from __future__ import annotations
@@ -651,7 +658,8 @@ def load_wavelet_model(source) -> tuple[dict, str]:
     """Wavelet model from a path or bytes → (model, digest); :class:`InputError` when malformed."""
     blob = Path(source).read_bytes() if not isinstance(source, (bytes, bytearray)) else bytes(source)
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as f:
+        buf = io.BytesIO(blob)
+        with np.load(buf, allow_pickle=False) as f:
             prior, qz = np.asarray(f["prior"]), np.asarray(f["quantizer"])
     except Exception as exc:  # noqa: BLE001 - np.load raises many kinds on garbage
         raise InputError(f"not a volume wavelet model ({type(exc).__name__})") from None
