@@ -187,16 +187,19 @@ def _face_sum(a: np.ndarray) -> np.ndarray:
 
 
 def _parent(parent: np.ndarray | None, shape, halved) -> np.ndarray | None:
-    """Parent magnitudes at each child position (``halved[a]``: the parent level split axis ``a``)."""
+    """A parent band's values at each child position (``halved[a]``: the parent level split axis ``a``)."""
     if parent is None:
         return None
-    up = parent
-    for axis, h in enumerate(halved):
-        if h:
-            up = np.repeat(up, 2, axis=axis)
+    a, b, c = parent.shape
+    fa, fb, fc = (2 if h else 1 for h in halved)
+    # each parent value repeated over its 2×2×2 (or fewer) children: one broadcast copy
+    up = np.broadcast_to(parent[:, None, :, None, :, None], (a, fa, b, fb, c, fc)).reshape(
+        a * fa, b * fb, c * fc
+    )
     if all(u >= n for u, n in zip(up.shape, shape)):
-        return up[: shape[0], : shape[1], : shape[2]]
-    idx = [np.minimum(np.arange(n) // (2 if h else 1), m - 1) for n, h, m in zip(shape, halved, parent.shape)]
+        out = up[: shape[0], : shape[1], : shape[2]]
+        return out if out.flags.writeable else out.copy()  # a reshape that could stay a view
+    idx = [np.minimum(np.arange(n) // f, m - 1) for n, f, m in zip(shape, (fa, fb, fc), parent.shape)]
     return parent[np.ix_(*idx)]  # a parent band shorter than half its child's (odd sizes)
 
 
@@ -225,8 +228,12 @@ class _Plan:
             halved = self.axes[level + 1] if level + 1 < len(self.axes) else (False,) * 3
             for name in band_names(self.axes[level]):
                 shape = self.shapes[level][name]
-                par = _parent(coarser.get(name), shape, halved)
-                base = np.full(shape, offset, np.int16) if par is None else _P_LUT[par] + offset
+                par = coarser.get(name)  # its terms looked up on the parent band, then spread
+                base = (
+                    np.full(shape, offset, np.int16)
+                    if par is None
+                    else _parent(_P_LUT[par] + offset, shape, halved)
+                )
                 if sib is not None:
                     if sib.shape == shape:
                         base += _S_LUT[sib]
