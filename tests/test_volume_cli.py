@@ -104,6 +104,18 @@ def test_render_volume_slices(tmp_path, capsys):
     assert w == 48 + 48 + 62 + 2 * 4  # panels (y, x), (z, x), (z, y) at scale 1, two separators
 
 
+def test_render_volume_slices_takes_several_rows():
+    from nc3d.errors import InputError
+    from nc3d.render.volume import render_volume_slices
+
+    v = np.random.default_rng(0).random((8, 10, 12)).astype(np.float32)
+    one = render_volume_slices(v, size=24)
+    three = render_volume_slices(v, [v, 1 - v], size=24, labels=("a", "b", "c"))
+    assert three.shape[1] == one.shape[1] and three.shape[0] > 2.8 * one.shape[0]
+    with pytest.raises(InputError, match="3 rows but 2 labels"):
+        render_volume_slices(v, [v, v], labels=("a", "b"))
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

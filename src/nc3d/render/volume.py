@@ -37,30 +37,33 @@ def _gray(plane: np.ndarray, lo: float, hi: float, scale: int) -> np.ndarray:
 def render_volume_slices(
     volume, compare=None, *, size: int = 256, labels=("original", "decoded")
 ) -> np.ndarray:
-    """An image of the three middle slices of ``volume`` (and, in a second row, of ``compare``).
+    """An image of the three middle slices of ``volume`` (and, in rows under it, of ``compare``).
 
     Parameters
     ----------
     volume : (z, y, x) array
         The reference volume; its value range sets the gray window of every panel.
-    compare : (z, y, x) array, optional
-        A volume of the same shape (e.g. decoded), drawn under the reference.
+    compare : (z, y, x) array or list of them, optional
+        Volumes of the same shape (e.g. decoded), one row each under the reference.
     size : int
         Approximate pixels of a panel's longer side (slices are enlarged by a whole factor).
-    labels : (str, str)
-        Row names used in the captions.
+    labels : sequence of str
+        Row names used in the captions: the reference's, then one per compared volume.
 
     Returns
     -------
     (h, w, 3) uint8
     """
     ref = as_volume(volume, name="volume")
+    others = [] if compare is None else list(compare) if isinstance(compare, (list, tuple)) else [compare]
+    if len(labels) < 1 + len(others):
+        raise InputError(f"render: {1 + len(others)} rows but {len(labels)} labels")
     rows = [(labels[0], ref)]
-    if compare is not None:
-        other = as_volume(compare, name="compare")
+    for label, other in zip(labels[1:], others):
+        other = as_volume(other, name="compare")
         if other.shape != ref.shape:
             raise InputError(f"render: shapes differ: {ref.shape} vs {other.shape}")
-        rows.append((labels[1], other))
+        rows.append((label, other))
     lo, hi = float(ref.min()), float(ref.max())
     scale = max(1, int(size) // max(ref.shape))
     images = []
