@@ -29,7 +29,7 @@ few symbols per group in the empty parts of a volume.
 
 Why this and not the 8³ DCT of formats 1–2 (rd_notes.md): on the 9 shared volumes, leave-one-out,
 the DCT format reached 1.06 / 1.06 / 1.02 / 0.96 × SPERR's ratio at 30 / 35 / 40 / 45 dB; this one
-1.28 / 1.34 / 1.32 / 1.26 (no volume below 1.08). Most of the gain is the transform's many
+1.30 / 1.37 / 1.34 / 1.27 (no volume below 1.08). Most of the gain is the transform's many
 levels on smooth fields and the adaptation (without it the 1 mm MNI template at 30 dB loses a
 quarter: a prior fitted on small volumes; with a prior floor of 1 in 2¹¹ per symbol instead of
 2⁻²³ it lost another 30 % — zeros are coded at P ≈ 0.9999 there).
