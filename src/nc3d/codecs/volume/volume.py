@@ -83,6 +83,8 @@ from .volume_wavelet import (
     dequantize_wavelet,
     encode_wavelet,
     load_wavelet_model,
+    lorenzo_residuals,
+    lorenzo_restore,
     pack_payload,
     quantize_wavelet,
     unpack_payload,
@@ -134,20 +136,6 @@ def _conv():
     from .volume_conv import VolumeConvCodec
 
     return VolumeConvCodec()
-
-
-def _lorenzo(dc: np.ndarray, grid) -> np.ndarray:
-    g = dc.reshape(grid).astype(np.int64)
-    for axis in range(3):
-        g = np.diff(g, axis=axis, prepend=0)
-    return g.ravel()
-
-
-def _unlorenzo(res: np.ndarray, grid) -> np.ndarray:
-    g = res.reshape(grid)
-    for axis in range(3):
-        g = np.cumsum(g, axis=axis)
-    return g.ravel()
 
 
 @register
@@ -293,7 +281,7 @@ class VolumeCodec(Codec):
         q, _ = quantize_blocks(blocks, steps_for(quality_step(quality), model["tilt"]), model["dead_zone"])
         z = block_activity(q)
         dc = {
-            "lorenzo": encode_symbols(_lorenzo(q[:, 0], grid)),
+            "lorenzo": encode_symbols(lorenzo_residuals(q[:, 0].reshape(grid))),
             "x": encode_symbols(np.diff(q[:, 0], prepend=0)),
         }
         pred = min(dc, key=lambda k: len(dc[k]))
@@ -401,7 +389,7 @@ class VolumeCodec(Codec):
         res = decode_symbols(sections["dc"], count=n)
         if res.size and int(np.abs(res).max()) > bound:
             raise FormatError("volume file: DC residuals out of range")
-        dc = _unlorenzo(res, grid) if pred == "lorenzo" else np.cumsum(res)
+        dc = lorenzo_restore(res, grid).ravel() if pred == "lorenzo" else np.cumsum(res)
         if np.abs(dc).max() > bound:
             raise FormatError("volume file: DC coefficients out of range")
         if context is not None:

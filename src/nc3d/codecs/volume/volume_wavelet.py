@@ -46,6 +46,7 @@ import numpy as np
 from ...entropy import (
     categorical_model,
     constriction_module,
+    guarded,
     pack_varints,
     unpack_varints,
 )
@@ -73,6 +74,8 @@ __all__ = [
     "QUALITY_UNITS",
     "pack_payload",
     "unpack_payload",
+    "lorenzo_residuals",
+    "lorenzo_restore",
 ]
 
 #: The quality is stored in 1/256 steps (u16).
@@ -283,14 +286,16 @@ def _shapes_for(shape) -> tuple[list[dict[str, tuple]], tuple, list]:
 # ----------------------------------------------------------------------------------------------
 
 
-def _lorenzo(a: np.ndarray) -> np.ndarray:
+def lorenzo_residuals(a: np.ndarray) -> np.ndarray:
+    """3-D Lorenzo prediction residuals of an integer (z, y, x) array, flattened (int64)."""
     g = a.astype(np.int64)
     for axis in range(3):
         g = np.diff(g, axis=axis, prepend=0)
     return g.ravel()
 
 
-def _unlorenzo(res: np.ndarray, shape) -> np.ndarray:
+def lorenzo_restore(res: np.ndarray, shape) -> np.ndarray:
+    """Invert :func:`lorenzo_residuals` → the (z, y, x) array of ``shape``."""
     g = res.reshape(shape)
     for axis in range(3):
         g = np.cumsum(g, axis=axis)
@@ -518,7 +523,7 @@ def encode_wavelet(ql: np.ndarray, qbands, axes, model: dict) -> dict[str, bytes
     """
     plan = _Plan(_band_shapes(qbands), axes)
     writer = _Writer(model)
-    res = _lorenzo(ql)
+    res = lorenzo_residuals(ql)
     writer.code(np.full(res.size, LOW_ROW, np.int16), res)
     for level, name, _phase, mask, rows in plan.passes():
         q = qbands[level][name][mask]
@@ -532,7 +537,8 @@ def decode_wavelet(streams: dict, shape, model: dict, bound: int):
     shapes, low_shape, axes = _shapes_for(shape)
     qbands = [{n: np.zeros(s, np.int32) for n, s in level.items()} for level in shapes]
     plan = _Plan(shapes, axes)
-    try:
+
+    def run() -> np.ndarray:
         reader = _Reader(model, streams)
         res = reader.read(np.full(int(np.prod(low_shape)), LOW_ROW, np.int16))
         for level, name, _phase, mask, rows in plan.passes():
@@ -543,13 +549,10 @@ def decode_wavelet(streams: dict, shape, model: dict, bound: int):
             plan.store(level, name, mask, m)
             qbands[level][name][mask] = q
         reader.finish()
-    except FormatError:
-        raise
-    except (ValueError, RuntimeError, AssertionError, BaseException) as exc:  # constriction panics
-        if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
-            raise
-        raise FormatError(f"volume file: detail stream is corrupt ({type(exc).__name__})") from None
-    ql = _unlorenzo(res, low_shape)
+        return res
+
+    res = guarded(run, "volume file: detail stream is corrupt")
+    ql = lorenzo_restore(res, low_shape)
     if ql.size and int(np.abs(ql).max()) > bound:
         raise FormatError("volume file: low-pass coefficients out of range")
     return ql, qbands
@@ -615,7 +618,7 @@ def wavelet_histogram(ql: np.ndarray, qbands, axes) -> np.ndarray:
         sym = _classify(np.abs(np.asarray(q, dtype=np.int64)))[0]
         out[:] += np.bincount(rows.astype(np.int64) * MAGS + sym, minlength=out.size)
 
-    res = _lorenzo(ql)
+    res = lorenzo_residuals(ql)
     count(np.full(res.size, LOW_ROW), res)
     for level, name, _phase, mask, rows in plan.passes():
         q = qbands[level][name][mask]
