@@ -105,7 +105,7 @@ def _inverse_axis(s, d, axis: int):
 
 def split_axes(shape) -> list[tuple[bool, bool, bool]]:
     """Per level (finest first), which of the 3 axes are split, for a volume of ``shape``."""
-    out = []
+    out: list[tuple[bool, bool, bool]] = []
     size = list(shape)
     while len(out) < MAX_LEVELS:
         axes = tuple(n >= MIN_LENGTH for n in size)
@@ -163,14 +163,14 @@ def forward_cdf97(x: np.ndarray) -> tuple[np.ndarray, list[dict[str, np.ndarray]
 
 def inverse_cdf97(low: np.ndarray, bands: list[dict[str, np.ndarray]]) -> np.ndarray:
     """Invert :func:`forward_cdf97` (``bands`` as it returned them, finest first)."""
-    low = torch.from_numpy(np.asarray(low))
-    for parts in reversed(bands):
-        parts = {name: torch.from_numpy(np.asarray(arr)) for name, arr in parts.items()} | {"LLL": low}
+    current = torch.from_numpy(np.asarray(low))
+    for level in reversed(bands):
+        parts = {name: torch.from_numpy(np.asarray(arr)) for name, arr in level.items()} | {"LLL": current}
         for axis in (2, 1, 0):
             merged = {}
             for name in {n[:axis] for n in parts}:
                 lo, hi = parts[name + "L"], parts.get(name + "H")
                 merged[name] = lo if hi is None else _inverse_axis(lo, hi, axis)
             parts = merged
-        low = parts[""]
-    return low.numpy()
+        current = parts[""]
+    return current.numpy()

@@ -69,6 +69,8 @@ def unpack_volume_header(data: bytes) -> tuple[dict, int]:
         raise FormatError("volume header: missing or unknown dtype")
     dtype = _DTYPES[buf[used]]
     used += 1
+    lo: float
+    hi: float
     if dtype in _INT_DTYPES:
         rng, n = unpack_varints(buf[used:], 2, "volume range")
         lo, hi = (int(v) for v in unzigzag(rng))

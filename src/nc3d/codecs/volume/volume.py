@@ -256,14 +256,16 @@ class VolumeCodec(Codec):
         if target_psnr is not None:
 
             def psnr_at(q: float) -> float:
-                y = dequantize_wavelet(*quantized(q), quality_step(q), model["offset"])
+                ql, qbands = quantized(q)
+                y = dequantize_wavelet(ql, qbands, quality_step(q), model["offset"])
                 return psnr(x, np.clip(y, 0, 1), data_range=1.0)
 
             levels = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
             quality, reached = smallest_level_reaching(levels, psnr_at, target_psnr, progress)
             header["psnr"] = round(reached, 3)
         quality = round(quality * QUALITY_UNITS) / QUALITY_UNITS  # as stored
-        streams = encode_wavelet(*quantized(quality), split_axes(x.shape), model)
+        ql, qbands = quantized(quality)
+        streams = encode_wavelet(ql, qbands, split_axes(x.shape), model)
         return {"w": pack_payload(fields, quality, digest, streams)}
 
     def _encode_dct(self, v, header, sections, model, quality, target_psnr, progress):

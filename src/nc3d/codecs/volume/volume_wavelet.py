@@ -111,7 +111,9 @@ PRIOR_BITS = 30
 # ----------------------------------------------------------------------------------------------
 
 
-def quantize_wavelet(low: np.ndarray, bands, step: float, rounding: float):
+def quantize_wavelet(
+    low: np.ndarray, bands: list[dict[str, np.ndarray]], step: float, rounding: float
+) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
     """Quantize :func:`nc3d.wavelet.forward_cdf97`'s output → (low (int64), bands (int32)).
 
     ``low``: the coarsest low-pass box rounded to the nearest step; ``bands``: per level (finest
