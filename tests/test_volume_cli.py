@@ -104,6 +104,14 @@ def test_render_volume_slices(tmp_path, capsys):
     assert w == 48 + 48 + 62 + 2 * 4  # panels (y, x), (z, x), (z, y) at scale 1, two separators
 
 
+def test_info_shows_a_wavelet_file_s_shape_and_quality(tmp_path, capsys):
+    f = tmp_path / "head.nc3d"
+    assert run(capsys, "compress", HEAD, "-o", f, "--quality", "7")[0] == 0
+    code, out, _ = run(capsys, "info", f)
+    assert code == 0 and 'details: {"shape": [42, 62, 48], "dtype": "uint8"' in out
+    assert '"quality": 7.0' in out
+
+
 def test_render_volume_slices_takes_several_rows():
     from nc3d.errors import InputError
     from nc3d.render.volume import render_volume_slices

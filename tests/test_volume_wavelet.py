@@ -89,6 +89,15 @@ def test_files_are_one_small_section_and_grow_with_quality(codec, head):
     assert len(constant) < 100 and np.array_equal(codec.decode(constant), flat)
 
 
+def test_info_shows_what_section_w_packs(codec, head):
+    blob = codec.encode(head, quality=9.5)
+    details = nc3d.info(blob)["details"]
+    assert details["shape"] == list(head.shape) and details["dtype"] == "uint8"
+    assert details["range"] == [int(head.min()), int(head.max())] and details["quality"] == 9.5
+    broken = _repacked(blob, w=b"\x05")
+    assert "error" in nc3d.info(broken)["details"]
+
+
 def test_smaller_than_the_dct_format_at_the_same_psnr(codec, head):
     wavelet = codec.encode(head, target_psnr=40.0)
     dct = codec.encode(head, target_psnr=40.0, model="dct")

@@ -281,7 +281,8 @@ def add_shapes(source, inputs, *, steps: int = 300, progress=None) -> tuple[byte
 
 
 def info(source) -> dict:
-    """What a ``.nc3d`` file holds: codec, format version, header and bytes per section.
+    """What a ``.nc3d`` file holds: codec, format version, header and bytes per section, and
+    ``details``: what the codec packs outside its header (e.g. a volume's shape and quality).
 
     Parameters
     ----------
@@ -292,4 +293,12 @@ def info(source) -> dict:
         if isinstance(source, (bytes, bytearray))
         else _container.read_file(source)
     )
-    return c.describe()
+    out = c.describe()
+    if c.codec in codec_names():
+        try:
+            details = get_codec(c.codec).describe_file(dict(c.header), c.sections)
+        except FormatError as exc:
+            details = {"error": str(exc)}
+        if details:
+            out["details"] = details
+    return out

@@ -577,6 +577,8 @@ def cmd_info(args) -> int:
 
     Console().print(table)
     print(json.dumps(result["header"], indent=2))
+    if result.get("details"):
+        print("details: " + json.dumps(result["details"]))
     return 0
 
 

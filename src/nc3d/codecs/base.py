@@ -203,6 +203,12 @@ class Codec:
             raise ValueError(f"unknown capability {capability!r}; known: {', '.join(sorted(CAPABILITIES))}")
         return capability in self.capabilities
 
+    def describe_file(self, header: dict, sections: dict) -> dict:
+        """What a file of this codec holds that its JSON header does not show (for :func:`nc3d.info`):
+        codecs that pack their fields into a binary section unpack them here. Untrusted input:
+        :class:`FormatError` when malformed."""
+        return {}
+
     def preset(self, name: str) -> list[dict]:
         """The ladder of settings of preset ``name`` (copies; see :data:`PRESETS`)."""
         if name not in PRESETS:

@@ -345,6 +345,13 @@ class VolumeCodec(Codec):
         crop = tuple(slice(a - f * 8, b - f * 8) for (a, b), f in zip(box, first))
         return restore_values(np.ascontiguousarray(sub[crop]), dtype, lo, hi, scaled=True)
 
+    def describe_file(self, header: dict, sections: dict) -> dict:
+        """Format 3 keeps shape, dtype, range, quality and the model in section ``w``."""
+        if "w" not in sections:
+            return {}
+        fields, quality, digest, _ = unpack_payload(sections["w"])
+        return fields | {"quality": quality, "model": f"default ({digest})" if digest else "embedded"}
+
     def _decode_wavelet(self, header, sections, region):
         """Format 3: the whole volume is decoded (the wavelet is not blockwise), then cropped."""
         fields, quality, digest, streams = unpack_payload(sections["w"])
