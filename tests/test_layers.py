@@ -7,10 +7,10 @@ layer and the ones below):
 
 0. ``errors``, ``files``, ``resources``, ``bounded``, ``sandbox``, ``_optional``: no nc3d dependencies
 1. ``container``, ``entropy``, ``mesh``, ``dct``, ``blocks``, ``samples``: formats and plain data
-2. ``io``, ``geometry``, ``nn``, ``metrics``, ``render``, ``rate``: reading, geometry, networks,
-   measuring, sharing bytes
+2. ``io``, ``geometry``, ``nn``, ``metrics``, ``render``, ``rate``, ``distributed``: reading,
+   geometry, networks, measuring, sharing bytes, tasks on Ray
 3. ``codecs`` (the protocol and nc3d's codecs) and ``baselines``
-4. ``api``, ``batch``, ``distributed``, ``chunked``, ``csg``, ``demo``, ``bench``, ``testing``, ``view``:
+4. ``api``, ``batch``, ``chunked``, ``csg``, ``demo``, ``bench``, ``testing``, ``view``:
    what uses codecs
 5. ``cli``, ``_console``, ``__main__``: the command line
 """
@@ -27,9 +27,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "nc3d"
 LAYERS = [
     {"errors", "files", "resources", "bounded", "sandbox", "_optional"},
     {"container", "entropy", "mesh", "dct", "wavelet", "blocks", "samples"},
-    {"io", "geometry", "nn", "metrics", "render", "rate"},
+    {"io", "geometry", "nn", "metrics", "render", "rate", "distributed"},
     {"codecs", "baselines"},
-    {"api", "batch", "distributed", "chunked", "csg", "demo", "bench", "testing", "view"},
+    {"api", "batch", "chunked", "csg", "demo", "bench", "testing", "view"},
     {"cli", "_console", "__main__"},
 ]
 #: The codec implementations: neither imports another's package (the protocol, ``codecs.base``,

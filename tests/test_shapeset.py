@@ -53,6 +53,19 @@ def blob(shapes):
     return nc3d.compress(shapes, codec="shapeset", **TINY)
 
 
+def test_volumes_prepared_on_ray_give_the_same_file(shapes, blob, tmp_path, monkeypatch):
+    # prepare_on_ray through an in-process stand-in for Ray: every shape a task, the same bytes
+    from nc3d import _optional
+    from test_keras_batch import _InProcessRay
+
+    fake = _InProcessRay()
+    real_require = _optional.require
+    monkeypatch.setattr(_optional, "require", lambda m, f: fake if m == "ray" else real_require(m, f))
+    torch.set_num_threads(1)
+    on_ray = nc3d.compress(shapes, codec="shapeset", **(TINY | {"prepare_on_ray": "local"}))
+    assert on_ray == blob and len(fake.tasks) == len(shapes)
+
+
 def test_pixel_shuffle_3d_places_channels():
     x = torch.arange(2 * 8 * 2 * 3 * 1, dtype=torch.float32).reshape(2, 8, 2, 3, 1)
     y = pixel_shuffle_3d(x, 2)

@@ -224,3 +224,51 @@ def test_a_sheet_with_degenerate_faces_still_gets_its_shell():
     faces = np.vstack([star.faces, [[1, 2, 2]]])  # a triangle with a repeated vertex
     volume = prepare_tsdf_def(Mesh(star.vertices, faces), TsdfDefSettings(resolution=16, steps=0))
     assert volume[0].min() < 0 < volume[0].max()
+
+
+def _spheres(n: int) -> list[Mesh]:
+    import trimesh
+
+    out = []
+    for i in range(n):
+        m = trimesh.creation.icosphere(subdivisions=2, radius=0.5 + 0.1 * i)
+        out.append(Mesh(np.asarray(m.vertices), np.asarray(m.faces)))
+    return out
+
+
+def test_tsdf_defs_prepared_as_ray_tasks_match_and_fill_the_cache(tmp_path, monkeypatch):
+    # the Ray path end to end without Ray (an in-process stand-in): the same volumes as here, only
+    # the meshes missing from the cache become tasks, and their volumes are written to it
+    from nc3d import _optional
+    from nc3d.geometry.tsdf import TsdfDefSettings, prepare_tsdf_defs
+    from test_keras_batch import _InProcessRay
+
+    fake = _InProcessRay()
+    real_require = _optional.require
+    monkeypatch.setattr(_optional, "require", lambda m, f: fake if m == "ray" else real_require(m, f))
+    meshes = _spheres(3)
+    settings = TsdfDefSettings(resolution=12, steps=2, samples=2000)
+    here = np.zeros((3, 4, 12, 12, 12), np.float32)
+    prepare_tsdf_defs(meshes[:1], settings, tmp_path, here[:1])  # shape 0 is in the cache already
+    prepare_tsdf_defs(meshes, settings, None, here)
+    on_ray = np.zeros_like(here)
+    prepare_tsdf_defs(meshes, settings, tmp_path, on_ray, ray_address="local")
+    assert np.array_equal(on_ray, here)
+    assert len(fake.tasks) == 2 and fake.started and fake.stopped
+    assert len(list(tmp_path.glob("*.npz"))) == 3  # the tasks' volumes were cached
+    fake.tasks.clear()
+    prepare_tsdf_defs(meshes, settings, tmp_path, on_ray, ray_address="local")
+    assert not fake.tasks  # everything came from the cache: resumable
+
+
+@pytest.mark.slow  # starting Ray takes ~10-15 s on 2 cores
+def test_tsdf_defs_on_a_local_ray_match_this_process(tmp_path):
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'nc3d[ray]')")
+    from nc3d.geometry.tsdf import TsdfDefSettings, prepare_tsdf_defs
+
+    meshes = _spheres(3)
+    settings = TsdfDefSettings(resolution=12, steps=2, samples=2000)
+    here, there = np.zeros((2, 3, 4, 12, 12, 12), np.float32)
+    prepare_tsdf_defs(meshes, settings, None, here)
+    prepare_tsdf_defs(meshes, settings, tmp_path, there, ray_address="local")
+    assert np.array_equal(here, there)

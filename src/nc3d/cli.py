@@ -131,7 +131,8 @@ def _folder_mode(args) -> bool:
     if not batch and args.ray_address is not None:
         raise InputError(
             "--ray-address applies to a folder compressed with a single-mesh codec "
-            "(nc3d compress DIR -o OUTDIR --codec implicit)"
+            "(nc3d compress DIR -o OUTDIR --codec implicit); a set codec prepares on Ray with "
+            "--prepare-on-ray ADDRESS"
         )
     return batch
 

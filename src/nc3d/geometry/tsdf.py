@@ -301,31 +301,48 @@ def cached_tsdf_def(mesh: Mesh, settings: TsdfDefSettings, cache_dir: Path | Non
     Returns the volume and whether it came from the cache. A missing, unreadable or
     mismatched cache file is recomputed (never trusted blindly); writes are atomic.
     """
-    from ..files import write_bytes_atomic
+    path = _cache_path(mesh, settings, cache_dir)
+    volume = _read_cached(path, settings)
+    if volume is not None:
+        return volume, True
+    volume = prepare_tsdf_def(mesh, settings)
+    _write_cached(path, volume)
+    return volume, False
 
+
+def _cache_path(mesh: Mesh, settings: TsdfDefSettings, cache_dir: Path | None) -> Path | None:
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
     digest.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
     digest.update(settings.key().encode())
-    path = None if cache_dir is None else Path(cache_dir) / f"{digest.hexdigest()[:32]}.npz"
-    k = settings.resolution
-    if path is not None and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                volume = z["volume"]
-            if volume.shape == (4, k, k, k) and volume.dtype == np.float32 and np.isfinite(volume).all():
-                return volume, True
-        except (OSError, ValueError, KeyError):
-            pass
-    volume = prepare_tsdf_def(mesh, settings)
-    if path is not None:
-        import io
+    return None if cache_dir is None else Path(cache_dir) / f"{digest.hexdigest()[:32]}.npz"
 
-        buf = io.BytesIO()
-        np.savez_compressed(buf, volume=volume)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, buf.getvalue(), force=True)
-    return volume, False
+
+def _read_cached(path: Path | None, settings: TsdfDefSettings) -> np.ndarray | None:
+    """The cached volume, or None when missing, unreadable or not what ``settings`` make."""
+    k = settings.resolution
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            volume = z["volume"]
+    except (OSError, ValueError, KeyError):
+        return None
+    ok = volume.shape == (4, k, k, k) and volume.dtype == np.float32 and np.isfinite(volume).all()
+    return volume if ok else None
+
+
+def _write_cached(path: Path | None, volume: np.ndarray) -> None:
+    if path is None:
+        return
+    import io
+
+    from ..files import write_bytes_atomic
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, volume=volume)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, buf.getvalue(), force=True)
 
 
 def _prepare_one(args) -> np.ndarray:
@@ -344,9 +361,10 @@ def prepare_tsdf_defs(
     *,
     names=None,
     workers: int = 1,
+    ray_address: str | None = None,
     progress=None,
 ) -> None:
-    """:func:`cached_tsdf_def` of many meshes, in worker processes, written into ``out``.
+    """:func:`cached_tsdf_def` of many meshes, in worker processes or Ray tasks, written into ``out``.
 
     Parameters
     ----------
@@ -362,6 +380,10 @@ def prepare_tsdf_defs(
     workers : int
         Processes (1: this one). Each uses one thread; they start with ``spawn`` (no forked
         torch/OpenMP state).
+    ray_address : str, optional
+        Prepare on Ray instead (:func:`nc3d.distributed.ray_map`: ``"local"``, ``"auto"`` or
+        ``"HOST:PORT"``), one task per mesh not in the cache; the tasks return the volumes and
+        this process writes them into ``out`` and the cache (a cluster's nodes need not see it).
     progress : callable, optional
         ``progress("TSDF-Def volumes", done, total)``.
     """
@@ -369,6 +391,9 @@ def prepare_tsdf_defs(
     if progress:
         progress("TSDF-Def volumes", 0, n)
     names = names if names is not None else [f"shape {i}" for i in range(n)]
+    if ray_address is not None:
+        _prepare_on_ray(meshes, settings, cache_dir, out, names, ray_address, progress)
+        return
     work = ((name, m, settings, cache_dir) for name, m in zip(names, meshes))
     if workers <= 1 or n <= 1:
         for i, item in enumerate(work):
@@ -389,3 +414,40 @@ def prepare_tsdf_defs(
             out[i] = volume
             if progress:
                 progress("TSDF-Def volumes", i + 1, n)
+
+
+def prepare_task(name: str, mesh: Mesh, settings: TsdfDefSettings) -> dict:
+    """One Ray task of :func:`prepare_tsdf_defs`: ``{"volume": (4, K, K, K)}`` or ``{"error": text}``."""
+    try:
+        return {"volume": prepare_tsdf_def(mesh, settings)}
+    except InputError as exc:
+        return {"error": f"{name}: {exc}"}
+
+
+def _prepare_on_ray(meshes, settings, cache_dir, out, names, address, progress) -> None:
+    from ..distributed import ray_map
+
+    n = len(meshes)
+    paths = [_cache_path(m, settings, cache_dir) for m in meshes]
+    todo = []
+    for i, path in enumerate(paths):
+        volume = _read_cached(path, settings)
+        if volume is None:
+            todo.append(i)
+        else:
+            out[i] = volume
+    done = n - len(todo)
+    if progress:
+        progress("TSDF-Def volumes", done, n)
+
+    def arguments(i: int) -> tuple:
+        return str(names[i]), meshes[i], settings
+
+    for i, result in ray_map(prepare_task, todo, arguments, address=address):
+        if "error" in result:
+            raise InputError(str(result["error"]))
+        out[i] = result["volume"]
+        _write_cached(paths[i], result["volume"])
+        done += 1
+        if progress:
+            progress("TSDF-Def volumes", done, n)

@@ -431,6 +431,13 @@ class ShapeSetCodec(Codec):
             high=1024,
         ),
         Option(
+            "prepare_on_ray",
+            str,
+            None,
+            "prepare the TSDF-Def volumes as Ray tasks instead: 'local' (start Ray here), 'auto' "
+            "(this machine's cluster) or HOST:PORT; volumes in the cache are not recomputed",
+        ),
+        Option(
             "check_samples",
             int,
             10_000,
@@ -578,7 +585,14 @@ class ShapeSetCodec(Codec):
             else:
                 # a worker process costs seconds to start (torch): worth it from a few shapes each
                 prepare_tsdf_defs(
-                    normalized, prep, cache, volumes, names=names, workers=workers, progress=progress
+                    normalized,
+                    prep,
+                    cache,
+                    volumes,
+                    names=names,
+                    workers=workers,
+                    ray_address=s["prepare_on_ray"],
+                    progress=progress,
                 )
             return self._train_and_pack(
                 names, normalized, frames, volumes, arch, train, prep, processes, s, progress
