@@ -260,11 +260,13 @@ def cmd_prepare(args) -> None:
             out,
             names=[n for n, _ in named],
             workers=args.jobs,
+            ray_address=args.ray_address,
             progress=progress,
         )
         del out
     (args.cache_dir.parent / "prepare-scratch.npy").unlink()
     row = {"subset": args.subset, "shapes": len(named), "resolution": k, "stages": memory.table()}
+    row |= {"jobs": args.jobs, "ray_address": args.ray_address}
     print(row, flush=True)
     _append(OUT / "shapeset_prepare.jsonl", row)
 
@@ -607,6 +609,9 @@ def main() -> None:
         sub.choices[name].add_argument(
             "--cache-dir", type=Path, default=Path.home() / ".cache" / "nc3d" / "tsdf-def"
         )
+    sub.choices["prepare"].add_argument(
+        "--ray-address", help="prepare as Ray tasks ('local', 'auto', HOST:PORT) instead of --jobs processes"
+    )
     add = sub.add_parser("add")
     add.add_argument("--file", type=Path, required=True)
     add.add_argument("--steps", type=int, default=300)
