@@ -96,6 +96,8 @@ _MODEL: dict = {}
 #: The encoder tries a per-band table shift (a second AC coding) only when it estimates a saving
 #: above this many bytes.
 ZSHIFT_MIN_SAVING = 32
+#: The qualities a ``target_psnr`` search chooses from (both formats): a 0.25 grid.
+_TARGET_LEVELS = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
 
 
 def _load(source):
@@ -245,8 +247,7 @@ class VolumeCodec(Codec):
         fields = volume_header(v)
         lo, hi = fields["range"]
         if lo == hi:
-            empty = {"bits": b"", "detail": b""}
-            return {"w": pack_payload(fields, round(quality * QUALITY_UNITS) / QUALITY_UNITS, digest, empty)}
+            return {"w": pack_payload(fields, quality, digest, {"bits": b"", "detail": b""})}
         x = normalized(v, lo, hi)
         low, bands = forward_cdf97(x)
 
@@ -260,10 +261,9 @@ class VolumeCodec(Codec):
                 y = dequantize_wavelet(ql, qbands, quality_step(q), model["offset"])
                 return psnr(x, np.clip(y, 0, 1), data_range=1.0)
 
-            levels = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
-            quality, reached = smallest_level_reaching(levels, psnr_at, target_psnr, progress)
+            quality, reached = smallest_level_reaching(_TARGET_LEVELS, psnr_at, target_psnr, progress)
             header["psnr"] = round(reached, 3)
-        quality = round(quality * QUALITY_UNITS) / QUALITY_UNITS  # as stored
+        quality = round(quality * QUALITY_UNITS) / QUALITY_UNITS  # quantize at the step the file stores
         ql, qbands = quantized(quality)
         streams = encode_wavelet(ql, qbands, split_axes(x.shape), model)
         return {"w": pack_payload(fields, quality, digest, streams)}
@@ -313,8 +313,7 @@ class VolumeCodec(Codec):
             )
             return psnr(x, np.clip(y[: x.shape[0], : x.shape[1], : x.shape[2]], 0, 1), data_range=1.0)
 
-        levels = np.arange(0.0, QUALITY_MAX + 1e-9, 0.25).round(2).tolist()
-        return smallest_level_reaching(levels, psnr_at, target, progress)
+        return smallest_level_reaching(_TARGET_LEVELS, psnr_at, target, progress)
 
     def decode_parts(self, header, sections):
         if "latent_shape" in header:  # written by the conv codec, named "volume" until 2026-11-22
