@@ -322,7 +322,7 @@ def cmd_run(args) -> None:
         "ply_bytes": int(sum(ply)),
         "architecture": header["architecture"],
         "bits": header["bits"],
-        "steps": header["train"]["steps"],
+        "steps": header.get("train", {}).get("steps", 0),  # 0: no decoder trained
         "refitted": header["quality"]["refitted"],
         "meshes": int(header["size"].get("meshes", 0)),  # shapes stored as Draco meshes
         "format": int(handle.container.header.get("format", 1)),

@@ -230,6 +230,17 @@ def test_corrupt_bytes_raise_format_error(blob):
         nc3d.decompress(blob[: len(blob) // 2])
 
 
+def test_classical_shared_out_spends_its_bytes_where_they_buy_most(shapes, tmp_path):
+    from nc3d.bench.classical import classical_shared_out
+
+    meshes = [m for _, m in shapes]
+    cache = tmp_path / "cache"
+    small = classical_shared_out(meshes, 400, samples=2000, cache_dir=cache)
+    large = classical_shared_out(meshes, 40_000, samples=2000, cache_dir=cache)
+    assert (cache / "draco").is_dir()  # the ladders are kept for the next size
+    assert 0 < small < large and large > 0.99
+
+
 def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
     src = tmp_path / "meshes"
     src.mkdir()
@@ -252,6 +263,8 @@ def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
     # a box of 12 triangles fits losslessly in far fewer bytes than a neural share of the file
     assert result["shapes"][0]["classical"]["f_score_0.01"] > 0.99
     assert result["classical"]["shapes"] == 2
+    # with the file's bytes shared out, both fit near-losslessly (a 162-vertex sphere, 12 triangles)
+    assert result["classical"]["classical_shared_out_f_score_0.01"] > 0.99
     assert main(["info", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["sections"]["decoder"] > 0
     dec = tmp_path / "dec"

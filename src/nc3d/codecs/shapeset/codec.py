@@ -697,7 +697,7 @@ class ShapeSetCodec(Codec):
         for i, m in enumerate(meshes):
             if m is not None:
                 f_score[i], chamfer[i] = m.f_score, m.chamfer_p2s
-        header = {
+        header: dict = {
             "architecture": arch.to_dict(),
             "bits": train.bits,
             "count": n,
@@ -718,6 +718,10 @@ class ShapeSetCodec(Codec):
             "size": {**s["size"].to_dict(), "meshes": int((~neural).sum())},
             "mesh_shapes": s["mesh_shapes"] if s["check_samples"] else "off",
         }
+        if decoder is None:  # no neural shape: how a decoder would have been trained is noise
+            # (~550 of a 2-mesh file's 3,000 bytes); nc3d add reads them only from sets with one
+            del header["tsdf_def"], header["train"]
+            header["size"] = {"target_bytes": s["size"].target_bytes, "meshes": n}
         feature_bytes = [len(per_shape[i]) if neural[i] else 0 for i in range(n)]
         sections = {
             "decoder_steps": decoder[0] if decoder else b"",
