@@ -770,9 +770,24 @@ def mixed_blob(shapes):
             real(options, budget, **kw)  # still runs (the arguments are well-formed)
             return True, np.array([0] + [-1] * (len(options) - 1)), 0.0
 
+        real_check = codec.check_and_refit
+
+        def check_and_refit(*args, **kw):
+            _MIXED_REFIT_STEPS.append(kw["refit_steps"])
+            return real_check(*args, **kw)
+
         mp.setattr(codec, "choose_storage", first_as_mesh)
+        mp.setattr(codec, "check_and_refit", check_and_refit)
         torch.set_num_threads(1)
         return nc3d.compress(shapes, codec="shapeset", target_ratio=50.0, **AUTO)  # a size: trains
+
+
+_MIXED_REFIT_STEPS: list[int] = []
+
+
+def test_a_set_with_meshes_to_fall_back_on_refits_nothing(mixed_blob):
+    # its weak or empty shapes are stored as meshes where better: no whole-volume refits
+    assert _MIXED_REFIT_STEPS == [0]
 
 
 def test_a_mixed_set_decodes_meshes_and_features(mixed_blob, shapes, tmp_path, monkeypatch):
