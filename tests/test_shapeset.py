@@ -944,3 +944,16 @@ def test_choose_storage_keeps_every_shape_above_the_floor_where_it_can():
     ]
     assert choose_storage(options, 500)[1].tolist() == [0, 1, 0]  # the most mean F for the bytes
     assert choose_storage(options, 500, floor=0.8)[1].tolist() == [1, 0, 0]  # over budget, none starved
+
+
+def test_default_training_grows_with_the_set():
+    from nc3d.codecs.shapeset.codec import DEFAULT_EPOCHS, training_steps
+
+    # a small set keeps the measured 32,000 steps (~3,400 passes over 38 shapes) ...
+    assert training_steps(38, 4) == 32_000
+    # ... a large one gets DEFAULT_EPOCHS passes: each feature learns only when its shape is drawn
+    assert training_steps(1_097, 4) == DEFAULT_EPOCHS * 275 > 32_000
+    assert training_steps(1_097, 8) == DEFAULT_EPOCHS * 138
+    # what the user asks for wins (epochs before steps, as the presets rely on)
+    assert training_steps(1_097, 4, steps=500) == 500
+    assert training_steps(10, 4, steps=500, epochs=2) == 6

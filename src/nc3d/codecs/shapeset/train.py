@@ -5,7 +5,9 @@ with λ1 = 5, λ2 = 10, on all four channels. Adam with a linear warm-up over th
 steps, then cosine decay; the per-shape features get their own, higher learning rate
 (``feature_lr``): each feature is updated only when its shape is in the batch, i.e. once every
 ``n / batch`` steps, and would otherwise lag far behind the shared decoder. Training is counted in
-optimizer steps, not epochs, so the budget does not depend on how many shapes the set holds.
+optimizer steps; the codec gives a larger set more of them (:func:`~.codec.training_steps`: a
+feature learns only when its shape is drawn, and a larger feature learning rate does not make up
+for fewer draws).
 Features and weights are fake-quantized at ``bits`` (straight-through gradients) over the last
 ``1 - qat_start`` of the steps, so what is stored is what was fine-tuned; quantizing from the first
 step only adds noise while the network is still far from any solution.
