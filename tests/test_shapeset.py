@@ -957,3 +957,16 @@ def test_default_training_grows_with_the_set():
     # what the user asks for wins (epochs before steps, as the presets rely on)
     assert training_steps(1_097, 4, steps=500) == 500
     assert training_steps(10, 4, steps=500, epochs=2) == 6
+
+
+def test_cli_prints_the_weakest_shapes_and_the_shared_out_baseline(shapes, tmp_path, capsys):
+    src = tmp_path / "meshes"
+    src.mkdir()
+    for name, mesh in shapes[:2]:
+        save_mesh(src / f"{name}.ply", mesh)
+    out = tmp_path / "set.nc3d"
+    # the default size: Draco files only, no training (seconds)
+    assert main(["compress", str(src), "-o", str(out), "--codec", "shapeset", "--cache-dir", "off"]) == 0
+    printed = " ".join(capsys.readouterr().err.split())  # the report is on stderr, wrapped
+    assert "weakest shapes" in printed and "sphere" in printed and "box" in printed
+    assert "bytes shared out among the shapes: mean F-score@0.01" in printed

@@ -334,6 +334,7 @@ def cmd_compress(args) -> int:
     else:
         canonical = "the raw samples" if data.kind == "volume" else "binary PLY"
         if "classical" in result:
+            _print_weakest_shapes(result["shapes"])
             c = result["classical"]
             better = c["classical_better"] * 2 > c["shapes"]
             _console().print(
@@ -365,6 +366,31 @@ def cmd_compress(args) -> int:
             f"in {seconds:.1f} s"
         )
     return 0
+
+
+def _print_weakest_shapes(shapes: list[dict], count: int = 10) -> None:
+    """The per-shape table of a compressed set, its weakest shapes first (all of them: ``--json``)."""
+    from rich.table import Table
+
+    weakest = sorted(shapes, key=lambda x: x["f_score_0.01"])[:count]
+    more = f", {len(shapes) - count} more with --json" if len(shapes) > count else ""
+    table = Table(
+        "shape",
+        "bytes",
+        "F@0.01",
+        "Chamfer-p2s",
+        "D+D F@0.01",
+        title=f"weakest shapes (decimation + Draco at each shape's bytes ∝ its size{more})",
+    )
+    for x in weakest:
+        table.add_row(
+            x["name"],
+            f"{x['bytes']:,.0f}",
+            f"{x['f_score_0.01']:.3f}",
+            f"{x['chamfer_p2s']:.4f}",
+            f"{x['classical']['f_score_0.01']:.3f}",
+        )
+    _console().print(table)
 
 
 def _export_keras(args, handle, out: Path, t0: float) -> int:

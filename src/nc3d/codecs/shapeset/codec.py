@@ -82,7 +82,7 @@ MESHES_ENOUGH = 0.97
 #: at half), 200 collection shapes 640. Measured on 50 collection shapes (pure neural, 20× binary
 #: PLY, 2026-12-07): 160 / 320 / 640 / 1,280 passes → mean F@0.01 0.325 / 0.455 / 0.597 / 0.705,
 #: and a 3× or 10× feature learning rate does not make up for passes (0.460 / 0.454 at 320).
-#: 1,000 passes: a set of 1,000 shapes trains 250,000 steps (~3 h of one core at ~40 ms a step).
+#: 1,000 passes: a set of 1,000 shapes trains 250,000 steps (hours on a CPU: BENCHMARKS.md).
 DEFAULT_EPOCHS = 1_000
 #: Most decoder weights a file may declare per byte of its ``decoder`` section.
 _MAX_WEIGHTS_PER_BYTE = 64
