@@ -29,9 +29,10 @@ EXPECTED_ERRORS = {
     "wrong extension (OBJ named .stl)": "no faces",
     "face index out of range": "out of range",
     "unknown extension": "unknown mesh format",
-    "binary garbage .obj": "cannot read",
+    # with charset-normalizer installed (requests, Ray) trimesh reads garbage as text with no faces
+    "binary garbage .obj": ("cannot read", "not really OBJ"),
     "binary garbage .ply": "cannot read",
-    "binary garbage .stl": "cannot read",
+    "binary garbage .stl": ("cannot read", "not really STL"),
     "binary garbage .glb": "cannot read",
     "truncated binary PLY": "cannot read",
     "binary STL with a huge triangle count": "cannot read",
@@ -64,7 +65,9 @@ def test_messy_case_loads_or_fails_clearly(case, tmp_path):
     if case in EXPECTED_ERRORS:
         assert status == "error", f"{case}: loaded, expected an error about {EXPECTED_ERRORS[case]!r}"
         assert isinstance(loaded, nc3d.InputError)
-        assert EXPECTED_ERRORS[case] in str(loaded) and path.name in str(loaded), str(loaded)
+        expected = EXPECTED_ERRORS[case]
+        expected = (expected,) if isinstance(expected, str) else expected
+        assert any(e in str(loaded) for e in expected) and path.name in str(loaded), str(loaded)
         return
     assert status == "ok", f"{case}: {loaded}"
     for name in codec_names(loaded.kind):
