@@ -35,7 +35,7 @@ EXPECTED_ERRORS = {
     "binary garbage .stl": ("cannot read", "not really STL"),
     "binary garbage .glb": "cannot read",
     "truncated binary PLY": "cannot read",
-    "binary STL with a huge triangle count": "cannot read",
+    "binary STL with a huge triangle count": ("cannot read", "not really STL"),
     "raw file of the wrong size": "bytes",
     "NaN voxels": "NaN",
     "inf voxels": "infinite",

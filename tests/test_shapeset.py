@@ -241,12 +241,17 @@ def test_classical_shared_out_spends_its_bytes_where_they_buy_most(shapes, tmp_p
     assert 0 < small < large and large > 0.99
 
 
-def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
+def _folder_of(named, tmp_path):
+    """A folder of PLY files, one per (name, mesh), and where its set file goes."""
     src = tmp_path / "meshes"
     src.mkdir()
-    for name, mesh in shapes[:2]:
+    for name, mesh in named:
         save_mesh(src / f"{name}.ply", mesh)
-    out = tmp_path / "set.nc3d"
+    return src, tmp_path / "set.nc3d"
+
+
+def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
+    src, out = _folder_of(shapes[:2], tmp_path)
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
     assert (
         main(["compress", str(src), "-o", str(out), "--codec", "shapeset", "--json", "--jobs", "1", *flags])
@@ -960,13 +965,22 @@ def test_default_training_grows_with_the_set():
 
 
 def test_cli_prints_the_weakest_shapes_and_the_shared_out_baseline(shapes, tmp_path, capsys):
-    src = tmp_path / "meshes"
-    src.mkdir()
-    for name, mesh in shapes[:2]:
-        save_mesh(src / f"{name}.ply", mesh)
-    out = tmp_path / "set.nc3d"
+    src, out = _folder_of(shapes[:2], tmp_path)
     # the default size: Draco files only, no training (seconds)
     assert main(["compress", str(src), "-o", str(out), "--codec", "shapeset", "--cache-dir", "off"]) == 0
     printed = " ".join(capsys.readouterr().err.split())  # the report is on stderr, wrapped
     assert "weakest shapes" in printed and "sphere" in printed and "box" in printed
     assert "bytes shared out among the shapes: mean F-score@0.01" in printed
+
+
+def test_bytes_for_quality_counts_what_the_floor_takes():
+    from nc3d.codecs.shapeset.meshes import MeshOption, bytes_for_quality
+
+    def ladder():  # a crumpled 100-byte file and a good 1,000-byte one
+        return [MeshOption(b"x" * 100, 0.0, 1.0), MeshOption(b"x" * 1000, 0.9, 0.01)]
+
+    options = [ladder(), ladder()]
+    # a mean of 0.4 without a floor: one shape good, one crumpled
+    assert bytes_for_quality(options, 0.4) == pytest.approx(1100, rel=1e-3)
+    # with no shape below 0.5, both good: the floor, not the mean, sets the bytes
+    assert bytes_for_quality(options, 0.4, floor=0.5) == 2000
