@@ -984,3 +984,23 @@ def test_bytes_for_quality_counts_what_the_floor_takes():
     assert bytes_for_quality(options, 0.4) == pytest.approx(1100, rel=1e-3)
     # with no shape below 0.5, both good: the floor, not the mean, sets the bytes
     assert bytes_for_quality(options, 0.4, floor=0.5) == 2000
+
+
+def test_a_size_lifts_crumpled_shapes_as_far_as_its_bytes_allow():
+    from nc3d.codecs.shapeset.meshes import MeshOption, choose_storage, floor_within
+
+    def ladder(*pairs):
+        return [MeshOption(b"x" * n, f, 0.0) for n, f in pairs]
+
+    dear = ladder((100, 0.0), (2000, 0.8))  # crumpled, or good and dear
+    options = [dear, ladder((100, 0.5), (300, 1.0)), ladder((100, 0.5), (300, 1.0))]
+    # the most mean quality in 2,300 B leaves the dear shape crumpled (mean 0.667)
+    _, pick, mean = choose_storage(options, 2300)
+    assert pick[0] == 0 and mean == pytest.approx(2 / 3)
+    # the floor: 0.45 below that mean, and the bytes allow it: the dear shape comes back
+    floor = floor_within(options, 2300, 0.45)
+    assert floor == pytest.approx(2 / 3 - 0.45)
+    _, pick, mean = choose_storage(options, 2300, floor=floor)
+    assert pick.tolist() == [1, 0, 0] and mean == pytest.approx(0.6)
+    # 700 B cannot pay for it: no floor rather than a file over its size
+    assert floor_within(options, 700, 0.45) == 0.0

@@ -51,7 +51,7 @@ from ..base import ADD_SHAPES, DATA_PARALLEL, SHAPE_ACCESS, Codec, Option, regis
 from ..handles import MeshSetFile, safe_names
 from .check import check_and_refit
 from .index import INDEX_FORMAT, pack_index, read_index
-from .meshes import bytes_for_quality, choose_storage, draco_options_of_set
+from .meshes import bytes_for_quality, choose_storage, draco_options_of_set, floor_within
 from .model import Architecture, AutoDecoder
 from .size import DEFAULT_RATIO, HEADER_BYTES, HEADER_BYTES_PER_SHAPE, choose_size
 from .train import TrainSettings, decode_volumes, train_auto_decoder
@@ -73,6 +73,10 @@ DEFAULT_F_SCORE = 0.95
 #: building of 200 collection shapes F 0.32 at the default 0.95 (parts missing) to save ~1 kB
 #: (contact sheet, 2026-12-07). A fixed floor would make low targets unreachable.
 SHAPE_SHORTFALL = 0.15
+#: With a size asked for (target_bytes, target_ratio), no shape more than this below the mean the
+#: bytes give, as far as they allow (:func:`.meshes.floor_within`): looser than SHAPE_SHORTFALL
+#: because here the floor's cost comes out of every other shape's quality, not more bytes.
+SIZE_SHORTFALL = 0.45
 #: Mean F@0.01 of a set stored as Draco meshes at which no decoder is trained: above the TSDF-Def
 #: volumes' own ceiling at K = 64 (0.966 on 30 collection shapes), so no decoder could beat it.
 MESHES_ENOUGH = 0.97
@@ -583,10 +587,12 @@ class ShapeSetCodec(Codec):
         else:  # never less than the all-neural file the size chooser predicts (meshes where better)
             s = s | {"size": size, "budget": max(target, size.predicted_bytes) - overhead}
         if options is not None:
+            if s["target_f_score"] is None:  # a size: no shape crumpled where the bytes allow
+                floor = floor_within(options, s["budget"], SIZE_SHORTFALL)
             _, choice, mean_f = choose_storage(options, s["budget"], floor=floor)
             if mean_f >= MESHES_ENOUGH or s["target_f_score"] is not None:  # no decoder could do better
                 return self._pack(names, frames, arch, prep, train, 1, s, choice, options, [], None)
-            s["options"] = options
+            s["options"], s["floor"] = options, floor
         rank, processes = ddp.join(resolve_device(train.device))
         with _VolumeStore(len(meshes), arch.resolution, cache) as volumes:
             if processes > 1 and cache is not None:
@@ -673,6 +679,7 @@ class ShapeSetCodec(Codec):
                 neural_bytes=np.where(quality.empty, np.inf, sizes),
                 neural_f=quality.f_score,
                 decoder_bytes=decoder_bytes,
+                floor=s["floor"],
             )
             if not with_decoder:
                 decoder, per_shape = None, []
