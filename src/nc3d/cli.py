@@ -380,7 +380,7 @@ def _print_weakest_shapes(shapes: list[dict], count: int = 10) -> None:
         "F@0.01",
         "Chamfer-p2s",
         "D+D F@0.01",
-        title=f"weakest shapes (decimation + Draco at each shape's bytes ∝ its size{more})",
+        title=f"weakest shapes (D+D: decimation + Draco at the bytes the shape takes here{more})",
     )
     for x in weakest:
         table.add_row(
