@@ -135,7 +135,8 @@ def cmd_run(args) -> None:
         "prepare_s": t_prep,
         "train_s": t_total - t_prep,
         "per_shape": shapes,
-        "training": _training(info["header"]["train"]),
+        # a set stored as Draco files alone (the default size) trained nothing: no settings
+        "training": _training(info["header"]["train"]) if "train" in info["header"] else None,
         "parameters": handle.arch.parameter_count,
         "samples": args.samples,
         **({"file": str(kept)} if kept else {}),

@@ -350,11 +350,15 @@ def cmd_run(args) -> None:
 def _trained_steps(settings: dict, n: int, memory: TreeMemory) -> int:
     """Steps the codec trained (0: none) when the file does not say (no decoder kept)."""
     from nc3d.codecs.shapeset.codec import training_steps
+    from nc3d.codecs.shapeset.train import TrainSettings
 
     if "training" not in memory.seconds:
         return 0
     return training_steps(
-        n, settings.get("batch_size", 4), steps=settings.get("steps"), epochs=settings.get("epochs")
+        n,
+        settings.get("batch_size", TrainSettings.batch_size),
+        steps=settings.get("steps"),
+        epochs=settings.get("epochs"),
     )
 
 

@@ -270,6 +270,7 @@ def test_cli_folder_to_one_set_file_and_back(shapes, tmp_path, capsys):
     assert result["classical"]["shapes"] == 2
     # with the file's bytes shared out, both fit near-losslessly (a 162-vertex sphere, 12 triangles)
     assert result["classical"]["classical_shared_out_f_score_0.01"] > 0.99
+    assert isinstance(result["classical"]["classical_better_choice"], bool)
     assert main(["info", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["sections"]["decoder"] > 0
     dec = tmp_path / "dec"
@@ -743,6 +744,9 @@ def test_a_set_draco_stores_near_losslessly_trains_no_decoder(shapes, monkeypatc
     blob = nc3d.compress(shapes, codec="shapeset", target_ratio=2.0, **AUTO)
     handle = nc3d.open(blob)
     assert not handle.neural.any() and handle.container.header["size"]["meshes"] == len(shapes)
+    # no decoder: none of its training settings in the header either
+    assert "train" not in handle.container.header and "tsdf_def" not in handle.container.header
+    assert handle.stored_bytes() == len(handle.container.sections["meshes"])
     assert handle.container.sections["decoder"] == b"" and handle.container.sections["features"] == b""
     assert sum(handle.shape_bytes()) == len(handle.container.sections["meshes"])
     for (name, mesh), q in zip(shapes, handle.shape_quality()):
@@ -770,6 +774,7 @@ def mixed_blob(shapes):
     with pytest.MonkeyPatch.context() as mp:
 
         def first_as_mesh(options, budget, **kw):
+            _MIXED_FLOORS.append(kw.get("floor"))
             if kw.get("neural_bytes") is None:
                 return False, np.zeros(len(options), int), 0.0  # below MESHES_ENOUGH: train
             real(options, budget, **kw)  # still runs (the arguments are well-formed)
@@ -783,16 +788,23 @@ def mixed_blob(shapes):
 
         mp.setattr(codec, "choose_storage", first_as_mesh)
         mp.setattr(codec, "check_and_refit", check_and_refit)
+        mp.setattr(codec, "floor_within", lambda options, budget, shortfall: 0.123)
         torch.set_num_threads(1)
         return nc3d.compress(shapes, codec="shapeset", target_ratio=50.0, **AUTO)  # a size: trains
 
 
 _MIXED_REFIT_STEPS: list[int] = []
+_MIXED_FLOORS: list = []
 
 
 def test_a_set_with_meshes_to_fall_back_on_refits_nothing(mixed_blob):
     # its weak or empty shapes are stored as meshes where better: no whole-volume refits
     assert _MIXED_REFIT_STEPS == [0]
+
+
+def test_a_size_holds_every_shape_to_its_floor_before_and_after_training(mixed_blob):
+    # the floor found for the size asked for (floor_within) bounds both choices of storage
+    assert _MIXED_FLOORS == [0.123, 0.123]
 
 
 def test_a_mixed_set_decodes_meshes_and_features(mixed_blob, shapes, tmp_path, monkeypatch):
@@ -962,15 +974,20 @@ def test_default_training_grows_with_the_set():
     # what the user asks for wins (epochs before steps, as the presets rely on)
     assert training_steps(1_097, 4, steps=500) == 500
     assert training_steps(10, 4, steps=500, epochs=2) == 6
+    # under torchrun each process draws its own batch: the same passes take fewer steps
+    assert training_steps(1_097, 4, processes=2) == DEFAULT_EPOCHS * 138
 
 
 def test_cli_prints_the_weakest_shapes_and_the_shared_out_baseline(shapes, tmp_path, capsys):
-    src, out = _folder_of(shapes[:2], tmp_path)
-    # the default size: Draco files only, no training (seconds)
-    assert main(["compress", str(src), "-o", str(out), "--codec", "shapeset", "--cache-dir", "off"]) == 0
+    src, out = _folder_of([*shapes[:2], ("annulus", shapes[2][1])], tmp_path)
+    # a quality asked for: Draco files only, no training (seconds)
+    flags = ["--codec", "shapeset", "--cache-dir", "off", "--target-f-score", "0.8"]
+    assert main(["compress", str(src), "-o", str(out), *flags]) == 0
     printed = " ".join(capsys.readouterr().err.split())  # the report is on stderr, wrapped
     assert "weakest shapes" in printed and "sphere" in printed and "box" in printed
-    assert "bytes shared out among the shapes: mean F-score@0.01" in printed
+    assert "with the shapes' bytes shared out among them" in printed
+    # the file is Draco files alone: decimation + Draco is not "the better choice" against itself
+    assert "better choice" not in printed
 
 
 def test_bytes_for_quality_counts_what_the_floor_takes():

@@ -336,23 +336,14 @@ def cmd_compress(args) -> int:
         if "classical" in result:
             _print_weakest_shapes(result["shapes"])
             c = result["classical"]
-            better = c["classical_better"] * 2 > c["shapes"]
             _console().print(
                 f"decimation + Draco at the same bytes per shape: mean F-score@0.01 "
                 f"{c['classical_mean_f_score_0.01']:.3f} against {c['mean_f_score_0.01']:.3f}, better on "
-                f"{c['classical_better']} of {c['shapes']} shapes"
-                + ("; [bold]the classical codec is the better choice for this set[/bold]" if better else "")
+                f"{c['classical_better']} of {c['shapes']} shapes; with the shapes' bytes shared out "
+                f"among them: {c['classical_shared_out_f_score_0.01']:.3f}"
             )
-            shared = c["classical_shared_out_f_score_0.01"]
-            _console().print(
-                f"decimation + Draco with the file's bytes shared out among the shapes: mean F-score@0.01 "
-                f"{shared:.3f}"
-                + (
-                    "; [bold]the classical codec is the better choice for this set[/bold]"
-                    if shared > c["mean_f_score_0.01"] + 0.02
-                    else ""
-                )
-            )
+            if c["classical_better_choice"]:
+                _console().print("[bold]the classical codec is the better choice for this set[/bold]")
         if result.get("chamfer_p2s") is not None:
             _console().print(
                 f"decoded against the input: F-score@0.01 {result['f_score_0.01']:.3f}, "

@@ -185,9 +185,11 @@ def compare_set_with_classical(
         ``name``, ``bytes``, ``f_score_0.01``, ``chamfer_p2s`` and ``classical`` (see
         :func:`classical_at_bytes`) per shape.
     summary : dict
-        Means of both, on how many shapes decimation + Draco is better (higher F-score), and
-        ``classical_shared_out_f_score_0.01``: its mean with the file's bytes shared out
-        (:func:`classical_shared_out`).
+        Means of both, on how many shapes decimation + Draco is better (higher F-score),
+        ``classical_shared_out_f_score_0.01``: its mean with the bytes that store the shapes
+        shared out (:func:`classical_shared_out`), and ``classical_better_choice``: whether
+        the user would do better with decimation + Draco (never for a file that stores every
+        shape as a Draco file already).
     """
     quality = handle.shape_quality()
     if quality is None:
@@ -223,13 +225,21 @@ def compare_set_with_classical(
         "classical_mean_f_score_0.01": float(theirs.mean()),
         "classical_better": int((theirs > ours).sum()),
         "shapes": len(shapes),
+        # the bytes that store the shapes (features or Draco files, and the decoder): the file's
+        # header, index, names and quality would be per-file overhead for Draco files too
         "classical_shared_out_f_score_0.01": classical_shared_out(
             meshes,
-            handle.container.total_bytes,
+            handle.stored_bytes(),
             samples=samples,
             jobs=jobs,
             cache_dir=cache_dir,
             progress=progress,
         ),
     }
+    # a file of Draco files alone *is* decimation + Draco (with a per-shape floor where the most
+    # mean quality would leave shapes crumpled): no verdict against itself
+    summary["classical_better_choice"] = bool(handle.neural.any()) and (
+        2 * summary["classical_better"] > len(shapes)
+        or summary["classical_shared_out_f_score_0.01"] > summary["mean_f_score_0.01"] + 0.02
+    )
     return shapes, summary

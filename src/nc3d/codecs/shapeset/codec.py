@@ -13,7 +13,8 @@ all (:mod:`.meshes`).
 File layout:
 
 * header: ``architecture``, ``bits``, ``count``, ``feature_step`` (one quantization step shared
-  by all features), ``names_bytes``, ``tsdf_def`` and ``train`` (the settings, for the record);
+  by all features), ``names_bytes``, ``size``, and — only when a decoder is stored — ``tsdf_def``
+  and ``train`` (the settings, for the record; a set of Draco files alone has neither);
 * ``index.xz`` and ``names.xz``: each shape's frame, feature bytes and name (:mod:`.index`;
   format 1 held them in the header's ``frames`` and ``feature_bytes`` and a plain ``names``);
 * ``decoder_steps``: one float32 quantization step per decoder tensor;
@@ -117,11 +118,14 @@ class _VolumeStore:
         self.path.unlink(missing_ok=True)
 
 
-def training_steps(n: int, batch_size: int, *, steps: int | None = None, epochs: int | None = None) -> int:
+def training_steps(
+    n: int, batch_size: int, *, steps: int | None = None, epochs: int | None = None, processes: int = 1
+) -> int:
     """Optimizer steps for a set of ``n`` shapes: ``epochs`` passes over the set if given
-    (``epochs × ⌈n / batch_size⌉``), else ``steps`` if given, else the default — 32,000 steps
+    (``epochs × ⌈n / (batch_size · processes)⌉``: under torchrun every process draws its own
+    batch each step), else ``steps`` if given, else the default — 32,000 steps
     (:class:`~.train.TrainSettings`) or :data:`DEFAULT_EPOCHS` passes, whichever is more."""
-    per_pass = -(-n // batch_size)
+    per_pass = -(-n // (batch_size * processes))
     if epochs is not None:
         return epochs * per_pass
     if steps is not None:
@@ -203,6 +207,12 @@ class ShapeSetFile(MeshSetFile):
         """Bytes of each shape's own data — its entropy-coded feature or its Draco mesh (the rest
         of the file is shared)."""
         return (np.diff(self._offsets) + np.diff(self._mesh_offsets)).tolist()
+
+    def stored_bytes(self) -> int:
+        """Bytes of what stores the shapes — their features or Draco files and the shared decoder:
+        the file less its header, index, names and measured quality."""
+        sec = self.container.sections
+        return int(sum(self.shape_bytes())) + len(sec["decoder"]) + len(sec["decoder_steps"])
 
     def _neural_only(self, i: int) -> None:
         if not self.neural[i]:
@@ -477,7 +487,7 @@ class ShapeSetCodec(Codec):
             200,
             "Adam steps refitting the feature of a shape that decodes empty or far below the rest "
             "(decoder frozen; 0: no refit, an empty shape fails the encode); with mesh_shapes auto "
-            "such shapes are stored as meshes instead, no refit",
+            "no refit: such a shape is stored as a mesh where that measures better",
             low=0,
             high=100_000,
         ),
@@ -562,7 +572,9 @@ class ShapeSetCodec(Codec):
         )
         if s["crop"] % 2:
             raise InputError(f"shapeset: crop must be even, got {s['crop']}")
-        steps = training_steps(len(meshes), s["batch_size"], steps=s["steps"], epochs=s["epochs"])
+        steps = training_steps(
+            len(meshes), s["batch_size"], steps=s["steps"], epochs=s["epochs"], processes=ddp.world()[1]
+        )
         train = TrainSettings(
             steps=steps,
             lr=s["lr"],
