@@ -52,3 +52,13 @@ def test_missing_options_and_bad_shapes():
         allocate_bytes(np.array([[np.inf]]), np.array([[1.0]]), 10)
     with pytest.raises(ValueError, match=r"\(n, m\)"):
         allocate_bytes(np.ones(3), np.ones(3), 10)
+
+
+def test_a_few_shapes_get_the_exact_best_pick():
+    # the price leaves 1,700 of 2,400 bytes unspent and no single upgrade fits them (shape 0's
+    # costs 1,900); the best pick trades shape 2's upgrade for shape 0's
+    b = np.array([[100.0, 2000.0], [100.0, 300.0], [100.0, 300.0]])
+    q = np.array([[0.0, 0.8], [0.5, 1.0], [0.5, 1.0]])
+    pick = allocate_bytes(b, q, 2400)
+    assert q[np.arange(3), pick].sum() == pytest.approx(2.3)
+    assert b[np.arange(3), pick].sum() <= 2400

@@ -12,7 +12,9 @@ arbitrary set of quantizers", 1988): for a price ``λ`` per byte each shape inde
 option maximizing ``F − λ·bytes``, and ``λ`` is bisected until the total fits. That reaches the
 points of each shape's convex hull, which is optimal up to the gap between two hull points of
 one shape; what it leaves unspent then goes, greedily, to the upgrades that fit with the most
-quality per byte. Every shape
+quality per byte. That gap matters only for a few shapes (within 0.002 of the optimum on 12 and
+38 meshes, 0.07 below it on 3): sets of up to :data:`EXACT_SHAPES` shapes are also solved exactly
+by growing the Pareto front of (bytes, quality) one shape at a time. Every shape
 gets an option (nothing is dropped to save bytes). Written here because it is a dozen vectorized
 lines; the knapsack solvers of SciPy/OR libraries solve the integer problem exactly and far
 slower.
@@ -22,7 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["allocate_bytes"]
+__all__ = ["allocate_bytes", "EXACT_SHAPES"]
+
+#: Sets of at most this many shapes are also solved exactly (:func:`_exact_pick`).
+EXACT_SHAPES = 16
+#: Most (bytes, quality) points the exact solution keeps; past it the Lagrangian pick stands.
+_MAX_FRONT = 200_000
 
 
 def allocate_bytes(nbytes: np.ndarray, quality: np.ndarray, budget: float) -> np.ndarray:
@@ -88,4 +95,33 @@ def allocate_bytes(nbytes: np.ndarray, quality: np.ndarray, budget: float) -> np
         per_byte = np.where(ok, gain / np.where(ok, np.maximum(extra, 1e-9), 1.0), -np.inf)
         i, j = np.unravel_index(per_byte.argmax(), b.shape)
         pick[i] = j
+    if len(b) <= EXACT_SHAPES:
+        exact = _exact_pick(b, q, valid, budget)
+        if exact is not None and q[rows, exact].sum() > q[rows, pick].sum() + 1e-12:
+            return exact
     return pick
+
+
+def _exact_pick(b: np.ndarray, q: np.ndarray, valid: np.ndarray, budget: float) -> np.ndarray | None:
+    """The pick of most total quality within ``budget``: the Pareto front of (bytes, quality)
+    over the first shapes, grown one shape at a time (None when the front grows too large)."""
+    cost, value = np.zeros(1), np.zeros(1)
+    picks = np.zeros((1, 0), np.int64)
+    for i in range(len(b)):
+        js = np.flatnonzero(valid[i])
+        c = (cost[:, None] + b[i, js][None, :]).ravel()
+        v = (value[:, None] + q[i, js][None, :]).ravel()
+        parent = np.repeat(np.arange(len(cost)), len(js))
+        option = np.tile(js, len(cost))
+        keep = c <= budget
+        c, v, parent, option = c[keep], v[keep], parent[keep], option[keep]
+        if not len(c):
+            return None
+        order = np.lexsort((-v, c))  # by bytes, the best first among equal bytes
+        c, v, parent, option = c[order], v[order], parent[order], option[order]
+        front = np.r_[True, v[1:] > np.maximum.accumulate(v)[:-1]]  # better than every cheaper one
+        cost, value = c[front], v[front]
+        picks = np.column_stack([picks[parent[front]], option[front]])
+        if len(cost) > _MAX_FRONT:
+            return None
+    return picks[int(value.argmax())]
