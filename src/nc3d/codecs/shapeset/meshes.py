@@ -276,22 +276,22 @@ def bytes_for_quality(options: list[list[MeshOption]], target_f: float, floor: f
     if not all(options):
         raise InputError("shapeset: a shape has no Draco file to store it by")
 
-    def spent(budget: float) -> tuple[float, float]:
-        return _spent(options, budget, floor)
-
     lo = float(sum(min(len(o.blob) for o in opts) for opts in options))
     hi = float(sum(max(len(o.blob) for o in opts) for opts in options))
-    if spent(lo)[1] >= target_f:
-        return max(lo, spent(lo)[0])
-    if spent(hi)[1] < target_f:
+    taken, f = _spent(options, lo, floor)
+    if f >= target_f:
+        return max(lo, taken)
+    taken, f = _spent(options, hi, floor)
+    if f < target_f:
         return hi
-    while hi - lo > max(1.0, 1e-3 * lo):
+    while hi - lo > max(1.0, 1e-3 * lo):  # invariant: the choice at hi reaches target_f
         mid = 0.5 * (lo + hi)
-        if spent(mid)[1] >= target_f:
-            hi = mid
+        t, f = _spent(options, mid, floor)
+        if f >= target_f:
+            hi, taken = mid, t
         else:
             lo = mid
-    return max(hi, spent(hi)[0])
+    return max(hi, taken)
 
 
 def _spent(options: list[list[MeshOption]], budget: float, floor: float) -> tuple[float, float]:

@@ -216,8 +216,9 @@ def _add_overlap(acc: np.ndarray, a: np.ndarray) -> None:
 class _Plan:
     """The passes of a volume's detail coefficients in coding order, with each pass's contexts.
 
-    Encoder and decoder walk it the same way: :meth:`passes` yields ``(level, name, phase, mask,
-    rows)``; the caller then :meth:`store` s the pass's magnitudes before the next one.
+    Encoder and decoder walk it the same way: :meth:`passes` yields ``(level, name, mask, rows)``
+    (the even half of a band's checkerboard, then the odd half); the caller then :meth:`store` s
+    the pass's magnitudes before the next one.
     """
 
     def __init__(self, shapes, axes):
@@ -251,8 +252,8 @@ class _Plan:
                     even = _parity(shape) == 0
                     masks[shape] = (even, ~even)
                 even, odd = masks[shape]
-                yield level, name, 0, even, base[even]
-                yield level, name, 1, odd, base[odd] + 1 + _N_LUT[_face_sum(mag)[odd]]
+                yield level, name, even, base[even]
+                yield level, name, odd, base[odd] + 1 + _N_LUT[_face_sum(mag)[odd]]
                 if sib is None:
                     sib = mag.copy()
                 else:
@@ -527,7 +528,7 @@ def encode_wavelet(ql: np.ndarray, qbands, axes, model: dict) -> dict[str, bytes
     writer = _Writer(model)
     res = lorenzo_residuals(ql)
     writer.code(np.full(res.size, LOW_ROW, np.int16), res)
-    for level, name, _phase, mask, rows in plan.passes():
+    for level, name, mask, rows in plan.passes():
         q = qbands[level][name][mask]
         plan.store(level, name, mask, np.abs(q))
         writer.code(rows, q)
@@ -543,7 +544,7 @@ def decode_wavelet(streams: dict, shape, model: dict, bound: int):
     def run() -> np.ndarray:
         reader = _Reader(model, streams)
         res = reader.read(np.full(int(np.prod(low_shape)), LOW_ROW, np.int16))
-        for level, name, _phase, mask, rows in plan.passes():
+        for level, name, mask, rows in plan.passes():
             q = reader.read(rows)
             m = np.abs(q)
             if m.size and int(m.max()) > bound:
@@ -622,7 +623,7 @@ def wavelet_histogram(ql: np.ndarray, qbands, axes) -> np.ndarray:
 
     res = lorenzo_residuals(ql)
     count(np.full(res.size, LOW_ROW), res)
-    for level, name, _phase, mask, rows in plan.passes():
+    for level, name, mask, rows in plan.passes():
         q = qbands[level][name][mask]
         plan.store(level, name, mask, np.abs(q))
         count(rows, q)
