@@ -560,7 +560,7 @@ def cmd_sheet(args) -> None:
         ladder.setdefault(r["mesh"], []).append(r)
     cmp = {c["name"]: c for c in set_vs_classical(row, ladder)}
     handle = nc3d.open(args.file)
-    root = data_root() / "collections"
+    root = subset_paths(row["subset"])[0]
     picks = sorted(random.Random(args.seed).sample(range(handle.count), min(args.count, handle.count)))
     columns = 4
     fig, axes = plt.subplots(
